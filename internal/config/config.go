@@ -1,0 +1,219 @@
+// Package config reads Caduceus's TOML configuration: every setting has a default, every
+// value is validated, and an unknown key is an error that names it, so a typo never
+// silently turns a listener off.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+// Config is the whole configuration of one Caduceus node.
+type Config struct {
+	// Hostname is the name the server gives itself in SMTP greetings, Received
+	// headers, Message-IDs and URLs.
+	Hostname string `toml:"hostname"`
+	// DataDir holds the SQLite database, the encrypted blobs, the key and the
+	// self-signed certificate.
+	DataDir string `toml:"data_dir"`
+	// Database is empty for SQLite in DataDir, or a postgres:// URL.
+	Database string `toml:"database"`
+	// KeyFile holds the 32-byte key that encrypts message blobs; empty means
+	// DataDir/blob.key, created on first start.
+	KeyFile string `toml:"key_file"`
+
+	Listen    Listen    `toml:"listen"`
+	TLS       TLS       `toml:"tls"`
+	Limits    Limits    `toml:"limits"`
+	Delivery  Delivery  `toml:"delivery"`
+	Web       Web       `toml:"web"`
+	Directory Directory `toml:"directory"`
+	Dev       Dev       `toml:"dev"`
+}
+
+// Listen names the "host:port" of each listener; an empty value turns it off.
+type Listen struct {
+	SMTP        string `toml:"smtp"`
+	Submission  string `toml:"submission"`
+	Submissions string `toml:"submissions"`
+	IMAP        string `toml:"imap"`
+	IMAPS       string `toml:"imaps"`
+	HTTPS       string `toml:"https"`
+	Metrics     string `toml:"metrics"`
+	LDAP        string `toml:"ldap"`
+}
+
+// TLS names the certificate and key; both empty means a self-signed
+// certificate made in DataDir.
+type TLS struct {
+	Cert string `toml:"cert"`
+	Key  string `toml:"key"`
+}
+
+// Limits bounds what one client may send.
+type Limits struct {
+	// MessageSize is the largest message accepted, in bytes.
+	MessageSize int64 `toml:"message_size"`
+	// MailboxQuota is the default storage quota of a new mailbox, in bytes.
+	MailboxQuota int64 `toml:"mailbox_quota"`
+}
+
+// Delivery configures outbound mail.
+type Delivery struct {
+	// Relay is a "host:port" smarthost; empty means MX lookup.
+	Relay string `toml:"relay"`
+	// Expire is how long the queue keeps retrying before it gives up and
+	// sends a delivery status notification.
+	Expire Duration `toml:"expire"`
+}
+
+// Web configures the web app.
+type Web struct {
+	// BaseURL is the public URL of the web app, used in notification links;
+	// empty means https://Hostname[:port].
+	BaseURL string `toml:"base_url"`
+	// IdleTimeout ends a web session after this long without a request.
+	IdleTimeout Duration `toml:"idle_timeout"`
+	// SessionLifetime ends a web session this long after login, whatever happens.
+	SessionLifetime Duration `toml:"session_lifetime"`
+}
+
+// Directory configures the directory of health professionals.
+type Directory struct {
+	// LDAPAnonymous lets LDAP clients search without binding.
+	LDAPAnonymous bool `toml:"ldap_anonymous"`
+}
+
+// Dev holds settings of `caduceus dev`; in production they stay empty.
+type Dev struct {
+	// Outbox, when set, receives every message for a remote address as a file
+	// instead of sending it off the machine.
+	Outbox string `toml:"outbox"`
+}
+
+// Duration is a time.Duration written as "30m" or "120h" in TOML.
+type Duration struct{ time.Duration }
+
+// UnmarshalText reads a Go duration string.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("duration %q: %w", b, err)
+	}
+	d.Duration = v
+	return nil
+}
+
+// MarshalText writes the duration the way UnmarshalText reads it.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.Duration.String()), nil }
+
+// Defaults returns the configuration used for every key a file leaves out.
+func Defaults() Config {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "localhost"
+	}
+	return Config{
+		Hostname: host,
+		DataDir:  "/var/lib/caduceus",
+		Limits: Limits{
+			MessageSize:  50 << 20,
+			MailboxQuota: 10 << 30,
+		},
+		Delivery: Delivery{Expire: Duration{5 * 24 * time.Hour}},
+		Web: Web{
+			IdleTimeout:     Duration{30 * time.Minute},
+			SessionLifetime: Duration{12 * time.Hour},
+		},
+	}
+}
+
+// Load reads the file at path over the defaults, applies CADUCEUS_* environment
+// overrides and validates the result.
+func Load(path string) (Config, error) {
+	cfg := Defaults()
+	md, err := toml.DecodeFile(path, &cfg)
+	if err != nil {
+		return Config{}, fmt.Errorf("read config %s: %w", path, err)
+	}
+	if undec := md.Undecoded(); len(undec) > 0 {
+		keys := make([]string, len(undec))
+		for i, k := range undec {
+			keys[i] = k.String()
+		}
+		return Config{}, fmt.Errorf("config %s: unknown key %s", path, strings.Join(keys, ", "))
+	}
+	applyEnv(&cfg, os.LookupEnv)
+	if !filepath.IsAbs(cfg.DataDir) {
+		cfg.DataDir = filepath.Join(filepath.Dir(path), cfg.DataDir)
+	}
+	if err := cfg.Validate(); err != nil {
+		return Config{}, fmt.Errorf("config %s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// Validate reports the first setting that cannot work.
+func (c Config) Validate() error {
+	if c.Hostname == "" {
+		return errors.New("hostname is empty")
+	}
+	if c.DataDir == "" {
+		return errors.New("data_dir is empty")
+	}
+	if c.Database != "" && !strings.HasPrefix(c.Database, "postgres://") && !strings.HasPrefix(c.Database, "postgresql://") {
+		return fmt.Errorf("database %q: want empty (SQLite) or a postgres:// URL", c.Database)
+	}
+	for name, addr := range c.Listen.byName() {
+		if addr == "" {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			return fmt.Errorf("listen.%s %q: want host:port: %w", name, addr, err)
+		}
+	}
+	if (c.TLS.Cert == "") != (c.TLS.Key == "") {
+		return errors.New("tls: set both cert and key, or neither for a self-signed certificate")
+	}
+	if c.Limits.MessageSize < 1024 {
+		return fmt.Errorf("limits.message_size %d: want at least 1024 bytes", c.Limits.MessageSize)
+	}
+	if c.Limits.MailboxQuota < 0 {
+		return fmt.Errorf("limits.mailbox_quota %d: want 0 (none) or more", c.Limits.MailboxQuota)
+	}
+	if c.Delivery.Relay != "" {
+		if _, _, err := net.SplitHostPort(c.Delivery.Relay); err != nil {
+			return fmt.Errorf("delivery.relay %q: want host:port: %w", c.Delivery.Relay, err)
+		}
+	}
+	return nil
+}
+
+// byName maps each listener's config key to its address.
+func (l Listen) byName() map[string]string {
+	return map[string]string{
+		"smtp": l.SMTP, "submission": l.Submission, "submissions": l.Submissions,
+		"imap": l.IMAP, "imaps": l.IMAPS, "https": l.HTTPS, "metrics": l.Metrics, "ldap": l.LDAP,
+	}
+}
+
+// applyEnv overrides the settings an operator most often sets per machine:
+// CADUCEUS_HOSTNAME, CADUCEUS_DATA_DIR and CADUCEUS_DATABASE.
+func applyEnv(c *Config, lookup func(string) (string, bool)) {
+	if v, ok := lookup("CADUCEUS_HOSTNAME"); ok {
+		c.Hostname = v
+	}
+	if v, ok := lookup("CADUCEUS_DATA_DIR"); ok {
+		c.DataDir = v
+	}
+	if v, ok := lookup("CADUCEUS_DATABASE"); ok {
+		c.Database = v
+	}
+}

@@ -1,0 +1,190 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// migrations are applied in order, each once; a database records how many it has
+// seen in schema_version. Append, never edit: nodes in a cluster may run older code.
+// {{id}} and {{bytes}} stand for the engine's auto-increment key and binary type.
+var migrations = []string{
+	`
+CREATE TABLE domains (
+	id {{id}},
+	name TEXT NOT NULL UNIQUE,
+	created BIGINT NOT NULL
+);
+CREATE TABLE accounts (
+	id {{id}},
+	address TEXT NOT NULL UNIQUE,
+	name TEXT NOT NULL,
+	notify_email TEXT NOT NULL DEFAULT '',
+	national_id TEXT NOT NULL DEFAULT '',
+	password_hash TEXT NOT NULL DEFAULT '',
+	disabled INTEGER NOT NULL DEFAULT 0,
+	created BIGINT NOT NULL
+);
+CREATE INDEX accounts_national_id ON accounts(national_id);
+CREATE TABLE mailboxes (
+	id {{id}},
+	address TEXT NOT NULL UNIQUE,
+	kind TEXT NOT NULL,
+	name TEXT NOT NULL,
+	owner_id BIGINT NOT NULL REFERENCES accounts(id),
+	quota_bytes BIGINT NOT NULL DEFAULT 0,
+	used_bytes BIGINT NOT NULL DEFAULT 0,
+	created BIGINT NOT NULL
+);
+CREATE INDEX mailboxes_owner ON mailboxes(owner_id);
+CREATE TABLE rights (
+	mailbox_id BIGINT NOT NULL REFERENCES mailboxes(id) ON DELETE CASCADE,
+	account_id BIGINT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+	rights BIGINT NOT NULL,
+	PRIMARY KEY (mailbox_id, account_id)
+);
+CREATE INDEX rights_account ON rights(account_id);
+CREATE TABLE folders (
+	id {{id}},
+	mailbox_id BIGINT NOT NULL REFERENCES mailboxes(id) ON DELETE CASCADE,
+	name TEXT NOT NULL,
+	special_use TEXT NOT NULL DEFAULT '',
+	uidvalidity BIGINT NOT NULL,
+	uidnext BIGINT NOT NULL DEFAULT 1,
+	highest_modseq BIGINT NOT NULL DEFAULT 1,
+	messages BIGINT NOT NULL DEFAULT 0,
+	unseen BIGINT NOT NULL DEFAULT 0,
+	bytes BIGINT NOT NULL DEFAULT 0,
+	subscribed INTEGER NOT NULL DEFAULT 1,
+	created BIGINT NOT NULL,
+	UNIQUE (mailbox_id, name)
+);
+CREATE TABLE blobs (
+	id {{id}},
+	segment BIGINT NOT NULL,
+	offset_bytes BIGINT NOT NULL,
+	length BIGINT NOT NULL,
+	size BIGINT NOT NULL,
+	refs BIGINT NOT NULL,
+	created BIGINT NOT NULL
+);
+CREATE TABLE messages (
+	id {{id}},
+	folder_id BIGINT NOT NULL REFERENCES folders(id) ON DELETE CASCADE,
+	uid BIGINT NOT NULL,
+	modseq BIGINT NOT NULL,
+	flags BIGINT NOT NULL DEFAULT 0,
+	keywords TEXT NOT NULL DEFAULT '',
+	internal_date BIGINT NOT NULL,
+	size BIGINT NOT NULL,
+	blob_id BIGINT NOT NULL REFERENCES blobs(id),
+	thread_id BIGINT NOT NULL DEFAULT 0,
+	message_id TEXT NOT NULL DEFAULT '',
+	in_reply_to TEXT NOT NULL DEFAULT '',
+	refs TEXT NOT NULL DEFAULT '',
+	sent_date BIGINT NOT NULL DEFAULT 0,
+	subject TEXT NOT NULL DEFAULT '',
+	from_addr TEXT NOT NULL DEFAULT '',
+	to_addrs TEXT NOT NULL DEFAULT '',
+	cc_addrs TEXT NOT NULL DEFAULT '',
+	attachments TEXT NOT NULL DEFAULT '',
+	has_attachments INTEGER NOT NULL DEFAULT 0,
+	UNIQUE (folder_id, uid)
+);
+CREATE INDEX messages_folder_modseq ON messages(folder_id, modseq);
+CREATE INDEX messages_folder_date ON messages(folder_id, internal_date);
+CREATE INDEX messages_message_id ON messages(message_id);
+CREATE INDEX messages_thread ON messages(thread_id);
+CREATE TABLE expunged (
+	folder_id BIGINT NOT NULL REFERENCES folders(id) ON DELETE CASCADE,
+	uid BIGINT NOT NULL,
+	modseq BIGINT NOT NULL,
+	PRIMARY KEY (folder_id, uid)
+);
+CREATE INDEX expunged_modseq ON expunged(folder_id, modseq);
+CREATE TABLE audit (
+	id {{id}},
+	at BIGINT NOT NULL,
+	actor TEXT NOT NULL,
+	door TEXT NOT NULL,
+	remote TEXT NOT NULL,
+	action TEXT NOT NULL,
+	target TEXT NOT NULL,
+	result TEXT NOT NULL,
+	detail TEXT NOT NULL,
+	hash TEXT NOT NULL
+);
+CREATE INDEX audit_at ON audit(at);
+`,
+}
+
+func (s *Store) migrate(ctx context.Context) error {
+	conn, err := s.wdb.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if s.dialect == Postgres {
+		// One node migrates at a time; the others wait and find nothing to do.
+		if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock(7243001)`); err != nil {
+			return fmt.Errorf("lock: %w", err)
+		}
+		defer conn.ExecContext(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock(7243001)`)
+	}
+	if _, err := conn.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)`); err != nil {
+		return fmt.Errorf("create schema_version: %w", err)
+	}
+	var version int
+	err = conn.QueryRowContext(ctx, `SELECT version FROM schema_version`).Scan(&version)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		if _, err := conn.ExecContext(ctx, `INSERT INTO schema_version (version) VALUES (0)`); err != nil {
+			return fmt.Errorf("init schema_version: %w", err)
+		}
+	case err != nil:
+		return fmt.Errorf("read schema_version: %w", err)
+	}
+	for i := version; i < len(migrations); i++ {
+		if err := s.apply(ctx, conn, i); err != nil {
+			return fmt.Errorf("migration %d: %w", i+1, err)
+		}
+	}
+	return nil
+}
+
+func (s *Store) apply(ctx context.Context, conn *sql.Conn, i int) error {
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	for _, stmt := range strings.Split(s.expand(migrations[i]), ";\n") {
+		if strings.TrimSpace(stmt) == "" {
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, stmt); err != nil {
+			return errors.Join(fmt.Errorf("%s: %w", firstLine(stmt), err), rollback(tx))
+		}
+	}
+	if _, err := tx.ExecContext(ctx, rebind(s.dialect, `UPDATE schema_version SET version = ?`), i+1); err != nil {
+		return errors.Join(err, rollback(tx))
+	}
+	return tx.Commit()
+}
+
+func (s *Store) expand(q string) string {
+	if s.dialect == Postgres {
+		return strings.NewReplacer("{{id}}", "BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY", "{{bytes}}", "BYTEA").Replace(q)
+	}
+	return strings.NewReplacer("{{id}}", "INTEGER PRIMARY KEY AUTOINCREMENT", "{{bytes}}", "BLOB").Replace(q)
+}
+
+func firstLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
+}

@@ -1,0 +1,214 @@
+// Package store holds Caduceus's metadata: domains, accounts, mailboxes and their
+// rights, folders, messages, the audit trail. It speaks SQLite (embedded, the default)
+// and PostgreSQL (for clusters) through database/sql, with one schema written for both.
+//
+// The store knows tables, not rules: only internal/core calls it for mail data, and
+// the core decides who may do what. Every write goes through Tx so that a change and
+// its MODSEQ, counters and audit row commit together or not at all.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
+	_ "modernc.org/sqlite"             // registers the "sqlite" driver
+)
+
+// Dialect names the SQL engine behind a Store.
+type Dialect int
+
+// The engines a Store runs on.
+const (
+	SQLite Dialect = iota
+	Postgres
+)
+
+func (d Dialect) String() string {
+	if d == Postgres {
+		return "postgres"
+	}
+	return "sqlite"
+}
+
+// Store is an open metadata database.
+type Store struct {
+	dialect Dialect
+	db      *sql.DB // readers (and every connection on PostgreSQL)
+	wdb     *sql.DB // the single SQLite writer; db on PostgreSQL
+}
+
+// ErrNotFound is returned when a looked-up row does not exist.
+var ErrNotFound = errors.New("not found")
+
+// Open opens the database named by dsn (empty: SQLite file caduceus.db in dataDir,
+// created if needed) and brings its schema up to date.
+func Open(ctx context.Context, dsn, dataDir string) (*Store, error) {
+	s, err := open(dsn, dataDir)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.migrate(ctx); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("migrate %s store: %w", s.dialect, err)
+	}
+	return s, nil
+}
+
+func open(dsn, dataDir string) (*Store, error) {
+	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+		db, err := sql.Open("pgx", dsn)
+		if err != nil {
+			return nil, fmt.Errorf("open postgres: %w", err)
+		}
+		db.SetMaxOpenConns(32)
+		db.SetMaxIdleConns(32)
+		return &Store{dialect: Postgres, db: db, wdb: db}, nil
+	}
+	if dsn != "" {
+		return nil, fmt.Errorf("database %q: want empty (SQLite) or a postgres:// URL", dsn)
+	}
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	path := filepath.Join(dataDir, "caduceus.db")
+	// WAL lets readers go on while one writer commits; synchronous=FULL makes
+	// every commit durable before it returns.
+	base := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)" +
+		"&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)"
+	db, err := sql.Open("sqlite", base)
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	db.SetMaxOpenConns(8)
+	wdb, err := sql.Open("sqlite", base+"&_txlock=immediate")
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	wdb.SetMaxOpenConns(1)
+	return &Store{dialect: SQLite, db: db, wdb: wdb}, nil
+}
+
+// Close closes the database.
+func (s *Store) Close() error {
+	err := s.db.Close()
+	if s.wdb != s.db {
+		err = errors.Join(err, s.wdb.Close())
+	}
+	return err
+}
+
+// DB returns the connection pool for reads and for packages that keep tables of
+// their own.
+func (s *Store) DB() *sql.DB { return s.db }
+
+// Dialect tells which engine this store runs on.
+func (s *Store) Dialect() Dialect { return s.dialect }
+
+// Rebind rewrites the ? placeholders of q into PostgreSQL's $1, $2… form; on
+// SQLite it returns q unchanged.
+func (s *Store) Rebind(q string) string { return rebind(s.dialect, q) }
+
+// Tx runs fn in one write transaction and commits it; an error from fn rolls
+// everything back. On SQLite transactions are serialised through one connection,
+// which is what SQLite does anyway, without busy retries.
+func (s *Store) Tx(ctx context.Context, fn func(tx *Tx) error) error {
+	sqlTx, err := s.wdb.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	tx := &Tx{tx: sqlTx, dialect: s.dialect}
+	if err := fn(tx); err != nil {
+		return errors.Join(err, rollback(sqlTx))
+	}
+	if err := sqlTx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+func rollback(tx *sql.Tx) error {
+	if err := tx.Rollback(); err != nil && !errors.Is(err, sql.ErrTxDone) {
+		return fmt.Errorf("rollback: %w", err)
+	}
+	return nil
+}
+
+// Tx is a write transaction; its methods take ? placeholders on both engines.
+type Tx struct {
+	tx      *sql.Tx
+	dialect Dialect
+}
+
+// Exec runs a statement.
+func (t *Tx) Exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	return t.tx.ExecContext(ctx, rebind(t.dialect, q), args...)
+}
+
+// Query runs a query.
+func (t *Tx) Query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	return t.tx.QueryContext(ctx, rebind(t.dialect, q), args...)
+}
+
+// QueryRow runs a query that returns at most one row.
+func (t *Tx) QueryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	return t.tx.QueryRowContext(ctx, rebind(t.dialect, q), args...)
+}
+
+// Insert runs an INSERT and returns the new row's id column.
+func (t *Tx) Insert(ctx context.Context, q string, args ...any) (int64, error) {
+	var id int64
+	err := t.tx.QueryRowContext(ctx, rebind(t.dialect, q+" RETURNING id"), args...).Scan(&id)
+	return id, err
+}
+
+// Dialect tells which engine the transaction runs on.
+func (t *Tx) Dialect() Dialect { return t.dialect }
+
+// Exec runs a statement outside any explicit transaction.
+func (s *Store) Exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	return s.wdb.ExecContext(ctx, s.Rebind(q), args...)
+}
+
+// Query runs a read query.
+func (s *Store) Query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	return s.db.QueryContext(ctx, s.Rebind(q), args...)
+}
+
+// QueryRow runs a read query that returns at most one row.
+func (s *Store) QueryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	return s.db.QueryRowContext(ctx, s.Rebind(q), args...)
+}
+
+// rebind turns ? into $n outside of quoted strings.
+func rebind(d Dialect, q string) string {
+	if d != Postgres || !strings.Contains(q, "?") {
+		return q
+	}
+	var b strings.Builder
+	b.Grow(len(q) + 16)
+	n := 0
+	inQuote := false
+	for i := 0; i < len(q); i++ {
+		c := q[i]
+		switch {
+		case c == '\'':
+			inQuote = !inQuote
+			b.WriteByte(c)
+		case c == '?' && !inQuote:
+			n++
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(n))
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}

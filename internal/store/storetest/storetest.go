@@ -1,0 +1,87 @@
+// Package storetest opens throwaway stores on SQLite and PostgreSQL for tests.
+package storetest
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"fmt"
+	"net/url"
+	"os"
+	"testing"
+
+	"caduceus/internal/store"
+)
+
+// PostgresURL is the PostgreSQL server the test suites use, unless
+// CADUCEUS_TEST_POSTGRES names another: the one every development machine and
+// CI run here have, with trust authentication.
+const PostgresURL = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+
+// Open opens a fresh store for a test on the named engine ("sqlite" or
+// "postgres"): a temporary SQLite file, or a new PostgreSQL database dropped when
+// the test ends. Without a reachable PostgreSQL the test is skipped, except on CI
+// (CI=true), where that is a failure.
+func Open(t testing.TB, engine string) *store.Store {
+	t.Helper()
+	ctx := context.Background()
+	if engine == "sqlite" {
+		s, err := store.Open(ctx, "", t.TempDir())
+		if err != nil {
+			t.Fatalf("open sqlite store: %v", err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+	dsn := PostgresDSN(t)
+	s, err := store.Open(ctx, dsn, "")
+	if err != nil {
+		t.Fatalf("open postgres store: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// PostgresDSN creates an empty PostgreSQL database for one test and returns
+// its URL; the database is dropped when the test ends.
+func PostgresDSN(t testing.TB) string {
+	t.Helper()
+	admin := os.Getenv("CADUCEUS_TEST_POSTGRES")
+	if admin == "" {
+		admin = PostgresURL
+	}
+	db, err := sql.Open("pgx", admin)
+	if err != nil {
+		t.Fatalf("open postgres: %v", err)
+	}
+	defer db.Close()
+	if err := db.PingContext(context.Background()); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("postgres at %s: %v", admin, err)
+		}
+		t.Skipf("no postgres at %s: %v", admin, err)
+	}
+	var b [6]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		t.Fatal(err)
+	}
+	name := "caduceus_test_" + hex.EncodeToString(b[:])
+	if _, err := db.Exec("CREATE DATABASE " + name); err != nil {
+		t.Fatalf("create database: %v", err)
+	}
+	t.Cleanup(func() {
+		db, err := sql.Open("pgx", admin)
+		if err != nil {
+			return
+		}
+		defer db.Close()
+		db.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)")
+	})
+	u, err := url.Parse(admin)
+	if err != nil {
+		t.Fatalf("parse %s: %v", admin, err)
+	}
+	u.Path = "/" + name
+	return fmt.Sprint(u)
+}
