@@ -1,0 +1,16 @@
+// Package web is the secure webmail: login with a password and an e-mailed
+// code, folders, message list, reading pane, compose, reply and forward,
+// search, drafts and shared mailboxes. Pages are rendered on the server
+// with html/template and enhanced by a few plain ES modules; every static
+// file is embedded.
+//
+// Rules a change must keep:
+//   - The web door only translates: every decision about mail (rights,
+//     delivery, flags, folders) is the core's.
+//   - No inline script anywhere; the CSP forbids it. Message HTML is
+//     sanitised, then shown in a sandboxed iframe under its own CSP, with
+//     remote images blocked until the reader asks.
+//   - Login errors never say whether an account exists.
+//   - Health data (subjects, bodies, addresses of correspondents, file
+//     names) never goes into logs.
+package web
