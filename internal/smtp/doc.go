@@ -1,0 +1,17 @@
+// Package smtp is Caduceus's SMTP door: the MX that receives mail for local
+// addresses, the submission service where users send, the client that hands
+// mail to other servers, and the load generator behind `caduceus bench smtp`.
+//
+// Rules a change must keep:
+//   - The door decides nothing: who may send as whom, which recipients
+//     exist, quotas and delivery belong to internal/core. The door
+//     translates SMTP into core calls and core errors into replies.
+//   - 250 after DATA only once the core has committed the message durably.
+//   - Failures are *Error values with a reply code, an enhanced status code
+//     (RFC 3463) and their cause; the cause goes to logs, never to the
+//     client.
+//   - Health data never reaches a log: no subject, body or attachment name.
+//     Logs carry envelope addresses, sizes, Message-IDs and reply codes.
+//   - Messages are streamed: only the header section is held in memory.
+//   - Every capability advertised in EHLO is implemented and tested.
+package smtp
