@@ -34,7 +34,7 @@ CREATE TABLE mailboxes (
 	address TEXT NOT NULL UNIQUE,
 	kind TEXT NOT NULL,
 	name TEXT NOT NULL,
-	owner_id BIGINT NOT NULL REFERENCES accounts(id),
+	owner_id BIGINT REFERENCES accounts(id),
 	quota_bytes BIGINT NOT NULL DEFAULT 0,
 	used_bytes BIGINT NOT NULL DEFAULT 0,
 	created BIGINT NOT NULL
@@ -118,6 +118,23 @@ CREATE TABLE audit (
 	hash TEXT NOT NULL
 );
 CREATE INDEX audit_at ON audit(at);
+CREATE TABLE outbound (
+	id {{id}},
+	blob_id BIGINT NOT NULL REFERENCES blobs(id),
+	mailbox_id BIGINT REFERENCES mailboxes(id) ON DELETE SET NULL,
+	mail_from TEXT NOT NULL,
+	rcpt TEXT NOT NULL,
+	envid TEXT NOT NULL DEFAULT '',
+	notify TEXT NOT NULL DEFAULT '',
+	ret TEXT NOT NULL DEFAULT '',
+	created BIGINT NOT NULL,
+	next_attempt BIGINT NOT NULL,
+	expires BIGINT NOT NULL,
+	attempts BIGINT NOT NULL DEFAULT 0,
+	last_error TEXT NOT NULL DEFAULT '',
+	lease_until BIGINT NOT NULL DEFAULT 0
+);
+CREATE INDEX outbound_due ON outbound(next_attempt);
 `,
 }
 

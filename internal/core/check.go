@@ -1,0 +1,142 @@
+package core
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"caduceus/internal/blob"
+)
+
+// FolderStats are a folder's counters, without any content.
+type FolderStats struct {
+	Folder   string `json:"folder"`
+	Messages int    `json:"messages"`
+	Unseen   int    `json:"unseen"`
+	Bytes    int64  `json:"bytes"`
+}
+
+// Stats returns the counters of every folder of a mailbox.
+func (s *Service) Stats(ctx context.Context, actor Actor, mailboxID int64) ([]FolderStats, error) {
+	folders, err := s.Folders(ctx, actor, mailboxID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]FolderStats, len(folders))
+	for i, f := range folders {
+		out[i] = FolderStats{Folder: f.Name, Messages: f.Messages, Unseen: f.Unseen, Bytes: f.Bytes}
+	}
+	return out, nil
+}
+
+// Problem is one inconsistency Check found.
+type Problem struct {
+	What string
+}
+
+func (p Problem) String() string { return p.What }
+
+// Check verifies the store: every message's and queued entry's blob is present
+// and decrypts, every folder's counters match its messages, every blob's
+// reference count matches its users, and the audit chain is intact. progress,
+// when not nil, is called with the number of blobs checked so far.
+func (s *Service) Check(ctx context.Context, progress func(done, total int)) ([]Problem, error) {
+	var problems []Problem
+	add := func(format string, args ...any) { problems = append(problems, Problem{fmt.Sprintf(format, args...)}) }
+
+	rows, err := s.st.Query(ctx, `SELECT f.id, f.name, m.address, f.messages, f.unseen, f.bytes,
+		(SELECT COUNT(*) FROM messages WHERE folder_id = f.id),
+		(SELECT COUNT(*) FROM messages WHERE folder_id = f.id AND (flags & 1) = 0),
+		(SELECT COALESCE(SUM(size), 0) FROM messages WHERE folder_id = f.id),
+		(SELECT COALESCE(MAX(uid), 0) FROM messages WHERE folder_id = f.id), f.uidnext
+		FROM folders f JOIN mailboxes m ON m.id = f.mailbox_id ORDER BY f.id`)
+	if err != nil {
+		return nil, fmt.Errorf("check folders: %w", err)
+	}
+	for rows.Next() {
+		var id int64
+		var name, mb string
+		var msgs, unseen, bytes, realMsgs, realUnseen, realBytes, maxUID, uidnext int64
+		if err := rows.Scan(&id, &name, &mb, &msgs, &unseen, &bytes, &realMsgs, &realUnseen, &realBytes, &maxUID, &uidnext); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		if msgs != realMsgs || unseen != realUnseen || bytes != realBytes {
+			add("folder %d (%s of %s): counters say %d messages, %d unseen, %d bytes; messages say %d, %d, %d", id, name, mb, msgs, unseen, bytes, realMsgs, realUnseen, realBytes)
+		}
+		if maxUID >= uidnext {
+			add("folder %d (%s of %s): UID %d at or past UIDNEXT %d", id, name, mb, maxUID, uidnext)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+
+	rows, err = s.st.Query(ctx, `SELECT m.id, m.address, m.used_bytes, COALESCE((SELECT SUM(f.bytes) FROM folders f WHERE f.mailbox_id = m.id), 0) FROM mailboxes m`)
+	if err != nil {
+		return nil, fmt.Errorf("check mailboxes: %w", err)
+	}
+	for rows.Next() {
+		var id, used, real int64
+		var addr string
+		if err := rows.Scan(&id, &addr, &used, &real); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		if used != real {
+			add("mailbox %s: quota usage %d bytes, folders hold %d", addr, used, real)
+		}
+	}
+	rows.Close()
+
+	rows, err = s.st.Query(ctx, `SELECT b.id, b.segment, b.offset_bytes, b.length, b.size, b.refs,
+		(SELECT COUNT(*) FROM messages WHERE blob_id = b.id) + (SELECT COUNT(*) FROM outbound WHERE blob_id = b.id)
+		FROM blobs b ORDER BY b.id`)
+	if err != nil {
+		return nil, fmt.Errorf("check blobs: %w", err)
+	}
+	type blobRow struct {
+		id    int64
+		ref   blob.Ref
+		refs  int64
+		users int64
+	}
+	var blobs []blobRow
+	for rows.Next() {
+		var b blobRow
+		if err := rows.Scan(&b.id, &b.ref.Segment, &b.ref.Offset, &b.ref.Length, &b.ref.Size, &b.refs, &b.users); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		blobs = append(blobs, b)
+	}
+	rows.Close()
+	for i, b := range blobs {
+		if progress != nil && (i%100 == 0 || i == len(blobs)-1) {
+			progress(i+1, len(blobs))
+		}
+		if b.refs != b.users {
+			add("blob %d: reference count %d, used by %d", b.id, b.refs, b.users)
+		}
+		if b.users == 0 {
+			continue
+		}
+		r, err := s.blobs.Open(b.ref)
+		if err == nil {
+			_, err = io.Copy(io.Discard, r)
+		}
+		if err != nil {
+			add("blob %d (segment %d): %v", b.id, b.ref.Segment, err)
+		}
+	}
+
+	bad, err := s.audit.Verify(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if bad != 0 {
+		add("audit trail: entry %d does not match the chain (changed or removed entries)", bad)
+	}
+	return problems, nil
+}

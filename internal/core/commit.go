@@ -1,0 +1,150 @@
+package core
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"caduceus/internal/store"
+)
+
+// A job is one message to store durably: its sealed blob and what to write in
+// the metadata once the blob is on disk.
+type job struct {
+	sealed []byte
+	size   int64
+	// apply writes the message's rows, referencing blobID, and returns the
+	// events to publish after the commit.
+	apply func(ctx context.Context, tx *store.Tx, blobID int64) ([]Event, error)
+	done  chan error
+}
+
+// committer batches jobs: it appends every waiting blob, syncs the segment once,
+// then commits every job's rows in one transaction, each under its own savepoint
+// so that one failing job (a quota) does not fail the others. A job's caller
+// hears back only after that commit.
+type committer struct {
+	s    *Service
+	jobs chan *job
+	quit chan struct{}
+	wg   sync.WaitGroup
+}
+
+// maxBatch bounds a batch so that a burst does not make one transaction huge.
+const maxBatch = 256
+
+func newCommitter(s *Service) *committer {
+	c := &committer{s: s, jobs: make(chan *job, maxBatch), quit: make(chan struct{})}
+	c.wg.Add(1)
+	go c.run()
+	return c
+}
+
+// submit queues a job and waits for its commit. The commit goes on even if ctx
+// ends meanwhile: a message that reached the disk is kept, acknowledged or not.
+func (c *committer) submit(ctx context.Context, j *job) error {
+	j.done = make(chan error, 1)
+	select {
+	case c.jobs <- j:
+	case <-c.quit:
+		return fmt.Errorf("store message: %w", errClosed)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return <-j.done
+}
+
+func (c *committer) stop() {
+	close(c.quit)
+	c.wg.Wait()
+}
+
+func (c *committer) run() {
+	defer c.wg.Done()
+	for {
+		select {
+		case j := <-c.jobs:
+			c.commit(c.collect(j))
+		case <-c.quit:
+			for {
+				select {
+				case j := <-c.jobs:
+					c.commit(c.collect(j))
+				default:
+					return
+				}
+			}
+		}
+	}
+}
+
+func (c *committer) collect(first *job) []*job {
+	batch := []*job{first}
+	for len(batch) < maxBatch {
+		select {
+		case j := <-c.jobs:
+			batch = append(batch, j)
+		default:
+			return batch
+		}
+	}
+	return batch
+}
+
+func (c *committer) commit(batch []*job) {
+	ctx := context.Background()
+	refs := make([]struct {
+		segment, offset, length int64
+		err                     error
+	}, len(batch))
+	for i, j := range batch {
+		r, err := c.s.blobs.Append(j.sealed, j.size)
+		refs[i].segment, refs[i].offset, refs[i].length, refs[i].err = r.Segment, r.Offset, r.Length, err
+	}
+	if err := c.s.blobs.Sync(); err != nil {
+		for _, j := range batch {
+			j.done <- fmt.Errorf("sync blobs: %w", err)
+		}
+		return
+	}
+	errs := make([]error, len(batch))
+	events := make([][]Event, len(batch))
+	err := c.s.st.Tx(ctx, func(tx *store.Tx) error {
+		now := c.s.nowMillis()
+		for i, j := range batch {
+			errs[i], events[i] = nil, nil
+			if refs[i].err != nil {
+				errs[i] = refs[i].err
+				continue
+			}
+			if _, err := tx.Exec(ctx, `SAVEPOINT job`); err != nil {
+				return err
+			}
+			blobID, err := tx.Insert(ctx, `INSERT INTO blobs (segment, offset_bytes, length, size, refs, created) VALUES (?, ?, ?, ?, 0, ?)`,
+				refs[i].segment, refs[i].offset, refs[i].length, j.size, now)
+			if err == nil {
+				events[i], err = j.apply(ctx, tx, blobID)
+			}
+			if err != nil {
+				errs[i], events[i] = err, nil
+				if _, err := tx.Exec(ctx, `ROLLBACK TO SAVEPOINT job`); err != nil {
+					return err
+				}
+			}
+			if _, err := tx.Exec(ctx, `RELEASE SAVEPOINT job`); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	for i, j := range batch {
+		if err != nil {
+			j.done <- fmt.Errorf("commit: %w", err)
+			continue
+		}
+		for _, e := range events[i] {
+			c.s.events.publish(e)
+		}
+		j.done <- errs[i]
+	}
+}

@@ -1,0 +1,190 @@
+// Package core owns Caduceus's rules: who may read or write which mailbox (owner,
+// delegate, member of an organisational mailbox), how a message is delivered,
+// flagged, moved, expunged and submitted, and what is traced. SMTP, IMAP, the web app
+// and the command line are doors that translate a protocol into calls on Service;
+// none of them touches the store or the blobs directly.
+//
+// Invariants every change keeps:
+//   - Nothing is acknowledged before it is durable: a delivery returns only after its
+//     blob is fsynced and its metadata transaction committed. Concurrent deliveries
+//     are batched into one sync and one commit (group commit), never skipped.
+//   - Every change to a folder takes a new MODSEQ in the same transaction, and an
+//     expunge leaves a row in expunged, so IMAP CONDSTORE/QRESYNC and the web app can
+//     resynchronise from any MODSEQ they knew.
+//   - Watchers are told of changes after the commit, never before.
+//   - Every action of a person is checked against the rights they hold on the
+//     mailbox, here and nowhere else, and written to the audit trail (who, how, what,
+//     result; never content, subjects or correspondents' addresses).
+package core
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"caduceus/internal/audit"
+	"caduceus/internal/blob"
+	"caduceus/internal/store"
+)
+
+// Options configures a Service.
+type Options struct {
+	Store *store.Store
+	Blobs *blob.Store
+	// Hostname names this server in Message-IDs and Received headers.
+	Hostname string
+	// MessageSizeLimit is the largest message accepted, in bytes.
+	MessageSizeLimit int64
+	// DefaultQuota is the quota of a new mailbox in bytes; 0 means none.
+	DefaultQuota int64
+	// QueueExpire is how long outbound mail is retried before a failure notice.
+	QueueExpire time.Duration
+	Logger      *slog.Logger
+	// Now returns the current time; nil means time.Now.
+	Now func() time.Time
+}
+
+// Service is the core of one Caduceus node.
+type Service struct {
+	st     *store.Store
+	blobs  *blob.Store
+	opts   Options
+	log    *slog.Logger
+	now    func() time.Time
+	events *broker
+	commit *committer
+	audit  *audit.Trail
+
+	queueSignal chan struct{}
+}
+
+// New starts a Service over an open store and blob store. Close stops it.
+func New(ctx context.Context, opts Options) (*Service, error) {
+	if opts.Store == nil || opts.Blobs == nil {
+		return nil, errors.New("core: store and blobs are required")
+	}
+	if opts.Hostname == "" {
+		return nil, errors.New("core: hostname is required")
+	}
+	if opts.MessageSizeLimit == 0 {
+		opts.MessageSizeLimit = 50 << 20
+	}
+	if opts.QueueExpire == 0 {
+		opts.QueueExpire = 5 * 24 * time.Hour
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	s := &Service{
+		st:     opts.Store,
+		blobs:  opts.Blobs,
+		opts:   opts,
+		log:    opts.Logger,
+		now:    opts.Now,
+		events: newBroker(),
+		audit:  audit.New(opts.Store),
+
+		queueSignal: make(chan struct{}, 1),
+	}
+	s.commit = newCommitter(s)
+	return s, nil
+}
+
+// Close stops the group committer after the deliveries in flight are committed.
+func (s *Service) Close() error {
+	s.commit.stop()
+	return nil
+}
+
+// Hostname is the name this server gives itself.
+func (s *Service) Hostname() string { return s.opts.Hostname }
+
+// MessageSizeLimit is the largest message any door may accept, in bytes.
+func (s *Service) MessageSizeLimit() int64 { return s.opts.MessageSizeLimit }
+
+// Store gives packages that keep tables of their own (sessions, directory) the
+// store handle. Mail data is reached only through Service's methods.
+func (s *Service) Store() *store.Store { return s.st }
+
+// Audit returns the audit trail, for doors that trace events the core does not
+// see (a failed web code, a logout).
+func (s *Service) Audit() *audit.Trail { return s.audit }
+
+// Actor is who acts, and through which door: every call that reads or changes mail
+// takes one, and the core checks its rights and traces it.
+type Actor struct {
+	// AccountID is the person's account; 0 is the system itself (MX delivery,
+	// operator commands), which holds every right.
+	AccountID int64
+	// Address is the person's login address, for the audit trail.
+	Address string
+	// Door is "smtp", "submission", "imap", "web", "cli", "queue"…
+	Door string
+	// Remote is the client's network address, when there is one.
+	Remote string
+}
+
+// System returns the actor for the server's own work through door.
+func System(door string) Actor { return Actor{Door: door, Address: "system"} }
+
+// IsSystem tells whether the actor is the server itself.
+func (a Actor) IsSystem() bool { return a.AccountID == 0 }
+
+func (a Actor) audit(action, target string, err error, detail string) audit.Entry {
+	result := "ok"
+	if err != nil {
+		result = "error"
+		if errors.Is(err, ErrPermission) {
+			result = "denied"
+		}
+	}
+	return audit.Entry{Actor: a.Address, Door: a.Door, Remote: a.Remote, Action: action, Target: target, Result: result, Detail: detail}
+}
+
+// The errors doors turn into protocol replies. Match them with errors.Is.
+var (
+	// ErrNotFound: the account, mailbox, folder or message does not exist, or
+	// the actor may not know that it does.
+	ErrNotFound = errors.New("not found")
+	// ErrPermission: the actor lacks the right for this action.
+	ErrPermission = errors.New("permission denied")
+	// ErrNoSuchRecipient: a local domain has no such address.
+	ErrNoSuchRecipient = errors.New("no such recipient")
+	// ErrQuota: the mailbox is over its storage quota.
+	ErrQuota = errors.New("mailbox over quota")
+	// ErrTooBig: the message exceeds the size limit.
+	ErrTooBig = errors.New("message too big")
+	// ErrExists: the name is already taken.
+	ErrExists = errors.New("already exists")
+	// ErrInvalid: the input is malformed; the wrapping error says how.
+	ErrInvalid = errors.New("invalid")
+	// ErrAuth: login failed. It never tells whether the account exists.
+	ErrAuth = errors.New("authentication failed")
+	// ErrDisabled: the account is disabled.
+	ErrDisabled = errors.New("account disabled")
+)
+
+// NormalizeAddress lowercases an address and checks its shape: one @, a non-empty
+// local part and a domain with a dot or "localhost".
+func NormalizeAddress(addr string) (string, error) {
+	addr = strings.ToLower(strings.TrimSpace(addr))
+	local, domain, ok := strings.Cut(addr, "@")
+	if !ok || local == "" || domain == "" || strings.ContainsAny(addr, " <>\"\\,;\r\n\t") || strings.Contains(domain, "@") {
+		return "", fmt.Errorf("%w: address %q", ErrInvalid, addr)
+	}
+	return addr, nil
+}
+
+// DomainOf returns the domain part of a normalised address.
+func DomainOf(addr string) string {
+	_, d, _ := strings.Cut(addr, "@")
+	return d
+}
+
+func (s *Service) nowMillis() int64 { return s.now().UnixMilli() }

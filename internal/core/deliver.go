@@ -1,0 +1,461 @@
+package core
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"caduceus/internal/store"
+)
+
+var errClosed = errors.New("service closed")
+
+// Recipient is a local mailbox that mail can be delivered to.
+type Recipient struct {
+	MailboxID int64
+	Address   string
+}
+
+// CheckRecipient tells whether mail for addr can be delivered here: ErrInvalid
+// when the address is malformed or its domain is not local, ErrNoSuchRecipient
+// when the domain is local but no mailbox has that address, ErrQuota when the
+// mailbox is already full. Doors call it at RCPT time (RFC 5321 §3.3).
+func (s *Service) CheckRecipient(ctx context.Context, addr string) (Recipient, error) {
+	a, err := NormalizeAddress(addr)
+	if err != nil {
+		return Recipient{}, err
+	}
+	var r Recipient
+	var quota, used int64
+	err = s.st.QueryRow(ctx, `SELECT id, address, quota_bytes, used_bytes FROM mailboxes WHERE address = ?`, a).Scan(&r.MailboxID, &r.Address, &quota, &used)
+	if errors.Is(err, sql.ErrNoRows) {
+		local, lerr := s.IsLocalDomain(ctx, DomainOf(a))
+		if lerr != nil {
+			return Recipient{}, lerr
+		}
+		if local {
+			return Recipient{}, fmt.Errorf("%s: %w", a, ErrNoSuchRecipient)
+		}
+		return Recipient{}, fmt.Errorf("%w: %s is not a local domain", ErrInvalid, DomainOf(a))
+	}
+	if err != nil {
+		return Recipient{}, fmt.Errorf("look up %s: %w", a, err)
+	}
+	if quota > 0 && used >= quota {
+		return Recipient{}, fmt.Errorf("%s: %w", a, ErrQuota)
+	}
+	return r, nil
+}
+
+// Delivery is a message arriving for local recipients.
+type Delivery struct {
+	// MailFrom is the envelope sender; empty for a bounce.
+	MailFrom string
+	// Recipients are local addresses, each checked with CheckRecipient.
+	Recipients []string
+	// Data is the whole message as it will be stored, trace headers included.
+	Data []byte
+}
+
+// Deliver stores a message in the Inbox of each recipient, with one blob for
+// all of them, and returns once it is durable. It is all or nothing: if one
+// recipient cannot take it (quota), no one gets it and the error says why.
+func (s *Service) Deliver(ctx context.Context, actor Actor, d Delivery) error {
+	if int64(len(d.Data)) > s.opts.MessageSizeLimit {
+		return ErrTooBig
+	}
+	rcpts, err := s.resolveLocal(ctx, d.Recipients)
+	if err != nil {
+		return err
+	}
+	sm := summarize(d.Data)
+	sealed, err := s.blobs.Seal(d.Data)
+	if err != nil {
+		return fmt.Errorf("seal: %w", err)
+	}
+	size := int64(len(d.Data))
+	internal := s.now()
+	j := &job{sealed: sealed, size: size, apply: func(ctx context.Context, tx *store.Tx, blobID int64) ([]Event, error) {
+		var events []Event
+		for _, r := range rcpts {
+			e, err := s.insertInto(ctx, tx, r.MailboxID, "", blobID, size, 0, nil, internal, sm)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", r.Address, err)
+			}
+			events = append(events, e.Event)
+			if err := s.audit.Record(ctx, tx, actor.audit("deliver", r.Address, nil, "")); err != nil {
+				return nil, err
+			}
+		}
+		return events, nil
+	}}
+	if err := s.commit.submit(ctx, j); err != nil {
+		return fmt.Errorf("deliver: %w", err)
+	}
+	return nil
+}
+
+// Append stores a message in a folder with the given flags and internal date
+// (RFC 9051 §6.3.12). It takes the insert right; flags the actor may not set are
+// dropped as in StoreFlags.
+func (s *Service) Append(ctx context.Context, actor Actor, folderID int64, flags Flags, keywords []string, date time.Time, data []byte) (Message, error) {
+	f, a, err := s.folderAccess(ctx, actor, folderID, RightInsert)
+	if err != nil {
+		return Message{}, err
+	}
+	if int64(len(data)) > s.opts.MessageSizeLimit {
+		return Message{}, ErrTooBig
+	}
+	if !a.Rights.Has(RightSeen) {
+		flags &^= FlagSeen
+	}
+	if !a.Rights.Has(RightDeleteMessages) {
+		flags &^= FlagDeleted
+	}
+	if !a.Rights.Has(RightWrite) {
+		flags &^= FlagAnswered | FlagFlagged | FlagDraft
+		keywords = nil
+	}
+	if date.IsZero() {
+		date = s.now()
+	}
+	sm := summarize(data)
+	sealed, err := s.blobs.Seal(data)
+	if err != nil {
+		return Message{}, fmt.Errorf("seal: %w", err)
+	}
+	var id int64
+	size := int64(len(data))
+	j := &job{sealed: sealed, size: size, apply: func(ctx context.Context, tx *store.Tx, blobID int64) ([]Event, error) {
+		e, err := s.insertInto(ctx, tx, f.MailboxID, f.Name, blobID, size, flags, keywords, date, sm)
+		if err != nil {
+			return nil, err
+		}
+		id = e.messageID
+		return []Event{e.Event}, s.audit.Record(ctx, tx, actor.audit("append", a.Address, nil, ""))
+	}}
+	if err := s.commit.submit(ctx, j); err != nil {
+		return Message{}, fmt.Errorf("append to %s: %w", a.Address, err)
+	}
+	return s.Message(ctx, actor, id)
+}
+
+// Submission is a message a person sends.
+type Submission struct {
+	// MailFrom is the envelope sender: an address the actor may send from.
+	MailFrom string
+	// Recipients are local or remote addresses.
+	Recipients []string
+	// Data is the message as the client wrote it; the core adds Message-ID,
+	// Date and Sender where needed and removes Bcc.
+	Data []byte
+	// EnvID, Notify and Ret are the DSN parameters (RFC 3461) to carry along.
+	EnvID, Notify, Ret string
+	// DraftID, when set, is a draft of the actor's to remove once sent.
+	DraftID int64
+}
+
+// SubmitResult says what became of a submission.
+type SubmitResult struct {
+	MessageID string // the Message-ID header, as sent
+	SentUID   uint32 // the copy in the sender's Sent folder
+	Local     int    // recipients delivered here
+	Queued    int    // recipients queued for remote delivery
+}
+
+// Submit sends a message for the actor: it checks the actor may send from the
+// envelope sender and every From: address (own mailbox, or send-as, or
+// send-on-behalf, which adds Sender:), delivers to local recipients, queues the
+// remote ones and files a copy in the sending mailbox's Sent folder, all in one
+// durable commit.
+func (s *Service) Submit(ctx context.Context, actor Actor, sub Submission) (SubmitResult, error) {
+	if actor.IsSystem() {
+		return SubmitResult{}, fmt.Errorf("%w: the system does not submit mail", ErrPermission)
+	}
+	if len(sub.Recipients) == 0 {
+		return SubmitResult{}, fmt.Errorf("%w: no recipients", ErrInvalid)
+	}
+	if int64(len(sub.Data)) > s.opts.MessageSizeLimit {
+		return SubmitResult{}, ErrTooBig
+	}
+	from, err := s.CheckSender(ctx, actor, sub.MailFrom)
+	if err != nil {
+		return SubmitResult{}, err
+	}
+	onBehalf := ""
+	if !from.Owned && !from.Rights.Has(RightSendAs) {
+		onBehalf = actor.Address
+	}
+	data, fromAddrs, err := prepareSubmission(sub.Data, s.opts.Hostname, s.now(), onBehalf, newMessageID)
+	if err != nil {
+		return SubmitResult{}, err
+	}
+	for _, fa := range fromAddrs {
+		if fa == from.Address {
+			continue
+		}
+		other, err := s.CheckSender(ctx, actor, fa)
+		if err != nil {
+			return SubmitResult{}, fmt.Errorf("From: %w", err)
+		}
+		if !other.Owned && !other.Rights.Has(RightSendAs) && onBehalf == "" {
+			return SubmitResult{}, fmt.Errorf("From: %s: %w", fa, ErrPermission)
+		}
+	}
+	if int64(len(data)) > s.opts.MessageSizeLimit {
+		return SubmitResult{}, ErrTooBig
+	}
+	var local []Recipient
+	var remote []string
+	seen := map[string]bool{}
+	for _, r := range sub.Recipients {
+		addr, err := NormalizeAddress(r)
+		if err != nil {
+			return SubmitResult{}, err
+		}
+		if seen[addr] {
+			continue
+		}
+		seen[addr] = true
+		rc, err := s.CheckRecipient(ctx, addr)
+		switch {
+		case err == nil:
+			local = append(local, rc)
+		case errors.Is(err, ErrInvalid):
+			remote = append(remote, addr)
+		default:
+			return SubmitResult{}, err
+		}
+	}
+	sm := summarize(data)
+	sealed, err := s.blobs.Seal(data)
+	if err != nil {
+		return SubmitResult{}, fmt.Errorf("seal: %w", err)
+	}
+	size := int64(len(data))
+	now := s.now()
+	res := SubmitResult{MessageID: sm.messageID, Local: len(local), Queued: len(remote)}
+	j := &job{sealed: sealed, size: size, apply: func(ctx context.Context, tx *store.Tx, blobID int64) ([]Event, error) {
+		var events []Event
+		for _, r := range local {
+			e, err := s.insertInto(ctx, tx, r.MailboxID, "", blobID, size, 0, nil, now, sm)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", r.Address, err)
+			}
+			events = append(events, e.Event)
+		}
+		sent, err := s.insertInto(ctx, tx, from.ID, `\Sent`, blobID, size, FlagSeen, nil, now, sm)
+		if err != nil {
+			return nil, fmt.Errorf("Sent copy: %w", err)
+		}
+		res.SentUID = sent.uid
+		events = append(events, sent.Event)
+		for _, rcpt := range remote {
+			if _, err := tx.Exec(ctx, `INSERT INTO outbound (blob_id, mailbox_id, mail_from, rcpt, envid, notify, ret, created, next_attempt, expires) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+				blobID, from.ID, from.Address, rcpt, sub.EnvID, sub.Notify, sub.Ret, now.UnixMilli(), now.UnixMilli(), now.Add(s.opts.QueueExpire).UnixMilli()); err != nil {
+				return nil, fmt.Errorf("queue: %w", err)
+			}
+			if _, err := tx.Exec(ctx, `UPDATE blobs SET refs = refs + 1 WHERE id = ?`, blobID); err != nil {
+				return nil, err
+			}
+		}
+		if sub.DraftID != 0 {
+			ev, err := s.dropDraft(ctx, tx, actor, sub.DraftID)
+			if err != nil {
+				return nil, err
+			}
+			events = append(events, ev...)
+		}
+		detail := fmt.Sprintf("%d local, %d remote", len(local), len(remote))
+		if onBehalf != "" {
+			detail += ", on behalf"
+		}
+		return events, s.audit.Record(ctx, tx, actor.audit("send", from.Address, nil, detail))
+	}}
+	if err := s.commit.submit(ctx, j); err != nil {
+		return SubmitResult{}, fmt.Errorf("submit: %w", err)
+	}
+	if len(remote) > 0 {
+		s.pokeQueue()
+	}
+	return res, nil
+}
+
+// CheckSender tells whether the actor may send from addr: they own its mailbox,
+// or hold send-as or send-on-behalf on it. Submission doors call it at MAIL FROM.
+func (s *Service) CheckSender(ctx context.Context, actor Actor, addr string) (Access, error) {
+	a, err := s.MailboxByAddress(ctx, actor, addr)
+	if err != nil {
+		if errors.Is(err, ErrNotFound) || errors.Is(err, ErrInvalid) {
+			return Access{}, fmt.Errorf("send as %s: %w", addr, ErrPermission)
+		}
+		return Access{}, err
+	}
+	if !a.Owned && !a.Rights.Has(RightSendAs) && !a.Rights.Has(RightSendOnBehalf) {
+		return Access{}, fmt.Errorf("send as %s: %w", a.Address, ErrPermission)
+	}
+	return a, nil
+}
+
+func (s *Service) dropDraft(ctx context.Context, tx *store.Tx, actor Actor, id int64) ([]Event, error) {
+	var folderID, mailboxID int64
+	var uid int64
+	var flags int64
+	err := tx.QueryRow(ctx, `SELECT m.folder_id, f.mailbox_id, m.uid, m.flags FROM messages m JOIN folders f ON f.id = m.folder_id WHERE m.id = ?`, id).Scan(&folderID, &mailboxID, &uid, &flags)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil // already gone: nothing to drop
+	}
+	if err != nil {
+		return nil, err
+	}
+	a, err := s.access(ctx, actor, mailboxID)
+	if err != nil {
+		return nil, err
+	}
+	if !a.Rights.Has(RightDeleteMessages | RightExpunge) {
+		return nil, fmt.Errorf("drop draft: %w", ErrPermission)
+	}
+	msgs, err := messagesByUID(ctx, tx, folderID, []uint32{uint32(uid)})
+	if err != nil {
+		return nil, err
+	}
+	modseq, err := s.removeMessages(ctx, tx, folderID, msgs, true)
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range msgs {
+		if _, err := tx.Exec(ctx, `UPDATE mailboxes SET used_bytes = used_bytes - ? WHERE id = ?`, m.Size, mailboxID); err != nil {
+			return nil, err
+		}
+	}
+	return []Event{{MailboxID: mailboxID, FolderID: folderID, Kind: EventExpunge, ModSeq: modseq}}, nil
+}
+
+// inserted is a message just written, with the event to publish for it.
+type inserted struct {
+	Event
+	messageID int64
+	uid       uint32
+}
+
+// insertInto writes one message row into a mailbox's folder: by name when
+// folderName is set, by special use when it starts with a backslash, else the
+// INBOX. It charges the quota, takes a UID and a MODSEQ, threads the message and
+// counts a reference to its blob.
+func (s *Service) insertInto(ctx context.Context, tx *store.Tx, mailboxID int64, folderName string, blobID, size int64, flags Flags, keywords []string, internal time.Time, sm summary) (inserted, error) {
+	var folderID int64
+	var err error
+	switch {
+	case strings.HasPrefix(folderName, `\`):
+		err = tx.QueryRow(ctx, `SELECT id FROM folders WHERE mailbox_id = ? AND special_use = ? ORDER BY id LIMIT 1`, mailboxID, folderName).Scan(&folderID)
+	case folderName != "":
+		err = tx.QueryRow(ctx, `SELECT id FROM folders WHERE mailbox_id = ? AND name = ?`, mailboxID, folderName).Scan(&folderID)
+	default:
+		err = tx.QueryRow(ctx, `SELECT id FROM folders WHERE mailbox_id = ? AND name = 'INBOX'`, mailboxID).Scan(&folderID)
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		return inserted{}, fmt.Errorf("folder %q: %w", folderName, ErrNotFound)
+	}
+	if err != nil {
+		return inserted{}, err
+	}
+	if err := chargeQuota(ctx, tx, mailboxID, size); err != nil {
+		return inserted{}, err
+	}
+	uid, err := nextUID(ctx, tx, folderID)
+	if err != nil {
+		return inserted{}, err
+	}
+	modseq, err := nextModSeq(ctx, tx, folderID)
+	if err != nil {
+		return inserted{}, err
+	}
+	thread, err := findThread(ctx, tx, mailboxID, sm)
+	if err != nil {
+		return inserted{}, err
+	}
+	kw := append([]string(nil), keywords...)
+	sort.Strings(kw)
+	var sent int64
+	if !sm.date.IsZero() {
+		sent = sm.date.UnixMilli()
+	}
+	id, err := tx.Insert(ctx, `INSERT INTO messages (folder_id, uid, modseq, flags, keywords, internal_date, size, blob_id, thread_id, message_id, in_reply_to, refs, sent_date, subject, from_addr, to_addrs, cc_addrs, attachments, has_attachments)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		folderID, uid, modseq, int64(flags), strings.Join(kw, " "), internal.UnixMilli(), size, blobID, thread,
+		sm.messageID, sm.inReplyTo, sm.references, sent, sm.subject, sm.from, sm.to, sm.cc, strings.Join(sm.attachments, "\n"), boolInt(len(sm.attachments) > 0))
+	if err != nil {
+		return inserted{}, fmt.Errorf("insert message: %w", err)
+	}
+	if thread == 0 {
+		if _, err := tx.Exec(ctx, `UPDATE messages SET thread_id = id WHERE id = ?`, id); err != nil {
+			return inserted{}, err
+		}
+	}
+	if err := addCounters(ctx, tx, folderID, 1, boolInt(flags&FlagSeen == 0), size); err != nil {
+		return inserted{}, err
+	}
+	if _, err := tx.Exec(ctx, `UPDATE blobs SET refs = refs + 1 WHERE id = ?`, blobID); err != nil {
+		return inserted{}, err
+	}
+	return inserted{Event: Event{MailboxID: mailboxID, FolderID: folderID, Kind: EventNew, ModSeq: modseq}, messageID: id, uid: uid}, nil
+}
+
+// findThread returns the thread of the nearest message this one refers to, in
+// the same mailbox, or 0 for a new thread.
+func findThread(ctx context.Context, tx *store.Tx, mailboxID int64, sm summary) (int64, error) {
+	ids := sm.parents()
+	if sm.messageID != "" {
+		ids = append(ids, sm.messageID)
+	}
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	if len(ids) > 20 {
+		ids = ids[len(ids)-20:]
+	}
+	args := []any{mailboxID}
+	for _, id := range ids {
+		args = append(args, id)
+	}
+	var thread int64
+	err := tx.QueryRow(ctx, `SELECT m.thread_id FROM messages m JOIN folders f ON f.id = m.folder_id
+		WHERE f.mailbox_id = ? AND m.message_id IN (?`+strings.Repeat(", ?", len(ids)-1)+`) LIMIT 1`, args...).Scan(&thread)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	return thread, err
+}
+
+func (s *Service) resolveLocal(ctx context.Context, addrs []string) ([]Recipient, error) {
+	if len(addrs) == 0 {
+		return nil, fmt.Errorf("%w: no recipients", ErrInvalid)
+	}
+	seen := map[int64]bool{}
+	var out []Recipient
+	for _, a := range addrs {
+		r, err := s.CheckRecipient(ctx, a)
+		if err != nil && !errors.Is(err, ErrQuota) {
+			return nil, err
+		}
+		if !seen[r.MailboxID] {
+			seen[r.MailboxID] = true
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+func newMessageID() string {
+	var b [12]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(err) // crypto/rand does not fail on supported platforms
+	}
+	return hex.EncodeToString(b[:])
+}

@@ -1,0 +1,710 @@
+package core
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+
+	"caduceus/internal/blob"
+	"caduceus/internal/store"
+)
+
+// Flags are the system flags of a message (RFC 9051 §2.3.2).
+type Flags uint32
+
+// The system flags.
+const (
+	FlagSeen Flags = 1 << iota
+	FlagAnswered
+	FlagFlagged
+	FlagDeleted
+	FlagDraft
+)
+
+var flagNames = []struct {
+	f    Flags
+	name string
+}{
+	{FlagSeen, `\Seen`}, {FlagAnswered, `\Answered`}, {FlagFlagged, `\Flagged`}, {FlagDeleted, `\Deleted`}, {FlagDraft, `\Draft`},
+}
+
+// ParseFlag returns the system flag named name (any case), or false for a keyword.
+func ParseFlag(name string) (Flags, bool) {
+	for _, f := range flagNames {
+		if strings.EqualFold(f.name, name) {
+			return f.f, true
+		}
+	}
+	return 0, false
+}
+
+// Names returns the flags as IMAP names.
+func (f Flags) Names() []string {
+	var out []string
+	for _, n := range flagNames {
+		if f&n.f != 0 {
+			out = append(out, n.name)
+		}
+	}
+	return out
+}
+
+// Message is a message's metadata: enough to list, sort, thread and synchronise
+// it without opening its encrypted content.
+type Message struct {
+	ID           int64
+	FolderID     int64
+	UID          uint32
+	ModSeq       uint64
+	Flags        Flags
+	Keywords     []string
+	InternalDate time.Time
+	Size         int64
+	ThreadID     int64
+
+	MessageID      string
+	InReplyTo      string
+	References     string
+	Date           time.Time // the Date: header; zero when absent or unreadable
+	Subject        string
+	From           string // "Name <addr>" as in the header, decoded
+	To             string
+	Cc             string
+	Attachments    []string // file names
+	HasAttachments bool
+}
+
+// UIDRange is an inclusive range of UIDs; Hi 0 means no upper bound.
+type UIDRange struct{ Lo, Hi uint32 }
+
+// Order is how Messages sorts.
+type Order int
+
+// Sort orders of Messages.
+const (
+	ByUID Order = iota
+	ByDateDesc
+)
+
+// MessageQuery selects messages of one folder.
+type MessageQuery struct {
+	UIDs         []UIDRange // nil: every message
+	ChangedSince uint64     // when > 0, only messages with a higher MODSEQ
+	Order        Order
+	Limit        int // 0: no limit
+	Offset       int
+}
+
+const messageColumns = `id, folder_id, uid, modseq, flags, keywords, internal_date, size, thread_id, message_id, in_reply_to, refs, sent_date, subject, from_addr, to_addrs, cc_addrs, attachments, has_attachments`
+
+// Messages lists a folder's messages. It takes the read right.
+func (s *Service) Messages(ctx context.Context, actor Actor, folderID int64, q MessageQuery) ([]Message, error) {
+	if _, err := s.folderRights(ctx, actor, folderID, RightRead); err != nil {
+		return nil, err
+	}
+	sqlq := `SELECT ` + messageColumns + ` FROM messages WHERE folder_id = ?`
+	args := []any{folderID}
+	if len(q.UIDs) > 0 && len(q.UIDs) <= 32 {
+		var ors []string
+		for _, r := range q.UIDs {
+			if r.Hi == 0 {
+				ors = append(ors, `uid >= ?`)
+				args = append(args, r.Lo)
+			} else {
+				ors = append(ors, `uid BETWEEN ? AND ?`)
+				args = append(args, min(r.Lo, r.Hi), max(r.Lo, r.Hi))
+			}
+		}
+		sqlq += ` AND (` + strings.Join(ors, " OR ") + `)`
+	}
+	if q.ChangedSince > 0 {
+		sqlq += ` AND modseq > ?`
+		args = append(args, q.ChangedSince)
+	}
+	if q.Order == ByDateDesc {
+		sqlq += ` ORDER BY internal_date DESC, uid DESC`
+	} else {
+		sqlq += ` ORDER BY uid`
+	}
+	if q.Limit > 0 {
+		sqlq += ` LIMIT ? OFFSET ?`
+		args = append(args, q.Limit, q.Offset)
+	}
+	rows, err := s.st.Query(ctx, sqlq, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list messages: %w", err)
+	}
+	defer rows.Close()
+	var out []Message
+	for rows.Next() {
+		m, err := scanMessage(rows)
+		if err != nil {
+			return nil, err
+		}
+		if len(q.UIDs) > 32 && !inRanges(m.UID, q.UIDs) {
+			continue
+		}
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
+// UIDs returns every UID of a folder in ascending order: the map from sequence
+// numbers to UIDs that IMAP sessions keep. It takes the read right.
+func (s *Service) UIDs(ctx context.Context, actor Actor, folderID int64) ([]uint32, error) {
+	if _, err := s.folderRights(ctx, actor, folderID, RightRead); err != nil {
+		return nil, err
+	}
+	rows, err := s.st.Query(ctx, `SELECT uid FROM messages WHERE folder_id = ? ORDER BY uid`, folderID)
+	if err != nil {
+		return nil, fmt.Errorf("list uids: %w", err)
+	}
+	defer rows.Close()
+	var out []uint32
+	for rows.Next() {
+		var u int64
+		if err := rows.Scan(&u); err != nil {
+			return nil, err
+		}
+		out = append(out, uint32(u))
+	}
+	return out, rows.Err()
+}
+
+// Message returns one message by id. It takes the read right on its mailbox.
+func (s *Service) Message(ctx context.Context, actor Actor, id int64) (Message, error) {
+	m, err := scanMessage(s.st.QueryRow(ctx, `SELECT `+messageColumns+` FROM messages WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Message{}, fmt.Errorf("message %d: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return Message{}, fmt.Errorf("load message %d: %w", id, err)
+	}
+	if _, err := s.folderRights(ctx, actor, m.FolderID, RightRead); err != nil {
+		if errors.Is(err, ErrPermission) {
+			return Message{}, fmt.Errorf("message %d: %w", id, ErrNotFound)
+		}
+		return Message{}, err
+	}
+	return m, nil
+}
+
+// Open returns a reader of a message's raw RFC 5322 content, decrypted on the
+// fly and seekable, so doors stream it. It takes the read right.
+func (s *Service) Open(ctx context.Context, actor Actor, messageID int64) (*blob.Reader, error) {
+	if _, err := s.Message(ctx, actor, messageID); err != nil {
+		return nil, err
+	}
+	ref, err := s.blobRef(ctx, `SELECT b.segment, b.offset_bytes, b.length, b.size FROM blobs b JOIN messages m ON m.blob_id = b.id WHERE m.id = ?`, messageID)
+	if err != nil {
+		return nil, err
+	}
+	return s.blobs.Open(ref)
+}
+
+// ReadMessage returns a message's whole raw content.
+func (s *Service) ReadMessage(ctx context.Context, actor Actor, messageID int64) ([]byte, error) {
+	r, err := s.Open(ctx, actor, messageID)
+	if err != nil {
+		return nil, err
+	}
+	return io.ReadAll(r)
+}
+
+// FlagOp says how StoreFlags combines flags (RFC 9051 §6.4.6).
+type FlagOp int
+
+// The STORE operations.
+const (
+	FlagsAdd FlagOp = iota
+	FlagsRemove
+	FlagsReplace
+)
+
+// FlagChange is one STORE: which flags and keywords, how, and optionally only on
+// messages not changed since a MODSEQ (RFC 7162 §3.1.3 UNCHANGEDSINCE).
+type FlagChange struct {
+	Op             FlagOp
+	Flags          Flags
+	Keywords       []string
+	UnchangedSince uint64 // 0: no condition
+}
+
+// StoreFlags changes the flags of the messages with the given UIDs. Flags the
+// actor has no right to change are left alone (RFC 4314 §4): \Seen takes the
+// seen right, \Deleted the delete-messages right, others the write right. It
+// returns the messages as they are afterwards and the UIDs that failed the
+// UNCHANGEDSINCE test.
+func (s *Service) StoreFlags(ctx context.Context, actor Actor, folderID int64, uids []uint32, ch FlagChange) ([]Message, []uint32, error) {
+	f, a, err := s.folderAccess(ctx, actor, folderID, RightRead)
+	if err != nil {
+		return nil, nil, err
+	}
+	allowed := Flags(0)
+	if a.Rights.Has(RightSeen) {
+		allowed |= FlagSeen
+	}
+	if a.Rights.Has(RightDeleteMessages) {
+		allowed |= FlagDeleted
+	}
+	keywordsOK := a.Rights.Has(RightWrite)
+	if keywordsOK {
+		allowed |= FlagAnswered | FlagFlagged | FlagDraft
+	}
+	if allowed == 0 {
+		return nil, nil, fmt.Errorf("flags on %s: %w", a.Address, ErrPermission)
+	}
+	var changed []Message
+	var failed []uint32
+	var modseq uint64
+	err = s.st.Tx(ctx, func(tx *store.Tx) error {
+		changed, failed = nil, nil
+		msgs, err := messagesByUID(ctx, tx, folderID, uids)
+		if err != nil {
+			return err
+		}
+		unseenDelta := 0
+		for i := range msgs {
+			m := &msgs[i]
+			if ch.UnchangedSince > 0 && m.ModSeq > ch.UnchangedSince {
+				failed = append(failed, m.UID)
+				continue
+			}
+			nf, nk := applyFlags(m.Flags, m.Keywords, ch, allowed, keywordsOK)
+			if nf == m.Flags && equalKeywords(nk, m.Keywords) {
+				continue
+			}
+			if modseq == 0 {
+				if modseq, err = nextModSeq(ctx, tx, folderID); err != nil {
+					return err
+				}
+			}
+			if m.Flags&FlagSeen != 0 && nf&FlagSeen == 0 {
+				unseenDelta++
+			} else if m.Flags&FlagSeen == 0 && nf&FlagSeen != 0 {
+				unseenDelta--
+			}
+			m.Flags, m.Keywords, m.ModSeq = nf, nk, modseq
+			if _, err := tx.Exec(ctx, `UPDATE messages SET flags = ?, keywords = ?, modseq = ? WHERE id = ?`, int64(nf), strings.Join(nk, " "), modseq, m.ID); err != nil {
+				return err
+			}
+			changed = append(changed, *m)
+		}
+		if unseenDelta != 0 {
+			if _, err := tx.Exec(ctx, `UPDATE folders SET unseen = unseen + ? WHERE id = ?`, unseenDelta, folderID); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("store flags: %w", err)
+	}
+	if len(changed) > 0 {
+		s.events.publish(Event{MailboxID: f.MailboxID, FolderID: folderID, Kind: EventFlags, ModSeq: modseq})
+	}
+	return changed, failed, nil
+}
+
+// UIDPair maps a message's UID in its source folder to its UID in the
+// destination (RFC 4315 COPYUID).
+type UIDPair struct{ Src, Dst uint32 }
+
+// Copy copies messages into another folder, possibly of another mailbox. It takes
+// the read right on the source and the insert right on the destination.
+func (s *Service) Copy(ctx context.Context, actor Actor, srcFolder int64, uids []uint32, dstFolder int64) ([]UIDPair, error) {
+	return s.copyMove(ctx, actor, srcFolder, uids, dstFolder, false)
+}
+
+// Move moves messages into another folder (RFC 6851): a copy and an expunge in
+// one transaction. It also takes the delete-messages and expunge rights on the
+// source.
+func (s *Service) Move(ctx context.Context, actor Actor, srcFolder int64, uids []uint32, dstFolder int64) ([]UIDPair, error) {
+	return s.copyMove(ctx, actor, srcFolder, uids, dstFolder, true)
+}
+
+func (s *Service) copyMove(ctx context.Context, actor Actor, srcFolder int64, uids []uint32, dstFolder int64, move bool) ([]UIDPair, error) {
+	want := RightRead
+	if move {
+		want |= RightDeleteMessages | RightExpunge
+	}
+	src, srcAcc, err := s.folderAccess(ctx, actor, srcFolder, want)
+	if err != nil {
+		return nil, err
+	}
+	dst, dstAcc, err := s.folderAccess(ctx, actor, dstFolder, RightInsert)
+	if err != nil {
+		return nil, err
+	}
+	if srcFolder == dstFolder && move {
+		return nil, fmt.Errorf("%w: source and destination are the same folder", ErrInvalid)
+	}
+	var pairs []UIDPair
+	var srcModSeq, dstModSeq uint64
+	err = s.st.Tx(ctx, func(tx *store.Tx) error {
+		pairs = nil
+		msgs, err := messagesByUID(ctx, tx, srcFolder, uids)
+		if err != nil || len(msgs) == 0 {
+			return err
+		}
+		var total int64
+		for _, m := range msgs {
+			total += m.Size
+		}
+		if src.MailboxID != dst.MailboxID || !move {
+			if err := chargeQuota(ctx, tx, dst.MailboxID, total); err != nil {
+				return fmt.Errorf("%s: %w", dstAcc.Address, err)
+			}
+		}
+		if dstModSeq, err = nextModSeq(ctx, tx, dstFolder); err != nil {
+			return err
+		}
+		for _, m := range msgs {
+			uid, err := nextUID(ctx, tx, dstFolder)
+			if err != nil {
+				return err
+			}
+			flags := m.Flags
+			if !dstAcc.Rights.Has(RightSeen) {
+				flags &^= FlagSeen
+			}
+			if _, err := tx.Exec(ctx, `INSERT INTO messages (folder_id, uid, modseq, flags, keywords, internal_date, size, blob_id, thread_id, message_id, in_reply_to, refs, sent_date, subject, from_addr, to_addrs, cc_addrs, attachments, has_attachments)
+				SELECT ?, ?, ?, ?, keywords, internal_date, size, blob_id, thread_id, message_id, in_reply_to, refs, sent_date, subject, from_addr, to_addrs, cc_addrs, attachments, has_attachments FROM messages WHERE id = ?`,
+				dstFolder, uid, dstModSeq, int64(flags), m.ID); err != nil {
+				return err
+			}
+			if err := addCounters(ctx, tx, dstFolder, 1, boolInt(flags&FlagSeen == 0), m.Size); err != nil {
+				return err
+			}
+			if !move {
+				if _, err := tx.Exec(ctx, `UPDATE blobs SET refs = refs + 1 WHERE id = (SELECT blob_id FROM messages WHERE id = ?)`, m.ID); err != nil {
+					return err
+				}
+			}
+			pairs = append(pairs, UIDPair{Src: m.UID, Dst: uid})
+		}
+		if move {
+			if srcModSeq, err = s.removeMessages(ctx, tx, srcFolder, msgs, false); err != nil {
+				return err
+			}
+			if src.MailboxID != dst.MailboxID {
+				var total int64
+				for _, m := range msgs {
+					total += m.Size
+				}
+				if _, err := tx.Exec(ctx, `UPDATE mailboxes SET used_bytes = used_bytes - ? WHERE id = ?`, total, src.MailboxID); err != nil {
+					return err
+				}
+			}
+		}
+		action := "copy"
+		if move {
+			action = "move"
+		}
+		return s.audit.Record(ctx, tx, actor.audit(action, srcAcc.Address+" → "+dstAcc.Address, nil, fmt.Sprintf("%d messages", len(msgs))))
+	})
+	if err != nil {
+		return nil, fmt.Errorf("copy messages: %w", err)
+	}
+	if len(pairs) > 0 {
+		s.events.publish(Event{MailboxID: dst.MailboxID, FolderID: dstFolder, Kind: EventNew, ModSeq: dstModSeq})
+		if move {
+			s.events.publish(Event{MailboxID: src.MailboxID, FolderID: srcFolder, Kind: EventExpunge, ModSeq: srcModSeq})
+		}
+	}
+	return pairs, nil
+}
+
+// Expunge removes for good the messages of a folder flagged \Deleted, limited to
+// uids when it is not nil (RFC 4315 UID EXPUNGE). It takes the expunge right and
+// returns the UIDs removed.
+func (s *Service) Expunge(ctx context.Context, actor Actor, folderID int64, uids []uint32) ([]uint32, error) {
+	f, a, err := s.folderAccess(ctx, actor, folderID, RightExpunge)
+	if err != nil {
+		return nil, err
+	}
+	var gone []uint32
+	var modseq uint64
+	err = s.st.Tx(ctx, func(tx *store.Tx) error {
+		gone = nil
+		var msgs []Message
+		var err error
+		if uids == nil {
+			msgs, err = queryMessages(ctx, tx, `SELECT `+messageColumns+` FROM messages WHERE folder_id = ? AND (flags & ?) != 0 ORDER BY uid`, folderID, int64(FlagDeleted))
+		} else {
+			msgs, err = messagesByUID(ctx, tx, folderID, uids)
+		}
+		if err != nil {
+			return err
+		}
+		var deleted []Message
+		var bytes int64
+		for _, m := range msgs {
+			if m.Flags&FlagDeleted != 0 {
+				deleted = append(deleted, m)
+				gone = append(gone, m.UID)
+				bytes += m.Size
+			}
+		}
+		if len(deleted) == 0 {
+			return nil
+		}
+		if modseq, err = s.removeMessages(ctx, tx, folderID, deleted, true); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE mailboxes SET used_bytes = used_bytes - ? WHERE id = ?`, bytes, f.MailboxID); err != nil {
+			return err
+		}
+		return s.audit.Record(ctx, tx, actor.audit("expunge", a.Address, nil, fmt.Sprintf("%d messages", len(deleted))))
+	})
+	if err != nil {
+		return nil, fmt.Errorf("expunge: %w", err)
+	}
+	if len(gone) > 0 {
+		s.events.publish(Event{MailboxID: f.MailboxID, FolderID: folderID, Kind: EventExpunge, ModSeq: modseq})
+	}
+	return gone, nil
+}
+
+// Vanished returns the UIDs expunged from a folder after a MODSEQ, for QRESYNC
+// (RFC 7162 §3.2.10). It takes the read right.
+func (s *Service) Vanished(ctx context.Context, actor Actor, folderID int64, since uint64) ([]uint32, error) {
+	if _, err := s.folderRights(ctx, actor, folderID, RightRead); err != nil {
+		return nil, err
+	}
+	rows, err := s.st.Query(ctx, `SELECT uid FROM expunged WHERE folder_id = ? AND modseq > ? ORDER BY uid`, folderID, since)
+	if err != nil {
+		return nil, fmt.Errorf("list vanished: %w", err)
+	}
+	defer rows.Close()
+	var out []uint32
+	for rows.Next() {
+		var u int64
+		if err := rows.Scan(&u); err != nil {
+			return nil, err
+		}
+		out = append(out, uint32(u))
+	}
+	return out, rows.Err()
+}
+
+// Trace writes an audit entry for an access that changes nothing, such as
+// opening a message in the web app or selecting a shared folder over IMAP.
+func (s *Service) Trace(ctx context.Context, actor Actor, action, target, detail string) error {
+	return s.audit.Write(ctx, actor.audit(action, target, nil, detail))
+}
+
+// removeMessages deletes msgs from a folder, records them as expunged and, when
+// release is set, drops their blob references. It returns the MODSEQ used.
+func (s *Service) removeMessages(ctx context.Context, tx *store.Tx, folderID int64, msgs []Message, release bool) (uint64, error) {
+	modseq, err := nextModSeq(ctx, tx, folderID)
+	if err != nil {
+		return 0, err
+	}
+	var bytes int64
+	unseen := 0
+	for _, m := range msgs {
+		if release {
+			if _, err := tx.Exec(ctx, `UPDATE blobs SET refs = refs - 1 WHERE id = (SELECT blob_id FROM messages WHERE id = ?)`, m.ID); err != nil {
+				return 0, err
+			}
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM messages WHERE id = ?`, m.ID); err != nil {
+			return 0, err
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO expunged (folder_id, uid, modseq) VALUES (?, ?, ?)`, folderID, m.UID, modseq); err != nil {
+			return 0, err
+		}
+		bytes += m.Size
+		if m.Flags&FlagSeen == 0 {
+			unseen++
+		}
+	}
+	return modseq, addCounters(ctx, tx, folderID, -len(msgs), -unseen, -bytes)
+}
+
+func (s *Service) folderRights(ctx context.Context, actor Actor, folderID int64, want Rights) (Access, error) {
+	_, a, err := s.folderAccess(ctx, actor, folderID, want)
+	return a, err
+}
+
+func (s *Service) folderAccess(ctx context.Context, actor Actor, folderID int64, want Rights) (Folder, Access, error) {
+	f, err := s.folder(ctx, folderID)
+	if err != nil {
+		return Folder{}, Access{}, err
+	}
+	a, err := s.require(ctx, actor, f.MailboxID, want)
+	if err != nil {
+		return Folder{}, Access{}, err
+	}
+	return f, a, nil
+}
+
+func (s *Service) blobRef(ctx context.Context, q string, arg any) (blob.Ref, error) {
+	var r blob.Ref
+	if err := s.st.QueryRow(ctx, q, arg).Scan(&r.Segment, &r.Offset, &r.Length, &r.Size); err != nil {
+		return blob.Ref{}, fmt.Errorf("load blob: %w", err)
+	}
+	return r, nil
+}
+
+func nextModSeq(ctx context.Context, tx *store.Tx, folderID int64) (uint64, error) {
+	var m int64
+	if err := tx.QueryRow(ctx, `UPDATE folders SET highest_modseq = highest_modseq + 1 WHERE id = ? RETURNING highest_modseq`, folderID).Scan(&m); err != nil {
+		return 0, fmt.Errorf("next modseq: %w", err)
+	}
+	return uint64(m), nil
+}
+
+func nextUID(ctx context.Context, tx *store.Tx, folderID int64) (uint32, error) {
+	var u int64
+	if err := tx.QueryRow(ctx, `UPDATE folders SET uidnext = uidnext + 1 WHERE id = ? RETURNING uidnext - 1`, folderID).Scan(&u); err != nil {
+		return 0, fmt.Errorf("next uid: %w", err)
+	}
+	return uint32(u), nil
+}
+
+func addCounters(ctx context.Context, tx *store.Tx, folderID int64, messages, unseen int, bytes int64) error {
+	_, err := tx.Exec(ctx, `UPDATE folders SET messages = messages + ?, unseen = unseen + ?, bytes = bytes + ? WHERE id = ?`, messages, unseen, bytes, folderID)
+	return err
+}
+
+// chargeQuota adds bytes to a mailbox's usage, or fails with ErrQuota.
+func chargeQuota(ctx context.Context, tx *store.Tx, mailboxID, bytes int64) error {
+	res, err := tx.Exec(ctx, `UPDATE mailboxes SET used_bytes = used_bytes + ? WHERE id = ? AND (quota_bytes = 0 OR used_bytes + ? <= quota_bytes)`, bytes, mailboxID, bytes)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return ErrQuota
+	}
+	return nil
+}
+
+func messagesByUID(ctx context.Context, tx *store.Tx, folderID int64, uids []uint32) ([]Message, error) {
+	if len(uids) == 0 {
+		return nil, nil
+	}
+	sorted := append([]uint32(nil), uids...)
+	sort.Slice(sorted, func(i, j int) bool { return sorted[i] < sorted[j] })
+	msgs, err := queryMessages(ctx, tx, `SELECT `+messageColumns+` FROM messages WHERE folder_id = ? AND uid BETWEEN ? AND ? ORDER BY uid`, folderID, sorted[0], sorted[len(sorted)-1])
+	if err != nil {
+		return nil, err
+	}
+	want := make(map[uint32]bool, len(sorted))
+	for _, u := range sorted {
+		want[u] = true
+	}
+	out := msgs[:0]
+	for _, m := range msgs {
+		if want[m.UID] {
+			out = append(out, m)
+		}
+	}
+	return out, nil
+}
+
+func queryMessages(ctx context.Context, tx *store.Tx, q string, args ...any) ([]Message, error) {
+	rows, err := tx.Query(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Message
+	for rows.Next() {
+		m, err := scanMessage(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
+func scanMessage(r scanner) (Message, error) {
+	var m Message
+	var uid, modseq, flags, internal, sent int64
+	var keywords, attachments string
+	var hasAtt int
+	if err := r.Scan(&m.ID, &m.FolderID, &uid, &modseq, &flags, &keywords, &internal, &m.Size, &m.ThreadID, &m.MessageID, &m.InReplyTo, &m.References,
+		&sent, &m.Subject, &m.From, &m.To, &m.Cc, &attachments, &hasAtt); err != nil {
+		return Message{}, err
+	}
+	m.UID, m.ModSeq, m.Flags = uint32(uid), uint64(modseq), Flags(flags)
+	m.Keywords = strings.Fields(keywords)
+	m.InternalDate = time.UnixMilli(internal)
+	if sent != 0 {
+		m.Date = time.UnixMilli(sent)
+	}
+	if attachments != "" {
+		m.Attachments = strings.Split(attachments, "\n")
+	}
+	m.HasAttachments = hasAtt != 0
+	return m, nil
+}
+
+func applyFlags(cur Flags, kw []string, ch FlagChange, allowed Flags, keywordsOK bool) (Flags, []string) {
+	want := ch.Flags & allowed
+	switch ch.Op {
+	case FlagsAdd:
+		cur |= want
+	case FlagsRemove:
+		cur &^= want
+	case FlagsReplace:
+		cur = cur&^allowed | want
+	}
+	if !keywordsOK {
+		return cur, kw
+	}
+	set := map[string]bool{}
+	if ch.Op != FlagsReplace {
+		for _, k := range kw {
+			set[k] = true
+		}
+	}
+	for _, k := range ch.Keywords {
+		if ch.Op == FlagsRemove {
+			delete(set, k)
+		} else {
+			set[k] = true
+		}
+	}
+	out := make([]string, 0, len(set))
+	for k := range set {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return cur, out
+}
+
+func equalKeywords(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	sa := append([]string(nil), a...)
+	sort.Strings(sa)
+	for i := range sa {
+		if sa[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func inRanges(uid uint32, rs []UIDRange) bool {
+	for _, r := range rs {
+		lo, hi := min(r.Lo, r.Hi), max(r.Lo, r.Hi)
+		if r.Hi == 0 {
+			lo, hi = r.Lo, ^uint32(0)
+		}
+		if uid >= lo && uid <= hi {
+			return true
+		}
+	}
+	return false
+}

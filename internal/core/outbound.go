@@ -1,0 +1,187 @@
+package core
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"caduceus/internal/blob"
+	"caduceus/internal/store"
+)
+
+// Outbound is one remote recipient of a submitted message, waiting in the
+// outbound queue. The queue package delivers it; the core keeps it durable.
+type Outbound struct {
+	ID          int64
+	MailboxID   int64 // the sending mailbox, for the failure notice
+	MailFrom    string
+	Rcpt        string
+	EnvID       string
+	Notify      string
+	Ret         string
+	Created     time.Time
+	NextAttempt time.Time
+	Expires     time.Time
+	Attempts    int
+	LastError   string
+	Size        int64
+}
+
+const outboundColumns = `o.id, COALESCE(o.mailbox_id, 0), o.mail_from, o.rcpt, o.envid, o.notify, o.ret, o.created, o.next_attempt, o.expires, o.attempts, o.last_error, b.size`
+
+// QueueSignal receives a value whenever mail is queued or made due, so the queue
+// runner wakes at once instead of at its next poll.
+func (s *Service) QueueSignal() <-chan struct{} { return s.queueSignal }
+
+func (s *Service) pokeQueue() {
+	select {
+	case s.queueSignal <- struct{}{}:
+	default:
+	}
+}
+
+// OutboundList lists the queue, oldest first. Operators only.
+func (s *Service) OutboundList(ctx context.Context, actor Actor) ([]Outbound, error) {
+	if !actor.IsSystem() {
+		return nil, ErrPermission
+	}
+	return s.queryOutbound(ctx, `SELECT `+outboundColumns+` FROM outbound o JOIN blobs b ON b.id = o.blob_id ORDER BY o.id`)
+}
+
+// ClaimOutbound returns up to limit entries due now and leases them for lease,
+// so that no other runner (on this node or another) takes them meanwhile.
+func (s *Service) ClaimOutbound(ctx context.Context, limit int, lease time.Duration) ([]Outbound, error) {
+	now := s.nowMillis()
+	var out []Outbound
+	err := s.st.Tx(ctx, func(tx *store.Tx) error {
+		q := `SELECT ` + outboundColumns + ` FROM outbound o JOIN blobs b ON b.id = o.blob_id WHERE o.next_attempt <= ? AND o.lease_until <= ? ORDER BY o.next_attempt LIMIT ?`
+		if tx.Dialect() == store.Postgres {
+			q += ` FOR UPDATE OF o SKIP LOCKED`
+		}
+		rows, err := tx.Query(ctx, q, now, now, limit)
+		if err != nil {
+			return err
+		}
+		out, err = scanOutbound(rows)
+		if err != nil {
+			return err
+		}
+		for _, o := range out {
+			if _, err := tx.Exec(ctx, `UPDATE outbound SET lease_until = ? WHERE id = ?`, now+lease.Milliseconds(), o.ID); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("claim outbound: %w", err)
+	}
+	return out, nil
+}
+
+// NextOutbound returns when the next queued entry falls due, or zero when the
+// queue is empty.
+func (s *Service) NextOutbound(ctx context.Context) (time.Time, error) {
+	var next sql.NullInt64
+	if err := s.st.QueryRow(ctx, `SELECT MIN(CASE WHEN lease_until > next_attempt THEN lease_until ELSE next_attempt END) FROM outbound`).Scan(&next); err != nil {
+		return time.Time{}, fmt.Errorf("next outbound: %w", err)
+	}
+	if !next.Valid {
+		return time.Time{}, nil
+	}
+	return time.UnixMilli(next.Int64), nil
+}
+
+// OpenOutbound returns the content of a queued message.
+func (s *Service) OpenOutbound(ctx context.Context, id int64) (*blob.Reader, error) {
+	ref, err := s.blobRef(ctx, `SELECT b.segment, b.offset_bytes, b.length, b.size FROM blobs b JOIN outbound o ON o.blob_id = b.id WHERE o.id = ?`, id)
+	if err != nil {
+		return nil, err
+	}
+	return s.blobs.Open(ref)
+}
+
+// OutboundDone removes an entry after delivery (ok) or after a permanent
+// failure or expiry (the queue has sent the failure notice), and traces it.
+func (s *Service) OutboundDone(ctx context.Context, actor Actor, id int64, delivered bool, detail string) error {
+	return s.st.Tx(ctx, func(tx *store.Tx) error {
+		var from string
+		err := tx.QueryRow(ctx, `SELECT mail_from FROM outbound WHERE id = ?`, id).Scan(&from)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("outbound %d: %w", id, ErrNotFound)
+		}
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE blobs SET refs = refs - 1 WHERE id = (SELECT blob_id FROM outbound WHERE id = ?)`, id); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM outbound WHERE id = ?`, id); err != nil {
+			return err
+		}
+		e := actor.audit("relay", from, nil, detail)
+		if !delivered {
+			e.Result = "failed"
+		}
+		return s.audit.Record(ctx, tx, e)
+	})
+}
+
+// OutboundRetry records a failed attempt and when to try again.
+func (s *Service) OutboundRetry(ctx context.Context, id int64, next time.Time, lastError string) error {
+	_, err := s.st.Exec(ctx, `UPDATE outbound SET attempts = attempts + 1, next_attempt = ?, last_error = ?, lease_until = 0 WHERE id = ?`, next.UnixMilli(), lastError, id)
+	if err != nil {
+		return fmt.Errorf("reschedule outbound %d: %w", id, err)
+	}
+	return nil
+}
+
+// RetryOutboundNow makes an entry due at once. Operators only.
+func (s *Service) RetryOutboundNow(ctx context.Context, actor Actor, id int64) error {
+	if !actor.IsSystem() {
+		return ErrPermission
+	}
+	res, err := s.st.Exec(ctx, `UPDATE outbound SET next_attempt = ?, lease_until = 0 WHERE id = ?`, s.nowMillis(), id)
+	if err != nil {
+		return fmt.Errorf("retry outbound %d: %w", id, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("outbound %d: %w", id, ErrNotFound)
+	}
+	s.pokeQueue()
+	return s.audit.Write(ctx, actor.audit("queue.retry", fmt.Sprint(id), nil, ""))
+}
+
+// DropOutbound removes an entry without delivering it or notifying anyone.
+// Operators only.
+func (s *Service) DropOutbound(ctx context.Context, actor Actor, id int64) error {
+	if !actor.IsSystem() {
+		return ErrPermission
+	}
+	return s.OutboundDone(ctx, Actor{Door: actor.Door, Address: actor.Address, Remote: actor.Remote}, id, false, "dropped by operator")
+}
+
+func (s *Service) queryOutbound(ctx context.Context, q string, args ...any) ([]Outbound, error) {
+	rows, err := s.st.Query(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list outbound: %w", err)
+	}
+	return scanOutbound(rows)
+}
+
+func scanOutbound(rows *sql.Rows) ([]Outbound, error) {
+	defer rows.Close()
+	var out []Outbound
+	for rows.Next() {
+		var o Outbound
+		var created, next, expires int64
+		if err := rows.Scan(&o.ID, &o.MailboxID, &o.MailFrom, &o.Rcpt, &o.EnvID, &o.Notify, &o.Ret, &created, &next, &expires, &o.Attempts, &o.LastError, &o.Size); err != nil {
+			return nil, err
+		}
+		o.Created, o.NextAttempt, o.Expires = time.UnixMilli(created), time.UnixMilli(next), time.UnixMilli(expires)
+		out = append(out, o)
+	}
+	return out, rows.Err()
+}
