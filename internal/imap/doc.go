@@ -1,0 +1,30 @@
+// Package imap is Caduceus's IMAP door: an IMAP4rev1 (RFC 3501) and
+// IMAP4rev2 (RFC 9051) server that translates the protocol into calls on
+// the core, which owns every rule.
+//
+// The package is built in layers, each readable on its own:
+//
+//   - the wire: Parser reads one command at a time from a client, within
+//     line, literal and command-size limits, and returns it typed
+//     (Command); Writer encodes responses and streams literals from an
+//     io.Reader;
+//   - the view of the selected mailbox: Tracker maps sequence numbers to
+//     UIDs and keeps them right while other doors change the mailbox;
+//   - message structure: ParseStructure reads a message once, as a stream,
+//     and records where every part starts and ends, so ENVELOPE,
+//     BODYSTRUCTURE and BODY[section] are answered without holding the
+//     message in memory.
+//
+// Rules a change must keep:
+//
+//   - Rights are decided by the core. The door never grants or refuses on
+//     its own; it reports what the core says.
+//   - Nothing is answered OK before the core has made it durable.
+//   - A client can never crash the server: malformed input yields a BAD
+//     response and the connection goes on; only I/O errors and limits
+//     that cannot be recovered from close it.
+//   - Unilateral EXPUNGE responses are never sent while a FETCH, STORE
+//     or SEARCH (by sequence number) is running (RFC 9051 §7.5.1).
+//   - Health data never goes into logs: no subjects, no addresses of
+//     correspondents, no bodies, no mailbox contents.
+package imap
