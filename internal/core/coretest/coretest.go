@@ -1,0 +1,94 @@
+// Package coretest starts a core over a throwaway store for tests, with a local
+// domain and a few accounts, in one call.
+package coretest
+
+import (
+	"context"
+	"crypto/rand"
+	"log/slog"
+	"testing"
+
+	"caduceus/internal/blob"
+	"caduceus/internal/core"
+	"caduceus/internal/store/storetest"
+)
+
+// Domain is the local domain of every test core.
+const Domain = "test.mssante.fr"
+
+// Password is the password of every test account.
+const Password = "correct horse battery"
+
+// Options tunes New; the zero value is fine.
+type Options struct {
+	Engine       string // "sqlite" (default) or "postgres"
+	MessageLimit int64
+	DefaultQuota int64
+}
+
+// New returns a running core on a fresh store; it is closed when the test ends.
+func New(t testing.TB, o Options) *core.Service {
+	t.Helper()
+	if o.Engine == "" {
+		o.Engine = "sqlite"
+	}
+	st := storetest.Open(t, o.Engine)
+	key := make([]byte, blob.KeySize)
+	rand.Read(key)
+	blobs, err := blob.Open(t.TempDir(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := core.New(context.Background(), core.Options{
+		Store: st, Blobs: blobs, Hostname: "mx.test.mssante.fr",
+		MessageSizeLimit: o.MessageLimit, DefaultQuota: o.DefaultQuota,
+		Logger: slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		svc.Close()
+		blobs.Close()
+	})
+	if err := svc.AddDomain(context.Background(), core.System("test"), Domain); err != nil {
+		t.Fatal(err)
+	}
+	return svc
+}
+
+// User creates an account local@Domain and returns its actor, logged in
+// through door "test".
+func User(t testing.TB, svc *core.Service, local, name string) core.Actor {
+	t.Helper()
+	ctx := context.Background()
+	addr := local + "@" + Domain
+	if _, err := svc.AddUser(ctx, core.System("test"), core.NewUser{Address: addr, Name: name, Password: Password}); err != nil {
+		t.Fatal(err)
+	}
+	a, err := svc.User(ctx, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return core.Actor{AccountID: a.ID, Address: a.Address, Door: "test"}
+}
+
+// Mailbox returns the mailbox at addr as the system sees it.
+func Mailbox(t testing.TB, svc *core.Service, addr string) core.Access {
+	t.Helper()
+	a, err := svc.MailboxByAddress(context.Background(), core.System("test"), addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// Folder returns a mailbox's folder by name, as the system sees it.
+func Folder(t testing.TB, svc *core.Service, addr, name string) core.Folder {
+	t.Helper()
+	f, err := svc.FolderByName(context.Background(), core.System("test"), Mailbox(t, svc, addr).ID, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
