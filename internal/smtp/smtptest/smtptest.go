@@ -1,0 +1,187 @@
+// Package smtptest provides what SMTP tests need: a receiving SMTP server
+// that records what it is sent and answers as a test script says, and TLS
+// certificates for loopback.
+package smtptest
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"io"
+	"math/big"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	gosmtp "github.com/emersion/go-smtp"
+)
+
+// TLS returns a server configuration with a fresh self-signed certificate
+// for "localhost" and 127.0.0.1, and a client configuration that trusts it.
+func TLS(t testing.TB) (server, client *tls.Config) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "localhost"},
+		DNSNames:              []string{"localhost"},
+		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(24 * time.Hour),
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	server = &tls.Config{
+		Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key, Leaf: cert}},
+		MinVersion:   tls.VersionTLS12,
+	}
+	client = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	return server, client
+}
+
+// Message is one message a Server accepted.
+type Message struct {
+	From string
+	To   []string
+	Opts gosmtp.MailOptions
+	Rcpt []gosmtp.RcptOptions
+	Data []byte
+	TLS  bool
+}
+
+// Server is a receiving SMTP server on loopback that records the messages
+// it accepts. Its hooks decide the replies; they are called from the
+// server's goroutines.
+type Server struct {
+	// Addr is the "host:port" the server listens on.
+	Addr string
+
+	srv *gosmtp.Server
+
+	mu       sync.Mutex
+	messages []Message
+	rcpt     func(to string) error
+	data     func(from string, to []string) error
+}
+
+// NewServer starts a server on 127.0.0.1 that offers STARTTLS with
+// tlsConfig when it is not nil, and closes it at the end of the test.
+func NewServer(t testing.TB, tlsConfig *tls.Config) *Server {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{Addr: ln.Addr().String()}
+	s.srv = gosmtp.NewServer(gosmtp.BackendFunc(func(c *gosmtp.Conn) (gosmtp.Session, error) {
+		_, isTLS := c.TLSConnectionState()
+		return &session{s: s, tls: isTLS}, nil
+	}))
+	s.srv.Domain = "test.example"
+	s.srv.TLSConfig = tlsConfig
+	s.srv.EnableSMTPUTF8 = true
+	s.srv.EnableDSN = true
+	s.srv.ErrorLog = nopLogger{}
+	go s.srv.Serve(ln)
+	t.Cleanup(func() { s.srv.Close() })
+	return s
+}
+
+// OnRcpt sets the function that answers RCPT; a nil error accepts.
+func (s *Server) OnRcpt(f func(to string) error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.rcpt = f
+}
+
+// OnData sets the function that answers the end of DATA; a nil error
+// accepts the message.
+func (s *Server) OnData(f func(from string, to []string) error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.data = f
+}
+
+// Messages returns the messages accepted so far.
+func (s *Server) Messages() []Message {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Message(nil), s.messages...)
+}
+
+type session struct {
+	s   *Server
+	tls bool
+	msg Message
+}
+
+func (ss *session) Reset() { ss.msg = Message{} }
+
+func (ss *session) Logout() error { return nil }
+
+func (ss *session) Mail(from string, opts *gosmtp.MailOptions) error {
+	ss.msg = Message{From: from, TLS: ss.tls}
+	if opts != nil {
+		ss.msg.Opts = *opts
+	}
+	return nil
+}
+
+func (ss *session) Rcpt(to string, opts *gosmtp.RcptOptions) error {
+	ss.s.mu.Lock()
+	f := ss.s.rcpt
+	ss.s.mu.Unlock()
+	if f != nil {
+		if err := f(to); err != nil {
+			return err
+		}
+	}
+	ss.msg.To = append(ss.msg.To, to)
+	if opts != nil {
+		ss.msg.Rcpt = append(ss.msg.Rcpt, *opts)
+	} else {
+		ss.msg.Rcpt = append(ss.msg.Rcpt, gosmtp.RcptOptions{})
+	}
+	return nil
+}
+
+func (ss *session) Data(r io.Reader) error {
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	ss.s.mu.Lock()
+	defer ss.s.mu.Unlock()
+	if ss.s.data != nil {
+		if err := ss.s.data(ss.msg.From, ss.msg.To); err != nil {
+			return err
+		}
+	}
+	ss.msg.Data = b
+	ss.s.messages = append(ss.s.messages, ss.msg)
+	return nil
+}
+
+type nopLogger struct{}
+
+func (nopLogger) Printf(string, ...any) {}
+func (nopLogger) Println(...any)        {}
