@@ -1,0 +1,212 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"caduceus/internal/config"
+	"caduceus/internal/core"
+	"caduceus/internal/server"
+)
+
+// devDirDefault is where `caduceus dev` keeps everything.
+const devDirDefault = "caduceus-dev"
+
+// The demo organisation of `caduceus dev`.
+const (
+	devDomain   = "chu-demo.mssante.fr"
+	devPassword = "caduceus-demo-2026"
+)
+
+var devUsers = []struct{ local, name, notify string }{
+	{"claire.martin", "Dr Claire Martin", "claire.martin@perso.example"},
+	{"paul.durand", "Paul Durand", "paul.durand@perso.example"},
+	{"sophie.bernard", "Sophie Bernard", "sophie.bernard@perso.example"},
+}
+
+const devConfig = `# Configuration written by "caduceus dev": a demo node on loopback ports.
+hostname = "localhost"
+data_dir = "."
+
+[listen]
+smtp = "127.0.0.1:2525"
+submission = "127.0.0.1:5587"
+submissions = "127.0.0.1:5465"
+imap = "127.0.0.1:1143"
+imaps = "127.0.0.1:1993"
+https = "127.0.0.1:8443"
+metrics = "127.0.0.1:9090"
+ldap = "127.0.0.1:3389"
+
+[dev]
+outbox = "outbox"
+`
+
+func cmdDev(ctx context.Context, e env, args []string) error {
+	f := newFlags(e, "dev", "dev [--dir DIR]", 0)
+	dir := f.String("dir", devDirDefault, "where the demo node keeps its data and configuration")
+	if _, err := f.parse(args); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(*dir, 0o700); err != nil {
+		return err
+	}
+	cfgPath := filepath.Join(*dir, "caduceus.toml")
+	if _, err := os.Stat(cfgPath); errors.Is(err, os.ErrNotExist) {
+		if err := os.WriteFile(cfgPath, []byte(devConfig), 0o600); err != nil {
+			return err
+		}
+	}
+	if *f.configPath != "" {
+		cfgPath = *f.configPath
+	}
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		return err
+	}
+	if cfg.Dev.Outbox == "" {
+		cfg.Dev.Outbox = "outbox"
+	}
+	if !filepath.IsAbs(cfg.Dev.Outbox) {
+		cfg.Dev.Outbox = filepath.Join(cfg.DataDir, cfg.Dev.Outbox)
+	}
+	return serve(ctx, e, cfg, func(srv *server.Server) {
+		if err := seedDev(ctx, srv.Core); err != nil {
+			fmt.Fprintf(e.stderr, "seed demo data: %v\n", err)
+		}
+		printDev(e, srv, cfgPath)
+	})
+}
+
+// seedDev creates the demo organisation on first start.
+func seedDev(ctx context.Context, svc *core.Service) error {
+	ds, err := svc.Domains(ctx)
+	if err != nil || len(ds) > 0 {
+		return err
+	}
+	sys := core.System("dev")
+	if err := svc.AddDomain(ctx, sys, devDomain); err != nil {
+		return err
+	}
+	for _, u := range devUsers {
+		if _, err := svc.AddUser(ctx, sys, core.NewUser{Address: u.local + "@" + devDomain, Name: u.name, Password: devPassword, NotifyEmail: u.notify}); err != nil {
+			return err
+		}
+	}
+	org, err := svc.AddMailbox(ctx, sys, "cardiologie@"+devDomain, core.KindOrganisational, "Service de cardiologie", "")
+	if err != nil {
+		return err
+	}
+	member, _ := core.ParseRights("member")
+	for _, who := range []string{"claire.martin", "sophie.bernard"} {
+		if err := svc.SetRights(ctx, sys, org.ID, who+"@"+devDomain, member); err != nil {
+			return err
+		}
+	}
+	if _, err := svc.AddMailbox(ctx, sys, "labo@"+devDomain, core.KindApplicative, "Laboratoire (application)", ""); err != nil {
+		return err
+	}
+	for i, m := range devMessages {
+		data := fmt.Sprintf("From: %s\r\nTo: %s\r\nSubject: %s\r\nDate: %s\r\nMessage-ID: <demo-%d@%s>\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n%s\r\n",
+			m.from, m.to, mimeWord(m.subject), time.Now().Add(-time.Duration(len(devMessages)-i)*time.Hour).Format(time.RFC1123Z), i, devDomain, m.body)
+		if err := svc.Deliver(ctx, sys, core.Delivery{MailFrom: "demo@" + devDomain, Recipients: []string{m.to}, Data: []byte(data)}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+var devMessages = []struct{ from, to, subject, body string }{
+	{"Laboratoire <labo@" + devDomain + ">", "claire.martin@" + devDomain, "Résultats disponibles", "Bonjour,\r\n\r\nDes résultats de biologie sont disponibles (message de démonstration).\r\n"},
+	{"Paul Durand <paul.durand@" + devDomain + ">", "claire.martin@" + devDomain, "Transmission de garde", "Bonjour Claire,\r\n\r\nRien de particulier cette nuit (message de démonstration).\r\n"},
+	{"Accueil <accueil@clinique-exemple.mssante.fr>", "cardiologie@" + devDomain, "Demande de rendez-vous", "Bonjour,\r\n\r\nMerci de proposer un créneau (message de démonstration).\r\n"},
+}
+
+// mimeWord encodes a header value as an RFC 2047 word when it is not ASCII.
+func mimeWord(s string) string {
+	for _, r := range s {
+		if r > 127 {
+			return "=?utf-8?q?" + qEncode(s) + "?="
+		}
+	}
+	return s
+}
+
+func qEncode(s string) string {
+	var b strings.Builder
+	for _, c := range []byte(s) {
+		switch {
+		case c == ' ':
+			b.WriteByte('_')
+		case c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9':
+			b.WriteByte(c)
+		default:
+			fmt.Fprintf(&b, "=%02X", c)
+		}
+	}
+	return b.String()
+}
+
+func printDev(e env, srv *server.Server, cfgPath string) {
+	w := e.stdout
+	fmt.Fprintf(w, "\nCaduceus demo node is running (data in %s, Ctrl-C to stop).\n\n", srv.Config.DataDir)
+	if a := srv.Addr("https"); a != "" {
+		fmt.Fprintf(w, "  Web app     https://%s/   (self-signed certificate)\n", a)
+	}
+	for _, l := range []struct{ name, label string }{
+		{"smtp", "SMTP MX"}, {"submission", "Submission (STARTTLS)"}, {"submissions", "Submission (TLS)"},
+		{"imap", "IMAP (STARTTLS)"}, {"imaps", "IMAP (TLS)"}, {"ldap", "LDAP directory"}, {"metrics", "Metrics"},
+	} {
+		if a := srv.Addr(l.name); a != "" {
+			fmt.Fprintf(w, "  %-22s %s\n", l.label, a)
+		}
+	}
+	fmt.Fprintf(w, "\nDemo users (password %q):\n", devPassword)
+	for _, u := range devUsers {
+		fmt.Fprintf(w, "  %-40s %s\n", u.local+"@"+devDomain, u.name)
+	}
+	fmt.Fprintf(w, "Organisational mailbox cardiologie@%s: claire.martin and sophie.bernard are members.\n", devDomain)
+	fmt.Fprintf(w, "\nMail to other domains lands in the dev outbox: caduceus dev outbox\n")
+	fmt.Fprintf(w, "Administer this node: caduceus user list --config %s\n\n", cfgPath)
+}
+
+func cmdDevOutbox(ctx context.Context, e env, args []string) error {
+	f := newFlags(e, "dev outbox", "dev outbox [--dir DIR]", 0)
+	dir := f.String("dir", devDirDefault, "the demo node's directory")
+	if _, err := f.parse(args); err != nil {
+		return err
+	}
+	outbox := filepath.Join(*dir, "outbox")
+	var files []string
+	err := filepath.WalkDir(outbox, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() && strings.HasSuffix(p, ".eml") {
+			files = append(files, p)
+		}
+		return nil
+	})
+	if errors.Is(err, os.ErrNotExist) {
+		fmt.Fprintln(e.stdout, "dev outbox empty")
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	sort.Strings(files)
+	for _, p := range files {
+		fmt.Fprintln(e.stdout, p)
+	}
+	if len(files) == 0 {
+		fmt.Fprintln(e.stdout, "dev outbox empty")
+	}
+	return nil
+}

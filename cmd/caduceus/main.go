@@ -1,0 +1,127 @@
+// Command caduceus is the whole Caduceus secure messaging service in one binary:
+// `caduceus serve` runs a node, `caduceus dev` runs a demo node with no setup,
+// and the other commands administer a node's store, while it runs or not.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+)
+
+const usage = `Caduceus — secure messaging for health professionals.
+
+Usage:
+  caduceus dev [--dir DIR]                 run a demo node (self-signed TLS, demo users)
+  caduceus dev outbox [--dir DIR]          list mail the demo node "sent" off the machine
+  caduceus serve --config FILE             run a node
+  caduceus check                           verify the store (blobs, counters, audit chain)
+
+  caduceus domain add|list|remove NAME
+  caduceus user add ADDR --name NAME [--password-stdin] [--notify-email ADDR] [--national-id ID]
+  caduceus user list | passwd ADDR --password-stdin | disable ADDR | enable ADDR | remove ADDR
+  caduceus mailbox add ADDR --kind org|app|cab --name NAME [--owner USER]
+  caduceus mailbox list | grant ADDR USER RIGHTS | revoke ADDR USER | acl ADDR
+  caduceus mailbox stats ADDR [--json]
+  caduceus queue list | retry ID | drop ID
+  caduceus audit list [--actor ADDR] [--action NAME] [--limit N]
+  caduceus bench smtp|imap [flags]         load a running server and print throughput
+
+Every command takes --config FILE right after its words (default: $CADUCEUS_CONFIG,
+then ./caduceus-dev/caduceus.toml when present, then /etc/caduceus/caduceus.toml).
+Run "caduceus COMMAND --help" for a command's flags.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	if errors.Is(err, errHelp) {
+		os.Exit(0)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "caduceus: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+// errHelp ends a command that printed its help.
+var errHelp = errors.New("help shown")
+
+// env is what every command reads and writes: no globals.
+type env struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+}
+
+type command struct {
+	words []string
+	run   func(ctx context.Context, e env, args []string) error
+}
+
+func commands() []command {
+	return []command{
+		{[]string{"serve"}, cmdServe},
+		{[]string{"dev", "outbox"}, cmdDevOutbox},
+		{[]string{"dev"}, cmdDev},
+		{[]string{"check"}, cmdCheck},
+		{[]string{"domain", "add"}, cmdDomainAdd},
+		{[]string{"domain", "list"}, cmdDomainList},
+		{[]string{"domain", "remove"}, cmdDomainRemove},
+		{[]string{"user", "add"}, cmdUserAdd},
+		{[]string{"user", "list"}, cmdUserList},
+		{[]string{"user", "passwd"}, cmdUserPasswd},
+		{[]string{"user", "disable"}, cmdUserDisable},
+		{[]string{"user", "enable"}, cmdUserEnable},
+		{[]string{"user", "remove"}, cmdUserRemove},
+		{[]string{"mailbox", "add"}, cmdMailboxAdd},
+		{[]string{"mailbox", "list"}, cmdMailboxList},
+		{[]string{"mailbox", "grant"}, cmdMailboxGrant},
+		{[]string{"mailbox", "revoke"}, cmdMailboxRevoke},
+		{[]string{"mailbox", "acl"}, cmdMailboxACL},
+		{[]string{"mailbox", "stats"}, cmdMailboxStats},
+		{[]string{"queue", "list"}, cmdQueueList},
+		{[]string{"queue", "retry"}, cmdQueueRetry},
+		{[]string{"queue", "drop"}, cmdQueueDrop},
+		{[]string{"audit", "list"}, cmdAuditList},
+	}
+}
+
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	e := env{stdin: stdin, stdout: stdout, stderr: stderr}
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprint(stdout, usage)
+		if len(args) == 0 {
+			return errors.New("a command is required")
+		}
+		return errHelp
+	}
+	for _, c := range commands() {
+		if len(args) < len(c.words) || !equalWords(args[:len(c.words)], c.words) {
+			continue
+		}
+		if err := c.run(ctx, e, args[len(c.words):]); err != nil {
+			if errors.Is(err, errHelp) {
+				return err
+			}
+			return fmt.Errorf("%s: %w", strings.Join(c.words, " "), err)
+		}
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return fmt.Errorf("unknown command %q", strings.Join(args, " "))
+}
+
+func equalWords(a, b []string) bool {
+	for i := range b {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,54 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"caduceus/internal/config"
+	"caduceus/internal/server"
+)
+
+func cmdServe(ctx context.Context, e env, args []string) error {
+	f := newFlags(e, "serve", "serve --config FILE", 0)
+	if _, err := f.parse(args); err != nil {
+		return err
+	}
+	cfg, err := f.loadConfig()
+	if err != nil {
+		return err
+	}
+	return serve(ctx, e, cfg, nil)
+}
+
+// serve runs a node until ctx ends (SIGINT, SIGTERM), then shuts it down
+// gracefully: listeners stop accepting, work in flight gets 30 seconds.
+// ready, when set, is called once every listener is up.
+func serve(ctx context.Context, e env, cfg config.Config, ready func(*server.Server)) error {
+	logger := slog.New(slog.NewJSONHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	if fi, err := os.Stderr.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 && e.stderr == os.Stderr {
+		logger = slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	}
+	srv, err := server.Start(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	if ready != nil {
+		ready(srv)
+	}
+	logger.Info("caduceus started", "hostname", cfg.Hostname, "data_dir", cfg.DataDir)
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-srv.Errors():
+	}
+	logger.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return runErr
+}

@@ -1,0 +1,214 @@
+// Package server wires one Caduceus node together: it opens the store, the
+// blobs and the core from the configuration, then starts every listener the
+// configuration names, and stops them all gracefully. The command line and the
+// integration tests both start a node through here, so what is tested is what
+// runs.
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"caduceus/internal/blob"
+	"caduceus/internal/certs"
+	"caduceus/internal/config"
+	"caduceus/internal/core"
+	"caduceus/internal/store"
+)
+
+// Node is an open core: the store, the blobs and the rules, without listeners.
+// Operator commands use it directly while a server may be running.
+type Node struct {
+	Config config.Config
+	Store  *store.Store
+	Blobs  *blob.Store
+	Core   *core.Service
+}
+
+// Open opens the store, the blobs and the core that cfg names.
+func Open(ctx context.Context, cfg config.Config, logger *slog.Logger) (*Node, error) {
+	st, err := store.Open(ctx, cfg.Database, cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	keyFile := cfg.KeyFile
+	if keyFile == "" {
+		keyFile = filepath.Join(cfg.DataDir, "blob.key")
+	}
+	key, err := blob.LoadOrCreateKey(keyFile)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	blobs, err := blob.Open(filepath.Join(cfg.DataDir, "blobs"), key)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	svc, err := core.New(ctx, core.Options{
+		Store: st, Blobs: blobs, Hostname: cfg.Hostname,
+		MessageSizeLimit: cfg.Limits.MessageSize, DefaultQuota: cfg.Limits.MailboxQuota,
+		QueueExpire: cfg.Delivery.Expire.Duration, Logger: logger,
+	})
+	if err != nil {
+		blobs.Close()
+		st.Close()
+		return nil, err
+	}
+	return &Node{Config: cfg, Store: st, Blobs: blobs, Core: svc}, nil
+}
+
+// Close stops the core and closes the store and blobs.
+func (n *Node) Close() error {
+	return errors.Join(n.Core.Close(), n.Blobs.Close(), n.Store.Close())
+}
+
+// Server is a running node with its listeners.
+type Server struct {
+	*Node
+	log   *slog.Logger
+	TLS   *tls.Config
+	addrs map[string]string
+
+	mu       sync.Mutex
+	stops    []func(context.Context) error
+	cancel   context.CancelFunc
+	bg       sync.WaitGroup
+	serveErr chan error
+}
+
+// Start opens the node and starts every listener cfg names. Addr tells where
+// each one listens (useful with port 0 in tests).
+func Start(ctx context.Context, cfg config.Config, logger *slog.Logger) (*Server, error) {
+	node, err := Open(ctx, cfg, logger)
+	if err != nil {
+		return nil, err
+	}
+	cert, err := certs.Load(cfg.TLS.Cert, cfg.TLS.Key, cfg.DataDir, cfg.Hostname)
+	if err != nil {
+		node.Close()
+		return nil, err
+	}
+	bgctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	s := &Server{Node: node, log: logger, TLS: certs.ServerConfig(cert), addrs: map[string]string{}, cancel: cancel, serveErr: make(chan error, 16)}
+	if err := s.startListeners(bgctx); err != nil {
+		s.Shutdown(context.Background())
+		return nil, err
+	}
+	return s, nil
+}
+
+// Addr returns the address a listener is bound to, by its config name
+// ("smtp", "imaps", "https"…), or "" when it is off.
+func (s *Server) Addr(name string) string { return s.addrs[name] }
+
+// Errors receives the error of any listener that stops on its own.
+func (s *Server) Errors() <-chan error { return s.serveErr }
+
+// Shutdown stops accepting connections, lets those in flight finish until ctx
+// ends, then closes the node.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	stops := s.stops
+	s.stops = nil
+	s.mu.Unlock()
+	var errs []error
+	for i := len(stops) - 1; i >= 0; i-- {
+		if err := stops[i](ctx); err != nil && !errors.Is(err, context.Canceled) {
+			errs = append(errs, err)
+		}
+	}
+	s.cancel()
+	s.bg.Wait()
+	errs = append(errs, s.Node.Close())
+	return errors.Join(errs...)
+}
+
+func (s *Server) startListeners(ctx context.Context) error {
+	l := s.Config.Listen
+	if l.HTTPS != "" {
+		if err := s.serveHTTP(ctx, "https", l.HTTPS, s.webHandler(), true); err != nil {
+			return err
+		}
+	}
+	if l.Metrics != "" {
+		if err := s.serveHTTP(ctx, "metrics", l.Metrics, s.metricsHandler(), false); err != nil {
+			return err
+		}
+	}
+	return s.startDoors(ctx)
+}
+
+// listen binds a listener and records its address.
+func (s *Server) listen(name, addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen %s on %s: %w", name, addr, err)
+	}
+	s.addrs[name] = ln.Addr().String()
+	s.log.Info("listening", "listener", name, "addr", ln.Addr().String())
+	return ln, nil
+}
+
+// onStop registers a function Shutdown calls, in reverse order of registration.
+func (s *Server) onStop(f func(context.Context) error) {
+	s.mu.Lock()
+	s.stops = append(s.stops, f)
+	s.mu.Unlock()
+}
+
+// serve runs a door's accept loop in the background and reports its end.
+func (s *Server) serve(name string, f func() error) {
+	s.bg.Add(1)
+	go func() {
+		defer s.bg.Done()
+		if err := f(); err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
+			s.log.Error("listener stopped", "listener", name, "err", err)
+			select {
+			case s.serveErr <- fmt.Errorf("%s: %w", name, err):
+			default:
+			}
+		}
+	}()
+}
+
+func (s *Server) serveHTTP(ctx context.Context, name, addr string, h http.Handler, useTLS bool) error {
+	ln, err := s.listen(name, addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	if useTLS {
+		srv.TLSConfig = s.TLS.Clone()
+		srv.TLSConfig.NextProtos = []string{"h2", "http/1.1"}
+		ln = tls.NewListener(ln, srv.TLSConfig)
+	}
+	s.serve(name, func() error { return srv.Serve(ln) })
+	s.onStop(srv.Shutdown)
+	return nil
+}
+
+func (s *Server) metricsHandler() http.Handler {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s.registerMetrics(reg)
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+}
