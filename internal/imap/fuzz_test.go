@@ -1,0 +1,51 @@
+package imap
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+)
+
+// FuzzParseCommand feeds arbitrary bytes to the parser: it must never
+// panic, must always make progress, and must keep its limits. The seed
+// corpus in testdata/fuzz/FuzzParseCommand runs with every go test.
+func FuzzParseCommand(f *testing.F) {
+	for _, seed := range []string{
+		"a NOOP\r\n",
+		"a LOGIN {5+}\r\nalice {3}\r\npwd\r\n",
+		"a UID FETCH 1:*,$ (FLAGS BODY.PEEK[1.2.HEADER.FIELDS.NOT (To)]<0.10>) (CHANGEDSINCE 1 VANISHED)\r\n",
+		"a APPEND INBOX (\\Seen) \"01-Jan-2024 00:00:00 +0000\" ~{3+}\r\nabc\r\n",
+		"a SEARCH RETURN (ALL) CHARSET UTF-8 OR (NOT SEEN) HEADER X {1+}\r\ny\r\n",
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		limits := Limits{MaxLine: 256, MaxLiteral: 64, MaxCommand: 512, MaxMessage: 128}
+		p := NewParser(bufio.NewReaderSize(strings.NewReader(string(data)), 64), limits, func() error { return nil })
+		for i := 0; i <= len(data); i++ {
+			cmd, err := p.ReadCommand()
+			var pe *ParseError
+			switch {
+			case err == nil:
+				if a, ok := cmd.Args.(*AppendArgs); ok {
+					if a.Message.Size > limits.MaxMessage {
+						t.Fatalf("APPEND message of %d bytes accepted", a.Message.Size)
+					}
+					io.Copy(io.Discard, a.Message)
+				}
+			case errors.As(err, &pe):
+				if pe.Status != "BAD" && pe.Status != "NO" {
+					t.Fatalf("status %q", pe.Status)
+				}
+				if pe.Fatal {
+					return
+				}
+			default:
+				return // the input ran out
+			}
+		}
+		t.Fatalf("parser made no progress on %q", data)
+	})
+}
