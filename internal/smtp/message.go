@@ -3,7 +3,6 @@ package smtp
 import (
 	"bufio"
 	"bytes"
-	"crypto/rand"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -18,8 +17,8 @@ import (
 )
 
 // Message is a message being passed on: its header section, read and held
-// in memory so that fields can be checked, added and removed, and its body,
-// still unread, to be streamed once to its destination.
+// in memory so that trace fields can be added and forged ones removed, and
+// its body, still unread, to be streamed once to its destination.
 type Message struct {
 	// Header holds the fields in their original bytes, so that unchanged
 	// fields go out exactly as they came in (DKIM signatures keep verifying).
@@ -79,43 +78,6 @@ type errReader struct{ err error }
 
 func (r *errReader) Read([]byte) (int, error) { return 0, r.err }
 
-// Addresses parses the addresses of header field key, such as "From", and
-// checks each with ParseAddress. Group syntax is accepted; display names are
-// dropped.
-func (m *Message) Addresses(key string) ([]Address, error) {
-	h := mail.Header{Header: message.Header{Header: m.Header}}
-	list, err := h.AddressList(key)
-	if err != nil {
-		return nil, fmt.Errorf("message: %s field: %w", key, err)
-	}
-	addrs := make([]Address, 0, len(list))
-	for _, a := range list {
-		p, err := ParseAddress(a.Address)
-		if err != nil {
-			return nil, fmt.Errorf("message: %s field: %w", key, err)
-		}
-		addrs = append(addrs, p)
-	}
-	return addrs, nil
-}
-
-// AddMissing adds a Date and a Message-ID field when the message has none,
-// as a submission server may (RFC 6409 §8.2 and §8.3). The Message-ID is
-// random, on hostname. It returns the Message-ID the message now carries.
-func (m *Message) AddMissing(now time.Time, hostname string) string {
-	if !m.Header.Has("Date") {
-		// RFC 5322 §3.3 date-time.
-		m.Header.Add("Date", now.Format(time.RFC1123Z))
-	}
-	if id := m.MessageID(); id != "" {
-		return id
-	}
-	// RFC 5322 §3.6.4: msg-id = "<" id-left "@" id-right ">".
-	id := rand.Text() + "@" + hostname
-	m.Header.Add("Message-Id", "<"+id+">")
-	return id
-}
-
 // MessageID returns the Message-ID of the message, without angle brackets,
 // or "" when it has none or it does not parse.
 func (m *Message) MessageID() string {
@@ -125,14 +87,6 @@ func (m *Message) MessageID() string {
 		return ""
 	}
 	return id
-}
-
-// SetSender replaces any Sender field with a, the mailbox of the agent who
-// actually sent the message on behalf of the author in From. RFC 5322
-// §3.6.2; RFC 6409 §8.1.
-func (m *Message) SetSender(a Address) {
-	m.Header.Del("Sender")
-	m.Header.Add("Sender", "<"+a.String()+">")
 }
 
 // AddTrace prepends the trace fields of a hop: Received always, and on final

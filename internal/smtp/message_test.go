@@ -75,72 +75,6 @@ func TestReadMessageRejects(t *testing.T) {
 	}
 }
 
-func TestAddMissing(t *testing.T) {
-	now := time.Date(2026, 3, 2, 10, 4, 5, 0, time.FixedZone("", 3600))
-	tests := []struct {
-		name     string
-		in       string
-		wantDate string
-		keepID   string
-	}{
-		{"both missing", "From: a@example.org\r\n\r\nhi", "Mon, 02 Mar 2026 10:04:05 +0100", ""},
-		{"both present", "Date: Sun, 1 Mar 2026 09:00:00 +0000\r\nMessage-ID: <x@y>\r\n\r\nhi", "Sun, 1 Mar 2026 09:00:00 +0000", "x@y"},
-		{"id present", "Message-Id: <x@y>\r\n\r\nhi", "Mon, 02 Mar 2026 10:04:05 +0100", "x@y"},
-	}
-	for _, tt := range tests {
-		m, err := ReadMessage(strings.NewReader(tt.in), 1024)
-		if err != nil {
-			t.Fatal(err)
-		}
-		id := m.AddMissing(now, "mail.example.org")
-		if got := m.Header.Get("Date"); got != tt.wantDate {
-			t.Errorf("%s: Date = %q, want %q", tt.name, got, tt.wantDate)
-		}
-		if tt.keepID != "" && id != tt.keepID {
-			t.Errorf("%s: Message-ID = %q, want %q", tt.name, id, tt.keepID)
-		}
-		if tt.keepID == "" && !strings.HasSuffix(id, "@mail.example.org") {
-			t.Errorf("%s: new Message-ID %q not on our host name", tt.name, id)
-		}
-		if got := m.MessageID(); got != id {
-			t.Errorf("%s: MessageID() = %q, AddMissing returned %q", tt.name, got, id)
-		}
-		if n := len(m.Header.Values("Message-Id")); n != 1 {
-			t.Errorf("%s: %d Message-ID fields, want 1", tt.name, n)
-		}
-	}
-}
-
-func TestAddMissingMakesUniqueIDs(t *testing.T) {
-	seen := map[string]bool{}
-	for range 100 {
-		m, err := ReadMessage(strings.NewReader("From: a@example.org\r\n\r\n"), 1024)
-		if err != nil {
-			t.Fatal(err)
-		}
-		id := m.AddMissing(time.Now(), "h.example")
-		if seen[id] {
-			t.Fatalf("Message-ID %q made twice", id)
-		}
-		seen[id] = true
-	}
-}
-
-func TestSetSender(t *testing.T) {
-	m, err := ReadMessage(strings.NewReader("From: chef@example.org\r\nSender: someone@else.example\r\n\r\nhi"), 1024)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m.SetSender(Address{"secretaire", "example.org"})
-	got, err := m.Addresses("Sender")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(got) != 1 || got[0].String() != "secretaire@example.org" {
-		t.Errorf("Sender = %v, want secretaire@example.org alone", got)
-	}
-}
-
 func TestAddTrace(t *testing.T) {
 	in := "Return-Path: <forged@example.net>\r\nReceived: from earlier\r\nFrom: a@example.org\r\n\r\nbody"
 	now := time.Date(2026, 3, 2, 10, 4, 5, 0, time.UTC)
@@ -181,42 +115,8 @@ func TestAddTrace(t *testing.T) {
 	}
 }
 
-func TestAddresses(t *testing.T) {
-	tests := []struct {
-		field string
-		want  []string
-	}{
-		{"Alice <alice@example.org>", []string{"alice@example.org"}},
-		{"=?utf-8?q?M=C3=A9decin?= <medecin@hôpital.fr>, b@example.org", []string{"medecin@hôpital.fr", "b@example.org"}},
-		{"Team: a@example.org, b@example.org;", []string{"a@example.org", "b@example.org"}},
-	}
-	for _, tt := range tests {
-		m, err := ReadMessage(strings.NewReader("From: "+tt.field+"\r\n\r\n"), 1024)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, err := m.Addresses("From")
-		if err != nil {
-			t.Errorf("Addresses(%q): %v", tt.field, err)
-			continue
-		}
-		var s []string
-		for _, a := range got {
-			s = append(s, a.String())
-		}
-		if strings.Join(s, ",") != strings.Join(tt.want, ",") {
-			t.Errorf("Addresses(%q) = %v, want %v", tt.field, s, tt.want)
-		}
-	}
-	m, _ := ReadMessage(strings.NewReader("From: not an address\r\n\r\n"), 1024)
-	if _, err := m.Addresses("From"); err == nil {
-		t.Error("Addresses accepted a From field without an address")
-	}
-}
-
-// FuzzReadMessage checks that a message read and written back keeps its body
-// byte for byte and its header fields, with trace and submission fields
-// added on top.
+// FuzzReadMessage checks that a message read and written back keeps its
+// header fields, with trace fields added on top.
 func FuzzReadMessage(f *testing.F) {
 	f.Add([]byte("From: a@example.org\r\nSubject: x\r\n\r\nbody\r\n"))
 	f.Add([]byte("From: a@example.org\nTo: b@example.org,\n c@example.org\n\n.\n"))
@@ -226,9 +126,8 @@ func FuzzReadMessage(f *testing.F) {
 		if err != nil {
 			return
 		}
-		fields := m.Header.Len()
-		_, _ = m.Addresses("From")
-		m.AddMissing(time.Unix(0, 0), "h.example")
+		received := len(m.Header.Values("Received"))
+		_ = m.MessageID()
 		m.AddTrace(Trace{Helo: string(data), Hostname: "h.example", Time: time.Unix(0, 0)}, true, "a@b.example")
 		out, err := io.ReadAll(m.Reader())
 		if err != nil {
@@ -238,11 +137,11 @@ func FuzzReadMessage(f *testing.F) {
 		if err != nil {
 			t.Fatalf("written message does not read back: %v\n%q", err, out)
 		}
-		if back.Header.Len() < fields+2 {
-			t.Fatalf("read back %d fields, want at least %d", back.Header.Len(), fields+2)
+		if n := len(back.Header.Values("Received")); n != received+1 {
+			t.Fatalf("read back %d Received fields, want %d", n, received+1)
 		}
-		if back.Header.Get("Return-Path") != "<a@b.example>" {
-			t.Fatalf("Return-Path = %q", back.Header.Get("Return-Path"))
+		if rp := back.Header.Values("Return-Path"); len(rp) != 1 || rp[0] != "<a@b.example>" {
+			t.Fatalf("Return-Path fields = %q, want one <a@b.example>", rp)
 		}
 	})
 }
