@@ -202,10 +202,10 @@ func (s *Service) Submit(ctx context.Context, actor Actor, sub Submission) (Subm
 		}
 		other, err := s.CheckSender(ctx, actor, fa)
 		if err != nil {
-			return SubmitResult{}, fmt.Errorf("From: %w", err)
+			return SubmitResult{}, fmt.Errorf("header From: %w", err)
 		}
 		if !other.Owned && !other.Rights.Has(RightSendAs) && onBehalf == "" {
-			return SubmitResult{}, fmt.Errorf("From: %s: %w", fa, ErrPermission)
+			return SubmitResult{}, fmt.Errorf("header From: %s: %w", fa, ErrPermission)
 		}
 	}
 	if int64(len(data)) > s.opts.MessageSizeLimit {
@@ -252,7 +252,7 @@ func (s *Service) Submit(ctx context.Context, actor Actor, sub Submission) (Subm
 		}
 		sent, err := s.insertInto(ctx, tx, from.ID, `\Sent`, blobID, size, FlagSeen, nil, now, sm)
 		if err != nil {
-			return nil, fmt.Errorf("Sent copy: %w", err)
+			return nil, fmt.Errorf("copy to Sent: %w", err)
 		}
 		res.SentUID = sent.uid
 		events = append(events, sent.Event)

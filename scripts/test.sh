@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Runs every test of Caduceus on a fresh machine: it starts PostgreSQL (or
+# installs it) and installs Debian's Chromium and ldap-utils when missing, then
+# runs vet, staticcheck and the whole suite with the race detector. The fuzz
+# seed corpora under testdata/fuzz run as ordinary tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '==> %s\n' "$*" >&2; }
+
+as_root() {
+	if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+apt_install() {
+	log "installing $*"
+	as_root apt-get update -qq >/dev/null
+	DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "$@" >/dev/null
+}
+
+postgres_up() {
+	pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null
+}
+
+ensure_postgres() {
+	if [ -n "${CADUCEUS_TEST_POSTGRES:-}" ]; then return; fi
+	if postgres_up; then return; fi
+	if ! ls /etc/postgresql/*/main >/dev/null 2>&1; then
+		apt_install postgresql
+	fi
+	local version
+	version=$(ls /etc/postgresql | sort -V | tail -n 1)
+	log "starting PostgreSQL $version"
+	# Trust local TCP connections for the test databases, as on the dev machines.
+	local hba="/etc/postgresql/$version/main/pg_hba.conf"
+	if ! grep -q '^host all all 127.0.0.1/32 trust' "$hba"; then
+		as_root sed -i '1i host all all 127.0.0.1/32 trust' "$hba"
+	fi
+	as_root pg_ctlcluster --skip-systemctl-redirect "$version" main start || true
+	for _ in $(seq 1 30); do postgres_up && return; sleep 1; done
+	log "PostgreSQL did not start"; exit 1
+}
+
+ensure_tools() {
+	local missing=()
+	command -v chromium >/dev/null || missing+=(chromium)
+	command -v ldapsearch >/dev/null || missing+=(ldap-utils)
+	command -v pg_isready >/dev/null || missing+=(postgresql-client)
+	if [ ${#missing[@]} -gt 0 ]; then apt_install "${missing[@]}"; fi
+}
+
+ensure_tools
+ensure_postgres
+
+log "go vet"
+go vet ./...
+log "staticcheck"
+go run honnef.co/go/tools/cmd/staticcheck@v0.7.0 ./...
+log "go test -race"
+go test -race -count=1 -timeout 40m "$@" ./...
