@@ -6,8 +6,10 @@ package servertest
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -86,9 +88,18 @@ func Start(t testing.TB, o Options) *server.Server {
 }
 
 // ClientTLS returns a TLS configuration that trusts the node's self-signed
-// certificate.
-func ClientTLS(srv *server.Server) *tls.Config {
-	return &tls.Config{InsecureSkipVerify: true, ServerName: "localhost", MinVersion: tls.VersionTLS12}
+// certificate, and only it.
+func ClientTLS(t testing.TB, srv *server.Server) *tls.Config {
+	t.Helper()
+	pem, err := os.ReadFile(filepath.Join(srv.Config.DataDir, "selfsigned.crt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		t.Fatal("self-signed certificate unreadable")
+	}
+	return &tls.Config{RootCAs: pool, ServerName: "localhost", MinVersion: tls.VersionTLS12}
 }
 
 // Actor returns the core actor of a test account, as a door would after login.
