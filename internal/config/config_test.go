@@ -1,0 +1,84 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func write(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "caduceus.toml")
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestLoad(t *testing.T) {
+	for _, c := range []struct {
+		name, body, wantErr string
+		check               func(t *testing.T, c Config)
+	}{
+		{name: "defaults", body: `hostname = "mx.example.fr"`, check: func(t *testing.T, c Config) {
+			if c.Limits.MessageSize != 50<<20 || c.Delivery.Expire.Duration != 120*time.Hour || c.Web.IdleTimeout.Duration != 30*time.Minute {
+				t.Errorf("defaults not applied: %+v", c)
+			}
+			if c.Listen.SMTP != "" {
+				t.Errorf("a listener is on by default: %q", c.Listen.SMTP)
+			}
+		}},
+		{name: "full", body: `
+hostname = "mx.example.fr"
+data_dir = "data"
+[listen]
+smtp = "127.0.0.1:2525"
+imaps = ":993"
+[limits]
+message_size = 1048576
+[delivery]
+relay = "relay.example.fr:25"
+expire = "48h"
+`, check: func(t *testing.T, c Config) {
+			if c.Listen.SMTP != "127.0.0.1:2525" || c.Listen.IMAPS != ":993" || c.Limits.MessageSize != 1<<20 || c.Delivery.Relay != "relay.example.fr:25" || c.Delivery.Expire.Duration != 48*time.Hour {
+				t.Errorf("values not read: %+v", c)
+			}
+			if !filepath.IsAbs(c.DataDir) {
+				t.Errorf("data_dir %q not made absolute", c.DataDir)
+			}
+		}},
+		{name: "unknown key", body: "hostname = \"x\"\n[listen]\nsmpt = \":25\"\n", wantErr: "unknown key listen.smpt"},
+		{name: "unknown section", body: "[limit]\nmessage_size = 5\n", wantErr: "unknown key limit"},
+		{name: "bad listen", body: "[listen]\nimap = \"143\"\n", wantErr: "listen.imap"},
+		{name: "bad database", body: `database = "mysql://x"`, wantErr: "database"},
+		{name: "half tls", body: "[tls]\ncert = \"a.crt\"\n", wantErr: "tls"},
+		{name: "tiny size", body: "[limits]\nmessage_size = 10\n", wantErr: "message_size"},
+		{name: "bad duration", body: "[delivery]\nexpire = \"forever\"\n", wantErr: "forever"},
+		{name: "syntax", body: "hostname = \n", wantErr: "read config"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cfg, err := Load(write(t, c.body))
+			if c.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), c.wantErr) {
+					t.Fatalf("err = %v, want it to mention %q", err, c.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.check(t, cfg)
+		})
+	}
+}
+
+func TestEnvOverrides(t *testing.T) {
+	c := Defaults()
+	env := map[string]string{"CADUCEUS_DATABASE": "postgres://db/caduceus", "CADUCEUS_HOSTNAME": "node2"}
+	applyEnv(&c, func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	if c.Database != "postgres://db/caduceus" || c.Hostname != "node2" {
+		t.Fatalf("overrides not applied: %+v", c)
+	}
+}
