@@ -1,0 +1,58 @@
+package web
+
+import (
+	"net/http"
+	"strings"
+)
+
+// accountPage is "Gérer votre compte" (F9): who I am, the mailboxes I can
+// open, my signatures, the language, and logging out everywhere.
+func (a *app) accountPage(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	u := currentUser(r)
+	v := a.baseView(r)
+	v.Title = a.t(v, "account_title")
+	v.Me = meOf(u.account)
+	boxes, err := a.svc.Mailboxes(ctx, u.actor)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	for _, b := range boxes {
+		v.Boxes = append(v.Boxes, boxOf(b.Mailbox))
+	}
+	sigs, err := a.prefs.signatures(ctx, u.account.ID)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	for _, s := range sigs {
+		v.Signatures = append(v.Signatures, signatureView{ID: s.ID, Name: s.Name, Text: s.Text})
+	}
+	if r.URL.Query().Get("saved") != "" {
+		v.Flash = a.t(v, "saved")
+	}
+	a.render(w, r, http.StatusOK, "account", v)
+}
+
+func (a *app) addSignature(w http.ResponseWriter, r *http.Request) {
+	u := currentUser(r)
+	name := strings.TrimSpace(r.FormValue("name"))
+	text := strings.TrimSpace(strings.ReplaceAll(r.FormValue("text"), "\r\n", "\n"))
+	if name != "" && text != "" && len(name) <= 100 && len(text) <= 4000 {
+		if err := a.prefs.addSignature(r.Context(), u.account.ID, name, text); err != nil {
+			a.fail(w, r, err)
+			return
+		}
+	}
+	http.Redirect(w, r, "/account?saved=1", http.StatusSeeOther)
+}
+
+func (a *app) deleteSignature(w http.ResponseWriter, r *http.Request) {
+	u := currentUser(r)
+	if err := a.prefs.deleteSignature(r.Context(), u.account.ID, r.PathValue("id")); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/account?saved=1", http.StatusSeeOther)
+}

@@ -1,0 +1,14 @@
+// Entry module: wires the account menu, the folder drawer, the mail panes,
+// the compose form and the service worker. Every feature works without
+// JavaScript; these modules only make it quicker.
+import { initMenus } from "./menu.js";
+import { initMail } from "./mail.js";
+import { initCompose } from "./compose.js";
+
+initMenus(document);
+initMail(document);
+initCompose(document);
+
+if ("serviceWorker" in navigator) {
+  navigator.serviceWorker.register("/sw.js").catch(() => {});
+}

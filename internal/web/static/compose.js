@@ -1,0 +1,298 @@
+// The compose form: recipient suggestions from local accounts and
+// favourites, the directory picker behind the A: and CC: labels, the
+// signature, attachments with a size check and upload progress.
+
+export function initCompose(doc) {
+  const form = doc.querySelector("[data-compose]");
+  if (!form) return;
+  const box = doc.body.dataset.box;
+  const suggestURL = `/mail/${box}/suggest?q=`;
+  form.querySelectorAll("[data-recipients]").forEach((input) => suggest(doc, input, suggestURL));
+  picker(doc, form, suggestURL);
+  signature(form);
+  attachments(doc, form);
+}
+
+async function lookup(url, q) {
+  try {
+    const res = await fetch(url + encodeURIComponent(q), { credentials: "same-origin" });
+    return res.ok ? await res.json() : [];
+  } catch {
+    return [];
+  }
+}
+
+function lastToken(value) {
+  const i = value.lastIndexOf(",");
+  return value.slice(i + 1).trim();
+}
+
+function replaceLast(value, address) {
+  const i = value.lastIndexOf(",");
+  const head = i < 0 ? "" : value.slice(0, i + 1) + " ";
+  return head + address + ", ";
+}
+
+function appendAddress(input, address) {
+  const parts = input.value.split(",").map((s) => s.trim()).filter(Boolean);
+  if (!parts.includes(address)) parts.push(address);
+  input.value = parts.join(", ");
+}
+
+// suggest shows a listbox of matching people under a recipients field.
+function suggest(doc, input, url) {
+  const list = doc.createElement("ul");
+  list.className = "suggest";
+  list.id = input.id + "-suggest";
+  list.setAttribute("role", "listbox");
+  list.hidden = true;
+  input.after(list);
+  input.setAttribute("role", "combobox");
+  input.setAttribute("aria-autocomplete", "list");
+  input.setAttribute("aria-controls", list.id);
+  input.setAttribute("aria-expanded", "false");
+  let items = [];
+  let active = -1;
+  let seq = 0;
+
+  const close = () => {
+    list.hidden = true;
+    input.setAttribute("aria-expanded", "false");
+    input.removeAttribute("aria-activedescendant");
+    active = -1;
+  };
+  const choose = (i) => {
+    input.value = replaceLast(input.value, items[i].address);
+    close();
+    input.focus();
+  };
+  const highlight = (i) => {
+    active = i;
+    [...list.children].forEach((li, j) => li.setAttribute("aria-selected", String(j === i)));
+    if (i >= 0) input.setAttribute("aria-activedescendant", list.children[i].id);
+  };
+
+  input.addEventListener("input", async () => {
+    const q = lastToken(input.value);
+    if (q.length < 2) return close();
+    const mine = ++seq;
+    const found = await lookup(url, q);
+    if (mine !== seq) return;
+    items = found;
+    list.replaceChildren(...items.map((p, i) => {
+      const li = doc.createElement("li");
+      li.id = `${list.id}-${i}`;
+      li.setAttribute("role", "option");
+      li.dataset.address = p.address;
+      const name = doc.createElement("span");
+      name.textContent = p.name ? `${p.name} ` : "";
+      const who = doc.createElement("span");
+      who.className = "who";
+      who.textContent = p.name ? `<${p.address}>` : p.address;
+      li.append(name, who);
+      li.addEventListener("mousedown", (e) => {
+        e.preventDefault();
+        choose(i);
+      });
+      return li;
+    }));
+    list.hidden = items.length === 0;
+    input.setAttribute("aria-expanded", String(!list.hidden));
+    highlight(-1);
+  });
+  input.addEventListener("keydown", (e) => {
+    if (list.hidden) return;
+    if (e.key === "ArrowDown") {
+      e.preventDefault();
+      highlight(Math.min(active + 1, items.length - 1));
+    } else if (e.key === "ArrowUp") {
+      e.preventDefault();
+      highlight(Math.max(active - 1, 0));
+    } else if (e.key === "Enter" && active >= 0) {
+      e.preventDefault();
+      choose(active);
+    } else if (e.key === "Escape") {
+      close();
+    }
+  });
+  input.addEventListener("blur", () => setTimeout(close, 150));
+}
+
+// picker is the directory dialog opened from the A: and CC: labels: search,
+// add each person to A: or CC:, then "Valider".
+function picker(doc, form, url) {
+  const dialog = doc.querySelector("[data-picker-dialog]");
+  if (!dialog || typeof dialog.showModal !== "function") return;
+  const labels = doc.getElementById("picker-labels").dataset;
+  const q = dialog.querySelector("[data-picker-q]");
+  const results = dialog.querySelector("[data-picker-results]");
+  const none = dialog.querySelector("[data-picker-none]");
+  const chosen = { to: [], cc: [] };
+  const show = () => {
+    dialog.querySelector("[data-picker-to]").textContent = chosen.to.join(", ");
+    dialog.querySelector("[data-picker-cc]").textContent = chosen.cc.join(", ");
+  };
+  form.querySelectorAll("[data-picker]").forEach((b) => b.addEventListener("click", () => {
+    chosen.to = [];
+    chosen.cc = [];
+    show();
+    q.value = "";
+    results.replaceChildren();
+    none.hidden = true;
+    dialog.returnValue = "";
+    dialog.showModal();
+    q.focus();
+  }));
+  let seq = 0;
+  q.addEventListener("input", async () => {
+    const mine = ++seq;
+    const found = q.value.trim().length < 2 ? [] : await lookup(url, q.value.trim());
+    if (mine !== seq) return;
+    none.hidden = found.length > 0 || q.value.trim().length < 2;
+    results.replaceChildren(...found.map((p) => {
+      const li = doc.createElement("li");
+      const who = doc.createElement("span");
+      who.className = "who";
+      who.textContent = p.name || p.address;
+      const addr = doc.createElement("small");
+      addr.textContent = p.address;
+      who.append(addr);
+      li.append(who);
+      for (const field of ["to", "cc"]) {
+        const add = doc.createElement("button");
+        add.type = "button";
+        add.className = "button small";
+        add.textContent = labels[field];
+        add.setAttribute("aria-label", `${labels[field]} ${p.address}`);
+        add.addEventListener("click", () => {
+          if (!chosen[field].includes(p.address)) chosen[field].push(p.address);
+          show();
+        });
+        li.append(add);
+      }
+      return li;
+    }));
+  });
+  q.addEventListener("keydown", (e) => {
+    if (e.key === "Enter") e.preventDefault();
+  });
+  dialog.addEventListener("close", () => {
+    if (dialog.returnValue !== "ok") return;
+    chosen.to.forEach((a) => appendAddress(form.querySelector("#to"), a));
+    chosen.cc.forEach((a) => appendAddress(form.querySelector("#cc"), a));
+  });
+}
+
+// signature keeps the chosen signature at the end of the body, after the
+// usual "-- " line (RFC 3676 §4.3).
+function signature(form) {
+  const select = form.querySelector("[data-signature]");
+  const body = form.querySelector("[data-body]");
+  if (!select || !body) return;
+  let current = "";
+  const apply = () => {
+    const text = select.selectedOptions[0]?.dataset.text || "";
+    const block = text ? `\n\n-- \n${text}` : "";
+    if (current && body.value.includes(current)) {
+      body.value = body.value.replace(current, block);
+    } else if (block && !body.value.includes(`-- \n${text}`)) {
+      body.value = body.value.replace(/\s*$/, "") + block;
+    }
+    current = block;
+  };
+  select.addEventListener("change", apply);
+  if (select.value) apply();
+}
+
+function sizeText(n) {
+  if (n < 1000) return `${n} o`;
+  if (n < 1e6) return `${(n / 1e3).toFixed(1)} Ko`;
+  return `${(n / 1e6).toFixed(1)} Mo`;
+}
+
+// attachments collects files over several picks, checks the total against
+// the limit before anything is sent, and sends the form with a progress bar.
+function attachments(doc, form) {
+  const input = form.querySelector("[data-files]");
+  const picked = form.querySelector("[data-picked]");
+  const error = form.querySelector("[data-size-error]");
+  const progress = form.querySelector("[data-progress]");
+  const limit = Number(form.dataset.limit) || 0;
+  let files = [];
+
+  const total = () => files.reduce((n, f) => n + f.size, 0) +
+    [...form.querySelectorAll("input[name=keep]:checked")].reduce((n, c) => n + Number(c.dataset.size || 0), 0);
+  const check = () => {
+    const over = limit > 0 && total() > limit;
+    error.hidden = !over;
+    error.textContent = over ? form.dataset.tooBig : "";
+    return !over;
+  };
+  const render = () => {
+    const dt = new DataTransfer();
+    files.forEach((f) => dt.items.add(f));
+    input.files = dt.files;
+    picked.replaceChildren(...files.map((f, i) => {
+      const li = doc.createElement("li");
+      const name = doc.createElement("span");
+      name.textContent = f.name;
+      const size = doc.createElement("span");
+      size.className = "size";
+      size.textContent = sizeText(f.size);
+      const rm = doc.createElement("button");
+      rm.type = "button";
+      rm.className = "button ghost small";
+      rm.textContent = doc.getElementById("picker-labels")?.dataset.remove || "×";
+      rm.setAttribute("aria-label", `${rm.textContent} ${f.name}`);
+      rm.addEventListener("click", () => {
+        files.splice(i, 1);
+        render();
+      });
+      li.append(name, size, rm);
+      return li;
+    }));
+    check();
+  };
+  input?.addEventListener("change", () => {
+    files = files.concat([...input.files]);
+    render();
+  });
+  form.addEventListener("change", (e) => {
+    if (e.target.name === "keep") check();
+  });
+
+  form.addEventListener("submit", (e) => {
+    e.preventDefault();
+    if (!check()) {
+      error.focus?.();
+      return;
+    }
+    const data = new FormData(form);
+    data.set("action", e.submitter?.value || "send");
+    const xhr = new XMLHttpRequest();
+    xhr.open("POST", form.action);
+    xhr.setRequestHeader("X-Partial", "compose");
+    xhr.responseType = "json";
+    progress.hidden = false;
+    progress.value = 0;
+    form.querySelectorAll("button[type=submit]").forEach((b) => { b.disabled = true; });
+    xhr.upload.addEventListener("progress", (p) => {
+      if (p.lengthComputable) progress.value = Math.round((p.loaded / p.total) * 100);
+    });
+    const done = () => {
+      form.querySelectorAll("button[type=submit]").forEach((b) => { b.disabled = false; });
+      const res = xhr.response || {};
+      if (res.redirect) {
+        location.href = res.redirect;
+        return;
+      }
+      progress.hidden = true;
+      error.hidden = false;
+      error.textContent = res.error || `HTTP ${xhr.status}`;
+      if (res.draft) form.querySelector("input[name=draft]").value = res.draft;
+    };
+    xhr.addEventListener("load", done);
+    xhr.addEventListener("error", done);
+    xhr.send(data);
+  });
+}

@@ -1,0 +1,2 @@
+// The print view prints itself once laid out.
+window.addEventListener("load", () => window.print());

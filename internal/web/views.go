@@ -1,0 +1,200 @@
+package web
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"net/http"
+	"strings"
+)
+
+// view is what every template receives; each page fills the parts it shows.
+type view struct {
+	Lang    string
+	Title   string
+	Path    string // the current path, for the language switch
+	Flash   string
+	Error   string
+	Me      *meView
+	Box     *boxView
+	Boxes   []boxView
+	Folders []folderView
+	Folder  *folderView
+	List    listView
+	Msg     *msgView
+	Query   string
+
+	Compose    *composeView
+	Signatures []signatureView
+	Outbox     []outboxView
+
+	// Login pages.
+	Email string
+	Next  string
+}
+
+type meView struct {
+	Name, Address, Initials, Notify string
+}
+
+type boxView struct {
+	ID      int64
+	Address string
+	Name    string
+	KindKey string
+	Current bool
+}
+
+type folderView struct {
+	ID      int64
+	Label   string
+	Role    string // inbox, drafts, sent, trash, junk, archive or folder
+	Unread  int
+	Total   int
+	URL     string
+	Current bool
+}
+
+type listView struct {
+	Rows         []rowView
+	Older, Newer string
+}
+
+type rowView struct {
+	ID         int64
+	URL        string
+	From       string
+	Subject    string
+	Date       string
+	DateISO    string
+	Unread     bool
+	Flagged    bool
+	Attachment bool
+	Selected   bool
+}
+
+type msgView struct {
+	ID                                int64
+	Subject, From, Date, DateISO      string
+	To, CC                            []string
+	Unread, Flagged, InTrash          bool
+	Attachments                       []attachmentView
+	BodyURL, ImagesURL                string
+	Text                              string
+	HTML                              template.HTML // print view only
+	Blocked                           int
+	ListURL, ActionURL, PrintURL      string
+	ReplyURL, ReplyAllURL, ForwardURL string
+	MoveTargets                       []folderView
+}
+
+type attachmentView struct {
+	Name, Size, URL, Ref string
+	Bytes                int64
+}
+
+type composeView struct {
+	Title                      string
+	To, CC, Bcc, Subject, Body string
+	InReplyTo, References      string
+	DraftID                    int64
+	Signatures                 []signatureView
+	Kept                       []attachmentView
+	Limit, TooBig              string
+	LimitBytes                 int64
+}
+
+type signatureView struct {
+	ID, Name, Text string
+	Selected       bool
+}
+
+type outboxView struct {
+	To, Subject, Date, DateISO, Text string
+}
+
+// views holds the templates parsed once per language, so that the t
+// function is bound to its language without per-request work.
+type views struct {
+	texts catalog
+	sets  map[string]*template.Template
+}
+
+func loadViews(static *staticFiles) (*views, error) {
+	texts, err := loadCatalog(embedded)
+	if err != nil {
+		return nil, err
+	}
+	v := &views{texts: texts, sets: make(map[string]*template.Template)}
+	for _, lang := range languages {
+		funcs := template.FuncMap{
+			"t":     func(key string, args ...any) string { return texts.text(lang, key, args...) },
+			"asset": static.url,
+			"join":  func(s []string) string { return strings.Join(s, ", ") },
+		}
+		set, err := template.New("").Funcs(funcs).ParseFS(embedded, "templates/*.html")
+		if err != nil {
+			return nil, fmt.Errorf("web: parse templates: %w", err)
+		}
+		v.sets[lang] = set
+	}
+	return v, nil
+}
+
+// templateKeys returns the text keys the templates use, for the test that
+// checks every one is translated.
+func templateKeys() ([]string, error) {
+	var keys []string
+	err := fs.WalkDir(embedded, "templates", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := fs.ReadFile(embedded, path)
+		if err != nil {
+			return err
+		}
+		for _, part := range strings.Split(string(b), `{{t "`)[1:] {
+			keys = append(keys, part[:strings.IndexByte(part, '"')])
+		}
+		return nil
+	})
+	return keys, err
+}
+
+// render writes a whole page.
+func (a *app) render(w http.ResponseWriter, r *http.Request, status int, name string, v *view) {
+	var buf bytes.Buffer
+	if err := a.views.sets[v.Lang].ExecuteTemplate(&buf, name, v); err != nil {
+		a.log.Error("web: render", "template", name, "err", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	w.Write(buf.Bytes())
+}
+
+// fragment renders one named template to a string, for JSON replies.
+func (a *app) fragment(name string, v *view) (string, error) {
+	var buf bytes.Buffer
+	if err := a.views.sets[v.Lang].ExecuteTemplate(&buf, name, v); err != nil {
+		return "", fmt.Errorf("web: render %s: %w", name, err)
+	}
+	return buf.String(), nil
+}
+
+// writeJSON sends v as JSON, never cached.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+// t returns a text in the view's language.
+func (a *app) t(v *view, key string, args ...any) string {
+	return a.views.texts.text(v.Lang, key, args...)
+}

@@ -1,0 +1,197 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"caduceus/internal/auth"
+	"caduceus/internal/core"
+)
+
+// Mailer sends a system message, such as a login code, to one address.
+// msg is a complete RFC 5322 message.
+type Mailer interface {
+	SendSystemMail(ctx context.Context, to string, msg []byte) error
+}
+
+// Options configure the web app. Only Mailer is required.
+type Options struct {
+	// Hostname names the server in system mail; the core's when empty.
+	Hostname string
+	// BaseURL is the public URL of the app; https://Hostname when empty.
+	BaseURL string
+	// Logger receives operational logs, never message content.
+	Logger *slog.Logger
+	// Mailer sends login codes.
+	Mailer Mailer
+	// SystemFrom is the From of login-code mail; noreply@Hostname when empty.
+	SystemFrom string
+	// IdleTimeout and SessionLifetime bound sessions; 30 minutes and 12
+	// hours when zero.
+	IdleTimeout     time.Duration
+	SessionLifetime time.Duration
+	// CodePepper is mixed into stored code hashes; it must be the same on
+	// every node. A random one is drawn when empty (one node only).
+	CodePepper []byte
+	// DevOutboxDir, when set, shows its *.eml files at /dev/outbox.
+	DevOutboxDir string
+	// Insecure drops the Secure cookie attribute and the __Host- prefix,
+	// for plain-HTTP tests only.
+	Insecure bool
+}
+
+// app is the web door: its handlers and what they share.
+type app struct {
+	svc       *core.Service
+	opts      Options
+	log       *slog.Logger
+	views     *views
+	sanitizer *Sanitizer
+	sessions  *auth.Sessions
+	codes     *auth.Codes
+	limits    limits
+	prefs     *prefStore
+	static    *staticFiles
+}
+
+// limits are the rate limiters of the login doors, each used per account
+// and per client address.
+type limits struct {
+	password *auth.Limiter
+	code     *auth.Limiter
+	resend   *auth.Limiter
+	ip       *auth.Limiter
+}
+
+// New returns the web app over svc, ready to mount at the root of the
+// HTTPS listener. It creates its tables (sessions, codes, signatures) in
+// the core's store if they are missing.
+func New(svc *core.Service, opts Options) (http.Handler, error) {
+	ctx := context.Background()
+	if opts.Mailer == nil {
+		return nil, errors.New("web: Options.Mailer is required")
+	}
+	if opts.Hostname == "" {
+		opts.Hostname = svc.Hostname()
+	}
+	if opts.BaseURL == "" {
+		opts.BaseURL = "https://" + opts.Hostname
+	}
+	opts.BaseURL = strings.TrimSuffix(opts.BaseURL, "/")
+	if opts.SystemFrom == "" {
+		opts.SystemFrom = "noreply@" + opts.Hostname
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if len(opts.CodePepper) == 0 {
+		opts.CodePepper = randomBytes(32)
+	}
+	st, err := auth.OpenSQLStore(ctx, svc.Store())
+	if err != nil {
+		return nil, fmt.Errorf("web: session store: %w", err)
+	}
+	prefs, err := openPrefStore(ctx, svc.Store())
+	if err != nil {
+		return nil, err
+	}
+	static, err := loadStatic()
+	if err != nil {
+		return nil, err
+	}
+	v, err := loadViews(static)
+	if err != nil {
+		return nil, err
+	}
+	a := &app{
+		svc:       svc,
+		opts:      opts,
+		log:       opts.Logger,
+		views:     v,
+		sanitizer: NewSanitizer(),
+		sessions:  &auth.Sessions{Store: st, Idle: opts.IdleTimeout, Absolute: opts.SessionLifetime},
+		codes:     &auth.Codes{Store: st, Pepper: opts.CodePepper},
+		limits: limits{
+			password: auth.NewLimiter(5, time.Minute),
+			code:     auth.NewLimiter(5, time.Minute),
+			resend:   auth.NewLimiter(3, 5*time.Minute),
+			ip:       auth.NewLimiter(30, 10*time.Second),
+		},
+		prefs:  prefs,
+		static: static,
+	}
+	return a.routes(), nil
+}
+
+// routes maps every URL of the app. Pages that need a login go through
+// a.authed; every response gets the security headers, and unsafe requests
+// from another origin are refused (CSRF).
+func (a *app) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /static/", a.serveStatic)
+	mux.HandleFunc("GET /manifest.webmanifest", a.serveManifest)
+	mux.HandleFunc("GET /sw.js", a.serveServiceWorker)
+	mux.HandleFunc("GET /icons/{size}", a.serveIcon)
+
+	mux.HandleFunc("GET /login", a.loginPage)
+	mux.HandleFunc("POST /login", a.login)
+	mux.HandleFunc("GET /login/code", a.codePage)
+	mux.HandleFunc("POST /login/code", a.checkCode)
+	mux.HandleFunc("POST /login/resend", a.resendCode)
+	mux.HandleFunc("POST /logout", a.logout)
+	mux.HandleFunc("POST /lang", a.setLang)
+	if a.opts.DevOutboxDir != "" {
+		mux.HandleFunc("GET /dev/outbox", a.outbox)
+	}
+
+	mux.Handle("GET /{$}", a.authed(a.home))
+	mux.Handle("GET /m/{msg}", a.authed(a.deepLink))
+	mux.Handle("GET /mail/{box}", a.authed(a.boxHome))
+	mux.Handle("GET /mail/{box}/events", a.authed(a.events))
+	mux.Handle("GET /mail/{box}/search", a.authed(a.search))
+	mux.Handle("GET /mail/{box}/suggest", a.authed(a.suggest))
+	mux.Handle("GET /mail/{box}/compose", a.authed(a.composePage))
+	mux.Handle("POST /mail/{box}/compose", a.authed(a.composeSubmit))
+	mux.Handle("GET /mail/{box}/{folder}", a.authed(a.folderPage))
+	mux.Handle("GET /mail/{box}/{folder}/{msg}", a.authed(a.messagePage))
+	mux.Handle("GET /mail/{box}/{folder}/{msg}/body", a.authed(a.messageBody))
+	mux.Handle("GET /mail/{box}/{folder}/{msg}/print", a.authed(a.messagePrint))
+	mux.Handle("GET /mail/{box}/{folder}/{msg}/part/{part}", a.authed(a.messagePart))
+	mux.Handle("POST /mail/{box}/{folder}/{msg}/act", a.authed(a.messageAction))
+	mux.Handle("GET /account", a.authed(a.accountPage))
+	mux.Handle("POST /account/signatures", a.authed(a.addSignature))
+	mux.Handle("POST /account/signatures/{id}/delete", a.authed(a.deleteSignature))
+
+	csrf := http.NewCrossOriginProtection()
+	return securityHeaders(csrf.Handler(mux), !a.opts.Insecure)
+}
+
+// pageCSP is the policy of every page of the app: our own scripts and
+// styles only, no inline code, frames only from us (message bodies).
+const pageCSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
+	"font-src 'self'; connect-src 'self'; frame-src 'self'; manifest-src 'self'; worker-src 'self'; " +
+	"form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+
+// securityHeaders sets the headers every response carries; handlers that
+// serve message content replace the CSP with a stricter one.
+func securityHeaders(next http.Handler, tls bool) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Security-Policy", pageCSP)
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Cross-Origin-Opener-Policy", "same-origin")
+		h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=()")
+		if tls {
+			h.Set("Strict-Transport-Security", "max-age=63072000")
+		}
+		next.ServeHTTP(w, r)
+	})
+}
