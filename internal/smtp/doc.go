@@ -10,8 +10,9 @@
 //   - Failures are *Error values with a reply code, an enhanced status code
 //     (RFC 3463) and their cause; the cause goes to logs, never to the
 //     client.
-//   - Health data never reaches a log: no subject, body or attachment name.
-//     Logs carry envelope addresses, sizes, Message-IDs and reply codes.
-//   - Messages are streamed: only the header section is held in memory.
+//   - Health data never reaches a log: no subject, body or attachment name,
+//     and no correspondent's address. Logs carry the client's IP address,
+//     sizes, recipient counts, Message-IDs and reply codes.
+//   - Only the header section is parsed; the body passes through unchanged.
 //   - Every capability advertised in EHLO is implemented and tested.
 package smtp

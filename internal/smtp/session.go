@@ -1,0 +1,247 @@
+package smtp
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"io"
+	"net"
+	"net/netip"
+	"strings"
+	"time"
+
+	gosmtp "github.com/emersion/go-smtp"
+
+	"caduceus/internal/core"
+)
+
+// maxHeaderBytes bounds the header section the door holds in memory.
+const maxHeaderBytes = 1 << 20
+
+// session is one MX connection: it accepts mail for local recipients from
+// anyone, and delivers it through the core.
+type session struct {
+	srv    *Server
+	conn   *gosmtp.Conn
+	remote netip.Addr
+	// authenticated is set once a submission client has logged in.
+	authenticated bool
+
+	// The transaction under way.
+	id     string
+	from   string
+	opts   gosmtp.MailOptions
+	rcpts  []string
+	notify string
+}
+
+var _ gosmtp.Session = (*session)(nil)
+
+// Reset forgets the transaction. RFC 5321 §4.1.1.5.
+func (ss *session) Reset() {
+	ss.from, ss.opts, ss.rcpts, ss.notify = "", gosmtp.MailOptions{}, nil, ""
+}
+
+// Logout ends the session.
+func (ss *session) Logout() error { return nil }
+
+// Mail starts a transaction. The reverse-path of an MX transaction may be
+// null: it is a bounce. RFC 5321 §4.1.1.2.
+func (ss *session) Mail(from string, opts *gosmtp.MailOptions) error {
+	ss.Reset()
+	if opts != nil {
+		ss.opts = *opts
+	}
+	if from != "" {
+		if _, err := ss.parsePath(from, 553, [3]int{5, 1, 7}); err != nil {
+			return ss.refuse(err)
+		}
+	}
+	ss.from = from
+	ss.id = strings.ToLower(rand.Text()[:16])
+	return nil
+}
+
+// Rcpt adds a local recipient; the core says whether it exists and has
+// room. RFC 5321 §4.1.1.3.
+func (ss *session) Rcpt(to string, opts *gosmtp.RcptOptions) error {
+	addr, err := ss.recipient(to)
+	if err != nil {
+		return ss.refuse(err)
+	}
+	if _, cerr := ss.srv.svc.CheckRecipient(ss.ctx(), addr); cerr != nil {
+		if errors.Is(cerr, core.ErrInvalid) {
+			// RFC 5321 §3.6.2: we relay for nobody.
+			return ss.refuse(&Error{Code: 550, Enhanced: [3]int{5, 7, 1}, Message: "Relaying denied", Err: cerr})
+		}
+		return ss.refuse(fromCore(cerr))
+	}
+	ss.addRecipient(addr, opts)
+	return nil
+}
+
+// Data reads the message, adds Received and Return-Path and delivers it to
+// every recipient's Inbox. The reply is 250 only once the core has
+// committed it. RFC 5321 §4.1.1.4 and §4.4.
+func (ss *session) Data(r io.Reader) error {
+	if !ss.srv.begin() {
+		return shuttingDown()
+	}
+	defer ss.srv.busy.Done()
+	start := time.Now()
+	data, msgID, err := ss.read(r, true)
+	if err != nil {
+		return ss.refuse(err)
+	}
+	actor := core.System(ss.srv.opts.Mode.String())
+	actor.Remote = ss.remote.String()
+	if cerr := ss.srv.svc.Deliver(ss.ctx(), actor, core.Delivery{MailFrom: ss.from, Recipients: ss.rcpts, Data: data}); cerr != nil {
+		return ss.refuse(fromCore(cerr))
+	}
+	ss.srv.log.Info("delivered", "session", ss.id, "remote", ss.remote.String(), "recipients", len(ss.rcpts),
+		"size", len(data), "message_id", msgID, "ms", time.Since(start).Milliseconds())
+	return nil
+}
+
+// recipient checks the syntax of a forward-path and returns it normalised
+// as the core wants it.
+func (ss *session) recipient(to string) (string, *Error) {
+	if _, err := ss.parsePath(to, 553, [3]int{5, 1, 3}); err != nil {
+		return "", err
+	}
+	addr, err := core.NormalizeAddress(to)
+	if err != nil {
+		return "", &Error{Code: 553, Enhanced: [3]int{5, 1, 3}, Message: "Bad recipient address syntax", Err: err}
+	}
+	return addr, nil
+}
+
+func (ss *session) addRecipient(addr string, opts *gosmtp.RcptOptions) {
+	for _, r := range ss.rcpts {
+		if r == addr {
+			return
+		}
+	}
+	ss.rcpts = append(ss.rcpts, addr)
+	if opts != nil && len(opts.Notify) > 0 && ss.notify == "" {
+		n := make([]string, len(opts.Notify))
+		for i, v := range opts.Notify {
+			n[i] = string(v)
+		}
+		ss.notify = strings.Join(n, ",")
+	}
+}
+
+// parsePath checks an envelope address; UTF-8 needs the SMTPUTF8 parameter
+// of MAIL (RFC 6531 §3.4).
+func (ss *session) parsePath(path string, code int, enhanced [3]int) (Address, *Error) {
+	a, err := ParseAddress(path)
+	if err != nil {
+		return Address{}, &Error{Code: code, Enhanced: enhanced, Message: "Bad address syntax", Err: err}
+	}
+	if !a.IsASCII() && !ss.opts.UTF8 {
+		return Address{}, &Error{Code: 553, Enhanced: [3]int{5, 6, 7}, Message: "Non-ASCII address needs SMTPUTF8"}
+	}
+	return a, nil
+}
+
+// read reads the message from the DATA stream and adds our trace fields:
+// Received, and Return-Path on final delivery. It returns the message and
+// its Message-ID.
+func (ss *session) read(r io.Reader, finalDelivery bool) ([]byte, string, *Error) {
+	m, err := ReadMessage(r, maxHeaderBytes)
+	if err != nil {
+		return nil, "", dataError(err)
+	}
+	tlsState, _ := ss.conn.TLSConnectionState()
+	t := Trace{
+		Helo:          ss.conn.Hostname(),
+		RemoteIP:      ss.remote,
+		Hostname:      ss.srv.opts.Hostname,
+		UTF8:          ss.opts.UTF8,
+		Authenticated: ss.authenticated,
+		ID:            ss.id,
+		Time:          time.Now(),
+	}
+	if tlsState.HandshakeComplete {
+		t.TLS = &tlsState
+	}
+	if len(ss.rcpts) == 1 {
+		t.For = ss.rcpts[0]
+	}
+	m.AddTrace(t, finalDelivery, ss.from)
+	var buf bytes.Buffer
+	buf.Grow(4096)
+	if _, err := buf.ReadFrom(m.Reader()); err != nil {
+		return nil, "", dataError(err)
+	}
+	return buf.Bytes(), m.MessageID(), nil
+}
+
+func (ss *session) ctx() context.Context { return ss.srv.ctx }
+
+// refuse logs a refusal and turns it into the reply go-smtp writes.
+func (ss *session) refuse(e *Error) error {
+	attrs := []any{"session", ss.id, "remote", ss.remote.String(), "code", e.Code, "status", e.Status()}
+	if e.Code == 451 && e.Enhanced == [3]int{4, 3, 0} {
+		// An unexpected fault: the cause is for the operator.
+		attrs = append(attrs, "cause", e.Err)
+		ss.srv.log.Error("refused", attrs...)
+	} else {
+		ss.srv.log.Info("refused", attrs...)
+	}
+	return e.reply()
+}
+
+// dataError turns a failure to read DATA into a reply.
+func dataError(err error) *Error {
+	var ge *gosmtp.SMTPError
+	if errors.As(err, &ge) {
+		// go-smtp's own, such as 552 5.3.4 when the message outgrows SIZE.
+		return fromReply(ge, "")
+	}
+	if errors.Is(err, gosmtp.ErrTooLongLine) {
+		// RFC 5322 §2.1.1: a line is at most 998 characters.
+		return &Error{Code: 554, Enhanced: [3]int{5, 6, 0}, Message: "Line too long", Err: err}
+	}
+	if errors.Is(err, ErrHeaderTooLarge) {
+		return &Error{Code: 552, Enhanced: [3]int{5, 3, 4}, Message: "Header section too large", Err: err}
+	}
+	var ne net.Error
+	if errors.As(err, &ne) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return &Error{Code: 451, Enhanced: [3]int{4, 4, 2}, Message: "Connection lost", Err: err}
+	}
+	// RFC 3463 §3.7: 5.6.0, other or undefined media error.
+	return &Error{Code: 554, Enhanced: [3]int{5, 6, 0}, Message: "Malformed message header", Err: err}
+}
+
+// fromCore turns a core error into a reply. RFC 3463 gives the codes.
+func fromCore(err error) *Error {
+	switch {
+	case errors.Is(err, core.ErrNoSuchRecipient):
+		return &Error{Code: 550, Enhanced: [3]int{5, 1, 1}, Message: "No such recipient", Err: err}
+	case errors.Is(err, core.ErrQuota):
+		return &Error{Code: 452, Enhanced: [3]int{4, 2, 2}, Message: "Mailbox full", Err: err}
+	case errors.Is(err, core.ErrTooBig):
+		return &Error{Code: 552, Enhanced: [3]int{5, 3, 4}, Message: "Message too big", Err: err}
+	case errors.Is(err, core.ErrPermission):
+		return &Error{Code: 550, Enhanced: [3]int{5, 7, 1}, Message: "Not authorised to send from this address", Err: err}
+	case errors.Is(err, core.ErrInvalid):
+		return &Error{Code: 550, Enhanced: [3]int{5, 6, 0}, Message: "Message refused: malformed", Err: err}
+	case errors.Is(err, core.ErrAuth), errors.Is(err, core.ErrDisabled):
+		return &Error{Code: 535, Enhanced: [3]int{5, 7, 8}, Message: "Authentication failed", Err: err}
+	}
+	return AsError(err)
+}
+
+func shuttingDown() error {
+	return (&Error{Code: 421, Enhanced: [3]int{4, 3, 2}, Message: "Shutting down, try again later"}).reply()
+}
+
+func remoteAddr(c net.Conn) netip.Addr {
+	if ap, err := netip.ParseAddrPort(c.RemoteAddr().String()); err == nil {
+		return ap.Addr().Unmap()
+	}
+	return netip.Addr{}
+}

@@ -1,0 +1,187 @@
+package smtp
+
+import (
+	"context"
+	"errors"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-sasl"
+	gosmtp "github.com/emersion/go-smtp"
+
+	"caduceus/internal/core"
+)
+
+// submissionSession is one submission connection: the client logs in, then
+// sends as the core allows it to.
+type submissionSession struct {
+	*session
+	actor core.Actor
+}
+
+var _ gosmtp.AuthSession = (*submissionSession)(nil)
+
+// AuthMechanisms lists the SASL mechanisms offered; go-smtp offers them only
+// over TLS.
+func (ss *submissionSession) AuthMechanisms() []string {
+	return []string{sasl.Plain, sasl.Login}
+}
+
+// Auth starts a SASL exchange. RFC 4954 §4. Failed attempts are slowed down,
+// and an address or an account that fails too often is refused for a while.
+func (ss *submissionSession) Auth(mech string) (sasl.Server, error) {
+	ipKey := "smtp:ip:" + ss.remote.String()
+	if ok, wait := ss.srv.limiter.Reserve(ipKey); !ok {
+		return nil, tooManyFailures(wait)
+	}
+	login := func(username, password string) error {
+		acctKey := "smtp:acct:" + strings.ToLower(username)
+		if ok, wait := ss.srv.limiter.Reserve(acctKey); !ok {
+			pause(ss.ctx(), ss.srv.opts.AuthFailureDelay)
+			return tooManyFailures(wait)
+		}
+		actor, err := ss.srv.svc.Login(ss.ctx(), ss.srv.opts.Mode.String(), ss.remote.String(), username, password)
+		if err != nil {
+			pause(ss.ctx(), ss.srv.opts.AuthFailureDelay)
+			if errors.Is(err, core.ErrAuth) || errors.Is(err, core.ErrDisabled) {
+				ss.srv.log.Info("auth failed", "remote", ss.remote.String())
+				return gosmtp.ErrAuthFailed
+			}
+			// RFC 4954 §6: 454 4.7.0, temporary authentication failure.
+			return ss.refuse(&Error{Code: 454, Enhanced: [3]int{4, 7, 0}, Message: "Temporary authentication failure", Err: err})
+		}
+		ss.srv.limiter.Reset(ipKey)
+		ss.srv.limiter.Reset(acctKey)
+		ss.actor = actor
+		ss.authenticated = true
+		return nil
+	}
+	switch strings.ToUpper(mech) {
+	case sasl.Plain:
+		return sasl.NewPlainServer(func(identity, username, password string) error {
+			if identity != "" && !strings.EqualFold(identity, username) {
+				// RFC 4616 §2: we do not let one user act as another.
+				return gosmtp.ErrAuthFailed
+			}
+			return login(username, password)
+		}), nil
+	case sasl.Login:
+		return &loginServer{login: login}, nil
+	}
+	return nil, gosmtp.ErrAuthUnknownMechanism
+}
+
+// Mail starts a transaction from an address the user may send from: their
+// own, or one they hold send-as or send-on-behalf on. The core decides.
+func (ss *submissionSession) Mail(from string, opts *gosmtp.MailOptions) error {
+	if !ss.authenticated {
+		// RFC 4954 §6: 530 5.7.0, authentication required.
+		return ss.refuse(&Error{Code: 530, Enhanced: [3]int{5, 7, 0}, Message: "Authentication required"})
+	}
+	if err := ss.session.Mail(from, opts); err != nil {
+		return err
+	}
+	if from == "" {
+		return ss.refuse(&Error{Code: 550, Enhanced: [3]int{5, 7, 1}, Message: "A null sender is for the server alone"})
+	}
+	if _, err := ss.srv.svc.CheckSender(ss.ctx(), ss.actor, from); err != nil {
+		ss.Reset()
+		return ss.refuse(fromCore(err))
+	}
+	return nil
+}
+
+// Rcpt adds a recipient: local ones must exist and have room, remote ones
+// go to the outbound queue.
+func (ss *submissionSession) Rcpt(to string, opts *gosmtp.RcptOptions) error {
+	addr, err := ss.recipient(to)
+	if err != nil {
+		return ss.refuse(err)
+	}
+	if _, cerr := ss.srv.svc.CheckRecipient(ss.ctx(), addr); cerr != nil && !errors.Is(cerr, core.ErrInvalid) {
+		return ss.refuse(fromCore(cerr))
+	}
+	ss.addRecipient(addr, opts)
+	return nil
+}
+
+// Data reads the message, adds Received and submits it: the core checks the
+// From: field against the user's rights, adds Message-ID, Date and Sender
+// where needed (RFC 6409 §8), delivers local recipients, queues remote ones
+// and files the Sent copy, all in one commit before the 250.
+func (ss *submissionSession) Data(r io.Reader) error {
+	if !ss.srv.begin() {
+		return shuttingDown()
+	}
+	defer ss.srv.busy.Done()
+	start := time.Now()
+	data, _, err := ss.read(r, false)
+	if err != nil {
+		return ss.refuse(err)
+	}
+	res, cerr := ss.srv.svc.Submit(ss.ctx(), ss.actor, core.Submission{
+		MailFrom:   ss.from,
+		Recipients: ss.rcpts,
+		Data:       data,
+		EnvID:      ss.opts.EnvelopeID,
+		Notify:     ss.notify,
+		Ret:        string(ss.opts.Return),
+	})
+	if cerr != nil {
+		return ss.refuse(fromCore(cerr))
+	}
+	ss.srv.log.Info("submitted", "session", ss.id, "remote", ss.remote.String(), "local", res.Local, "queued", res.Queued,
+		"size", len(data), "message_id", res.MessageID, "ms", time.Since(start).Milliseconds())
+	return nil
+}
+
+// tooManyFailures is the reply to an address or account locked out after
+// failed logins.
+func tooManyFailures(wait time.Duration) error {
+	secs := int(wait.Round(time.Second) / time.Second)
+	return (&Error{Code: 454, Enhanced: [3]int{4, 7, 0},
+		Message: "Too many failed logins, try again in " + strconv.Itoa(max(secs, 1)) + " s"}).reply()
+}
+
+// pause waits d, or less if ctx ends.
+func pause(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
+
+// loginServer is the server side of the LOGIN mechanism, which many mail
+// clients still use (draft-murchison-sasl-login-00): the user name and the
+// password each in answer to a prompt.
+type loginServer struct {
+	login    func(username, password string) error
+	step     int
+	username string
+}
+
+func (l *loginServer) Next(response []byte) (challenge []byte, done bool, err error) {
+	switch l.step {
+	case 0:
+		l.step = 1
+		if response == nil {
+			return []byte("Username:"), false, nil
+		}
+		// An initial response is the user name (draft §2.1).
+		l.username = string(response)
+		l.step = 2
+		return []byte("Password:"), false, nil
+	case 1:
+		l.username = string(response)
+		l.step = 2
+		return []byte("Password:"), false, nil
+	case 2:
+		l.step = 3
+		return nil, true, l.login(l.username, string(response))
+	}
+	return nil, false, sasl.ErrUnexpectedClientResponse
+}
