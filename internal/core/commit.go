@@ -137,13 +137,17 @@ func (c *committer) commit(batch []*job) {
 		}
 		return nil
 	})
+	if err == nil {
+		var all []Event
+		for _, ev := range events {
+			all = append(all, ev...)
+		}
+		c.s.publish(all...)
+	}
 	for i, j := range batch {
 		if err != nil {
 			j.done <- fmt.Errorf("commit: %w", err)
 			continue
-		}
-		for _, e := range events[i] {
-			c.s.events.publish(e)
 		}
 		j.done <- errs[i]
 	}

@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"caduceus/internal/audit"
@@ -59,6 +60,11 @@ type Service struct {
 	audit  *audit.Trail
 
 	queueSignal chan struct{}
+
+	node      string // this node's id in cluster events
+	listening atomic.Bool
+	stopRelay context.CancelFunc
+	relayDone chan struct{}
 }
 
 // New starts a Service over an open store and blob store. Close stops it.
@@ -91,14 +97,28 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 		audit:  audit.New(opts.Store),
 
 		queueSignal: make(chan struct{}, 1),
+		node:        newNodeID(),
+		relayDone:   make(chan struct{}),
 	}
 	s.commit = newCommitter(s)
+	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	s.stopRelay = cancel
+	if s.st.Dialect() == store.Postgres {
+		go func() {
+			defer close(s.relayDone)
+			s.relayEvents(rctx)
+		}()
+	} else {
+		close(s.relayDone)
+	}
 	return s, nil
 }
 
 // Close stops the group committer after the deliveries in flight are committed.
 func (s *Service) Close() error {
 	s.commit.stop()
+	s.stopRelay()
+	<-s.relayDone
 	return nil
 }
 

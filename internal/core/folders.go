@@ -150,7 +150,7 @@ func (s *Service) CreateFolder(ctx context.Context, actor Actor, mailboxID int64
 	if err != nil {
 		return Folder{}, fmt.Errorf("create folder: %w", err)
 	}
-	s.events.publish(Event{MailboxID: mailboxID, FolderID: id, Kind: EventFolders})
+	s.publish(Event{MailboxID: mailboxID, FolderID: id, Kind: EventFolders})
 	return s.folder(ctx, id)
 }
 
@@ -208,7 +208,7 @@ func (s *Service) RenameFolder(ctx context.Context, actor Actor, folderID int64,
 	if err != nil {
 		return fmt.Errorf("rename folder: %w", err)
 	}
-	s.events.publish(Event{MailboxID: f.MailboxID, FolderID: folderID, Kind: EventFolders})
+	s.publish(Event{MailboxID: f.MailboxID, FolderID: folderID, Kind: EventFolders})
 	return nil
 }
 
@@ -255,7 +255,7 @@ func (s *Service) DeleteFolder(ctx context.Context, actor Actor, folderID int64)
 	if err != nil {
 		return fmt.Errorf("delete folder: %w", err)
 	}
-	s.events.publish(Event{MailboxID: f.MailboxID, FolderID: folderID, Kind: EventFolders})
+	s.publish(Event{MailboxID: f.MailboxID, FolderID: folderID, Kind: EventFolders})
 	return nil
 }
 

@@ -185,7 +185,7 @@ func (s *Service) SetRights(ctx context.Context, actor Actor, mailboxID int64, u
 	if err != nil {
 		return fmt.Errorf("set rights on %s: %w", a.Address, err)
 	}
-	s.events.publish(Event{MailboxID: mailboxID, Kind: EventRights})
+	s.publish(Event{MailboxID: mailboxID, Kind: EventRights})
 	return nil
 }
 

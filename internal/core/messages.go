@@ -306,7 +306,7 @@ func (s *Service) StoreFlags(ctx context.Context, actor Actor, folderID int64, u
 		return nil, nil, fmt.Errorf("store flags: %w", err)
 	}
 	if len(changed) > 0 {
-		s.events.publish(Event{MailboxID: f.MailboxID, FolderID: folderID, Kind: EventFlags, ModSeq: modseq})
+		s.publish(Event{MailboxID: f.MailboxID, FolderID: folderID, Kind: EventFlags, ModSeq: modseq})
 	}
 	return changed, failed, nil
 }
@@ -412,9 +412,9 @@ func (s *Service) copyMove(ctx context.Context, actor Actor, srcFolder int64, ui
 		return nil, fmt.Errorf("copy messages: %w", err)
 	}
 	if len(pairs) > 0 {
-		s.events.publish(Event{MailboxID: dst.MailboxID, FolderID: dstFolder, Kind: EventNew, ModSeq: dstModSeq})
+		s.publish(Event{MailboxID: dst.MailboxID, FolderID: dstFolder, Kind: EventNew, ModSeq: dstModSeq})
 		if move {
-			s.events.publish(Event{MailboxID: src.MailboxID, FolderID: srcFolder, Kind: EventExpunge, ModSeq: srcModSeq})
+			s.publish(Event{MailboxID: src.MailboxID, FolderID: srcFolder, Kind: EventExpunge, ModSeq: srcModSeq})
 		}
 	}
 	return pairs, nil
@@ -466,7 +466,7 @@ func (s *Service) Expunge(ctx context.Context, actor Actor, folderID int64, uids
 		return nil, fmt.Errorf("expunge: %w", err)
 	}
 	if len(gone) > 0 {
-		s.events.publish(Event{MailboxID: f.MailboxID, FolderID: folderID, Kind: EventExpunge, ModSeq: modseq})
+		s.publish(Event{MailboxID: f.MailboxID, FolderID: folderID, Kind: EventExpunge, ModSeq: modseq})
 	}
 	return gone, nil
 }

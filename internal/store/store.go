@@ -40,6 +40,7 @@ func (d Dialect) String() string {
 // Store is an open metadata database.
 type Store struct {
 	dialect Dialect
+	dsn     string
 	db      *sql.DB // readers (and every connection on PostgreSQL)
 	wdb     *sql.DB // the single SQLite writer; db on PostgreSQL
 }
@@ -69,7 +70,7 @@ func open(dsn, dataDir string) (*Store, error) {
 		}
 		db.SetMaxOpenConns(32)
 		db.SetMaxIdleConns(32)
-		return &Store{dialect: Postgres, db: db, wdb: db}, nil
+		return &Store{dialect: Postgres, dsn: dsn, db: db, wdb: db}, nil
 	}
 	if dsn != "" {
 		return nil, fmt.Errorf("database %q: want empty (SQLite) or a postgres:// URL", dsn)
@@ -108,6 +109,10 @@ func (s *Store) Close() error {
 // DB returns the connection pool for reads and for packages that keep tables of
 // their own.
 func (s *Store) DB() *sql.DB { return s.db }
+
+// DSN returns the PostgreSQL URL the store was opened with, or "" on SQLite,
+// for connections that database/sql cannot make (LISTEN).
+func (s *Store) DSN() string { return s.dsn }
 
 // Dialect tells which engine this store runs on.
 func (s *Store) Dialect() Dialect { return s.dialect }
