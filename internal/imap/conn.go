@@ -1,0 +1,441 @@
+package imap
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"caduceus/internal/core"
+)
+
+// The states of a connection (RFC 9051 §3).
+const (
+	stateNotAuth = iota
+	stateAuth
+	stateSelected
+	stateLogout
+)
+
+// conn is one client connection. Only its own goroutine writes to it.
+type conn struct {
+	srv *Server
+	nc  net.Conn
+	ip  string
+	br  *bufio.Reader
+	bw  *bufio.Writer
+	w   *Writer
+	p   *Parser
+
+	ctx     context.Context
+	cancel  context.CancelFunc
+	closing atomic.Bool
+
+	tls     bool
+	state   int
+	actor   core.Actor
+	enabled map[string]bool // ENABLEd extensions (RFC 5161)
+	cond    bool            // CONDSTORE is on (RFC 7162 §3.1)
+	sel     *selection
+
+	tokens float64 // command rate limit bucket
+	last   time.Time
+}
+
+func newConn(s *Server, nc net.Conn, ip string) *conn {
+	c := &conn{srv: s, nc: nc, ip: ip, enabled: map[string]bool{}}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	c.setStream(nc)
+	c.tokens = s.opts.CommandBurst
+	c.last = time.Now()
+	return c
+}
+
+// setStream (re)builds the buffered reader, writer and parser over nc,
+// after STARTTLS too.
+func (c *conn) setStream(nc net.Conn) {
+	c.nc = nc
+	c.br = bufio.NewReaderSize(nc, 4096)
+	c.bw = bufio.NewWriterSize(nc, 4096)
+	utf8 := c.w != nil && c.w.UTF8
+	c.w = NewWriter(c.bw)
+	c.w.UTF8 = utf8
+	c.p = NewParser(c.br, c.srv.opts.Limits, func() error {
+		c.w.Continue("ready")
+		return c.w.Flush()
+	})
+}
+
+// shutdown makes the connection's pending read return, so it says BYE.
+func (c *conn) shutdown() {
+	c.closing.Store(true)
+	c.nc.SetReadDeadline(time.Now())
+}
+
+func (c *conn) serve() {
+	defer c.srv.dropConn(c)
+	defer c.nc.Close()
+	defer c.cancel()
+	defer c.unselect()
+	if c.srv.opts.ImplicitTLS {
+		if c.srv.opts.TLS == nil {
+			return
+		}
+		tc := tls.Server(c.nc, c.srv.opts.TLS)
+		c.nc.SetDeadline(time.Now().Add(30 * time.Second))
+		if err := tc.HandshakeContext(c.ctx); err != nil {
+			return
+		}
+		c.nc.SetDeadline(time.Time{})
+		c.setStream(tc)
+		c.tls = true
+	}
+	c.w.Untagged()
+	c.w.Atom("OK [CAPABILITY ")
+	c.w.Atom(c.capabilities())
+	c.w.Atom("] Caduceus IMAP ready\r\n")
+	if c.w.Flush() != nil {
+		return
+	}
+	for c.state != stateLogout {
+		c.nc.SetReadDeadline(time.Now().Add(c.srv.opts.IdleTimeout))
+		cmd, err := c.p.ReadCommand()
+		if c.closing.Load() {
+			c.bye("server shutting down")
+			return
+		}
+		var pe *ParseError
+		if errors.As(err, &pe) {
+			c.w.Tagged(pe.Tag, pe.Status, pe.Code, pe.Msg)
+			if pe.Fatal {
+				c.bye("protocol error")
+				return
+			}
+			if c.w.Flush() != nil {
+				return
+			}
+			continue
+		}
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				c.bye("idle for too long")
+			}
+			return
+		}
+		c.throttle()
+		c.nc.SetWriteDeadline(time.Now().Add(5 * time.Minute))
+		if err := c.dispatch(cmd); err != nil {
+			if !errors.Is(err, net.ErrClosed) {
+				c.srv.log.Debug("imap connection ended", "err", err)
+			}
+			return
+		}
+		if c.w.Flush() != nil {
+			return
+		}
+	}
+}
+
+func (c *conn) bye(text string) {
+	c.nc.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	c.w.Untagged()
+	c.w.Atom("BYE ")
+	c.w.Atom(text)
+	c.w.CRLF()
+	c.w.Flush()
+}
+
+// throttle applies the per-connection command rate: a token bucket that
+// slows a client down instead of refusing it.
+func (c *conn) throttle() {
+	o := c.srv.opts
+	now := time.Now()
+	c.tokens = min(o.CommandBurst, c.tokens+now.Sub(c.last).Seconds()*o.CommandRate)
+	c.last = now
+	if c.tokens < 1 {
+		wait := time.Duration((1 - c.tokens) / o.CommandRate * float64(time.Second))
+		time.Sleep(wait)
+		c.tokens = 1
+		c.last = time.Now()
+	}
+	c.tokens--
+}
+
+// capabilities lists what the connection offers in its state: only what
+// works (every item has an integration test).
+func (c *conn) capabilities() string {
+	caps := []string{"IMAP4rev1", "IMAP4rev2", "LITERAL+", "SASL-IR", "ID", "ENABLE", "IDLE"}
+	if c.state == stateNotAuth {
+		if !c.tls && c.srv.opts.TLS != nil {
+			caps = append(caps, "STARTTLS")
+		}
+		if c.tls || c.srv.opts.InsecureAuth {
+			caps = append(caps, "AUTH=PLAIN")
+		} else {
+			caps = append(caps, "LOGINDISABLED")
+		}
+		return strings.Join(caps, " ")
+	}
+	caps = append(caps, "NAMESPACE", "UIDPLUS", "MOVE", "UNSELECT", "CHILDREN",
+		"SPECIAL-USE", "CREATE-SPECIAL-USE", "LIST-EXTENDED", "LIST-STATUS",
+		"CONDSTORE", "QRESYNC", "ESEARCH", "SEARCHRES", "SORT", "QUOTA", "QUOTA=RES-STORAGE",
+		"ACL", "RIGHTS=kxte", "STATUS=SIZE", "UTF8=ACCEPT", "BINARY",
+		"APPENDLIMIT="+strconv.FormatInt(c.srv.opts.Limits.MaxMessage, 10))
+	return strings.Join(caps, " ")
+}
+
+// dispatch runs one command; an error ends the connection.
+func (c *conn) dispatch(cmd *Command) error {
+	allowed := map[int]bool{}
+	switch cmd.Name {
+	case "CAPABILITY", "NOOP", "LOGOUT", "ID":
+		allowed = map[int]bool{stateNotAuth: true, stateAuth: true, stateSelected: true}
+	case "STARTTLS", "LOGIN", "AUTHENTICATE":
+		allowed[stateNotAuth] = true
+	case "CHECK", "CLOSE", "UNSELECT", "EXPUNGE", "SEARCH", "FETCH", "STORE", "COPY", "MOVE", "SORT", "THREAD":
+		allowed[stateSelected] = true
+	default:
+		allowed = map[int]bool{stateAuth: true, stateSelected: true}
+	}
+	if !allowed[c.state] {
+		c.w.Tagged(cmd.Tag, "BAD", "", cmd.Name+" is not allowed now")
+		return nil
+	}
+	switch cmd.Name {
+	case "CAPABILITY":
+		c.w.Untagged()
+		c.w.Atom("CAPABILITY ")
+		c.w.Atom(c.capabilities())
+		c.w.CRLF()
+		c.ok(cmd.Tag, "", "CAPABILITY done")
+	case "NOOP", "CHECK":
+		c.sync(true)
+		c.ok(cmd.Tag, "", cmd.Name+" done")
+	case "LOGOUT":
+		c.w.Untagged()
+		c.w.Atom("BYE logging out\r\n")
+		c.ok(cmd.Tag, "", "LOGOUT done")
+		c.state = stateLogout
+	case "ID":
+		c.cmdID(cmd)
+	case "STARTTLS":
+		return c.cmdStartTLS(cmd)
+	case "LOGIN":
+		a := cmd.Args.(*LoginArgs)
+		c.login(cmd.Tag, a.Username, a.Password)
+	case "AUTHENTICATE":
+		return c.cmdAuthenticate(cmd)
+	case "ENABLE":
+		c.cmdEnable(cmd)
+	case "NAMESPACE":
+		c.cmdNamespace(cmd)
+	case "LIST", "LSUB":
+		c.cmdList(cmd)
+	case "STATUS":
+		c.cmdStatus(cmd)
+	case "CREATE":
+		c.cmdCreate(cmd)
+	case "DELETE":
+		c.cmdDelete(cmd)
+	case "RENAME":
+		c.cmdRename(cmd)
+	case "SUBSCRIBE", "UNSUBSCRIBE":
+		c.cmdSubscribe(cmd)
+	case "SELECT", "EXAMINE":
+		c.cmdSelect(cmd)
+	case "CLOSE", "UNSELECT":
+		c.cmdClose(cmd)
+	case "EXPUNGE":
+		c.cmdExpunge(cmd)
+	case "APPEND":
+		return c.cmdAppend(cmd)
+	case "FETCH":
+		return c.cmdFetch(cmd)
+	case "STORE":
+		c.cmdStore(cmd)
+	case "COPY", "MOVE":
+		c.cmdCopy(cmd)
+	case "SEARCH", "SORT":
+		c.cmdSearch(cmd)
+	case "IDLE":
+		return c.cmdIdle(cmd)
+	case "GETACL", "SETACL", "DELETEACL", "LISTRIGHTS", "MYRIGHTS":
+		c.cmdACL(cmd)
+	case "GETQUOTA", "GETQUOTAROOT", "SETQUOTA":
+		c.cmdQuota(cmd)
+	default:
+		c.w.Tagged(cmd.Tag, "BAD", "", cmd.Name+" is not supported")
+	}
+	return c.w.Err()
+}
+
+func (c *conn) ok(tag, code, text string) {
+	c.w.Tagged(tag, "OK", code, text)
+}
+
+// fail answers a command that the core refused, with the response code
+// that says why (RFC 5530). Unexpected errors are logged without content.
+func (c *conn) fail(tag string, err error) {
+	code, text := "", ""
+	switch {
+	case errors.Is(err, core.ErrNotFound):
+		code, text = "NONEXISTENT", "no such mailbox or message"
+	case errors.Is(err, core.ErrPermission):
+		code, text = "NOPERM", "permission denied"
+	case errors.Is(err, core.ErrQuota):
+		code, text = "OVERQUOTA", "mailbox over quota"
+	case errors.Is(err, core.ErrTooBig):
+		code, text = "TOOBIG", "message too big"
+	case errors.Is(err, core.ErrExists):
+		code, text = "ALREADYEXISTS", "already exists"
+	case errors.Is(err, core.ErrInvalid):
+		code, text = "CANNOT", "not possible"
+	case errors.Is(err, core.ErrAuth), errors.Is(err, core.ErrDisabled):
+		code, text = "AUTHENTICATIONFAILED", "authentication failed"
+	case errors.Is(err, context.Canceled):
+		code, text = "UNAVAILABLE", "connection closing"
+	default:
+		c.srv.log.Error("imap command failed", "account", c.actor.AccountID, "err", err)
+		code, text = "SERVERBUG", "internal error"
+	}
+	c.w.Tagged(tag, "NO", code, text)
+}
+
+// cmdID answers ID (RFC 2971) with the server's name only.
+func (c *conn) cmdID(cmd *Command) {
+	c.w.Untagged()
+	c.w.Atom(`ID ("name" "Caduceus")`)
+	c.w.CRLF()
+	c.ok(cmd.Tag, "", "ID done")
+}
+
+// cmdStartTLS upgrades the connection (RFC 9051 §6.2.1).
+func (c *conn) cmdStartTLS(cmd *Command) error {
+	if c.tls || c.srv.opts.TLS == nil {
+		c.w.Tagged(cmd.Tag, "BAD", "", "STARTTLS not available")
+		return nil
+	}
+	if c.br.Buffered() > 0 {
+		// RFC 9051 §6.2.1: nothing may be pipelined after STARTTLS.
+		c.w.Tagged(cmd.Tag, "BAD", "", "data after STARTTLS")
+		return nil
+	}
+	c.ok(cmd.Tag, "", "begin TLS negotiation now")
+	if err := c.w.Flush(); err != nil {
+		return err
+	}
+	tc := tls.Server(c.nc, c.srv.opts.TLS)
+	c.nc.SetDeadline(time.Now().Add(30 * time.Second))
+	if err := tc.HandshakeContext(c.ctx); err != nil {
+		return fmt.Errorf("imap: STARTTLS handshake: %w", err)
+	}
+	c.nc.SetDeadline(time.Time{})
+	c.setStream(tc)
+	c.tls = true
+	return nil
+}
+
+// cmdAuthenticate runs AUTHENTICATE PLAIN (RFC 9051 §6.2.2, RFC 4616),
+// with an initial response (RFC 4959) or after a continuation.
+func (c *conn) cmdAuthenticate(cmd *Command) error {
+	a := cmd.Args.(*AuthenticateArgs)
+	if a.Mechanism != "PLAIN" {
+		c.w.Tagged(cmd.Tag, "NO", "CANNOT", "unsupported mechanism")
+		return nil
+	}
+	if !c.tls && !c.srv.opts.InsecureAuth {
+		c.w.Tagged(cmd.Tag, "NO", "PRIVACYREQUIRED", "TLS required")
+		return nil
+	}
+	resp := a.InitialResponse
+	if !a.HasInitial {
+		c.w.Atom("+ \r\n")
+		if err := c.w.Flush(); err != nil {
+			return err
+		}
+		line, err := c.p.ReadLine()
+		if err != nil {
+			var pe *ParseError
+			if errors.As(err, &pe) {
+				c.w.Tagged(cmd.Tag, "BAD", "", pe.Msg)
+				return nil
+			}
+			return err
+		}
+		if line == "*" {
+			c.w.Tagged(cmd.Tag, "BAD", "", "authentication cancelled")
+			return nil
+		}
+		if resp, err = decodeBase64(line); err != nil {
+			c.w.Tagged(cmd.Tag, "BAD", "", "bad base64")
+			return nil
+		}
+	}
+	parts := bytes.Split(resp, []byte{0})
+	if len(parts) != 3 || len(parts[0]) > 0 && !bytes.Equal(parts[0], parts[1]) {
+		c.w.Tagged(cmd.Tag, "NO", "AUTHENTICATIONFAILED", "authentication failed")
+		return nil
+	}
+	c.login(cmd.Tag, string(parts[1]), string(parts[2]))
+	return nil
+}
+
+// login checks a password with the core and moves to the authenticated
+// state (RFC 9051 §6.2.3).
+func (c *conn) login(tag, user, password string) {
+	if !c.tls && !c.srv.opts.InsecureAuth {
+		c.w.Tagged(tag, "NO", "PRIVACYREQUIRED", "TLS required")
+		return
+	}
+	actor, err := c.srv.svc.Login(c.ctx, "imap", c.ip, user, password)
+	if err != nil {
+		c.fail(tag, err)
+		return
+	}
+	if !c.srv.claimAccount(actor.AccountID) {
+		c.w.Tagged(tag, "NO", "LIMIT", "too many connections for this account")
+		return
+	}
+	c.actor = actor
+	c.state = stateAuth
+	c.ok(tag, "CAPABILITY "+c.capabilities(), "logged in")
+}
+
+// cmdEnable turns on extensions (RFC 5161 §3.1).
+func (c *conn) cmdEnable(cmd *Command) {
+	var on []string
+	for _, cp := range cmd.Args.(*EnableArgs).Caps {
+		switch cp {
+		case "CONDSTORE", "QRESYNC", "UTF8=ACCEPT", "IMAP4REV2":
+		default:
+			continue
+		}
+		if c.enabled[cp] {
+			continue
+		}
+		c.enabled[cp] = true
+		on = append(on, cp)
+		switch cp {
+		case "CONDSTORE", "QRESYNC":
+			c.cond = true // RFC 7162 §3.2.3: QRESYNC implies CONDSTORE
+		case "UTF8=ACCEPT", "IMAP4REV2":
+			c.w.UTF8 = true
+		}
+	}
+	c.w.Untagged()
+	c.w.Atom("ENABLED")
+	for _, cp := range on {
+		c.w.SP()
+		c.w.Atom(cp)
+	}
+	c.w.CRLF()
+	c.ok(cmd.Tag, "", "ENABLE done")
+}

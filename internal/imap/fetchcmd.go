@@ -1,0 +1,443 @@
+package imap
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"mime/quotedprintable"
+	"slices"
+	"strings"
+
+	"caduceus/internal/blob"
+	"caduceus/internal/core"
+)
+
+// target is a message a command names: its sequence number and UID.
+type target struct{ seq, uid uint32 }
+
+// targets resolves a sequence set, or a UID set for UID commands, or "$",
+// against the client's view of the selected folder.
+func (c *conn) targets(set NumSet, uid bool) []target {
+	t := c.sel.tracker
+	var out []target
+	if set.SearchRes {
+		for _, u := range c.sel.saved {
+			if seq, ok := t.Seq(u); ok {
+				out = append(out, target{seq, u})
+			}
+		}
+		return out
+	}
+	if uid {
+		for seq, u := range t.UIDs(set.Resolve(t.MaxUID())) {
+			out = append(out, target{seq, u})
+		}
+		return out
+	}
+	for seq, u := range t.Seqs(set.Resolve(t.Len())) {
+		out = append(out, target{seq, u})
+	}
+	return out
+}
+
+// uidRanges turns targets into the core's ranges.
+func uidRanges(ts []target) []core.UIDRange {
+	uids := make([]uint32, len(ts))
+	for i, t := range ts {
+		uids[i] = t.uid
+	}
+	var out []core.UIDRange
+	for _, r := range NumSetOf(uids).Ranges {
+		out = append(out, core.UIDRange{Lo: r.Start, Hi: r.Stop})
+	}
+	return out
+}
+
+// messagesOf returns the metadata of the targets that still exist, by UID.
+func (c *conn) messagesOf(ts []target) (map[uint32]core.Message, error) {
+	out := make(map[uint32]core.Message, len(ts))
+	if len(ts) == 0 {
+		return out, nil
+	}
+	msgs, err := c.srv.svc.Messages(c.ctx, c.actor, c.sel.folder.ID, core.MessageQuery{UIDs: uidRanges(ts)})
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range msgs {
+		out[m.UID] = m
+	}
+	return out, nil
+}
+
+// cmdFetch answers FETCH and UID FETCH (RFC 9051 §6.4.5), with
+// CHANGEDSINCE and VANISHED (RFC 7162) and BINARY (RFC 3516). Bodies are
+// streamed from the blob store, one message at a time.
+func (c *conn) cmdFetch(cmd *Command) error {
+	a := cmd.Args.(*FetchArgs)
+	sel := c.sel
+	items := a.Items
+	if cmd.UID && !hasItem(items, "UID") {
+		items = append([]FetchItem{{Name: "UID"}}, items...)
+	}
+	if a.ChangedSince > 0 && !hasItem(items, "MODSEQ") {
+		items = append(items, FetchItem{Name: "MODSEQ"})
+	}
+	if hasItem(items, "MODSEQ") {
+		c.cond = true
+	}
+	ts := c.targets(a.Set, cmd.UID)
+	if a.Vanished {
+		c.fetchVanished(a)
+	}
+	msgs, err := c.messagesOf(ts)
+	if err != nil {
+		c.fail(cmd.Tag, err)
+		return nil
+	}
+	if !sel.readOnly && slices.ContainsFunc(items, FetchItem.SetsSeen) {
+		c.markSeen(ts, msgs)
+		if !hasItem(items, "FLAGS") {
+			items = append(items, FetchItem{Name: "FLAGS"})
+		}
+	}
+	failed := false
+	for _, t := range ts {
+		m, ok := msgs[t.uid]
+		if !ok || a.ChangedSince > 0 && m.ModSeq <= a.ChangedSince {
+			continue
+		}
+		if err := c.fetchOne(t.seq, m, items); err != nil {
+			if c.w.Err() != nil {
+				return c.w.Err()
+			}
+			c.srv.log.Error("imap fetch failed", "account", c.actor.AccountID, "err", err)
+			failed = true
+		}
+	}
+	c.sync(cmd.UID)
+	if failed {
+		c.w.Tagged(cmd.Tag, "NO", "SERVERBUG", "some messages could not be read")
+		return nil
+	}
+	c.ok(cmd.Tag, "", "FETCH done")
+	return nil
+}
+
+func hasItem(items []FetchItem, name string) bool {
+	for _, it := range items {
+		if it.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// fetchVanished sends the UIDs of the set expunged since CHANGEDSINCE
+// (RFC 7162 §3.2.6).
+func (c *conn) fetchVanished(a *FetchArgs) {
+	gone, err := c.srv.svc.Vanished(c.ctx, c.actor, c.sel.folder.ID, a.ChangedSince)
+	if err != nil {
+		return
+	}
+	var in []uint32
+	for _, u := range gone {
+		if a.Set.Contains(u, c.sel.tracker.MaxUID()) {
+			in = append(in, u)
+		}
+	}
+	if len(in) > 0 {
+		c.w.Untagged()
+		c.w.Atom("VANISHED (EARLIER) ")
+		c.w.Atom(NumSetOf(in).String())
+		c.w.CRLF()
+	}
+}
+
+// markSeen sets \Seen on the targets that lack it, as fetching a body
+// does (RFC 9051 §6.4.5).
+func (c *conn) markSeen(ts []target, msgs map[uint32]core.Message) {
+	var uids []uint32
+	for _, t := range ts {
+		if m, ok := msgs[t.uid]; ok && m.Flags&core.FlagSeen == 0 {
+			uids = append(uids, t.uid)
+		}
+	}
+	if len(uids) == 0 {
+		return
+	}
+	after, _, err := c.srv.svc.StoreFlags(c.ctx, c.actor, c.sel.folder.ID, uids, core.FlagChange{Op: core.FlagsAdd, Flags: core.FlagSeen})
+	if err != nil {
+		return
+	}
+	for _, m := range after {
+		msgs[m.UID] = m
+		c.sel.own[m.UID] = m.ModSeq
+	}
+}
+
+// content is what a FETCH reads of one message's bytes, loaded once.
+type content struct {
+	c      *conn
+	m      core.Message
+	rd     *blob.Reader
+	header []byte // the whole header, with the empty line that ends it
+	root   *Part
+}
+
+func (ct *content) reader() (*blob.Reader, error) {
+	if ct.rd == nil {
+		rd, err := ct.c.srv.svc.Open(ct.c.ctx, ct.c.actor, ct.m.ID)
+		if err != nil {
+			return nil, err
+		}
+		ct.rd = rd
+	}
+	return ct.rd, nil
+}
+
+// headerBytes reads the message header only.
+func (ct *content) headerBytes() ([]byte, error) {
+	if ct.header != nil {
+		return ct.header, nil
+	}
+	rd, err := ct.reader()
+	if err != nil {
+		return nil, err
+	}
+	br := bufio.NewReader(io.NewSectionReader(rd, 0, rd.Size()))
+	var h bytes.Buffer
+	for h.Len() < maxHeaderBytes {
+		line, err := br.ReadSlice('\n')
+		h.Write(line)
+		if err != nil && err != bufio.ErrBufferFull {
+			break
+		}
+		if len(bytes.TrimRight(line, "\r\n")) == 0 && err == nil {
+			break
+		}
+	}
+	ct.header = h.Bytes()
+	return ct.header, nil
+}
+
+// structure parses the whole message, streaming it.
+func (ct *content) structure() (*Part, error) {
+	if ct.root != nil {
+		return ct.root, nil
+	}
+	rd, err := ct.reader()
+	if err != nil {
+		return nil, err
+	}
+	root, err := ParseStructure(io.NewSectionReader(rd, 0, rd.Size()))
+	if err != nil {
+		return nil, err
+	}
+	ct.root = root
+	return root, nil
+}
+
+// fetchOne writes the FETCH response of one message. What needs the
+// message's bytes is read before the response starts, so a read error
+// never leaves a response half written.
+func (c *conn) fetchOne(seq uint32, m core.Message, items []FetchItem) error {
+	ct := &content{c: c, m: m}
+	type prepared struct {
+		data   []byte // small values: headers, decoded parts
+		start  int64  // or a range of the blob, streamed
+		length int64
+		nilVal bool
+		binary bool
+	}
+	prep := make([]prepared, len(items))
+	for i, it := range items {
+		var err error
+		switch it.Name {
+		case "ENVELOPE":
+			_, err = ct.headerBytes()
+		case "BODYSTRUCTURE":
+			_, err = ct.structure()
+		case "BODY", "BINARY", "BINARY.SIZE", "RFC822", "RFC822.HEADER", "RFC822.TEXT":
+			if it.Name == "BODY" && it.Section == nil {
+				_, err = ct.structure()
+				break
+			}
+			p := &prep[i]
+			p.data, p.start, p.length, p.nilVal, p.binary, err = c.section(ct, it)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	w := c.w
+	w.Untagged()
+	w.Number(seq)
+	w.Atom(" FETCH (")
+	for i, it := range items {
+		if i > 0 {
+			w.SP()
+		}
+		switch it.Name {
+		case "UID":
+			w.Atom("UID ")
+			w.Number(m.UID)
+		case "FLAGS":
+			w.Atom("FLAGS ")
+			w.Flags(flagNames(m))
+		case "INTERNALDATE":
+			w.Atom("INTERNALDATE ")
+			w.String(m.InternalDate.Format("02-Jan-2006 15:04:05 -0700"))
+		case "RFC822.SIZE":
+			w.Atom("RFC822.SIZE ")
+			w.Number64(uint64(m.Size))
+		case "MODSEQ":
+			w.Atom("MODSEQ (")
+			w.Number64(m.ModSeq)
+			w.Close()
+		case "ENVELOPE":
+			w.Atom("ENVELOPE ")
+			w.Envelope(envelopeOf(parseHeaderLenient(ct.header)))
+		case "BODYSTRUCTURE":
+			w.Atom("BODYSTRUCTURE ")
+			w.BodyStructure(ct.root, true)
+		default:
+			if it.Name == "BODY" && it.Section == nil {
+				w.Atom("BODY ")
+				w.BodyStructure(ct.root, false)
+				break
+			}
+			p := prep[i]
+			w.Atom(it.ResponseName())
+			w.SP()
+			switch {
+			case it.Name == "BINARY.SIZE":
+				w.Number64(uint64(p.length))
+			case p.nilVal:
+				w.NIL()
+			case p.data != nil && p.binary:
+				w.Literal8(int64(len(p.data)), bytes.NewReader(p.data))
+			case p.data != nil:
+				w.Literal(int64(len(p.data)), bytes.NewReader(p.data))
+			default:
+				w.Literal(p.length, io.NewSectionReader(ct.rd, p.start, p.length))
+			}
+		}
+	}
+	w.Close()
+	w.CRLF()
+	return w.Err()
+}
+
+// section prepares a BODY[...], BINARY[...], BINARY.SIZE[...] or RFC822*
+// item: small data in memory, or a range of the blob to stream.
+func (c *conn) section(ct *content, it FetchItem) (data []byte, start, length int64, nilVal, binary bool, err error) {
+	sec := it.Section
+	switch it.Name {
+	case "RFC822":
+		sec = &Section{}
+	case "RFC822.HEADER":
+		sec = &Section{Specifier: "HEADER"}
+	case "RFC822.TEXT":
+		sec = &Section{Specifier: "TEXT"}
+	}
+	if len(sec.Part) == 0 && strings.HasPrefix(sec.Specifier, "HEADER") && it.Name == "BODY" || it.Name == "RFC822.HEADER" {
+		h, err := ct.headerBytes()
+		if err != nil {
+			return nil, 0, 0, false, false, err
+		}
+		if strings.HasPrefix(sec.Specifier, "HEADER.FIELDS") {
+			h = FilterHeader(h, sec.Fields, sec.Specifier == "HEADER.FIELDS.NOT")
+		}
+		return partialBytes(h, it.Partial), 0, 0, false, false, nil
+	}
+	root, err := ct.structure()
+	if err != nil {
+		return nil, 0, 0, false, false, err
+	}
+	if it.Name == "BINARY" || it.Name == "BINARY.SIZE" {
+		part, ok := root.Locate(sec.Part)
+		if !ok || part.IsMultipart() {
+			return nil, 0, 0, true, false, nil
+		}
+		dec, err := c.decodePart(ct, part)
+		if err != nil {
+			return nil, 0, 0, false, false, err
+		}
+		if it.Name == "BINARY.SIZE" {
+			return nil, 0, int64(len(dec)), false, false, nil
+		}
+		dec = partialBytes(dec, it.Partial)
+		return dec, 0, 0, false, bytes.IndexByte(dec, 0) >= 0, nil
+	}
+	s, e, ok := root.SectionRange(sec)
+	if !ok {
+		return []byte{}, 0, 0, false, false, nil
+	}
+	if strings.HasPrefix(sec.Specifier, "HEADER.FIELDS") {
+		raw := make([]byte, e-s)
+		if _, err := ct.rd.ReadAt(raw, s); err != nil && err != io.EOF {
+			return nil, 0, 0, false, false, err
+		}
+		h := FilterHeader(raw, sec.Fields, sec.Specifier == "HEADER.FIELDS.NOT")
+		return partialBytes(h, it.Partial), 0, 0, false, false, nil
+	}
+	if p := it.Partial; p != nil {
+		s = min(s+int64(p.Offset), e)
+		e = min(s+int64(p.Count), e)
+	}
+	return nil, s, e - s, false, false, nil
+}
+
+// decodePart returns a leaf part's body without its transfer encoding
+// (RFC 3516 §4.2). Unknown encodings are refused with UNKNOWN-CTE.
+func (c *conn) decodePart(ct *content, p *Part) ([]byte, error) {
+	var r io.Reader = io.NewSectionReader(ct.rd, p.BodyOffset, p.Size())
+	switch p.Encoding {
+	case "7bit", "8bit", "binary", "":
+	case "base64":
+		r = base64.NewDecoder(base64.StdEncoding, &crlfStripper{r: r})
+	case "quoted-printable":
+		r = quotedprintable.NewReader(r)
+	default:
+		return nil, fmt.Errorf("imap: %w: transfer encoding %q", errUnknownCTE, p.Encoding)
+	}
+	return io.ReadAll(io.LimitReader(r, c.srv.opts.Limits.MaxMessage))
+}
+
+var errUnknownCTE = errors.New("unknown content transfer encoding")
+
+// crlfStripper drops line ends and spaces, which base64 bodies carry
+// between their lines.
+type crlfStripper struct{ r io.Reader }
+
+func (s *crlfStripper) Read(b []byte) (int, error) {
+	n, err := s.r.Read(b)
+	j := 0
+	for _, ch := range b[:n] {
+		if ch != '\r' && ch != '\n' && ch != ' ' && ch != '\t' {
+			b[j] = ch
+			j++
+		}
+	}
+	if j == 0 && n > 0 && err == nil {
+		return s.Read(b)
+	}
+	return j, err
+}
+
+func partialBytes(b []byte, p *Partial) []byte {
+	if p == nil {
+		return b
+	}
+	s := min(int(p.Offset), len(b))
+	e := min(s+int(p.Count), len(b))
+	return b[s:e]
+}
+
+// decodeBase64 decodes a SASL response line.
+func decodeBase64(s string) ([]byte, error) {
+	return base64.StdEncoding.DecodeString(s)
+}

@@ -1,0 +1,219 @@
+package imap
+
+import (
+	"errors"
+	"io"
+	"strings"
+	"time"
+
+	"caduceus/internal/core"
+)
+
+// coreFlags splits IMAP flags into the core's system flags and keywords.
+// \Recent is ignored (RFC 9051 removed it); another unknown system flag
+// is refused.
+func coreFlags(flags []string) (core.Flags, []string, bool) {
+	var f core.Flags
+	var kws []string
+	for _, name := range flags {
+		if sys, ok := core.ParseFlag(name); ok {
+			f |= sys
+			continue
+		}
+		if strings.EqualFold(name, `\Recent`) {
+			continue
+		}
+		if strings.HasPrefix(name, `\`) {
+			return 0, nil, false
+		}
+		kws = append(kws, name)
+	}
+	return f, kws, true
+}
+
+// cmdStore changes flags (RFC 9051 §6.4.6) with UNCHANGEDSINCE
+// (RFC 7162 §3.1.3).
+func (c *conn) cmdStore(cmd *Command) {
+	a := cmd.Args.(*StoreArgs)
+	sel := c.sel
+	if sel.readOnly {
+		c.w.Tagged(cmd.Tag, "NO", "READ-ONLY", "mailbox is read-only")
+		return
+	}
+	flags, kws, ok := coreFlags(a.Flags)
+	if !ok {
+		c.w.Tagged(cmd.Tag, "BAD", "", "unknown system flag")
+		return
+	}
+	if a.HasUnchanged {
+		c.cond = true
+	}
+	ts := c.targets(a.Set, cmd.UID)
+	uids := make([]uint32, len(ts))
+	for i, t := range ts {
+		uids[i] = t.uid
+	}
+	op := map[byte]core.FlagOp{'+': core.FlagsAdd, '-': core.FlagsRemove, '=': core.FlagsReplace}[a.Op]
+	ch := core.FlagChange{Op: op, Flags: flags, Keywords: kws, UnchangedSince: a.UnchangedSince}
+	if a.HasUnchanged && a.UnchangedSince == 0 {
+		ch.UnchangedSince = 0
+	}
+	var after []core.Message
+	var failed []uint32
+	var err error
+	if len(uids) > 0 {
+		after, failed, err = c.srv.svc.StoreFlags(c.ctx, c.actor, sel.folder.ID, uids, ch)
+		if err != nil {
+			c.fail(cmd.Tag, err)
+			return
+		}
+	}
+	for _, m := range after {
+		sel.own[m.UID] = m.ModSeq
+		seq, ok := sel.tracker.Seq(m.UID)
+		if !ok || a.Silent {
+			continue
+		}
+		c.w.Untagged()
+		c.w.Number(seq)
+		c.w.Atom(" FETCH (FLAGS ")
+		c.w.Flags(flagNames(m))
+		if cmd.UID {
+			c.w.Atom(" UID ")
+			c.w.Number(m.UID)
+		}
+		if c.cond {
+			c.w.Atom(" MODSEQ (")
+			c.w.Number64(m.ModSeq)
+			c.w.Close()
+		}
+		c.w.Close()
+		c.w.CRLF()
+	}
+	c.sync(cmd.UID)
+	if len(failed) > 0 {
+		nums := failed
+		if !cmd.UID {
+			nums = nil
+			for _, u := range failed {
+				if seq, ok := sel.tracker.Seq(u); ok {
+					nums = append(nums, seq)
+				}
+			}
+		}
+		c.ok(cmd.Tag, "MODIFIED "+NumSetOf(nums).String(), "some messages were changed meanwhile")
+		return
+	}
+	c.ok(cmd.Tag, "", "STORE done")
+}
+
+// cmdCopy copies or moves messages (RFC 9051 §6.4.7, RFC 6851) and
+// reports their new UIDs (RFC 4315 COPYUID).
+func (c *conn) cmdCopy(cmd *Command) {
+	a := cmd.Args.(*CopyArgs)
+	sel := c.sel
+	_, dst, err := c.folder(a.Mailbox)
+	if errors.Is(err, core.ErrNotFound) {
+		c.w.Tagged(cmd.Tag, "NO", "TRYCREATE", "no such mailbox")
+		return
+	}
+	if err != nil {
+		c.fail(cmd.Tag, err)
+		return
+	}
+	ts := c.targets(a.Set, cmd.UID)
+	if len(ts) == 0 {
+		c.ok(cmd.Tag, "", cmd.Name+" done")
+		return
+	}
+	uids := make([]uint32, len(ts))
+	for i, t := range ts {
+		uids[i] = t.uid
+	}
+	move := cmd.Name == "MOVE"
+	if move && sel.readOnly {
+		c.w.Tagged(cmd.Tag, "NO", "READ-ONLY", "mailbox is read-only")
+		return
+	}
+	var pairs []core.UIDPair
+	if move {
+		pairs, err = c.srv.svc.Move(c.ctx, c.actor, sel.folder.ID, uids, dst.ID)
+	} else {
+		pairs, err = c.srv.svc.Copy(c.ctx, c.actor, sel.folder.ID, uids, dst.ID)
+	}
+	if err != nil {
+		c.fail(cmd.Tag, err)
+		return
+	}
+	var src, dstUIDs []uint32
+	for _, p := range pairs {
+		src = append(src, p.Src)
+		dstUIDs = append(dstUIDs, p.Dst)
+	}
+	code := "COPYUID " + itoa(dst.UIDValidity) + " " + NumSetOf(src).String() + " " + NumSetOf(dstUIDs).String()
+	if len(pairs) == 0 {
+		code = ""
+	}
+	if !move {
+		c.sync(cmd.UID)
+		c.ok(cmd.Tag, code, "COPY done")
+		return
+	}
+	// RFC 6851 §4.3: COPYUID goes in an untagged OK before the expunges.
+	if code != "" {
+		c.w.Untagged()
+		c.w.Atom("OK [" + code + "] moved\r\n")
+	}
+	c.announceRemoved(src)
+	c.sync(true)
+	c.ok(cmd.Tag, "", "MOVE done")
+}
+
+func itoa(n uint32) string {
+	return NumSet{Ranges: []NumRange{{n, n}}}.String()
+}
+
+// cmdAppend stores a message (RFC 9051 §6.3.12) and reports its UID
+// (RFC 4315 APPENDUID). The message literal is read only once the
+// folder is known to exist.
+func (c *conn) cmdAppend(cmd *Command) error {
+	a := cmd.Args.(*AppendArgs)
+	_, f, err := c.folder(a.Mailbox)
+	if errors.Is(err, core.ErrNotFound) {
+		c.w.Tagged(cmd.Tag, "NO", "TRYCREATE", "no such mailbox")
+		return nil
+	}
+	if err != nil {
+		c.fail(cmd.Tag, err)
+		return nil
+	}
+	flags, kws, ok := coreFlags(a.Flags)
+	if !ok {
+		c.w.Tagged(cmd.Tag, "BAD", "", "unknown system flag")
+		return nil
+	}
+	data, err := io.ReadAll(a.Message)
+	var pe *ParseError
+	if errors.As(err, &pe) {
+		c.w.Tagged(cmd.Tag, pe.Status, pe.Code, pe.Msg)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	date := a.Date
+	if date.IsZero() {
+		date = time.Now()
+	}
+	m, err := c.srv.svc.Append(c.ctx, c.actor, f.ID, flags, kws, date, data)
+	if err != nil {
+		c.fail(cmd.Tag, err)
+		return nil
+	}
+	if c.sel != nil && c.sel.folder.ID == f.ID {
+		c.sel.changed = true
+	}
+	c.sync(true)
+	c.ok(cmd.Tag, "APPENDUID "+itoa(f.UIDValidity)+" "+itoa(m.UID), "APPEND done")
+	return nil
+}

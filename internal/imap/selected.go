@@ -1,0 +1,337 @@
+package imap
+
+import (
+	"errors"
+	"strings"
+	"time"
+
+	"caduceus/internal/core"
+)
+
+// selection is the selected mailbox of a connection (RFC 9051 §3.3).
+type selection struct {
+	place    place
+	folder   core.Folder
+	readOnly bool
+	tracker  *Tracker
+	watcher  *core.Watcher
+	modseq   uint64            // changes up to here are known to the tracker
+	own      map[uint32]uint64 // flag changes this connection made: UID to MODSEQ
+	saved    []uint32          // the saved search result "$" (RFC 5182), as UIDs
+	changed  bool              // an event came in since the last sync
+}
+
+// cmdSelect opens a folder read-write (SELECT) or read-only (EXAMINE)
+// (RFC 9051 §6.3.2, §6.3.3), with CONDSTORE and QRESYNC (RFC 7162).
+func (c *conn) cmdSelect(cmd *Command) {
+	a := cmd.Args.(*SelectArgs)
+	if c.sel != nil {
+		c.unselect()
+		if c.enabled["QRESYNC"] || c.enabled["IMAP4REV2"] {
+			c.w.Untagged()
+			c.w.Atom("OK [CLOSED] previous mailbox closed\r\n")
+		}
+	}
+	if a.QResync != nil && !c.enabled["QRESYNC"] {
+		c.w.Tagged(cmd.Tag, "BAD", "", "QRESYNC is not enabled")
+		return
+	}
+	pl, f, err := c.folder(a.Mailbox)
+	if err != nil {
+		c.fail(cmd.Tag, err)
+		return
+	}
+	uids, err := c.srv.svc.UIDs(c.ctx, c.actor, f.ID)
+	if err != nil {
+		c.fail(cmd.Tag, err)
+		return
+	}
+	if a.CondStore || a.QResync != nil {
+		c.cond = true
+	}
+	writable := pl.access.Rights&(core.RightSeen|core.RightWrite|core.RightDeleteMessages|core.RightExpunge|core.RightInsert) != 0
+	sel := &selection{
+		place: pl, folder: f, tracker: NewTracker(uids),
+		readOnly: cmd.Name == "EXAMINE" || !writable,
+		watcher:  c.srv.svc.Watch(pl.access.ID),
+		modseq:   f.HighestModSeq,
+		own:      map[uint32]uint64{},
+	}
+	c.sel, c.state = sel, stateSelected
+	w := c.w
+	w.Untagged()
+	w.Atom(`FLAGS (\Answered \Flagged \Deleted \Seen \Draft)` + "\r\n")
+	w.Untagged()
+	if sel.readOnly {
+		w.Atom("OK [PERMANENTFLAGS ()] read-only\r\n")
+	} else {
+		w.Atom(`OK [PERMANENTFLAGS (\Answered \Flagged \Deleted \Seen \Draft \*)] flags allowed` + "\r\n")
+	}
+	w.Untagged()
+	w.Number(sel.tracker.Len())
+	w.Atom(" EXISTS\r\n")
+	if !c.enabled["IMAP4REV2"] {
+		w.Untagged()
+		w.Atom("0 RECENT\r\n")
+	}
+	w.Untagged()
+	w.Atom("OK [UIDVALIDITY ")
+	w.Number(f.UIDValidity)
+	w.Atom("] UIDs valid\r\n")
+	w.Untagged()
+	w.Atom("OK [UIDNEXT ")
+	w.Number(f.UIDNext)
+	w.Atom("] predicted next UID\r\n")
+	w.Untagged()
+	w.Atom("OK [HIGHESTMODSEQ ")
+	w.Number64(f.HighestModSeq)
+	w.Atom("] highest\r\n")
+	if q := a.QResync; q != nil && q.UIDValidity == f.UIDValidity {
+		c.qresync(q)
+	}
+	if sel.readOnly {
+		c.ok(cmd.Tag, "READ-ONLY", cmd.Name+" done")
+	} else {
+		c.ok(cmd.Tag, "READ-WRITE", cmd.Name+" done")
+	}
+}
+
+// qresync tells a client what changed since the MODSEQ it knew
+// (RFC 7162 §3.2.5.2): VANISHED (EARLIER), then FETCH of changed flags.
+func (c *conn) qresync(q *QResyncArgs) {
+	sel := c.sel
+	vanished, err := c.srv.svc.Vanished(c.ctx, c.actor, sel.folder.ID, q.ModSeq)
+	if err == nil && len(vanished) > 0 {
+		if !q.KnownUIDs.IsEmpty() {
+			var keep []uint32
+			for _, u := range vanished {
+				if q.KnownUIDs.Contains(u, ^uint32(0)) {
+					keep = append(keep, u)
+				}
+			}
+			vanished = keep
+		}
+		if len(vanished) > 0 {
+			c.w.Untagged()
+			c.w.Atom("VANISHED (EARLIER) ")
+			c.w.Atom(NumSetOf(vanished).String())
+			c.w.CRLF()
+		}
+	}
+	msgs, err := c.srv.svc.Messages(c.ctx, c.actor, sel.folder.ID, core.MessageQuery{ChangedSince: q.ModSeq})
+	if err != nil {
+		return
+	}
+	for _, m := range msgs {
+		seq, ok := sel.tracker.Seq(m.UID)
+		if !ok {
+			continue
+		}
+		c.w.Untagged()
+		c.w.Number(seq)
+		c.w.Atom(" FETCH (UID ")
+		c.w.Number(m.UID)
+		c.w.Atom(" FLAGS ")
+		c.w.Flags(flagNames(m))
+		c.w.Atom(" MODSEQ (")
+		c.w.Number64(m.ModSeq)
+		c.w.Atom("))\r\n")
+	}
+}
+
+// unselect leaves the selected state without expunging.
+func (c *conn) unselect() {
+	if c.sel == nil {
+		return
+	}
+	c.sel.watcher.Close()
+	c.sel = nil
+	if c.state == stateSelected {
+		c.state = stateAuth
+	}
+}
+
+// cmdClose answers CLOSE, which expunges silently when writable, and
+// UNSELECT (RFC 9051 §6.4.1, §6.4.2).
+func (c *conn) cmdClose(cmd *Command) {
+	if cmd.Name == "CLOSE" && !c.sel.readOnly && c.sel.place.access.Rights.Has(core.RightExpunge) {
+		if _, err := c.srv.svc.Expunge(c.ctx, c.actor, c.sel.folder.ID, nil); err != nil && !errors.Is(err, core.ErrPermission) {
+			c.fail(cmd.Tag, err)
+			return
+		}
+	}
+	c.unselect()
+	c.ok(cmd.Tag, "", cmd.Name+" done")
+}
+
+// cmdExpunge removes messages flagged \Deleted (RFC 9051 §6.4.3), only
+// those of a UID set for UID EXPUNGE (§6.4.9, RFC 4315).
+func (c *conn) cmdExpunge(cmd *Command) {
+	sel := c.sel
+	if sel.readOnly {
+		c.w.Tagged(cmd.Tag, "NO", "READ-ONLY", "mailbox is read-only")
+		return
+	}
+	var uids []uint32
+	if cmd.UID {
+		set := cmd.Args.(*ExpungeArgs).Set
+		for _, u := range c.targets(set, true) {
+			uids = append(uids, u.uid)
+		}
+		if len(uids) == 0 {
+			c.ok(cmd.Tag, "", "EXPUNGE done")
+			return
+		}
+	}
+	removed, err := c.srv.svc.Expunge(c.ctx, c.actor, sel.folder.ID, uids)
+	if err != nil {
+		c.fail(cmd.Tag, err)
+		return
+	}
+	c.announceRemoved(removed)
+	c.sync(true)
+	c.ok(cmd.Tag, "", "EXPUNGE done")
+}
+
+// announceRemoved takes messages this connection removed out of its view
+// and tells the client, as EXPUNGE or, with QRESYNC, VANISHED.
+func (c *conn) announceRemoved(uids []uint32) {
+	if len(uids) == 0 {
+		return
+	}
+	seqs := c.sel.tracker.Remove(uids)
+	if c.enabled["QRESYNC"] {
+		c.w.Untagged()
+		c.w.Atom("VANISHED ")
+		c.w.Atom(NumSetOf(uids).String())
+		c.w.CRLF()
+		return
+	}
+	for _, s := range seqs {
+		c.w.Untagged()
+		c.w.Number(s)
+		c.w.Atom(" EXPUNGE\r\n")
+	}
+}
+
+// sync reads the changes other doors and connections made to the selected
+// folder since the last sync, when an event says there are some, and
+// tells the client what it may be told now (RFC 9051 §7.5.1: no EXPUNGE
+// during FETCH, STORE or SEARCH by sequence number).
+func (c *conn) sync(expungeOK bool) {
+	sel := c.sel
+	if sel == nil {
+		return
+	}
+	for drained := false; !drained; {
+		select {
+		case ev, ok := <-sel.watcher.C:
+			if ok && ev.FolderID == sel.folder.ID {
+				sel.changed = true
+			}
+		default:
+			drained = true
+		}
+	}
+	if sel.watcher.Overflowed() {
+		sel.changed = true
+	}
+	if sel.changed {
+		sel.changed = false
+		c.readChanges()
+	}
+	sel.tracker.Flush(c.w, FlushOptions{Expunge: expungeOK, Vanished: c.enabled["QRESYNC"], ModSeq: c.cond})
+}
+
+// readChanges queues into the tracker what changed since sel.modseq.
+func (c *conn) readChanges() {
+	sel := c.sel
+	f, err := c.srv.svc.Folder(c.ctx, c.actor, sel.folder.ID)
+	if err != nil {
+		return
+	}
+	msgs, err := c.srv.svc.Messages(c.ctx, c.actor, sel.folder.ID, core.MessageQuery{ChangedSince: sel.modseq})
+	if err != nil {
+		return
+	}
+	gone, err := c.srv.svc.Vanished(c.ctx, c.actor, sel.folder.ID, sel.modseq)
+	if err != nil {
+		return
+	}
+	for _, m := range msgs {
+		if _, known := sel.tracker.Seq(m.UID); !known {
+			sel.tracker.Added(m.UID)
+			continue
+		}
+		if sel.own[m.UID] == m.ModSeq {
+			continue
+		}
+		sel.tracker.FlagsChanged(m.UID, FlagUpdate{Flags: flagNames(m), ModSeq: m.ModSeq})
+	}
+	for _, u := range gone {
+		sel.tracker.Expunged(u)
+	}
+	clear(sel.own)
+	sel.folder.UIDNext = f.UIDNext
+	sel.modseq = max(sel.modseq, f.HighestModSeq)
+}
+
+// cmdIdle waits for changes and tells them at once until DONE
+// (RFC 2177, RFC 9051 §6.3.13).
+func (c *conn) cmdIdle(cmd *Command) error {
+	c.w.Continue("idling")
+	c.sync(true)
+	if err := c.w.Flush(); err != nil {
+		return err
+	}
+	c.nc.SetReadDeadline(time.Now().Add(c.srv.opts.IdleMax))
+	done := make(chan error, 1)
+	var line string
+	go func() {
+		var err error
+		line, err = c.p.ReadLine()
+		done <- err
+	}()
+	var events <-chan core.Event
+	if c.sel != nil {
+		events = c.sel.watcher.C
+	}
+	for {
+		select {
+		case err := <-done:
+			if err != nil {
+				var pe *ParseError
+				if errors.As(err, &pe) {
+					c.w.Tagged(cmd.Tag, "BAD", "", pe.Msg)
+					return nil
+				}
+				return err
+			}
+			if !strings.EqualFold(line, "DONE") {
+				c.w.Tagged(cmd.Tag, "BAD", "", "expected DONE")
+				return nil
+			}
+			c.sync(true)
+			c.ok(cmd.Tag, "", "IDLE done")
+			return nil
+		case ev, ok := <-events:
+			if !ok {
+				events = nil
+				continue
+			}
+			if ev.FolderID == c.sel.folder.ID {
+				c.sel.changed = true
+			}
+			c.sync(true)
+			if err := c.w.Flush(); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// flagNames returns a message's flags and keywords as IMAP flags.
+func flagNames(m core.Message) []string {
+	names := m.Flags.Names()
+	return append(names, m.Keywords...)
+}

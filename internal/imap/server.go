@@ -1,0 +1,228 @@
+package imap
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"caduceus/internal/core"
+)
+
+// Options configures a Server. Zero limits take the defaults named beside
+// them.
+type Options struct {
+	// Hostname names the server in its greeting.
+	Hostname string
+	// TLS enables STARTTLS, or implicit TLS with ImplicitTLS. Without TLS,
+	// passwords are refused (LOGINDISABLED) unless InsecureAuth is set.
+	TLS         *tls.Config
+	ImplicitTLS bool
+	// InsecureAuth allows LOGIN and AUTHENTICATE without TLS, for tests and
+	// benchmarks on loopback only.
+	InsecureAuth bool
+	Logger       *slog.Logger
+
+	// Limits on what one command may hold (DefaultLimits).
+	Limits Limits
+	// IdleTimeout closes a connection silent for this long outside IDLE
+	// (30 minutes; RFC 9051 §5.4 asks for at least 30).
+	IdleTimeout time.Duration
+	// IdleMax ends an IDLE after this long (24 hours).
+	IdleMax time.Duration
+	// CommandRate and CommandBurst bound the commands one connection may
+	// send per second (500 per second, bursts of 1000); a faster client
+	// is slowed down, not refused.
+	CommandRate  float64
+	CommandBurst float64
+	// MaxConnsPerAccount and MaxConnsPerIP cap the connections of one
+	// account (50) and one remote address (500).
+	MaxConnsPerAccount int
+	MaxConnsPerIP      int
+}
+
+// Server is an IMAP server over the core.
+type Server struct {
+	svc  *core.Service
+	opts Options
+	log  *slog.Logger
+
+	mu        sync.Mutex
+	listeners map[net.Listener]struct{}
+	conns     map[*conn]struct{}
+	perIP     map[string]int
+	perUser   map[int64]int
+	closing   bool
+	wg        sync.WaitGroup
+}
+
+// ErrServerClosed is returned by Serve after Shutdown.
+var ErrServerClosed = errors.New("imap: server closed")
+
+// NewServer returns a server that translates IMAP into calls on svc.
+func NewServer(svc *core.Service, opts Options) *Server {
+	if opts.Limits == (Limits{}) {
+		opts.Limits = DefaultLimits()
+	}
+	if m := svc.MessageSizeLimit(); m > 0 && m < opts.Limits.MaxMessage {
+		opts.Limits.MaxMessage = m
+	}
+	if opts.IdleTimeout == 0 {
+		opts.IdleTimeout = 30 * time.Minute
+	}
+	if opts.IdleMax == 0 {
+		opts.IdleMax = 24 * time.Hour
+	}
+	if opts.CommandRate == 0 {
+		opts.CommandRate = 500
+	}
+	if opts.CommandBurst == 0 {
+		opts.CommandBurst = 2 * opts.CommandRate
+	}
+	if opts.MaxConnsPerAccount == 0 {
+		opts.MaxConnsPerAccount = 50
+	}
+	if opts.MaxConnsPerIP == 0 {
+		opts.MaxConnsPerIP = 500
+	}
+	if opts.Hostname == "" {
+		opts.Hostname = svc.Hostname()
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Server{
+		svc: svc, opts: opts, log: log,
+		listeners: map[net.Listener]struct{}{},
+		conns:     map[*conn]struct{}{},
+		perIP:     map[string]int{},
+		perUser:   map[int64]int{},
+	}
+}
+
+// Serve accepts connections on ln until Shutdown; each is served on its
+// own goroutine. With ImplicitTLS, connections start with a TLS handshake.
+func (s *Server) Serve(ln net.Listener) error {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		return ErrServerClosed
+	}
+	s.listeners[ln] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.listeners, ln)
+		s.mu.Unlock()
+	}()
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			s.mu.Lock()
+			closing := s.closing
+			s.mu.Unlock()
+			if closing {
+				return ErrServerClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				time.Sleep(10 * time.Millisecond)
+				continue
+			}
+			return fmt.Errorf("imap: accept: %w", err)
+		}
+		c := s.newConn(nc)
+		if c == nil {
+			continue
+		}
+		go c.serve()
+	}
+}
+
+// Shutdown stops accepting connections, tells every client BYE and waits
+// for the connections to end or ctx to be done, when it closes them.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closing = true
+	for ln := range s.listeners {
+		ln.Close()
+	}
+	for c := range s.conns {
+		c.shutdown()
+	}
+	s.mu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		s.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		s.mu.Lock()
+		for c := range s.conns {
+			c.nc.Close()
+		}
+		s.mu.Unlock()
+		return ctx.Err()
+	}
+}
+
+// newConn registers a connection, or refuses it when its address has too
+// many already.
+func (s *Server) newConn(nc net.Conn) *conn {
+	ip := remoteIP(nc)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing || s.perIP[ip] >= s.opts.MaxConnsPerIP {
+		nc.SetWriteDeadline(time.Now().Add(time.Second))
+		nc.Write([]byte("* BYE [UNAVAILABLE] too many connections\r\n"))
+		nc.Close()
+		return nil
+	}
+	s.perIP[ip]++
+	c := newConn(s, nc, ip)
+	s.conns[c] = struct{}{}
+	s.wg.Add(1)
+	return c
+}
+
+func (s *Server) dropConn(c *conn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.conns, c)
+	if s.perIP[c.ip]--; s.perIP[c.ip] <= 0 {
+		delete(s.perIP, c.ip)
+	}
+	if c.actor.AccountID != 0 {
+		if s.perUser[c.actor.AccountID]--; s.perUser[c.actor.AccountID] <= 0 {
+			delete(s.perUser, c.actor.AccountID)
+		}
+	}
+	s.wg.Done()
+}
+
+// claimAccount counts a logged-in connection against its account's cap.
+func (s *Server) claimAccount(id int64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.perUser[id] >= s.opts.MaxConnsPerAccount {
+		return false
+	}
+	s.perUser[id]++
+	return true
+}
+
+func remoteIP(nc net.Conn) string {
+	host, _, err := net.SplitHostPort(nc.RemoteAddr().String())
+	if err != nil {
+		return nc.RemoteAddr().String()
+	}
+	return host
+}
