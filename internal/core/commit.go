@@ -16,7 +16,9 @@ type job struct {
 	// apply writes the message's rows, referencing blobID, and returns the
 	// events to publish after the commit.
 	apply func(ctx context.Context, tx *store.Tx, blobID int64) ([]Event, error)
-	done  chan error
+	// text, when set, goes into the search index under the blob.
+	text *searchText
+	done chan error
 }
 
 // committer batches jobs: it appends every waiting blob, syncs the segment once,
@@ -122,6 +124,9 @@ func (c *committer) commit(batch []*job) {
 			}
 			blobID, err := tx.Insert(ctx, `INSERT INTO blobs (segment, offset_bytes, length, size, refs, created) VALUES (?, ?, ?, ?, 0, ?)`,
 				refs[i].segment, refs[i].offset, refs[i].length, j.size, now)
+			if err == nil && j.text != nil {
+				err = j.text.index(ctx, tx, blobID)
+			}
 			if err == nil {
 				events[i], err = j.apply(ctx, tx, blobID)
 			}

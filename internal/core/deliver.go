@@ -81,7 +81,7 @@ func (s *Service) Deliver(ctx context.Context, actor Actor, d Delivery) error {
 	}
 	size := int64(len(d.Data))
 	internal := s.now()
-	j := &job{sealed: sealed, size: size, apply: func(ctx context.Context, tx *store.Tx, blobID int64) ([]Event, error) {
+	j := &job{sealed: sealed, size: size, text: newSearchText(sm, d.Data), apply: func(ctx context.Context, tx *store.Tx, blobID int64) ([]Event, error) {
 		var events []Event
 		for _, r := range rcpts {
 			e, err := s.insertInto(ctx, tx, r.MailboxID, "", blobID, size, 0, nil, internal, sm)
@@ -132,7 +132,7 @@ func (s *Service) Append(ctx context.Context, actor Actor, folderID int64, flags
 	}
 	var id int64
 	size := int64(len(data))
-	j := &job{sealed: sealed, size: size, apply: func(ctx context.Context, tx *store.Tx, blobID int64) ([]Event, error) {
+	j := &job{sealed: sealed, size: size, text: newSearchText(sm, data), apply: func(ctx context.Context, tx *store.Tx, blobID int64) ([]Event, error) {
 		e, err := s.insertInto(ctx, tx, f.MailboxID, f.Name, blobID, size, flags, keywords, date, sm)
 		if err != nil {
 			return nil, err
@@ -159,6 +159,9 @@ type Submission struct {
 	EnvID, Notify, Ret string
 	// DraftID, when set, is a draft of the actor's to remove once sent.
 	DraftID int64
+	// Trace holds header fields the door puts on top of the message, above
+	// what the core adds (RFC 5321 §4.4): its Received field, CRLF-terminated.
+	Trace []byte
 }
 
 // SubmitResult says what became of a submission.
@@ -208,6 +211,9 @@ func (s *Service) Submit(ctx context.Context, actor Actor, sub Submission) (Subm
 			return SubmitResult{}, fmt.Errorf("header From: %s: %w", fa, ErrPermission)
 		}
 	}
+	if len(sub.Trace) > 0 {
+		data = append(append(make([]byte, 0, len(sub.Trace)+len(data)), sub.Trace...), data...)
+	}
 	if int64(len(data)) > s.opts.MessageSizeLimit {
 		return SubmitResult{}, ErrTooBig
 	}
@@ -228,7 +234,9 @@ func (s *Service) Submit(ctx context.Context, actor Actor, sub Submission) (Subm
 		case err == nil:
 			local = append(local, rc)
 		case errors.Is(err, ErrInvalid):
-			remote = append(remote, addr)
+			// RFC 5321 §2.4: the case of a remote local part is the remote
+			// domain's business; keep it as written.
+			remote = append(remote, strings.TrimSpace(r))
 		default:
 			return SubmitResult{}, err
 		}
@@ -241,7 +249,7 @@ func (s *Service) Submit(ctx context.Context, actor Actor, sub Submission) (Subm
 	size := int64(len(data))
 	now := s.now()
 	res := SubmitResult{MessageID: sm.messageID, Local: len(local), Queued: len(remote)}
-	j := &job{sealed: sealed, size: size, apply: func(ctx context.Context, tx *store.Tx, blobID int64) ([]Event, error) {
+	j := &job{sealed: sealed, size: size, text: newSearchText(sm, data), apply: func(ctx context.Context, tx *store.Tx, blobID int64) ([]Event, error) {
 		var events []Event
 		for _, r := range local {
 			e, err := s.insertInto(ctx, tx, r.MailboxID, "", blobID, size, 0, nil, now, sm)
@@ -288,13 +296,22 @@ func (s *Service) Submit(ctx context.Context, actor Actor, sub Submission) (Subm
 }
 
 // CheckSender tells whether the actor may send from addr: they own its mailbox,
-// or hold send-as or send-on-behalf on it. Submission doors call it at MAIL FROM.
+// or hold send-as or send-on-behalf on it (no other right is needed). Submission
+// doors call it at MAIL FROM.
 func (s *Service) CheckSender(ctx context.Context, actor Actor, addr string) (Access, error) {
-	a, err := s.MailboxByAddress(ctx, actor, addr)
+	norm, err := NormalizeAddress(addr)
 	if err != nil {
-		if errors.Is(err, ErrNotFound) || errors.Is(err, ErrInvalid) {
-			return Access{}, fmt.Errorf("send as %s: %w", addr, ErrPermission)
+		return Access{}, fmt.Errorf("send as %s: %w", addr, ErrPermission)
+	}
+	var id int64
+	if err := s.st.QueryRow(ctx, `SELECT id FROM mailboxes WHERE address = ?`, norm).Scan(&id); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return Access{}, fmt.Errorf("send as %s: %w", norm, ErrPermission)
 		}
+		return Access{}, err
+	}
+	a, err := s.access(ctx, actor, id)
+	if err != nil {
 		return Access{}, err
 	}
 	if !a.Owned && !a.Rights.Has(RightSendAs) && !a.Rights.Has(RightSendOnBehalf) {

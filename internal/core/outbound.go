@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"caduceus/internal/blob"
@@ -184,4 +185,45 @@ func scanOutbound(rows *sql.Rows) ([]Outbound, error) {
 		out = append(out, o)
 	}
 	return out, rows.Err()
+}
+
+// SendNotice sends a message the system writes itself (a login code, a
+// notification, a delivery status notice) with a null reverse-path, so that it
+// never bounces back: delivered here when to is local, queued otherwise. kind
+// names it in the audit trail ("login-code", "dsn"…); the recipient is not
+// traced.
+func (s *Service) SendNotice(ctx context.Context, actor Actor, to, kind string, data []byte) error {
+	if int64(len(data)) > s.opts.MessageSizeLimit {
+		return ErrTooBig
+	}
+	rc, err := s.CheckRecipient(ctx, to)
+	if err == nil {
+		return s.Deliver(ctx, actor, Delivery{Recipients: []string{rc.Address}, Data: data})
+	}
+	if !errors.Is(err, ErrInvalid) {
+		return err
+	}
+	if _, err := NormalizeAddress(to); err != nil {
+		return err
+	}
+	sealed, err := s.blobs.Seal(data)
+	if err != nil {
+		return fmt.Errorf("seal: %w", err)
+	}
+	now := s.now()
+	j := &job{sealed: sealed, size: int64(len(data)), apply: func(ctx context.Context, tx *store.Tx, blobID int64) ([]Event, error) {
+		if _, err := tx.Exec(ctx, `INSERT INTO outbound (blob_id, mail_from, rcpt, created, next_attempt, expires) VALUES (?, '', ?, ?, ?, ?)`,
+			blobID, strings.TrimSpace(to), now.UnixMilli(), now.UnixMilli(), now.Add(s.opts.QueueExpire).UnixMilli()); err != nil {
+			return nil, fmt.Errorf("queue notice: %w", err)
+		}
+		if _, err := tx.Exec(ctx, `UPDATE blobs SET refs = refs + 1 WHERE id = ?`, blobID); err != nil {
+			return nil, err
+		}
+		return nil, s.audit.Record(ctx, tx, actor.audit("notice", kind, nil, ""))
+	}}
+	if err := s.commit.submit(ctx, j); err != nil {
+		return fmt.Errorf("send notice: %w", err)
+	}
+	s.pokeQueue()
+	return nil
 }

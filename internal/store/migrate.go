@@ -8,11 +8,15 @@ import (
 	"strings"
 )
 
+// migration is one schema step: common SQL for both engines, then what each
+// engine needs of its own.
+type migration struct{ common, sqlite, postgres string }
+
 // migrations are applied in order, each once; a database records how many it has
 // seen in schema_version. Append, never edit: nodes in a cluster may run older code.
 // {{id}} and {{bytes}} stand for the engine's auto-increment key and binary type.
-var migrations = []string{
-	`
+var migrations = []migration{
+	{common: `
 CREATE TABLE domains (
 	id {{id}},
 	name TEXT NOT NULL UNIQUE,
@@ -135,7 +139,18 @@ CREATE TABLE outbound (
 	lease_until BIGINT NOT NULL DEFAULT 0
 );
 CREATE INDEX outbound_due ON outbound(next_attempt);
+`},
+	// The search index: one row per blob (copies share it), holding only the
+	// index, not the text, where the engine allows.
+	{
+		sqlite: `
+CREATE VIRTUAL TABLE blob_text USING fts5(subject, addrs, attachments, body, content='', contentless_delete=1, tokenize='unicode61 remove_diacritics 2');
 `,
+		postgres: `
+CREATE TABLE blob_text (blob_id BIGINT PRIMARY KEY, tsv tsvector NOT NULL);
+CREATE INDEX blob_text_tsv ON blob_text USING GIN (tsv);
+`,
+	},
 }
 
 func (s *Store) migrate(ctx context.Context) error {
@@ -177,7 +192,12 @@ func (s *Store) apply(ctx context.Context, conn *sql.Conn, i int) error {
 	if err != nil {
 		return err
 	}
-	for _, stmt := range strings.Split(s.expand(migrations[i]), ";\n") {
+	m := migrations[i]
+	sql := m.common + m.sqlite
+	if s.dialect == Postgres {
+		sql = m.common + m.postgres
+	}
+	for _, stmt := range strings.Split(s.expand(sql), ";\n") {
 		if strings.TrimSpace(stmt) == "" {
 			continue
 		}

@@ -1,0 +1,174 @@
+package core
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"regexp"
+	"strings"
+	"unicode"
+
+	"github.com/emersion/go-message"
+	"golang.org/x/text/runes"
+	"golang.org/x/text/transform"
+	"golang.org/x/text/unicode/norm"
+
+	"caduceus/internal/store"
+)
+
+// maxIndexedBody bounds how much of a message's text the search index takes.
+const maxIndexedBody = 256 << 10
+
+// searchText is what the index keeps of one blob, already folded (lower case,
+// no diacritics) so that both engines match "resultats" with "Résultats".
+type searchText struct {
+	subject, addrs, attachments, body string
+}
+
+func newSearchText(sm summary, raw []byte) *searchText {
+	return &searchText{
+		subject:     indexWords(sm.subject),
+		addrs:       indexWords(sm.from + " " + sm.to + " " + sm.cc),
+		attachments: indexWords(strings.Join(sm.attachments, " ")),
+		body:        indexWords(bodyText(raw)),
+	}
+}
+
+// index writes the search row of a blob.
+func (t *searchText) index(ctx context.Context, tx *store.Tx, blobID int64) error {
+	var err error
+	if tx.Dialect() == store.Postgres {
+		_, err = tx.Exec(ctx, `INSERT INTO blob_text (blob_id, tsv) VALUES (?, to_tsvector('simple', ?))`, blobID,
+			t.subject+" "+t.addrs+" "+t.attachments+" "+t.body)
+	} else {
+		_, err = tx.Exec(ctx, `INSERT INTO blob_text (rowid, subject, addrs, attachments, body) VALUES (?, ?, ?, ?, ?)`, blobID, t.subject, t.addrs, t.attachments, t.body)
+	}
+	if err != nil {
+		return fmt.Errorf("index message: %w", err)
+	}
+	return nil
+}
+
+// Search finds the messages of a mailbox whose subject, addresses, attachment
+// names or text contain every word of query (as word prefixes, accents and case
+// ignored), newest first, in the folders the actor may read.
+func (s *Service) Search(ctx context.Context, actor Actor, mailboxID int64, query string, limit int) ([]Message, error) {
+	if _, err := s.require(ctx, actor, mailboxID, RightRead); err != nil {
+		return nil, err
+	}
+	words := searchWords(query)
+	if len(words) == 0 {
+		return nil, nil
+	}
+	if limit <= 0 || limit > 1000 {
+		limit = 100
+	}
+	var match, sub string
+	if s.st.Dialect() == store.Postgres {
+		parts := make([]string, len(words))
+		for i, w := range words {
+			parts[i] = w + ":*"
+		}
+		match = strings.Join(parts, " & ")
+		sub = `SELECT blob_id FROM blob_text WHERE tsv @@ to_tsquery('simple', ?)`
+	} else {
+		parts := make([]string, len(words))
+		for i, w := range words {
+			parts[i] = `"` + w + `"*`
+		}
+		match = strings.Join(parts, " AND ")
+		sub = `SELECT rowid FROM blob_text WHERE blob_text MATCH ?`
+	}
+	cols := "m." + strings.ReplaceAll(messageColumns, ", ", ", m.")
+	rows, err := s.st.Query(ctx, `SELECT `+cols+` FROM messages m JOIN folders f ON f.id = m.folder_id
+		WHERE f.mailbox_id = ? AND m.blob_id IN (`+sub+`) ORDER BY m.internal_date DESC, m.id DESC LIMIT ?`, mailboxID, match, limit)
+	if err != nil {
+		return nil, fmt.Errorf("search: %w", err)
+	}
+	defer rows.Close()
+	var out []Message
+	for rows.Next() {
+		m, err := scanMessage(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
+// indexWords folds text and keeps only its words, separated by spaces, so that
+// both engines cut "house@plainsboro.example" into "house plainsboro example".
+func indexWords(s string) string {
+	return strings.Join(strings.FieldsFunc(fold(s), notWord), " ")
+}
+
+func notWord(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) }
+
+// searchWords folds a query into index words: letters and digits only, so no
+// query syntax of either engine can be injected.
+func searchWords(q string) []string {
+	var out []string
+	for _, w := range strings.FieldsFunc(fold(q), notWord) {
+		if len(out) == 8 {
+			break
+		}
+		out = append(out, w)
+	}
+	return out
+}
+
+// fold lower-cases and strips diacritics.
+func fold(s string) string {
+	t := transform.Chain(norm.NFD, runes.Remove(runes.In(unicode.Mn)), norm.NFC)
+	out, _, err := transform.String(t, strings.ToLower(s))
+	if err != nil {
+		return strings.ToLower(s)
+	}
+	return out
+}
+
+var tagRE = regexp.MustCompile(`(?s)<(script|style)[^>]*>.*?</(script|style)>|<[^>]*>`)
+
+// bodyText returns the text of a message's text parts, decoded, HTML tags
+// removed, up to maxIndexedBody bytes. Attachments are not read.
+func bodyText(raw []byte) string {
+	m, err := message.Read(bytes.NewReader(raw))
+	if err != nil && !message.IsUnknownCharset(err) && !message.IsUnknownEncoding(err) {
+		return ""
+	}
+	var b strings.Builder
+	walkText(m, &b, 0)
+	return b.String()
+}
+
+func walkText(e *message.Entity, b *strings.Builder, depth int) {
+	if depth > 20 || b.Len() >= maxIndexedBody {
+		return
+	}
+	if mr := e.MultipartReader(); mr != nil {
+		for {
+			p, err := mr.NextPart()
+			if p == nil || (err != nil && !message.IsUnknownCharset(err) && !message.IsUnknownEncoding(err)) {
+				return
+			}
+			walkText(p, b, depth+1)
+		}
+	}
+	mt, _, _ := e.Header.ContentType()
+	disp, _, _ := e.Header.ContentDisposition()
+	if disp == "attachment" || (mt != "" && !strings.HasPrefix(mt, "text/")) {
+		return
+	}
+	data, err := io.ReadAll(io.LimitReader(e.Body, int64(maxIndexedBody-b.Len())))
+	if err != nil && len(data) == 0 {
+		return
+	}
+	text := strings.ToValidUTF8(string(data), " ")
+	if mt == "text/html" {
+		text = tagRE.ReplaceAllString(text, " ")
+	}
+	b.WriteString(text)
+	b.WriteByte('\n')
+}
