@@ -81,6 +81,7 @@ type Server struct {
 	messages []Message
 	rcpt     func(to string) error
 	data     func(from string, to []string) error
+	arrived  chan struct{} // has a value after a message is accepted
 }
 
 // NewServer starts a server on 127.0.0.1 that offers STARTTLS with
@@ -91,7 +92,7 @@ func NewServer(t testing.TB, tlsConfig *tls.Config) *Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &Server{Addr: ln.Addr().String()}
+	s := &Server{Addr: ln.Addr().String(), arrived: make(chan struct{}, 1)}
 	s.srv = gosmtp.NewServer(gosmtp.BackendFunc(func(c *gosmtp.Conn) (gosmtp.Session, error) {
 		_, isTLS := c.TLSConnectionState()
 		return &session{s: s, tls: isTLS}, nil
@@ -119,6 +120,23 @@ func (s *Server) OnData(f func(from string, to []string) error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.data = f
+}
+
+// Wait waits until the server has accepted n messages and returns them; the
+// test fails after 10 seconds.
+func (s *Server) Wait(t testing.TB, n int) []Message {
+	t.Helper()
+	timeout := time.After(10 * time.Second)
+	for {
+		if m := s.Messages(); len(m) >= n {
+			return m
+		}
+		select {
+		case <-s.arrived:
+		case <-timeout:
+			t.Fatalf("server got %d messages, want %d", len(s.Messages()), n)
+		}
+	}
 }
 
 // Messages returns the messages accepted so far.
@@ -178,6 +196,10 @@ func (ss *session) Data(r io.Reader) error {
 	}
 	ss.msg.Data = b
 	ss.s.messages = append(ss.s.messages, ss.msg)
+	select {
+	case ss.s.arrived <- struct{}{}:
+	default:
+	}
 	return nil
 }
 
