@@ -360,6 +360,7 @@ func (s *Service) SetPassword(ctx context.Context, actor Actor, address, passwor
 		if _, err := tx.Exec(ctx, `UPDATE accounts SET password_hash = ? WHERE id = ?`, hash, a.ID); err != nil {
 			return fmt.Errorf("set password: %w", err)
 		}
+		s.logins.forget(a.Address)
 		return s.audit.Record(ctx, tx, actor.audit("user.passwd", a.Address, nil, ""))
 	})
 }
@@ -378,6 +379,7 @@ func (s *Service) SetDisabled(ctx context.Context, actor Actor, address string, 
 		if _, err := tx.Exec(ctx, `UPDATE accounts SET disabled = ? WHERE id = ?`, boolInt(disabled), a.ID); err != nil {
 			return fmt.Errorf("disable user: %w", err)
 		}
+		s.logins.forget(a.Address)
 		action := "user.enable"
 		if disabled {
 			action = "user.disable"
@@ -443,9 +445,22 @@ func (s *Service) RemoveUser(ctx context.Context, actor Actor, address string) e
 
 // Login checks a password and returns the actor to use for the rest of the
 // session. Every failure is the same ErrAuth, whether the account exists or not,
-// and is traced; doors rate-limit with the auth package before calling.
+// and is traced. After repeated failures of an account or from an address, the
+// core refuses further tries for a while with ErrTooManyAttempts, for every door.
 func (s *Service) Login(ctx context.Context, door, remote, address, password string) (Actor, error) {
 	actor := Actor{Door: door, Remote: remote, Address: strings.ToLower(strings.TrimSpace(address))}
+	now := s.now()
+	if s.logins.blocked(actor.Address, remote, now) {
+		s.audit.Write(ctx, actor.audit("login", actor.Address, ErrAuth, "locked out"))
+		return Actor{}, ErrTooManyAttempts
+	}
+	if id, ok := s.logins.remembered(actor.Address, password, now); ok {
+		a, err := s.ActorFor(ctx, id, door, remote)
+		if err == nil {
+			return a, s.audit.Write(ctx, actor.audit("login", a.Address, nil, "password"))
+		}
+		s.logins.forget(actor.Address)
+	}
 	a, hash, err := s.credentials(ctx, actor.Address)
 	ok := false
 	if err == nil {
@@ -458,9 +473,12 @@ func (s *Service) Login(ctx context.Context, door, remote, address, password str
 		err = ErrDisabled
 	}
 	if err != nil || !ok {
+		s.logins.failed(actor.Address, remote, now)
 		s.audit.Write(ctx, actor.audit("login", actor.Address, ErrAuth, "password"))
 		return Actor{}, ErrAuth
 	}
+	s.logins.succeeded(a.Address)
+	s.logins.remember(a.Address, password, a.ID, now)
 	actor.AccountID = a.ID
 	actor.Address = a.Address
 	if err := s.audit.Write(ctx, actor.audit("login", a.Address, nil, "password")); err != nil {

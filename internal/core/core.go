@@ -60,6 +60,7 @@ type Service struct {
 	audit  *audit.Trail
 
 	queueSignal chan struct{}
+	logins      *logins
 
 	node      string // this node's id in cluster events
 	listening atomic.Bool
@@ -97,6 +98,7 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 		audit:  audit.New(opts.Store),
 
 		queueSignal: make(chan struct{}, 1),
+		logins:      newLogins(),
 		node:        newNodeID(),
 		relayDone:   make(chan struct{}),
 	}
@@ -188,6 +190,9 @@ var (
 	ErrAuth = errors.New("authentication failed")
 	// ErrDisabled: the account is disabled.
 	ErrDisabled = errors.New("account disabled")
+	// ErrTooManyAttempts: this account or address failed to log in too often
+	// and must wait. Doors say so without telling whether the account exists.
+	ErrTooManyAttempts = errors.New("too many failed attempts, try again later")
 )
 
 // NormalizeAddress lowercases an address and checks its shape: one @, a non-empty

@@ -308,3 +308,35 @@ func TestParseRights(t *testing.T) {
 		}
 	}
 }
+
+func TestLoginLockoutAndCache(t *testing.T) {
+	ctx := context.Background()
+	now := time.Now()
+	clock := func() time.Time { return now }
+	svc := coretest.New(t, coretest.Options{Now: clock})
+	coretest.User(t, svc, "alice", "Alice")
+	for i := range 10 {
+		if _, err := svc.Login(ctx, "imap", "10.0.0.1:1234", "alice@test.mssante.fr", fmt.Sprint("guess", i)); !errors.Is(err, core.ErrAuth) {
+			t.Fatalf("try %d: %v", i, err)
+		}
+	}
+	// The eleventh try is refused, even with the right password, from any address.
+	if _, err := svc.Login(ctx, "imap", "10.0.0.2:1234", "alice@test.mssante.fr", coretest.Password); !errors.Is(err, core.ErrTooManyAttempts) {
+		t.Fatalf("after 10 failures: %v", err)
+	}
+	// The guessing address is refused for other accounts too.
+	if _, err := svc.Login(ctx, "imap", "10.0.0.1:999", "bob@test.mssante.fr", "x"); !errors.Is(err, core.ErrTooManyAttempts) {
+		t.Fatalf("guessing address on another account: %v", err)
+	}
+	now = now.Add(time.Minute) // two failures come back
+	if _, err := svc.Login(ctx, "imap", "10.0.0.2:1234", "alice@test.mssante.fr", coretest.Password); err != nil {
+		t.Fatalf("after waiting: %v", err)
+	}
+	// A remembered password still stops working the moment it changes.
+	if err := svc.SetPassword(ctx, core.System("cli"), "alice@test.mssante.fr", "a brand new password"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Login(ctx, "imap", "10.0.0.2:1234", "alice@test.mssante.fr", coretest.Password); !errors.Is(err, core.ErrAuth) {
+		t.Fatalf("old password after change: %v", err)
+	}
+}

@@ -64,22 +64,7 @@ func (s *Service) Search(ctx context.Context, actor Actor, mailboxID int64, quer
 	if limit <= 0 || limit > 1000 {
 		limit = 100
 	}
-	var match, sub string
-	if s.st.Dialect() == store.Postgres {
-		parts := make([]string, len(words))
-		for i, w := range words {
-			parts[i] = w + ":*"
-		}
-		match = strings.Join(parts, " & ")
-		sub = `SELECT blob_id FROM blob_text WHERE tsv @@ to_tsquery('simple', ?)`
-	} else {
-		parts := make([]string, len(words))
-		for i, w := range words {
-			parts[i] = `"` + w + `"*`
-		}
-		match = strings.Join(parts, " AND ")
-		sub = `SELECT rowid FROM blob_text WHERE blob_text MATCH ?`
-	}
+	match, sub := s.matchQuery(words)
 	cols := "m." + strings.ReplaceAll(messageColumns, ", ", ", m.")
 	rows, err := s.st.Query(ctx, `SELECT `+cols+` FROM messages m JOIN folders f ON f.id = m.folder_id
 		WHERE f.mailbox_id = ? AND m.blob_id IN (`+sub+`) ORDER BY m.internal_date DESC, m.id DESC LIMIT ?`, mailboxID, match, limit)
@@ -105,6 +90,50 @@ func indexWords(s string) string {
 }
 
 func notWord(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) }
+
+// SearchFolder returns the UIDs of a folder's messages whose subject,
+// addresses, attachment names or text contain every word of query, as Search
+// matches them, in ascending order: IMAP SEARCH TEXT and BODY use it.
+func (s *Service) SearchFolder(ctx context.Context, actor Actor, folderID int64, query string) ([]uint32, error) {
+	if _, err := s.folderRights(ctx, actor, folderID, RightRead); err != nil {
+		return nil, err
+	}
+	words := searchWords(query)
+	if len(words) == 0 {
+		return nil, nil
+	}
+	match, sub := s.matchQuery(words)
+	rows, err := s.st.Query(ctx, `SELECT uid FROM messages WHERE folder_id = ? AND blob_id IN (`+sub+`) ORDER BY uid`, folderID, match)
+	if err != nil {
+		return nil, fmt.Errorf("search folder: %w", err)
+	}
+	defer rows.Close()
+	var out []uint32
+	for rows.Next() {
+		var u int64
+		if err := rows.Scan(&u); err != nil {
+			return nil, err
+		}
+		out = append(out, uint32(u))
+	}
+	return out, rows.Err()
+}
+
+// matchQuery returns the engine's match expression for words and the
+// sub-query selecting the matching blob ids.
+func (s *Service) matchQuery(words []string) (match, sub string) {
+	parts := make([]string, len(words))
+	if s.st.Dialect() == store.Postgres {
+		for i, w := range words {
+			parts[i] = w + ":*"
+		}
+		return strings.Join(parts, " & "), `SELECT blob_id FROM blob_text WHERE tsv @@ to_tsquery('simple', ?)`
+	}
+	for i, w := range words {
+		parts[i] = `"` + w + `"*`
+	}
+	return strings.Join(parts, " AND "), `SELECT rowid FROM blob_text WHERE blob_text MATCH ?`
+}
 
 // searchWords folds a query into index words: letters and digits only, so no
 // query syntax of either engine can be injected.

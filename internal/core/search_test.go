@@ -60,3 +60,19 @@ func subjects(ms []core.Message) []string {
 	}
 	return out
 }
+
+func TestSearchFolder(t *testing.T) {
+	ctx := context.Background()
+	svc := coretest.New(t, coretest.Options{})
+	alice := coretest.User(t, svc, "alice", "Alice")
+	for _, subj := range []string{"scanner thoracique", "bilan sanguin", "scanner cérébral"} {
+		if err := svc.Deliver(ctx, core.System("smtp"), core.Delivery{Recipients: []string{"alice@test.mssante.fr"}, Data: []byte("Subject: " + subj + "\r\n\r\nx\r\n")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	inbox := coretest.Folder(t, svc, "alice@test.mssante.fr", "INBOX")
+	uids, err := svc.SearchFolder(ctx, alice, inbox.ID, "SCANNER")
+	if err != nil || len(uids) != 2 || uids[0] != 1 || uids[1] != 3 {
+		t.Fatalf("uids = %v, %v; want [1 3]", uids, err)
+	}
+}

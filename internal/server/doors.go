@@ -2,25 +2,111 @@ package server
 
 import (
 	"context"
+	"fmt"
+	"net"
 	"net/http"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"caduceus/internal/core"
+	"caduceus/internal/imap"
+	"caduceus/internal/smtp"
+	"caduceus/internal/web"
 )
 
 // startDoors starts the mail protocol listeners the configuration names.
 func (s *Server) startDoors(ctx context.Context) error {
+	l := s.Config.Listen
+	for _, d := range []struct {
+		name, addr string
+		mode       smtp.Mode
+	}{
+		{"smtp", l.SMTP, smtp.MX},
+		{"submission", l.Submission, smtp.Submission},
+		{"submissions", l.Submissions, smtp.Submissions},
+	} {
+		if d.addr == "" {
+			continue
+		}
+		ln, err := s.listen(d.name, d.addr)
+		if err != nil {
+			return err
+		}
+		srv := smtp.NewServer(s.Core, smtp.Options{
+			Mode: d.mode, Hostname: s.Config.Hostname, TLS: s.TLS.Clone(),
+			MaxMessageBytes: s.Config.Limits.MessageSize, Logger: s.log.With("door", d.name),
+		})
+		s.serve(d.name, func() error { return srv.Serve(ln) })
+		s.onStop(srv.Shutdown)
+	}
+	for _, d := range []struct {
+		name, addr string
+		implicit   bool
+	}{
+		{"imap", l.IMAP, false},
+		{"imaps", l.IMAPS, true},
+	} {
+		if d.addr == "" {
+			continue
+		}
+		ln, err := s.listen(d.name, d.addr)
+		if err != nil {
+			return err
+		}
+		srv := imap.NewServer(s.Core, imap.Options{
+			Hostname: s.Config.Hostname, TLS: s.TLS.Clone(), ImplicitTLS: d.implicit,
+			Logger: s.log.With("door", d.name),
+		})
+		s.serve(d.name, func() error { return srv.Serve(ln) })
+		s.onStop(srv.Shutdown)
+	}
 	return nil
 }
 
 // webHandler serves the health endpoint and the web app.
-func (s *Server) webHandler() http.Handler {
+func (s *Server) webHandler() (http.Handler, error) {
+	app, err := web.New(s.Core, web.Options{
+		Hostname:        s.Config.Hostname,
+		BaseURL:         s.baseURL(),
+		Logger:          s.log.With("door", "web"),
+		Mailer:          noticeMailer{s.Core},
+		IdleTimeout:     s.Config.Web.IdleTimeout.Duration,
+		SessionLifetime: s.Config.Web.SessionLifetime.Duration,
+		CodePepper:      s.Secret("web code pepper"),
+		DevOutboxDir:    s.Config.Dev.Outbox,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("web app: %w", err)
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", s.health)
-	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		w.Write([]byte("Caduceus\n"))
-	})
-	return mux
+	mux.Handle("/", app)
+	return mux, nil
+}
+
+// baseURL is the public URL of the web app.
+func (s *Server) baseURL() string {
+	if s.Config.Web.BaseURL != "" {
+		return s.Config.Web.BaseURL
+	}
+	host := s.Config.Hostname
+	if a := s.Addr("https"); a != "" {
+		if _, port, err := net.SplitHostPort(a); err == nil && port != "443" {
+			if host == "localhost" {
+				host = a
+			} else {
+				host = net.JoinHostPort(host, port)
+			}
+		}
+	}
+	return "https://" + host
+}
+
+// noticeMailer sends the web app's system mail (login codes) through the core.
+type noticeMailer struct{ svc *core.Service }
+
+func (m noticeMailer) SendSystemMail(ctx context.Context, to string, msg []byte) error {
+	return m.svc.SendNotice(ctx, core.System("web"), to, "login-code", msg)
 }
 
 // health answers 200 when the store answers, 503 otherwise.
@@ -46,3 +132,4 @@ func (s *Server) registerMetrics(reg *prometheus.Registry) {
 		return n
 	}))
 }
+

@@ -7,6 +7,8 @@ package server
 
 import (
 	"context"
+	"crypto/hkdf"
+	"crypto/sha256"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -35,6 +37,9 @@ type Node struct {
 	Store  *store.Store
 	Blobs  *blob.Store
 	Core   *core.Service
+	// key is the master key, from which per-purpose secrets shared by every
+	// node are derived.
+	key []byte
 }
 
 // Open opens the store, the blobs and the core that cfg names.
@@ -67,7 +72,17 @@ func Open(ctx context.Context, cfg config.Config, logger *slog.Logger) (*Node, e
 		st.Close()
 		return nil, err
 	}
-	return &Node{Config: cfg, Store: st, Blobs: blobs, Core: svc}, nil
+	return &Node{Config: cfg, Store: st, Blobs: blobs, Core: svc, key: key}, nil
+}
+
+// Secret derives a 32-byte secret for one purpose from the master key, the same
+// on every node that shares the key.
+func (n *Node) Secret(purpose string) []byte {
+	k, err := hkdf.Key(sha256.New, n.key, nil, "caduceus "+purpose, 32)
+	if err != nil {
+		panic(err) // only fails for lengths over 255×32 bytes
+	}
+	return k
 }
 
 // Close stops the core and closes the store and blobs.
@@ -139,14 +154,23 @@ func (s *Server) Shutdown(ctx context.Context) error {
 func (s *Server) startListeners(ctx context.Context) error {
 	l := s.Config.Listen
 	if l.HTTPS != "" {
-		if err := s.serveHTTP(ctx, "https", l.HTTPS, s.webHandler(), true); err != nil {
+		ln, err := s.listen("https", l.HTTPS)
+		if err != nil {
 			return err
 		}
+		h, err := s.webHandler()
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		s.serveHTTP(ctx, "https", ln, h, true)
 	}
 	if l.Metrics != "" {
-		if err := s.serveHTTP(ctx, "metrics", l.Metrics, s.metricsHandler(), false); err != nil {
+		ln, err := s.listen("metrics", l.Metrics)
+		if err != nil {
 			return err
 		}
+		s.serveHTTP(ctx, "metrics", ln, s.metricsHandler(), false)
 	}
 	return s.startDoors(ctx)
 }
@@ -184,11 +208,7 @@ func (s *Server) serve(name string, f func() error) {
 	}()
 }
 
-func (s *Server) serveHTTP(ctx context.Context, name, addr string, h http.Handler, useTLS bool) error {
-	ln, err := s.listen(name, addr)
-	if err != nil {
-		return err
-	}
+func (s *Server) serveHTTP(ctx context.Context, name string, ln net.Listener, h http.Handler, useTLS bool) {
 	srv := &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -203,7 +223,6 @@ func (s *Server) serveHTTP(ctx context.Context, name, addr string, h http.Handle
 	}
 	s.serve(name, func() error { return srv.Serve(ln) })
 	s.onStop(srv.Shutdown)
-	return nil
 }
 
 func (s *Server) metricsHandler() http.Handler {

@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"log/slog"
 	"testing"
+	"time"
 
 	"caduceus/internal/blob"
 	"caduceus/internal/core"
@@ -24,6 +25,8 @@ type Options struct {
 	Engine       string // "sqlite" (default) or "postgres"
 	MessageLimit int64
 	DefaultQuota int64
+	// Now, when set, is the core's clock.
+	Now func() time.Time
 }
 
 // New returns a running core on a fresh store; it is closed when the test ends.
@@ -42,7 +45,7 @@ func New(t testing.TB, o Options) *core.Service {
 	svc, err := core.New(context.Background(), core.Options{
 		Store: st, Blobs: blobs, Hostname: "mx.test.mssante.fr",
 		MessageSizeLimit: o.MessageLimit, DefaultQuota: o.DefaultQuota,
-		Logger: slog.New(slog.DiscardHandler),
+		Logger: slog.New(slog.DiscardHandler), Now: o.Now,
 	})
 	if err != nil {
 		t.Fatal(err)
