@@ -89,6 +89,7 @@ func commands() []command {
 		{[]string{"queue", "retry"}, cmdQueueRetry},
 		{[]string{"queue", "drop"}, cmdQueueDrop},
 		{[]string{"audit", "list"}, cmdAuditList},
+		{[]string{"bench", "imap"}, cmdBenchIMAP},
 	}
 }
 
