@@ -208,11 +208,12 @@ func (q *Queue) done(ctx context.Context, e core.Outbound, delivered bool, detai
 	}
 }
 
-// notify puts a failure notice in the sender's Inbox, unless the sender
-// asked for none (NOTIFY=NEVER, RFC 3461 §4.1) or the message was itself a
-// notice (null reverse-path, RFC 5321 §4.5.5).
+// notify sends the sender a failure notice, unless they asked for none
+// (NOTIFY=NEVER, RFC 3461 §4.1) or the message was itself a notice (null
+// reverse-path, RFC 5321 §4.5.5). The core delivers it to their Inbox, or
+// queues it when the sender is remote.
 func (q *Queue) notify(ctx context.Context, e core.Outbound, header []byte, res smtp.Result, status [3]int, now time.Time) error {
-	if e.MailFrom == "" || e.MailboxID == 0 || !wantsFailureNotice(e.Notify) {
+	if e.MailFrom == "" || !wantsFailureNotice(e.Notify) {
 		return nil
 	}
 	diagnostic := ""
@@ -238,12 +239,10 @@ func (q *Queue) notify(ctx context.Context, e core.Outbound, header []byte, res 
 		}},
 	}
 	var buf bytes.Buffer
-	// RFC 5321 §4.4: final delivery records the null reverse-path.
-	buf.WriteString("Return-Path: <>\r\n")
 	if _, err := report.WriteTo(&buf); err != nil {
 		return err
 	}
-	err := q.svc.Deliver(ctx, actor, core.Delivery{Recipients: []string{e.MailFrom}, Data: buf.Bytes()})
+	err := q.svc.SendNotice(ctx, actor, e.MailFrom, "dsn", buf.Bytes())
 	if errors.Is(err, core.ErrNoSuchRecipient) || errors.Is(err, core.ErrInvalid) {
 		// The sending mailbox is gone: nobody is left to tell.
 		q.log.Info("failure notice dropped: sender gone", "id", e.ID)

@@ -93,7 +93,7 @@ func (m *Message) MessageID() string {
 // delivery a Return-Path holding the reverse-path, after removing any
 // Return-Path that came with the message. RFC 5321 §4.4.
 func (m *Message) AddTrace(t Trace, finalDelivery bool, reversePath string) {
-	m.Header.AddRaw([]byte("Received: " + t.received() + "\r\n"))
+	m.Header.AddRaw(t.Field())
 	if finalDelivery {
 		m.Header.Del("Return-Path")
 		// RFC 5322 §3.6.7: path = angle-addr / "<>".
@@ -126,8 +126,14 @@ type Trace struct {
 	Time time.Time
 }
 
-// received returns the value of the Received field for t, folded before
-// each clause.
+// Field returns the Received field for t, folded before each clause and
+// ending in CRLF.
+func (t Trace) Field() []byte {
+	return []byte("Received: " + t.received() + "\r\n")
+}
+
+// received returns the value of the Received field, folded before each
+// clause.
 func (t Trace) received() string {
 	var b strings.Builder
 	// RFC 5321 §4.4 Stamp: From-domain By-domain Opt-info ";" date-time.

@@ -512,10 +512,10 @@ func TestSubmissionRights(t *testing.T) {
 	bob := coretest.Mailbox(t, e.svc, "bob@"+domain)
 	alice := coretest.Mailbox(t, e.svc, "alice@"+domain)
 	// secretaire may send on behalf of bob, and as alice.
-	if err := e.svc.SetRights(ctx, system, bob.ID, "secretaire@"+domain, core.RightLookup|core.RightSendOnBehalf); err != nil {
+	if err := e.svc.SetRights(ctx, system, bob.ID, "secretaire@"+domain, core.RightSendOnBehalf); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.svc.SetRights(ctx, system, alice.ID, "secretaire@"+domain, core.RightLookup|core.RightSendAs); err != nil {
+	if err := e.svc.SetRights(ctx, system, alice.ID, "secretaire@"+domain, core.RightSendAs); err != nil {
 		t.Fatal(err)
 	}
 	self := "secretaire@" + domain
@@ -559,6 +559,9 @@ func TestSubmissionRights(t *testing.T) {
 			if got == "" {
 				t.Fatal("message not delivered")
 			}
+			if !strings.HasPrefix(got, "Received: from localhost ([127.0.0.1])\r\n") {
+				t.Errorf("our Received field is not on top:\n%s", got)
+			}
 			got = "\r\n" + got
 			hasSender := strings.Contains(got, "\r\nSender: ")
 			if tt.sender == "" && hasSender || tt.sender != "" && !strings.Contains(got, "\r\nSender: "+tt.sender) {
@@ -595,5 +598,70 @@ func TestSubmissionNeedsTLS(t *testing.T) {
 	defer ln.Close()
 	if err := smtp.NewServer(svc, smtp.Options{Mode: smtp.Submission}).Serve(ln); err == nil {
 		t.Fatal("submission served without TLS")
+	}
+}
+
+func TestDeliveredNotices(t *testing.T) {
+	e := newEnv(t, smtp.Options{})
+	ctx := context.Background()
+	success := &gosmtp.RcptOptions{Notify: []gosmtp.DSNNotify{gosmtp.DSNNotifySuccess}, OriginalRecipient: "Bob@" + domain, OriginalRecipientType: gosmtp.DSNAddressTypeRFC822}
+
+	// Through submission, to a local recipient: the notice lands in the
+	// sender's Inbox.
+	c := e.login(t, "alice")
+	if err := c.Mail("alice@"+domain, &gosmtp.MailOptions{EnvelopeID: "env-42"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Rcpt("bob@"+domain, success); err != nil {
+		t.Fatal(err)
+	}
+	w, err := c.Data()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write([]byte(message("alice@"+domain, "bob@"+domain, "dsn-1@x")))
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	inbox := e.folder(t, "alice", "INBOX")
+	if len(inbox) != 1 {
+		t.Fatalf("alice has %d messages, want the delivered notice", len(inbox))
+	}
+	for _, want := range []string{"Action: delivered", "Status: 2.0.0", "Final-Recipient: rfc822; bob@" + domain,
+		"Original-Recipient: rfc822; Bob@" + domain, "Original-Envelope-Id: env-42", "In-Reply-To: <dsn-1@x>"} {
+		if !strings.Contains(inbox[0], want) {
+			t.Errorf("notice lacks %q:\n%s", want, inbox[0])
+		}
+	}
+	if strings.Contains(inbox[0], "Corps du message") {
+		t.Error("the notice carries the body")
+	}
+
+	// Through the MX, from a remote sender: the notice is queued for them,
+	// with a null reverse-path.
+	mx := e.dial(t, e.mx, false)
+	if err := mx.Mail("x@remote.example", nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := mx.Rcpt("bob@"+domain, success); err != nil {
+		t.Fatal(err)
+	}
+	if err := mx.Rcpt("alice@"+domain, nil); err != nil {
+		t.Fatal(err)
+	}
+	w, err = mx.Data()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write([]byte(message("x@remote.example", "bob@"+domain, "dsn-2@x")))
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	queued, err := e.svc.OutboundList(ctx, system)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(queued) != 1 || queued[0].MailFrom != "" || queued[0].Rcpt != "x@remote.example" {
+		t.Fatalf("queue = %+v, want one notice to x@remote.example from <>", queued)
 	}
 }

@@ -29,18 +29,26 @@ type session struct {
 	authenticated bool
 
 	// The transaction under way.
-	id     string
-	from   string
-	opts   gosmtp.MailOptions
-	rcpts  []string
-	notify string
+	id    string
+	from  string
+	opts  gosmtp.MailOptions
+	rcpts []recipient
+}
+
+// recipient is one accepted forward-path with its DSN parameters (RFC 3461
+// §4.1-4.2).
+type recipient struct {
+	addr     string
+	local    bool
+	notify   []string
+	original string
 }
 
 var _ gosmtp.Session = (*session)(nil)
 
 // Reset forgets the transaction. RFC 5321 §4.1.1.5.
 func (ss *session) Reset() {
-	ss.from, ss.opts, ss.rcpts, ss.notify = "", gosmtp.MailOptions{}, nil, ""
+	ss.from, ss.opts, ss.rcpts = "", gosmtp.MailOptions{}, nil
 }
 
 // Logout ends the session.
@@ -77,7 +85,7 @@ func (ss *session) Rcpt(to string, opts *gosmtp.RcptOptions) error {
 		}
 		return ss.refuse(fromCore(cerr))
 	}
-	ss.addRecipient(addr, opts)
+	ss.addRecipient(addr, true, opts)
 	return nil
 }
 
@@ -90,17 +98,29 @@ func (ss *session) Data(r io.Reader) error {
 	}
 	defer ss.srv.busy.Done()
 	start := time.Now()
-	data, msgID, err := ss.read(r, true)
+	m, err := ReadMessage(r, maxHeaderBytes)
 	if err != nil {
-		return ss.refuse(err)
+		return ss.refuse(dataError(err))
 	}
+	m.AddTrace(ss.trace(), true, ss.from)
+	var buf bytes.Buffer
+	buf.Grow(4096)
+	if _, err := buf.ReadFrom(m.Reader()); err != nil {
+		return ss.refuse(dataError(err))
+	}
+	data := buf.Bytes()
 	actor := core.System(ss.srv.opts.Mode.String())
 	actor.Remote = ss.remote.String()
-	if cerr := ss.srv.svc.Deliver(ss.ctx(), actor, core.Delivery{MailFrom: ss.from, Recipients: ss.rcpts, Data: data}); cerr != nil {
+	if cerr := ss.srv.svc.Deliver(ss.ctx(), actor, core.Delivery{MailFrom: ss.from, Recipients: ss.addresses(), Data: data}); cerr != nil {
 		return ss.refuse(fromCore(cerr))
 	}
 	ss.srv.log.Info("delivered", "session", ss.id, "remote", ss.remote.String(), "recipients", len(ss.rcpts),
-		"size", len(data), "message_id", msgID, "ms", time.Since(start).Milliseconds())
+		"size", len(data), "message_id", m.MessageID(), "ms", time.Since(start).Milliseconds())
+	msgID := m.MessageID()
+	if msgID != "" {
+		msgID = "<" + msgID + ">"
+	}
+	ss.notifyDelivered(data, msgID)
 	return nil
 }
 
@@ -117,20 +137,29 @@ func (ss *session) recipient(to string) (string, *Error) {
 	return addr, nil
 }
 
-func (ss *session) addRecipient(addr string, opts *gosmtp.RcptOptions) {
+func (ss *session) addRecipient(addr string, local bool, opts *gosmtp.RcptOptions) {
 	for _, r := range ss.rcpts {
-		if r == addr {
+		if r.addr == addr {
 			return
 		}
 	}
-	ss.rcpts = append(ss.rcpts, addr)
-	if opts != nil && len(opts.Notify) > 0 && ss.notify == "" {
-		n := make([]string, len(opts.Notify))
-		for i, v := range opts.Notify {
-			n[i] = string(v)
+	rc := recipient{addr: addr, local: local}
+	if opts != nil {
+		for _, v := range opts.Notify {
+			rc.notify = append(rc.notify, string(v))
 		}
-		ss.notify = strings.Join(n, ",")
+		rc.original = opts.OriginalRecipient
 	}
+	ss.rcpts = append(ss.rcpts, rc)
+}
+
+// addresses returns the forward-paths of the transaction.
+func (ss *session) addresses() []string {
+	out := make([]string, len(ss.rcpts))
+	for i, r := range ss.rcpts {
+		out[i] = r.addr
+	}
+	return out
 }
 
 // parsePath checks an envelope address; UTF-8 needs the SMTPUTF8 parameter
@@ -146,15 +175,8 @@ func (ss *session) parsePath(path string, code int, enhanced [3]int) (Address, *
 	return a, nil
 }
 
-// read reads the message from the DATA stream and adds our trace fields:
-// Received, and Return-Path on final delivery. It returns the message and
-// its Message-ID.
-func (ss *session) read(r io.Reader, finalDelivery bool) ([]byte, string, *Error) {
-	m, err := ReadMessage(r, maxHeaderBytes)
-	if err != nil {
-		return nil, "", dataError(err)
-	}
-	tlsState, _ := ss.conn.TLSConnectionState()
+// trace describes the transaction for its Received field.
+func (ss *session) trace() Trace {
 	t := Trace{
 		Helo:          ss.conn.Hostname(),
 		RemoteIP:      ss.remote,
@@ -164,19 +186,13 @@ func (ss *session) read(r io.Reader, finalDelivery bool) ([]byte, string, *Error
 		ID:            ss.id,
 		Time:          time.Now(),
 	}
-	if tlsState.HandshakeComplete {
+	if tlsState, ok := ss.conn.TLSConnectionState(); ok && tlsState.HandshakeComplete {
 		t.TLS = &tlsState
 	}
 	if len(ss.rcpts) == 1 {
-		t.For = ss.rcpts[0]
+		t.For = ss.rcpts[0].addr
 	}
-	m.AddTrace(t, finalDelivery, ss.from)
-	var buf bytes.Buffer
-	buf.Grow(4096)
-	if _, err := buf.ReadFrom(m.Reader()); err != nil {
-		return nil, "", dataError(err)
-	}
-	return buf.Bytes(), m.MessageID(), nil
+	return t
 }
 
 func (ss *session) ctx() context.Context { return ss.srv.ctx }

@@ -1,6 +1,7 @@
 package smtp
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -100,10 +101,15 @@ func (ss *submissionSession) Rcpt(to string, opts *gosmtp.RcptOptions) error {
 	if err != nil {
 		return ss.refuse(err)
 	}
-	if _, cerr := ss.srv.svc.CheckRecipient(ss.ctx(), addr); cerr != nil && !errors.Is(cerr, core.ErrInvalid) {
+	_, cerr := ss.srv.svc.CheckRecipient(ss.ctx(), addr)
+	if cerr != nil && !errors.Is(cerr, core.ErrInvalid) {
 		return ss.refuse(fromCore(cerr))
 	}
-	ss.addRecipient(addr, opts)
+	if cerr != nil {
+		// Remote: keep the local part's case as the client wrote it.
+		addr = to
+	}
+	ss.addRecipient(addr, cerr == nil, opts)
 	return nil
 }
 
@@ -117,24 +123,39 @@ func (ss *submissionSession) Data(r io.Reader) error {
 	}
 	defer ss.srv.busy.Done()
 	start := time.Now()
-	data, _, err := ss.read(r, false)
-	if err != nil {
-		return ss.refuse(err)
+	var buf bytes.Buffer
+	buf.Grow(4096)
+	if _, err := buf.ReadFrom(r); err != nil {
+		return ss.refuse(dataError(err))
 	}
+	data := buf.Bytes()
 	res, cerr := ss.srv.svc.Submit(ss.ctx(), ss.actor, core.Submission{
 		MailFrom:   ss.from,
-		Recipients: ss.rcpts,
+		Recipients: ss.addresses(),
 		Data:       data,
 		EnvID:      ss.opts.EnvelopeID,
-		Notify:     ss.notify,
+		Notify:     ss.firstNotify(),
 		Ret:        string(ss.opts.Return),
+		Trace:      ss.trace().Field(),
 	})
 	if cerr != nil {
 		return ss.refuse(fromCore(cerr))
 	}
 	ss.srv.log.Info("submitted", "session", ss.id, "remote", ss.remote.String(), "local", res.Local, "queued", res.Queued,
 		"size", len(data), "message_id", res.MessageID, "ms", time.Since(start).Milliseconds())
+	ss.notifyDelivered(data, res.MessageID)
 	return nil
+}
+
+// firstNotify returns the first NOTIFY given: the core keeps one for the
+// whole submission.
+func (ss *submissionSession) firstNotify() string {
+	for _, r := range ss.rcpts {
+		if len(r.notify) > 0 {
+			return strings.Join(r.notify, ",")
+		}
+	}
+	return ""
 }
 
 // tooManyFailures is the reply to an address or account locked out after
