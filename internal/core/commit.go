@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"caduceus/internal/store"
 )
@@ -30,6 +31,10 @@ type committer struct {
 	jobs chan *job
 	quit chan struct{}
 	wg   sync.WaitGroup
+
+	commits  atomic.Int64 // transactions committed
+	messages atomic.Int64 // jobs committed in them
+	failures atomic.Int64 // jobs that failed
 }
 
 // maxBatch bounds a batch so that a burst does not make one transaction huge.
@@ -149,11 +154,30 @@ func (c *committer) commit(batch []*job) {
 		}
 		c.s.publish(all...)
 	}
+	c.commits.Add(1)
 	for i, j := range batch {
 		if err != nil {
+			c.failures.Add(1)
 			j.done <- fmt.Errorf("commit: %w", err)
 			continue
 		}
+		if errs[i] != nil {
+			c.failures.Add(1)
+		} else {
+			c.messages.Add(1)
+		}
 		j.done <- errs[i]
 	}
+}
+
+// CommitStats counts the group committer's work since start, for metrics.
+type CommitStats struct {
+	Commits  int64 // transactions (each with one blob sync)
+	Messages int64 // messages stored durably
+	Failures int64 // messages refused at commit (quota, errors)
+}
+
+// CommitStats returns the committer's counters.
+func (s *Service) CommitStats() CommitStats {
+	return CommitStats{Commits: s.commit.commits.Load(), Messages: s.commit.messages.Load(), Failures: s.commit.failures.Load()}
 }

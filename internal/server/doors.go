@@ -121,6 +121,19 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 
 // registerMetrics adds the node's own gauges to reg.
 func (s *Server) registerMetrics(reg *prometheus.Registry) {
+	for _, c := range []struct {
+		name, help string
+		get        func(core.CommitStats) int64
+	}{
+		{"caduceus_commits_total", "Group commits (one blob sync and one transaction each).", func(c core.CommitStats) int64 { return c.Commits }},
+		{"caduceus_messages_stored_total", "Messages stored durably (deliveries, submissions, appends).", func(c core.CommitStats) int64 { return c.Messages }},
+		{"caduceus_messages_refused_total", "Messages refused at commit (quota, errors).", func(c core.CommitStats) int64 { return c.Failures }},
+	} {
+		get := c.get
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: c.name, Help: c.help}, func() float64 {
+			return float64(get(s.Core.CommitStats()))
+		}))
+	}
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "caduceus_queue_messages",
 		Help: "Remote recipients waiting in the outbound queue.",
