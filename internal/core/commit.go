@@ -32,6 +32,8 @@ type committer struct {
 	quit chan struct{}
 	wg   sync.WaitGroup
 
+	stopOnce sync.Once
+
 	commits  atomic.Int64 // transactions committed
 	messages atomic.Int64 // jobs committed in them
 	failures atomic.Int64 // jobs that failed
@@ -62,7 +64,7 @@ func (c *committer) submit(ctx context.Context, j *job) error {
 }
 
 func (c *committer) stop() {
-	close(c.quit)
+	c.stopOnce.Do(func() { close(c.quit) })
 	c.wg.Wait()
 }
 

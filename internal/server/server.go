@@ -100,6 +100,7 @@ type Server struct {
 	mu       sync.Mutex
 	stops    []func(context.Context) error
 	cancel   context.CancelFunc
+	shutOnce sync.Once
 	bg       sync.WaitGroup
 	serveErr chan error
 }
@@ -133,8 +134,14 @@ func (s *Server) Addr(name string) string { return s.addrs[name] }
 func (s *Server) Errors() <-chan error { return s.serveErr }
 
 // Shutdown stops accepting connections, lets those in flight finish until ctx
-// ends, then closes the node.
+// ends, then closes the node. Later calls do nothing.
 func (s *Server) Shutdown(ctx context.Context) error {
+	var err error
+	s.shutOnce.Do(func() { err = s.shutdown(ctx) })
+	return err
+}
+
+func (s *Server) shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	stops := s.stops
 	s.stops = nil

@@ -1,0 +1,85 @@
+package server_test
+
+import (
+	"crypto/tls"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+
+	"caduceus/internal/server/servertest"
+)
+
+func TestListenersHealthAndMetrics(t *testing.T) {
+	srv := servertest.Start(t, servertest.Options{Users: []string{"alice"}})
+	for _, name := range []string{"smtp", "submission", "submissions", "imap", "imaps", "https", "metrics"} {
+		if srv.Addr(name) == "" {
+			t.Errorf("listener %s is not up", name)
+		}
+	}
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: servertest.ClientTLS(t, srv)}}
+	resp, err := client.Get("https://" + srv.Addr("https") + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || strings.TrimSpace(string(body)) != "ok" {
+		t.Fatalf("healthz = %d %q", resp.StatusCode, body)
+	}
+	resp, err = http.Get("http://" + srv.Addr("metrics") + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{"caduceus_queue_messages", "caduceus_commits_total", "go_goroutines"} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+}
+
+// The MSSanté client référentiel (ECO.1.1.2) wants TLS 1.2 at least: older
+// clients are refused on every TLS listener.
+func TestTLSPolicy(t *testing.T) {
+	srv := servertest.Start(t, servertest.Options{})
+	for _, name := range []string{"https", "imaps", "submissions"} {
+		cfg := servertest.ClientTLS(t, srv)
+		cfg.MinVersion, cfg.MaxVersion = tls.VersionTLS10, tls.VersionTLS11
+		conn, err := tls.Dial("tcp", srv.Addr(name), cfg)
+		if err == nil {
+			conn.Close()
+			t.Errorf("%s accepted TLS 1.1", name)
+		}
+		cfg = servertest.ClientTLS(t, srv)
+		cfg.MaxVersion = tls.VersionTLS12
+		conn, err = tls.Dial("tcp", srv.Addr(name), cfg)
+		if err != nil {
+			t.Errorf("%s refused TLS 1.2: %v", name, err)
+			continue
+		}
+		if s := conn.ConnectionState().CipherSuite; s != tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256 && s != tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384 {
+			t.Errorf("%s negotiated %s", name, tls.CipherSuiteName(s))
+		}
+		conn.Close()
+	}
+}
+
+func TestShutdownClosesListeners(t *testing.T) {
+	srv := servertest.Start(t, servertest.Options{})
+	addr := srv.Addr("smtp")
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	if err := srv.Shutdown(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := net.Dial("tcp", addr); err == nil {
+		c.Close()
+		t.Fatal("SMTP still accepts after shutdown")
+	}
+}
