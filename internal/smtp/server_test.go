@@ -49,7 +49,7 @@ func newEnv(t *testing.T, opts smtp.Options) *testEnv {
 	return e
 }
 
-func serve(t *testing.T, svc *core.Service, opts smtp.Options) string {
+func serve(t testing.TB, svc *core.Service, opts smtp.Options) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

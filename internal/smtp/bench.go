@@ -1,0 +1,208 @@
+package smtp
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/emersion/go-sasl"
+	gosmtp "github.com/emersion/go-smtp"
+)
+
+// BenchOptions describes a load run against an SMTP server, as `caduceus
+// bench smtp` takes it.
+type BenchOptions struct {
+	// Addr is the server, "host:port".
+	Addr string
+	// From is the reverse-path, "bench@localhost" when empty.
+	From string
+	// To is the recipient of every message.
+	To string
+	// Messages is how many messages to send, 1000 when 0.
+	Messages int
+	// Size is the size of each message in bytes, 4096 when 0.
+	Size int
+	// Concurrency is how many sessions send at once, 10 when 0. Each
+	// session keeps its connection for all its messages.
+	Concurrency int
+	// TLS, when set, is used with STARTTLS, or from the first byte when
+	// ImplicitTLS is set.
+	TLS         *tls.Config
+	ImplicitTLS bool
+	// Username and Password, when set, log in with AUTH PLAIN (submission).
+	Username, Password string
+}
+
+// BenchResult is what a load run measured.
+type BenchResult struct {
+	// Sent is the number of messages the server accepted with a 250.
+	Sent int
+	// Failed is the number of messages refused or lost.
+	Failed int
+	// FirstError is the first failure, if any.
+	FirstError error
+	// Elapsed is the wall time of the run, connections included.
+	Elapsed time.Duration
+	// PerSecond is Sent divided by Elapsed.
+	PerSecond float64
+	// P50, P99 and Max are latencies of one message, from MAIL to the
+	// server's final reply to DATA.
+	P50, P99, Max time.Duration
+}
+
+// String formats the result on one line.
+func (r BenchResult) String() string {
+	return fmt.Sprintf("%d sent, %d failed in %v: %.0f messages/s, latency p50 %v p99 %v max %v",
+		r.Sent, r.Failed, r.Elapsed.Round(time.Millisecond), r.PerSecond,
+		r.P50.Round(10*time.Microsecond), r.P99.Round(10*time.Microsecond), r.Max.Round(10*time.Microsecond))
+}
+
+// Bench sends opts.Messages messages of opts.Size bytes to opts.To over
+// opts.Concurrency sessions and measures throughput and latency. Every
+// message has its own Message-ID. It stops early when ctx ends.
+func Bench(ctx context.Context, opts BenchOptions) (BenchResult, error) {
+	if opts.Addr == "" || opts.To == "" {
+		return BenchResult{}, errors.New("bench: a server address and a recipient are needed")
+	}
+	opts.From = cmp.Or(opts.From, "bench@localhost")
+	opts.Messages = cmp.Or(opts.Messages, 1000)
+	opts.Size = cmp.Or(opts.Size, 4096)
+	opts.Concurrency = min(cmp.Or(opts.Concurrency, 10), opts.Messages)
+
+	run := strings.ToLower(rand.Text()[:8])
+	var next atomic.Int64
+	var mu sync.Mutex
+	var latencies []time.Duration
+	var res BenchResult
+	fail := func(err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		res.Failed++
+		if res.FirstError == nil {
+			res.FirstError = err
+		}
+	}
+
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range opts.Concurrency {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var c *gosmtp.Client
+			defer func() {
+				if c != nil {
+					c.Quit()
+				}
+			}()
+			for ctx.Err() == nil {
+				n := next.Add(1)
+				if n > int64(opts.Messages) {
+					return
+				}
+				if c == nil {
+					var err error
+					if c, err = benchDial(ctx, opts); err != nil {
+						fail(err)
+						continue
+					}
+				}
+				msg := benchMessage(opts, run, n)
+				t0 := time.Now()
+				if err := c.SendMail(opts.From, []string{opts.To}, bytes.NewReader(msg)); err != nil {
+					fail(err)
+					var se *gosmtp.SMTPError
+					if !errors.As(err, &se) {
+						c.Close()
+						c = nil
+					} else {
+						c.Reset()
+					}
+					continue
+				}
+				d := time.Since(t0)
+				mu.Lock()
+				latencies = append(latencies, d)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	res.Elapsed = time.Since(start)
+	res.Sent = len(latencies)
+	if res.Elapsed > 0 {
+		res.PerSecond = float64(res.Sent) / res.Elapsed.Seconds()
+	}
+	if len(latencies) > 0 {
+		slices.Sort(latencies)
+		res.P50 = percentile(latencies, 50)
+		res.P99 = percentile(latencies, 99)
+		res.Max = latencies[len(latencies)-1]
+	}
+	return res, nil
+}
+
+// percentile returns the p-th percentile of sorted, nearest rank.
+func percentile(sorted []time.Duration, p int) time.Duration {
+	i := (len(sorted)*p + 99) / 100
+	return sorted[max(i-1, 0)]
+}
+
+func benchDial(ctx context.Context, opts BenchOptions) (*gosmtp.Client, error) {
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", opts.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("bench: %w", err)
+	}
+	cfg := opts.TLS
+	if cfg != nil && cfg.ServerName == "" {
+		cfg = cfg.Clone()
+		cfg.ServerName, _, _ = net.SplitHostPort(opts.Addr)
+	}
+	var c *gosmtp.Client
+	switch {
+	case cfg != nil && opts.ImplicitTLS:
+		c = gosmtp.NewClient(tls.Client(conn, cfg))
+	case cfg != nil:
+		if c, err = gosmtp.NewClientStartTLS(conn, cfg); err != nil {
+			return nil, fmt.Errorf("bench: %w", err)
+		}
+	default:
+		c = gosmtp.NewClient(conn)
+	}
+	if opts.Username != "" {
+		if err := c.Auth(sasl.NewPlainClient("", opts.Username, opts.Password)); err != nil {
+			c.Close()
+			return nil, fmt.Errorf("bench: %w", err)
+		}
+	}
+	return c, nil
+}
+
+// benchMessage returns message n of the run: a plain header with a unique
+// Message-ID, and a body of 76-character lines up to opts.Size bytes.
+func benchMessage(opts BenchOptions, run string, n int64) []byte {
+	var b bytes.Buffer
+	b.Grow(opts.Size + 80)
+	fmt.Fprintf(&b, "From: <%s>\r\nTo: <%s>\r\nSubject: bench %d\r\nMessage-ID: <bench-%s-%d@caduceus>\r\nDate: %s\r\n\r\n",
+		opts.From, opts.To, n, run, n, time.Now().Format(time.RFC1123Z))
+	line := strings.Repeat("x", 76) + "\r\n"
+	for b.Len()+len(line) <= opts.Size {
+		b.WriteString(line)
+	}
+	for b.Len() < opts.Size-2 {
+		b.WriteByte('y')
+	}
+	b.WriteString("\r\n")
+	return b.Bytes()
+}
