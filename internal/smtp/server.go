@@ -13,7 +13,6 @@ import (
 
 	gosmtp "github.com/emersion/go-smtp"
 
-	"caduceus/internal/auth"
 	"caduceus/internal/core"
 )
 
@@ -62,13 +61,8 @@ type Options struct {
 	// Timeout is how long a client may stay silent, 5 minutes when 0 (RFC
 	// 5321 §4.5.3.2.7).
 	Timeout time.Duration
-	// AuthFailures is how many AUTH attempts an address may make in a row
-	// before it is refused, 10 when 0. A success gives them back.
-	AuthFailures int
-	// AuthLockout is how long a refused address waits for each further
-	// attempt, one minute when 0.
-	AuthLockout time.Duration
-	// AuthFailureDelay slows every failed AUTH down, one second when 0.
+	// AuthFailureDelay slows every failed AUTH down, one second when 0. The
+	// core refuses an account or address that keeps failing.
 	AuthFailureDelay time.Duration
 	// Logger receives one line per transaction: never a subject, body,
 	// attachment name or correspondent's address.
@@ -77,11 +71,10 @@ type Options struct {
 
 // Server is an SMTP door over the core: an MX or a submission service.
 type Server struct {
-	svc     *core.Service
-	opts    Options
-	log     *slog.Logger
-	srv     *gosmtp.Server
-	limiter *auth.Limiter
+	svc  *core.Service
+	opts Options
+	log  *slog.Logger
+	srv  *gosmtp.Server
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -104,18 +97,11 @@ func NewServer(svc *core.Service, opts Options) *Server {
 	}
 	opts.MaxRecipients = cmp.Or(opts.MaxRecipients, 100)
 	opts.Timeout = cmp.Or(opts.Timeout, 5*time.Minute)
-	opts.AuthFailures = cmp.Or(opts.AuthFailures, 10)
-	opts.AuthLockout = cmp.Or(opts.AuthLockout, time.Minute)
 	opts.AuthFailureDelay = cmp.Or(opts.AuthFailureDelay, time.Second)
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{
-		svc:     svc,
-		opts:    opts,
-		log:     opts.Logger.With("door", opts.Mode.String()),
-		limiter: auth.NewLimiter(opts.AuthFailures, opts.AuthLockout),
-	}
+	s := &Server{svc: svc, opts: opts, log: opts.Logger.With("door", opts.Mode.String())}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	srv := gosmtp.NewServer(gosmtp.BackendFunc(s.newSession))
 	srv.Domain = opts.Hostname

@@ -491,19 +491,23 @@ func TestSubmissionAuth(t *testing.T) {
 }
 
 func TestSubmissionAuthLockout(t *testing.T) {
-	e := newEnv(t, smtp.Options{AuthFailures: 3, AuthLockout: time.Hour, AuthFailureDelay: 50 * time.Millisecond})
-	c := e.dial(t, e.sub, true)
-	for i := range 3 {
+	e := newEnv(t, smtp.Options{AuthFailureDelay: 20 * time.Millisecond})
+	// Failures are slowed down; after ten of them the core locks the
+	// account and the address out. (go-smtp's client answers a failed AUTH
+	// with a stray "*", which its server counts as a protocol error: each
+	// attempt gets its own connection, as a guessing client's would.)
+	for i := range 10 {
+		c := e.dial(t, e.sub, true)
 		start := time.Now()
 		wantCode(t, c.Auth(sasl.NewPlainClient("", "bob@"+domain, fmt.Sprint("guess", i))), 535, "5.7.8")
-		if d := time.Since(start); d < 50*time.Millisecond {
+		if d := time.Since(start); d < 20*time.Millisecond {
 			t.Errorf("failure %d answered in %v: not slowed down", i, d)
 		}
 	}
-	// The address is now refused for a while, even with the right password.
+	c := e.dial(t, e.sub, true)
 	wantCode(t, c.Auth(sasl.NewPlainClient("", "bob@"+domain, coretest.Password)), 454, "4.7.0")
 	c2 := e.dial(t, e.sub, true)
-	wantCode(t, c2.Auth(sasl.NewPlainClient("", "alice@"+domain, coretest.Password)), 454, "4.7.0")
+	wantCode(t, c2.Auth(sasl.NewLoginClient("alice@"+domain, coretest.Password)), 454, "4.7.0")
 }
 
 func TestSubmissionRights(t *testing.T) {

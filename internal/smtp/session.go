@@ -247,6 +247,9 @@ func fromCore(err error) *Error {
 		return &Error{Code: 550, Enhanced: [3]int{5, 6, 0}, Message: "Message refused: malformed", Err: err}
 	case errors.Is(err, core.ErrAuth), errors.Is(err, core.ErrDisabled):
 		return &Error{Code: 535, Enhanced: [3]int{5, 7, 8}, Message: "Authentication failed", Err: err}
+	case errors.Is(err, core.ErrTooManyAttempts):
+		// RFC 4954 §6: 454 4.7.0, temporary authentication failure.
+		return &Error{Code: 454, Enhanced: [3]int{4, 7, 0}, Message: "Too many failed logins, try again later", Err: err}
 	}
 	return AsError(err)
 }

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"strconv"
 	"strings"
 	"time"
 
@@ -30,31 +29,15 @@ func (ss *submissionSession) AuthMechanisms() []string {
 	return []string{sasl.Plain, sasl.Login}
 }
 
-// Auth starts a SASL exchange. RFC 4954 §4. Failed attempts are slowed down,
-// and an address or an account that fails too often is refused for a while.
+// Auth starts a SASL exchange. RFC 4954 §4. Every failure is slowed down;
+// the core refuses an account or an address that fails too often.
 func (ss *submissionSession) Auth(mech string) (sasl.Server, error) {
-	ipKey := "smtp:ip:" + ss.remote.String()
-	if ok, wait := ss.srv.limiter.Reserve(ipKey); !ok {
-		return nil, tooManyFailures(wait)
-	}
 	login := func(username, password string) error {
-		acctKey := "smtp:acct:" + strings.ToLower(username)
-		if ok, wait := ss.srv.limiter.Reserve(acctKey); !ok {
-			pause(ss.ctx(), ss.srv.opts.AuthFailureDelay)
-			return tooManyFailures(wait)
-		}
 		actor, err := ss.srv.svc.Login(ss.ctx(), ss.srv.opts.Mode.String(), ss.remote.String(), username, password)
 		if err != nil {
 			pause(ss.ctx(), ss.srv.opts.AuthFailureDelay)
-			if errors.Is(err, core.ErrAuth) || errors.Is(err, core.ErrDisabled) {
-				ss.srv.log.Info("auth failed", "remote", ss.remote.String())
-				return gosmtp.ErrAuthFailed
-			}
-			// RFC 4954 §6: 454 4.7.0, temporary authentication failure.
-			return ss.refuse(&Error{Code: 454, Enhanced: [3]int{4, 7, 0}, Message: "Temporary authentication failure", Err: err})
+			return ss.refuse(fromCore(err))
 		}
-		ss.srv.limiter.Reset(ipKey)
-		ss.srv.limiter.Reset(acctKey)
 		ss.actor = actor
 		ss.authenticated = true
 		return nil
@@ -156,14 +139,6 @@ func (ss *submissionSession) firstNotify() string {
 		}
 	}
 	return ""
-}
-
-// tooManyFailures is the reply to an address or account locked out after
-// failed logins.
-func tooManyFailures(wait time.Duration) error {
-	secs := int(wait.Round(time.Second) / time.Second)
-	return (&Error{Code: 454, Enhanced: [3]int{4, 7, 0},
-		Message: "Too many failed logins, try again in " + strconv.Itoa(max(secs, 1)) + " s"}).reply()
 }
 
 // pause waits d, or less if ctx ends.
