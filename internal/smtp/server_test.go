@@ -669,3 +669,37 @@ func TestDeliveredNotices(t *testing.T) {
 		t.Fatalf("queue = %+v, want one notice to x@remote.example from <>", queued)
 	}
 }
+
+func TestShutdown(t *testing.T) {
+	svc := coretest.New(t, coretest.Options{})
+	coretest.User(t, svc, "alice", "Alice")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := smtp.NewServer(svc, smtp.Options{})
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	c, err := gosmtp.Dial(ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := send(c, "x@remote.example", []string{"alice@" + domain}, message("x@remote.example", "alice@"+domain, "before@x")); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	if err := <-served; err != nil {
+		t.Errorf("Serve after Shutdown: %v", err)
+	}
+	if err := c.Noop(); err == nil {
+		t.Error("an idle connection survived Shutdown")
+	}
+	if _, err := net.Dial("tcp", ln.Addr().String()); err == nil {
+		t.Error("the listener still accepts")
+	}
+}
