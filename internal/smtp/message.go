@@ -74,10 +74,6 @@ func (m *Message) Reader() io.Reader {
 	return io.MultiReader(&b, m.body)
 }
 
-type errReader struct{ err error }
-
-func (r *errReader) Read([]byte) (int, error) { return 0, r.err }
-
 // MessageID returns the Message-ID of the message, without angle brackets,
 // or "" when it has none or it does not parse.
 func (m *Message) MessageID() string {
@@ -180,3 +176,8 @@ func (t Trace) protocol() string {
 	}
 	return p
 }
+
+// errReader is a reader that fails with err.
+type errReader struct{ err error }
+
+func (r *errReader) Read([]byte) (int, error) { return 0, r.err }

@@ -114,9 +114,9 @@ func (ss *session) Data(r io.Reader) error {
 	if cerr := ss.srv.svc.Deliver(ss.ctx(), actor, core.Delivery{MailFrom: ss.from, Recipients: ss.addresses(), Data: data}); cerr != nil {
 		return ss.refuse(fromCore(cerr))
 	}
-	ss.srv.log.Info("delivered", "session", ss.id, "remote", ss.remote.String(), "recipients", len(ss.rcpts),
-		"size", len(data), "message_id", m.MessageID(), "ms", time.Since(start).Milliseconds())
 	msgID := m.MessageID()
+	ss.srv.log.Info("delivered", "session", ss.id, "remote", ss.remote.String(), "recipients", len(ss.rcpts),
+		"size", len(data), "message_id", msgID, "ms", time.Since(start).Milliseconds())
 	if msgID != "" {
 		msgID = "<" + msgID + ">"
 	}

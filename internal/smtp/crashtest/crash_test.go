@@ -1,4 +1,4 @@
-package smtp_test
+package crashtest_test
 
 import (
 	"bytes"
