@@ -129,7 +129,7 @@ func (s *Store) Tx(ctx context.Context, fn func(tx *Tx) error) error {
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
-	tx := &Tx{tx: sqlTx, dialect: s.dialect}
+	tx := &Tx{tx: sqlTx, s: s}
 	if err := fn(tx); err != nil {
 		return errors.Join(err, rollback(sqlTx))
 	}
@@ -147,35 +147,69 @@ func rollback(tx *sql.Tx) error {
 }
 
 // Tx is a write transaction; its methods take ? placeholders on both engines.
+// A statement run twice in one transaction is prepared once: a group commit
+// runs the same few statements for every message of its batch, and preparing
+// them each time would cost more than running them.
 type Tx struct {
-	tx      *sql.Tx
-	dialect Dialect
+	tx    *sql.Tx
+	s     *Store
+	stmts map[string]*sql.Stmt
 }
 
 // Exec runs a statement.
 func (t *Tx) Exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
-	return t.tx.ExecContext(ctx, rebind(t.dialect, q), args...)
+	st, err := t.stmt(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	return st.ExecContext(ctx, args...)
 }
 
 // Query runs a query.
 func (t *Tx) Query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
-	return t.tx.QueryContext(ctx, rebind(t.dialect, q), args...)
+	st, err := t.stmt(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryContext(ctx, args...)
 }
 
 // QueryRow runs a query that returns at most one row.
 func (t *Tx) QueryRow(ctx context.Context, q string, args ...any) *sql.Row {
-	return t.tx.QueryRowContext(ctx, rebind(t.dialect, q), args...)
+	st, err := t.stmt(ctx, q)
+	if err != nil {
+		// sql.Row carries no error of its own: run the query unprepared so
+		// that Scan reports the same failure.
+		return t.tx.QueryRowContext(ctx, rebind(t.s.dialect, q), args...)
+	}
+	return st.QueryRowContext(ctx, args...)
 }
 
 // Insert runs an INSERT and returns the new row's id column.
 func (t *Tx) Insert(ctx context.Context, q string, args ...any) (int64, error) {
 	var id int64
-	err := t.tx.QueryRowContext(ctx, rebind(t.dialect, q+" RETURNING id"), args...).Scan(&id)
+	err := t.QueryRow(ctx, q+" RETURNING id", args...).Scan(&id)
 	return id, err
 }
 
 // Dialect tells which engine the transaction runs on.
-func (t *Tx) Dialect() Dialect { return t.dialect }
+func (t *Tx) Dialect() Dialect { return t.s.dialect }
+
+// stmt returns q prepared in this transaction; the transaction's end closes it.
+func (t *Tx) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
+	if st, ok := t.stmts[q]; ok {
+		return st, nil
+	}
+	st, err := t.tx.PrepareContext(ctx, rebind(t.s.dialect, q))
+	if err != nil {
+		return nil, err
+	}
+	if t.stmts == nil {
+		t.stmts = map[string]*sql.Stmt{}
+	}
+	t.stmts[q] = st
+	return st, nil
+}
 
 // Exec runs a statement outside any explicit transaction.
 func (s *Store) Exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
