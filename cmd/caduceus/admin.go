@@ -339,10 +339,16 @@ func cmdAuditList(ctx context.Context, e env, args []string) error {
 func cmdCheck(ctx context.Context, e env, args []string) error {
 	f := newFlags(e, "check", "check", 0)
 	return withNode(ctx, f, args, func(n *server.Node, _ []string) error {
-		problems, err := n.Core.Check(ctx, func(done, total int) {
-			fmt.Fprintf(e.stderr, "\rchecking blobs: %d/%d", done, total)
-		})
-		fmt.Fprintln(e.stderr)
+		var progress func(done, total int)
+		if isTerminal(e.stderr) {
+			progress = func(done, total int) {
+				fmt.Fprintf(e.stderr, "\rchecking blobs: %d/%d", done, total)
+				if done == total {
+					fmt.Fprintln(e.stderr)
+				}
+			}
+		}
+		problems, err := n.Core.Check(ctx, progress)
 		if err != nil {
 			return err
 		}

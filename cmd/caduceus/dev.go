@@ -4,15 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
+	"text/tabwriter"
 	"time"
 
 	"caduceus/internal/config"
 	"caduceus/internal/core"
+	"caduceus/internal/queue"
 	"caduceus/internal/server"
 )
 
@@ -183,30 +183,18 @@ func cmdDevOutbox(ctx context.Context, e env, args []string) error {
 	if _, err := f.parse(args); err != nil {
 		return err
 	}
-	outbox := filepath.Join(*dir, "outbox")
-	var files []string
-	err := filepath.WalkDir(outbox, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if !d.IsDir() && strings.HasSuffix(p, ".eml") {
-			files = append(files, p)
-		}
-		return nil
-	})
-	if errors.Is(err, os.ErrNotExist) {
-		fmt.Fprintln(e.stdout, "dev outbox empty")
-		return nil
-	}
+	msgs, err := queue.ReadOutbox(filepath.Join(*dir, "outbox"))
 	if err != nil {
 		return err
 	}
-	sort.Strings(files)
-	for _, p := range files {
-		fmt.Fprintln(e.stdout, p)
-	}
-	if len(files) == 0 {
+	if len(msgs) == 0 {
 		fmt.Fprintln(e.stdout, "dev outbox empty")
+		return nil
 	}
-	return nil
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "TIME\tFROM\tTO\tSUBJECT\tFILE")
+	for _, m := range msgs {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", m.Time.Format(time.DateTime), m.From, strings.Join(m.To, ", "), m.Subject, m.Path)
+	}
+	return tw.Flush()
 }

@@ -102,3 +102,13 @@ func readSecret(r io.Reader) (string, error) {
 	}
 	return s, nil
 }
+
+// isTerminal tells whether w is a terminal, where progress lines are welcome.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}

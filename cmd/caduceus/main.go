@@ -90,6 +90,7 @@ func commands() []command {
 		{[]string{"queue", "drop"}, cmdQueueDrop},
 		{[]string{"audit", "list"}, cmdAuditList},
 		{[]string{"bench", "imap"}, cmdBenchIMAP},
+		{[]string{"bench", "smtp"}, cmdBenchSMTP},
 	}
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"os"
 	"time"
 
 	"caduceus/internal/config"
@@ -28,7 +27,7 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 // ready, when set, is called once every listener is up.
 func serve(ctx context.Context, e env, cfg config.Config, ready func(*server.Server)) error {
 	logger := slog.New(slog.NewJSONHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	if fi, err := os.Stderr.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 && e.stderr == os.Stderr {
+	if isTerminal(e.stderr) {
 		logger = slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	}
 	srv, err := server.Start(ctx, cfg, logger)

@@ -69,6 +69,11 @@ type Limits struct {
 type Delivery struct {
 	// Relay is a "host:port" smarthost; empty means MX lookup.
 	Relay string `toml:"relay"`
+	// RelayUsername and RelayPassword log in to the relay (over TLS only).
+	RelayUsername string `toml:"relay_username"`
+	RelayPassword string `toml:"relay_password"`
+	// RequireTLS refuses to hand mail to a server that does not offer STARTTLS.
+	RequireTLS bool `toml:"require_tls"`
 	// Expire is how long the queue keeps retrying before it gives up and
 	// sends a delivery status notification.
 	Expire Duration `toml:"expire"`

@@ -10,6 +10,7 @@ import (
 
 	"caduceus/internal/core"
 	"caduceus/internal/imap"
+	"caduceus/internal/queue"
 	"caduceus/internal/smtp"
 	"caduceus/internal/web"
 )
@@ -61,6 +62,21 @@ func (s *Server) startDoors(ctx context.Context) error {
 		s.onStop(srv.Shutdown)
 	}
 	return nil
+}
+
+// startQueue runs the outbound queue for the node's life: to other servers,
+// or into the dev outbox when the configuration names one.
+func (s *Server) startQueue(ctx context.Context) {
+	var tr queue.Transport = &smtp.Outbound{
+		Hostname: s.Config.Hostname, Relay: s.Config.Delivery.Relay,
+		RelayUsername: s.Config.Delivery.RelayUsername, RelayPassword: s.Config.Delivery.RelayPassword,
+		RequireTLS: s.Config.Delivery.RequireTLS,
+	}
+	if s.Config.Dev.Outbox != "" {
+		tr = queue.DevOutbox{Dir: s.Config.Dev.Outbox}
+	}
+	q := queue.New(s.Core, queue.Options{Transport: tr, Hostname: s.Config.Hostname, Logger: s.log.With("door", "queue")})
+	s.serve("queue", func() error { return q.Run(ctx) })
 }
 
 // webHandler serves the health endpoint and the web app.

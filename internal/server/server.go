@@ -179,7 +179,11 @@ func (s *Server) startListeners(ctx context.Context) error {
 		}
 		s.serveHTTP(ctx, "metrics", ln, s.metricsHandler(), false)
 	}
-	return s.startDoors(ctx)
+	if err := s.startDoors(ctx); err != nil {
+		return err
+	}
+	s.startQueue(ctx)
+	return nil
 }
 
 // listen binds a listener and records its address.
