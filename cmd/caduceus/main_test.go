@@ -1,0 +1,116 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// runCLI runs one command in-process against the config at cfg and returns its
+// output and error.
+func runCLI(t *testing.T, cfg, stdin string, args ...string) (string, string, error) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	full := append(args, "--config", cfg)
+	if len(args) > 0 && (args[0] == "--help" || args[len(args)-1] == "--help") {
+		full = args
+	}
+	err := run(context.Background(), full, strings.NewReader(stdin), &out, &errOut)
+	return out.String(), errOut.String(), err
+}
+
+func TestAdminCommands(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "caduceus.toml")
+	if err := os.WriteFile(cfg, []byte("hostname = \"mx.test\"\ndata_dir = \"data\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	steps := []struct {
+		args    []string
+		stdin   string
+		want    string // in stdout
+		wantErr string // in the error
+	}{
+		{args: []string{"domain", "add", "chu.mssante.fr"}, want: "domain chu.mssante.fr added"},
+		{args: []string{"domain", "add", "chu.mssante.fr"}, wantErr: "already exists"},
+		{args: []string{"user", "add", "claire@chu.mssante.fr", "--name", "Dr Claire", "--password-stdin", "--notify-email", "claire@perso.example"}, stdin: "un mot de passe long\n", want: "user claire@chu.mssante.fr added"},
+		{args: []string{"user", "add", "x@elsewhere.fr", "--name", "X"}, wantErr: "not local"},
+		{args: []string{"user", "add", "bob@chu.mssante.fr", "--name", "Bob", "--password-stdin"}, stdin: "short\n", wantErr: "shorter than 10"},
+		{args: []string{"user", "add", "--name", "No address"}, wantErr: "want 1 argument"},
+		{args: []string{"user", "add", "sophie@chu.mssante.fr", "--name", "Sophie"}, want: "added"},
+		{args: []string{"user", "list"}, want: "claire@chu.mssante.fr"},
+		{args: []string{"mailbox", "add", "cardio@chu.mssante.fr", "--kind", "org", "--name", "Cardiologie"}, want: "cardio@chu.mssante.fr (ORG) added"},
+		{args: []string{"mailbox", "add", "bad@chu.mssante.fr", "--kind", "xyz", "--name", "Bad"}, wantErr: "mailbox kind"},
+		{args: []string{"mailbox", "grant", "cardio@chu.mssante.fr", "sophie@chu.mssante.fr", "member"}, want: "lrswipkte1"},
+		{args: []string{"mailbox", "grant", "cardio@chu.mssante.fr", "sophie@chu.mssante.fr", "lrq"}, wantErr: "unknown right"},
+		{args: []string{"mailbox", "acl", "cardio@chu.mssante.fr"}, want: "sophie@chu.mssante.fr"},
+		{args: []string{"mailbox", "revoke", "cardio@chu.mssante.fr", "sophie@chu.mssante.fr"}, want: "no rights"},
+		{args: []string{"mailbox", "stats", "nobody@chu.mssante.fr"}, wantErr: "not found"},
+		{args: []string{"user", "passwd", "claire@chu.mssante.fr"}, stdin: "un autre mot de passe\n", want: "password of claire@chu.mssante.fr changed"},
+		{args: []string{"user", "disable", "claire@chu.mssante.fr"}, want: "disabled"},
+		{args: []string{"queue", "list"}, want: "queue empty"},
+		{args: []string{"queue", "retry", "abc"}, wantErr: "want a number"},
+		{args: []string{"queue", "drop", "42"}, wantErr: "not found"},
+		{args: []string{"audit", "list", "--action", "rights.set"}, want: "cardio@chu.mssante.fr sophie@chu.mssante.fr"},
+		{args: []string{"check"}, want: "store ok"},
+		{args: []string{"user", "remove", "sophie@chu.mssante.fr"}, want: "removed"},
+		{args: []string{"frobnicate"}, wantErr: "unknown command"},
+	}
+	for _, s := range steps {
+		out, _, err := runCLI(t, cfg, s.stdin, s.args...)
+		name := strings.Join(s.args, " ")
+		if s.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), s.wantErr) {
+				t.Errorf("%s: err = %v, want %q", name, err, s.wantErr)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		if !strings.Contains(out, s.want) {
+			t.Errorf("%s: output %q lacks %q", name, out, s.want)
+		}
+	}
+
+	out, _, err := runCLI(t, cfg, "", "mailbox", "stats", "claire@chu.mssante.fr", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stats []struct {
+		Folder   string `json:"folder"`
+		Messages *int   `json:"messages"`
+		Unseen   *int   `json:"unseen"`
+		Bytes    *int64 `json:"bytes"`
+	}
+	if err := json.Unmarshal([]byte(out), &stats); err != nil {
+		t.Fatalf("stats --json: %v\n%s", err, out)
+	}
+	if len(stats) != 6 || stats[0].Folder != "INBOX" || stats[0].Messages == nil || stats[0].Unseen == nil || stats[0].Bytes == nil {
+		t.Fatalf("stats --json = %s", out)
+	}
+}
+
+func TestHelp(t *testing.T) {
+	var out, errOut bytes.Buffer
+	if err := run(context.Background(), []string{"--help"}, nil, &out, &errOut); !errors.Is(err, errHelp) {
+		t.Fatalf("--help: %v", err)
+	}
+	if !strings.Contains(out.String(), "caduceus user add") {
+		t.Errorf("usage lacks the commands:\n%s", out.String())
+	}
+	out.Reset()
+	errOut.Reset()
+	if err := run(context.Background(), []string{"user", "add", "--help"}, nil, &out, &errOut); !errors.Is(err, errHelp) {
+		t.Fatalf("user add --help: %v", err)
+	}
+	if !strings.Contains(errOut.String(), "--notify-email") {
+		t.Errorf("user add --help lacks its flags:\n%s", errOut.String())
+	}
+}
