@@ -22,6 +22,9 @@ func (c *conn) cmdACL(cmd *Command) {
 		name, ident, rights = a.Mailbox, a.Identifier, a.Rights
 	}
 	pl, _, err := c.folder(name)
+	if err == nil {
+		pl.access, err = c.current(pl)
+	}
 	if err != nil {
 		c.fail(cmd.Tag, err)
 		return
@@ -126,6 +129,9 @@ func (c *conn) cmdQuota(cmd *Command) {
 	case "GETQUOTAROOT":
 		name := cmd.Args.(*MailboxArgs).Mailbox
 		pl, _, err := c.folder(name)
+		if err == nil {
+			pl.access, err = c.current(pl)
+		}
 		if err != nil {
 			c.fail(cmd.Tag, err)
 			return

@@ -41,6 +41,7 @@ type conn struct {
 	tls     bool
 	state   int
 	actor   core.Actor
+	home    core.Access     // the person's own mailbox, once looked up
 	enabled map[string]bool // ENABLEd extensions (RFC 5161)
 	cond    bool            // CONDSTORE is on (RFC 7162 §3.1)
 	sel     *selection
@@ -194,18 +195,7 @@ func (c *conn) capabilities() string {
 
 // dispatch runs one command; an error ends the connection.
 func (c *conn) dispatch(cmd *Command) error {
-	allowed := map[int]bool{}
-	switch cmd.Name {
-	case "CAPABILITY", "NOOP", "LOGOUT", "ID":
-		allowed = map[int]bool{stateNotAuth: true, stateAuth: true, stateSelected: true}
-	case "STARTTLS", "LOGIN", "AUTHENTICATE":
-		allowed[stateNotAuth] = true
-	case "CHECK", "CLOSE", "UNSELECT", "EXPUNGE", "SEARCH", "FETCH", "STORE", "COPY", "MOVE", "SORT", "THREAD":
-		allowed[stateSelected] = true
-	default:
-		allowed = map[int]bool{stateAuth: true, stateSelected: true}
-	}
-	if !allowed[c.state] {
+	if !allowedIn(cmd.Name, c.state) {
 		c.w.Tagged(cmd.Tag, "BAD", "", cmd.Name+" is not allowed now")
 		return nil
 	}
@@ -277,6 +267,19 @@ func (c *conn) dispatch(cmd *Command) error {
 	return c.w.Err()
 }
 
+// allowedIn tells whether a command may be used in a state (RFC 9051 §6).
+func allowedIn(name string, state int) bool {
+	switch name {
+	case "CAPABILITY", "NOOP", "LOGOUT", "ID":
+		return true
+	case "STARTTLS", "LOGIN", "AUTHENTICATE":
+		return state == stateNotAuth
+	case "CHECK", "CLOSE", "UNSELECT", "EXPUNGE", "SEARCH", "FETCH", "STORE", "COPY", "MOVE", "SORT", "THREAD":
+		return state == stateSelected
+	}
+	return state == stateAuth || state == stateSelected
+}
+
 func (c *conn) ok(tag, code, text string) {
 	c.w.Tagged(tag, "OK", code, text)
 }
@@ -300,6 +303,8 @@ func (c *conn) fail(tag string, err error) {
 		code, text = "CANNOT", "not possible"
 	case errors.Is(err, core.ErrAuth), errors.Is(err, core.ErrDisabled):
 		code, text = "AUTHENTICATIONFAILED", "authentication failed"
+	case errors.Is(err, core.ErrTooManyAttempts):
+		code, text = "UNAVAILABLE", "too many failed attempts, try again later"
 	case errors.Is(err, context.Canceled):
 		code, text = "UNAVAILABLE", "connection closing"
 	default:
@@ -401,7 +406,7 @@ func (c *conn) login(tag, user, password string) {
 		return
 	}
 	if !c.srv.claimAccount(actor.AccountID) {
-		c.w.Tagged(tag, "NO", "LIMIT", "too many connections for this account")
+		c.w.Tagged(tag, "NO", "UNAVAILABLE", "too many connections for this account")
 		return
 	}
 	c.actor = actor

@@ -103,13 +103,17 @@ func (c *conn) cmdFetch(cmd *Command) error {
 			items = append(items, FetchItem{Name: "FLAGS"})
 		}
 	}
-	failed := false
+	var list []*content
 	for _, t := range ts {
 		m, ok := msgs[t.uid]
 		if !ok || a.ChangedSince > 0 && m.ModSeq <= a.ChangedSince {
 			continue
 		}
-		if err := c.fetchOne(t.seq, m, items); err != nil {
+		list = append(list, &content{c: c, seq: t.seq, m: m})
+	}
+	failed := false
+	for ct := range c.prepare(list, items) {
+		if err := c.fetchOne(ct, items); err != nil {
 			if c.w.Err() != nil {
 				return c.w.Err()
 			}
@@ -172,19 +176,24 @@ func (c *conn) markSeen(ts []target, msgs map[uint32]core.Message) {
 	if err != nil {
 		return
 	}
+	own := len(after) > 0 && c.sel.ownChange(after[0].ModSeq)
 	for _, m := range after {
 		msgs[m.UID] = m
-		c.sel.own[m.UID] = m.ModSeq
+		if !own {
+			c.sel.own[m.UID] = m.ModSeq
+		}
 	}
 }
 
 // content is what a FETCH reads of one message's bytes, loaded once.
 type content struct {
 	c      *conn
+	seq    uint32
 	m      core.Message
 	rd     *blob.Reader
 	header []byte // the whole header, with the empty line that ends it
 	root   *Part
+	err    error // from load
 }
 
 func (ct *content) reader() (*blob.Reader, error) {
@@ -243,8 +252,11 @@ func (ct *content) structure() (*Part, error) {
 // fetchOne writes the FETCH response of one message. What needs the
 // message's bytes is read before the response starts, so a read error
 // never leaves a response half written.
-func (c *conn) fetchOne(seq uint32, m core.Message, items []FetchItem) error {
-	ct := &content{c: c, m: m}
+func (c *conn) fetchOne(ct *content, items []FetchItem) error {
+	if ct.err != nil {
+		return ct.err
+	}
+	seq, m := ct.seq, ct.m
 	type prepared struct {
 		data   []byte // small values: headers, decoded parts
 		start  int64  // or a range of the blob, streamed

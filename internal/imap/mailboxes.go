@@ -17,15 +17,38 @@ import (
 // core grants on it.
 const sharedRoot = "Shared"
 
-// place is where an IMAP mailbox name leads.
+// place is where an IMAP mailbox name leads. The access of the person's
+// own mailbox is remembered for the connection (cached is set): its ID and
+// address do not change, but commands that show rights or quota read it
+// afresh with current.
 type place struct {
 	access core.Access
 	folder string // folder name in the core mailbox
+	cached bool
 }
 
-// personal returns the person's own mailbox.
+// personal returns the person's own mailbox, looked up once per
+// connection. The core still checks the person's rights on every call
+// that names it.
 func (c *conn) personal() (core.Access, error) {
-	return c.srv.svc.MailboxByAddress(c.ctx, c.actor, c.actor.Address)
+	if c.home.ID != 0 {
+		return c.home, nil
+	}
+	acc, err := c.srv.svc.MailboxByAddress(c.ctx, c.actor, c.actor.Address)
+	if err != nil {
+		return core.Access{}, err
+	}
+	c.home = acc
+	return acc, nil
+}
+
+// current returns the mailbox of pl with the rights and quota the core
+// grants now.
+func (c *conn) current(pl place) (core.Access, error) {
+	if !pl.cached {
+		return pl.access, nil
+	}
+	return c.srv.svc.Mailbox(c.ctx, c.actor, pl.access.ID)
 }
 
 // resolve maps a client's mailbox name to a core mailbox and folder.
@@ -46,7 +69,7 @@ func (c *conn) resolve(raw string) (place, error) {
 		if strings.EqualFold(folder, "INBOX") {
 			folder = "INBOX"
 		}
-		return place{acc, folder}, nil
+		return place{access: acc, folder: folder}, nil
 	}
 	acc, err := c.personal()
 	if err != nil {
@@ -55,7 +78,7 @@ func (c *conn) resolve(raw string) (place, error) {
 	if strings.EqualFold(name, "INBOX") {
 		name = "INBOX"
 	}
-	return place{acc, name}, nil
+	return place{access: acc, folder: name, cached: true}, nil
 }
 
 // folder resolves a name to an existing folder.

@@ -68,8 +68,12 @@ func (c *conn) cmdStore(cmd *Command) {
 			return
 		}
 	}
+	if len(after) > 0 && !sel.ownChange(after[0].ModSeq) {
+		for _, m := range after {
+			sel.own[m.UID] = m.ModSeq
+		}
+	}
 	for _, m := range after {
-		sel.own[m.UID] = m.ModSeq
 		seq, ok := sel.tracker.Seq(m.UID)
 		if !ok || a.Silent {
 			continue
@@ -210,8 +214,12 @@ func (c *conn) cmdAppend(cmd *Command) error {
 		c.fail(cmd.Tag, err)
 		return nil
 	}
-	if c.sel != nil && c.sel.folder.ID == f.ID {
-		c.sel.changed = true
+	if sel := c.sel; sel != nil && sel.folder.ID == f.ID {
+		if sel.ownChange(m.ModSeq) {
+			sel.tracker.Added(m.UID)
+		} else {
+			sel.changed = true
+		}
 	}
 	c.sync(true)
 	c.ok(cmd.Tag, "APPENDUID "+itoa(f.UIDValidity)+" "+itoa(m.UID), "APPEND done")

@@ -19,6 +19,25 @@ type selection struct {
 	own      map[uint32]uint64 // flag changes this connection made: UID to MODSEQ
 	saved    []uint32          // the saved search result "$" (RFC 5182), as UIDs
 	changed  bool              // an event came in since the last sync
+	heard    uint64            // the highest MODSEQ events announced
+}
+
+// The changes of one folder commit in the order of their MODSEQs (the core
+// draws each from the folder's row inside the writing transaction), and an
+// event is published after its commit. So once the event of MODSEQ m has
+// arrived, every change up to m can be read; and a change this connection
+// made whose MODSEQ is exactly one above what the tracker knows leaves
+// nothing unknown in between. Both facts save reading changes back.
+
+// ownChange records that this connection made the change of modseq, which
+// it tells the client itself; it reports whether the change followed
+// directly on what the tracker knew, so nothing needs reading back.
+func (sel *selection) ownChange(modseq uint64) bool {
+	if modseq != sel.modseq+1 {
+		return false
+	}
+	sel.modseq = modseq
+	return true
 }
 
 // cmdSelect opens a folder read-write (SELECT) or read-only (EXAMINE)
@@ -37,6 +56,9 @@ func (c *conn) cmdSelect(cmd *Command) {
 		return
 	}
 	pl, f, err := c.folder(a.Mailbox)
+	if err == nil {
+		pl.access, err = c.current(pl)
+	}
 	if err != nil {
 		c.fail(cmd.Tag, err)
 		return
@@ -226,8 +248,8 @@ func (c *conn) sync(expungeOK bool) {
 	for drained := false; !drained; {
 		select {
 		case ev, ok := <-sel.watcher.C:
-			if ok && ev.FolderID == sel.folder.ID {
-				sel.changed = true
+			if ok {
+				sel.hear(ev)
 			}
 		default:
 			drained = true
@@ -243,13 +265,21 @@ func (c *conn) sync(expungeOK bool) {
 	sel.tracker.Flush(c.w, FlushOptions{Expunge: expungeOK, Vanished: c.enabled["QRESYNC"], ModSeq: c.cond})
 }
 
-// readChanges queues into the tracker what changed since sel.modseq.
-func (c *conn) readChanges() {
-	sel := c.sel
-	f, err := c.srv.svc.Folder(c.ctx, c.actor, sel.folder.ID)
-	if err != nil {
+// hear notes an event: a change of the selected folder that the tracker
+// does not know yet must be read.
+func (sel *selection) hear(ev core.Event) {
+	if ev.FolderID != sel.folder.ID || ev.ModSeq != 0 && ev.ModSeq <= sel.modseq {
 		return
 	}
+	sel.changed = true
+	sel.heard = max(sel.heard, ev.ModSeq)
+}
+
+// readChanges queues into the tracker what changed since sel.modseq. The
+// vanished UIDs are read after the messages, so that every change up to
+// the highest MODSEQ seen in either is known afterwards.
+func (c *conn) readChanges() {
+	sel := c.sel
 	msgs, err := c.srv.svc.Messages(c.ctx, c.actor, sel.folder.ID, core.MessageQuery{ChangedSince: sel.modseq})
 	if err != nil {
 		return
@@ -258,7 +288,9 @@ func (c *conn) readChanges() {
 	if err != nil {
 		return
 	}
+	next := max(sel.modseq, sel.heard)
 	for _, m := range msgs {
+		next = max(next, m.ModSeq)
 		if _, known := sel.tracker.Seq(m.UID); !known {
 			sel.tracker.Added(m.UID)
 			continue
@@ -272,8 +304,7 @@ func (c *conn) readChanges() {
 		sel.tracker.Expunged(u)
 	}
 	clear(sel.own)
-	sel.folder.UIDNext = f.UIDNext
-	sel.modseq = max(sel.modseq, f.HighestModSeq)
+	sel.modseq = next
 }
 
 // cmdIdle waits for changes and tells them at once until DONE
@@ -319,9 +350,7 @@ func (c *conn) cmdIdle(cmd *Command) error {
 				events = nil
 				continue
 			}
-			if ev.FolderID == c.sel.folder.ID {
-				c.sel.changed = true
-			}
+			c.sel.hear(ev)
 			c.sync(true)
 			if err := c.w.Flush(); err != nil {
 				return err
