@@ -3,10 +3,10 @@ package imap
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"io"
 	"slices"
+	"sort"
 	"sync"
 	"time"
 
@@ -14,9 +14,30 @@ import (
 	"github.com/emersion/go-imap/v2/imapclient"
 )
 
-// BenchOptions configures Bench: C clients log in to one account, select
-// a folder and run a mixed load of APPEND, FETCH, STORE and EXPUNGE for
-// Duration.
+// BenchMix names the commands the rounds of a Bench session run.
+type BenchMix string
+
+// The mixes Bench knows. Every session starts with LOGIN and SELECT and
+// ends with LOGOUT; the mix says what each round does in between.
+const (
+	// MixWrite stores a message and handles it at once: each round
+	// APPENDs a small message, fetches its flags, envelope and header,
+	// STOREs \Seen and \Deleted on it, and every fourth round UID
+	// EXPUNGEs it. 2.25 of every 3.25 commands are durable writes.
+	MixWrite BenchMix = "write"
+	// MixRead is a client reading its mail: each round fetches the flags
+	// of the 50 newest messages, the envelope and header of one of them,
+	// then its body, sends a NOOP and marks it read (or unread again, so
+	// that the STORE changes something); every fifth round APPENDs a
+	// message and every tenth flags the session's last appended message
+	// \Deleted and UID EXPUNGEs it. 14 of every 54 commands are durable
+	// writes.
+	MixRead BenchMix = "read"
+)
+
+// BenchOptions configures Bench: Clients connections run sessions against
+// one account for Duration, then, with IdleConns, Bench measures what idle
+// connections cost the server (see BenchIdle).
 type BenchOptions struct {
 	Addr     string // host:port of the server
 	Username string
@@ -27,21 +48,41 @@ type BenchOptions struct {
 	Clients  int           // concurrent connections (10)
 	Duration time.Duration // how long to run (10s)
 	Mailbox  string        // folder to work in ("INBOX")
+	Mix      BenchMix      // what the rounds do (MixWrite)
+	Rounds   int           // rounds per session, between LOGIN and LOGOUT (20)
 	Out      io.Writer     // where to print the summary; nil prints nothing
+
+	// IdleConns, when positive, are opened after the load and left in
+	// IDLE, as IdleOptions describes; Memory reads the server's memory
+	// around them.
+	IdleConns int
+	IdleUsers []string // accounts the idle connections log in as (Username)
+	Memory    ServerMemory
 }
 
-// BenchResult is what Bench measured.
+// BenchResult is what Bench measured. Ops counts IMAP commands, each
+// timed from its sending to its tagged response; connecting and the
+// STARTTLS handshake are not counted.
 type BenchResult struct {
 	Ops       int
-	Errors    int
+	Writes    int // commands that made a durable change
+	Errors    int // commands answered NO or BAD, or cut by a failed connection
 	Elapsed   time.Duration
 	OpsPerSec float64
 	P50, P99  time.Duration
-	Logins    int
+	Logins    int // sessions that logged in
+	PerOp     map[string]OpStats
+	Idle      *IdleResult // with IdleConns
+}
+
+// OpStats are the figures of one command of the mix.
+type OpStats struct {
+	Count    int
+	P50, P99 time.Duration
 }
 
 // Bench runs the load and returns its figures. Protocol errors are
-// counted, not fatal; a failed login is.
+// counted, not fatal; a failed connection or login is fatal.
 func Bench(ctx context.Context, o BenchOptions) (BenchResult, error) {
 	if o.Clients <= 0 {
 		o.Clients = 10
@@ -52,108 +93,304 @@ func Bench(ctx context.Context, o BenchOptions) (BenchResult, error) {
 	if o.Mailbox == "" {
 		o.Mailbox = "INBOX"
 	}
-	ctx, cancel := context.WithTimeout(ctx, o.Duration)
+	if o.Mix == "" {
+		o.Mix = MixWrite
+	}
+	if o.Rounds <= 0 {
+		o.Rounds = 20
+	}
+	if o.Mix != MixWrite && o.Mix != MixRead {
+		return BenchResult{}, fmt.Errorf("imap bench: unknown mix %q", o.Mix)
+	}
+	if o.Mix == MixRead {
+		if err := benchSeed(o, 50); err != nil {
+			return BenchResult{}, err
+		}
+	}
+	load, cancel := context.WithTimeout(ctx, o.Duration)
 	defer cancel()
-	var mu sync.Mutex
-	var lat []time.Duration
-	res := BenchResult{}
-	var wg sync.WaitGroup
-	errc := make(chan error, o.Clients)
+	var (
+		mu    sync.Mutex
+		all   = map[string][]time.Duration{}
+		res   BenchResult
+		first error
+		wg    sync.WaitGroup
+	)
 	start := time.Now()
 	for i := 0; i < o.Clients; i++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			l, errs, err := benchClient(ctx, o)
+			b := &benchClient{o: o, lat: map[string][]time.Duration{}}
+			err := b.run(load)
 			mu.Lock()
 			defer mu.Unlock()
-			lat = append(lat, l...)
-			res.Errors += errs
-			if err != nil {
-				errc <- err
-				return
+			for name, l := range b.lat {
+				all[name] = append(all[name], l...)
 			}
-			res.Logins++
+			res.Errors += b.errors
+			res.Writes += b.writes
+			res.Logins += b.logins
+			if err != nil && first == nil {
+				first = err
+			}
 		}()
 	}
 	wg.Wait()
-	close(errc)
 	res.Elapsed = time.Since(start)
-	if err := <-errc; err != nil {
-		return res, err
+	if first != nil {
+		return res, first
+	}
+	var lat []time.Duration
+	res.PerOp = map[string]OpStats{}
+	for name, l := range all {
+		slices.Sort(l)
+		res.PerOp[name] = OpStats{Count: len(l), P50: percentile(l, 50), P99: percentile(l, 99)}
+		lat = append(lat, l...)
 	}
 	slices.Sort(lat)
 	res.Ops = len(lat)
-	if res.Ops > 0 {
-		res.P50 = lat[res.Ops/2]
-		res.P99 = lat[res.Ops*99/100]
-	}
+	res.P50, res.P99 = percentile(lat, 50), percentile(lat, 99)
 	res.OpsPerSec = float64(res.Ops) / res.Elapsed.Seconds()
 	if o.Out != nil {
-		fmt.Fprintf(o.Out, "imap bench: %d clients, %d ops in %v: %.0f ops/s, p50 %v, p99 %v, %d errors\n",
-			o.Clients, res.Ops, res.Elapsed.Round(time.Millisecond), res.OpsPerSec, res.P50, res.P99, res.Errors)
+		res.print(o)
+	}
+	if o.IdleConns > 0 {
+		users := o.IdleUsers
+		if len(users) == 0 {
+			users = []string{o.Username}
+		}
+		idle, err := BenchIdle(ctx, IdleOptions{
+			Addr: o.Addr, Users: users, Password: o.Password, TLS: o.TLS,
+			Conns: o.IdleConns, Mailbox: o.Mailbox, Memory: o.Memory, Out: o.Out,
+		})
+		if err != nil {
+			return res, err
+		}
+		res.Idle = &idle
 	}
 	return res, nil
 }
 
-const benchMessage = "From: bench@example.org\r\nTo: bench@example.org\r\nSubject: bench\r\n\r\nA short message body for the benchmark.\r\n"
-
-// benchClient runs one client's loop and returns its latencies.
-func benchClient(ctx context.Context, o BenchOptions) ([]time.Duration, int, error) {
-	var c *imapclient.Client
-	var err error
-	if o.TLS != nil {
-		c, err = imapclient.DialStartTLS(o.Addr, &imapclient.Options{TLSConfig: o.TLS})
-	} else {
-		c, err = imapclient.DialInsecure(o.Addr, nil)
+// percentile returns the p-th percentile of sorted durations.
+func percentile(sorted []time.Duration, p int) time.Duration {
+	if len(sorted) == 0 {
+		return 0
 	}
+	return sorted[min(len(sorted)-1, len(sorted)*p/100)]
+}
+
+func (r BenchResult) print(o BenchOptions) {
+	fmt.Fprintf(o.Out, "imap bench: mix %s, %d clients, %d ops (%d writes, %d sessions) in %v: %.0f ops/s, p50 %v, p99 %v, %d errors\n",
+		o.Mix, o.Clients, r.Ops, r.Writes, r.Logins, r.Elapsed.Round(time.Millisecond), r.OpsPerSec,
+		r.P50.Round(time.Microsecond), r.P99.Round(time.Microsecond), r.Errors)
+	names := make([]string, 0, len(r.PerOp))
+	for name := range r.PerOp {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		s := r.PerOp[name]
+		fmt.Fprintf(o.Out, "  %-14s %7d  p50 %9v  p99 %9v\n", name, s.Count, s.P50.Round(time.Microsecond), s.P99.Round(time.Microsecond))
+	}
+}
+
+const benchMessage = "From: bench@example.org\r\nTo: bench@example.org\r\nSubject: bench\r\n" +
+	"Message-ID: <bench@example.org>\r\n\r\nA short message body for the benchmark.\r\n"
+
+// dialBench connects, with STARTTLS when tlsConfig is set.
+func dialBench(addr string, tlsConfig *tls.Config, opts *imapclient.Options) (*imapclient.Client, error) {
+	if opts == nil {
+		opts = &imapclient.Options{}
+	}
+	if tlsConfig != nil {
+		opts.TLSConfig = tlsConfig
+		return imapclient.DialStartTLS(addr, opts)
+	}
+	return imapclient.DialInsecure(addr, opts)
+}
+
+// benchSeed makes sure the folder holds at least n messages, for the
+// reading mix.
+func benchSeed(o BenchOptions, n int) error {
+	c, err := dialBench(o.Addr, o.TLS, nil)
 	if err != nil {
-		return nil, 0, fmt.Errorf("imap bench: dial: %w", err)
+		return fmt.Errorf("imap bench: dial: %w", err)
 	}
 	defer c.Close()
-	var lat []time.Duration
-	timed := func(f func() error) error {
-		t := time.Now()
-		err := f()
-		lat = append(lat, time.Since(t))
+	if err := c.Login(o.Username, o.Password).Wait(); err != nil {
+		return fmt.Errorf("imap bench: login: %w", err)
+	}
+	st, err := c.Status(o.Mailbox, &imap.StatusOptions{NumMessages: true}).Wait()
+	if err != nil {
+		return fmt.Errorf("imap bench: status: %w", err)
+	}
+	for i := int(*st.NumMessages); i < n; i++ {
+		if _, err := appendBench(c, o.Mailbox); err != nil {
+			return fmt.Errorf("imap bench: seed: %w", err)
+		}
+	}
+	return c.Logout().Wait()
+}
+
+func appendBench(c *imapclient.Client, mailbox string) (imap.UID, error) {
+	cmd := c.Append(mailbox, int64(len(benchMessage)), nil)
+	if _, err := cmd.Write([]byte(benchMessage)); err != nil {
+		return 0, err
+	}
+	if err := cmd.Close(); err != nil {
+		return 0, err
+	}
+	d, err := cmd.Wait()
+	return d.UID, err
+}
+
+// benchClient is one connection's loop of sessions.
+type benchClient struct {
+	o      BenchOptions
+	c      *imapclient.Client
+	lat    map[string][]time.Duration
+	errors int
+	writes int
+	logins int
+
+	last     imap.UID // the highest UID this client knows
+	appended imap.UID // this session's last APPEND
+}
+
+// timed runs one command and records its latency under name; a failed
+// command counts as an error.
+func (b *benchClient) timed(name string, write bool, f func() error) error {
+	t := time.Now()
+	err := f()
+	b.lat[name] = append(b.lat[name], time.Since(t))
+	if err != nil {
+		b.errors++
 		return err
 	}
-	if err := timed(func() error { return c.Login(o.Username, o.Password).Wait() }); err != nil {
-		return nil, 0, fmt.Errorf("imap bench: login: %w", err)
+	if write {
+		b.writes++
 	}
-	if err := timed(func() error { _, err := c.Select(o.Mailbox, nil).Wait(); return err }); err != nil {
-		return lat, 1, fmt.Errorf("imap bench: select: %w", err)
-	}
-	errs := 0
-	for i := 0; ctx.Err() == nil; i++ {
-		var uid imap.UID
-		err := timed(func() error {
-			cmd := c.Append(o.Mailbox, int64(len(benchMessage)), nil)
-			cmd.Write([]byte(benchMessage))
-			cmd.Close()
-			d, err := cmd.Wait()
-			uid = d.UID
+	return nil
+}
+
+// run opens sessions until ctx ends.
+func (b *benchClient) run(ctx context.Context) error {
+	for ctx.Err() == nil {
+		if err := b.session(ctx); err != nil {
 			return err
-		})
-		if err == nil {
-			err = timed(func() error {
-				_, err := c.Fetch(imap.UIDSetNum(uid), &imap.FetchOptions{UID: true, Flags: true, Envelope: true,
-					BodySection: []*imap.FetchItemBodySection{{Peek: true, Specifier: imap.PartSpecifierHeader}}}).Collect()
-				return err
-			})
-		}
-		if err == nil {
-			err = timed(func() error {
-				return c.Store(imap.UIDSetNum(uid), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Flags: []imap.Flag{imap.FlagSeen, imap.FlagDeleted}, Silent: true}, nil).Close()
-			})
-		}
-		if err == nil && i%4 == 3 {
-			err = timed(func() error { return c.UIDExpunge(imap.UIDSetNum(uid)).Close() })
-		}
-		if err != nil && ctx.Err() == nil && !errors.Is(err, context.DeadlineExceeded) {
-			errs++
 		}
 	}
-	c.Logout().Wait()
-	return lat, errs, nil
+	return nil
+}
+
+// session is LOGIN, SELECT, the rounds, LOGOUT. A failed connection,
+// login or select ends the run; other failures are counted and the
+// session goes on.
+func (b *benchClient) session(ctx context.Context) error {
+	c, err := dialBench(b.o.Addr, b.o.TLS, nil)
+	if err != nil {
+		return fmt.Errorf("imap bench: dial: %w", err)
+	}
+	defer c.Close()
+	b.c = c
+	// LOGIN is traced by the core, a durable write.
+	if err := b.timed("login", true, func() error { return c.Login(b.o.Username, b.o.Password).Wait() }); err != nil {
+		return fmt.Errorf("imap bench: login: %w", err)
+	}
+	b.logins++
+	var sel *imap.SelectData
+	if err := b.timed("select", false, func() (err error) { sel, err = c.Select(b.o.Mailbox, nil).Wait(); return err }); err != nil {
+		return fmt.Errorf("imap bench: select: %w", err)
+	}
+	if sel.UIDNext > 1 {
+		b.last = max(b.last, sel.UIDNext-1)
+	}
+	for i := 0; i < b.o.Rounds && ctx.Err() == nil; i++ {
+		if b.o.Mix == MixRead {
+			b.readRound(i)
+		} else {
+			b.writeRound(i)
+		}
+	}
+	b.timed("logout", false, func() error { return c.Logout().Wait() })
+	return nil
+}
+
+func (b *benchClient) append() {
+	var uid imap.UID
+	if b.timed("append", true, func() (err error) { uid, err = appendBench(b.c, b.o.Mailbox); return err }) == nil {
+		b.appended = uid
+		b.last = max(b.last, uid)
+	}
+}
+
+// writeRound is one round of MixWrite.
+func (b *benchClient) writeRound(i int) {
+	c := b.c
+	b.append()
+	uid := b.appended
+	if uid == 0 {
+		return
+	}
+	b.timed("fetch header", false, func() error {
+		_, err := c.Fetch(imap.UIDSetNum(uid), &imap.FetchOptions{UID: true, Flags: true, Envelope: true,
+			BodySection: []*imap.FetchItemBodySection{{Peek: true, Specifier: imap.PartSpecifierHeader}}}).Collect()
+		return err
+	})
+	b.timed("store", true, func() error {
+		return c.Store(imap.UIDSetNum(uid), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true,
+			Flags: []imap.Flag{imap.FlagSeen, imap.FlagDeleted}}, nil).Close()
+	})
+	if i%4 == 3 {
+		b.timed("expunge", true, func() error { return c.UIDExpunge(imap.UIDSetNum(uid)).Close() })
+		b.appended = 0
+	}
+}
+
+// readRound is one round of MixRead.
+func (b *benchClient) readRound(i int) {
+	c := b.c
+	var page imap.UIDSet
+	page.AddRange(max(1, b.last-49), b.last)
+	b.timed("fetch flags", false, func() error {
+		_, err := c.Fetch(page, &imap.FetchOptions{UID: true, Flags: true}).Collect()
+		return err
+	})
+	uid := max(1, b.last-imap.UID(i%50))
+	seen := false
+	b.timed("fetch header", false, func() error {
+		msgs, err := c.Fetch(imap.UIDSetNum(uid), &imap.FetchOptions{UID: true, Flags: true, Envelope: true, RFC822Size: true,
+			BodySection: []*imap.FetchItemBodySection{{Peek: true, Specifier: imap.PartSpecifierHeader}}}).Collect()
+		if len(msgs) == 1 {
+			seen = slices.Contains(msgs[0].Flags, imap.FlagSeen)
+		}
+		return err
+	})
+	b.timed("fetch body", false, func() error {
+		_, err := c.Fetch(imap.UIDSetNum(uid), &imap.FetchOptions{UID: true,
+			BodySection: []*imap.FetchItemBodySection{{Peek: true}}}).Collect()
+		return err
+	})
+	b.timed("noop", false, func() error { return c.Noop().Wait() })
+	// Mark it read, or unread again, so that the STORE changes something.
+	op := imap.StoreFlagsAdd
+	if seen {
+		op = imap.StoreFlagsDel
+	}
+	b.timed("store", true, func() error {
+		return c.Store(imap.UIDSetNum(uid), &imap.StoreFlags{Op: op, Silent: true, Flags: []imap.Flag{imap.FlagSeen}}, nil).Close()
+	})
+	if i%5 == 4 {
+		b.append()
+	}
+	if i%10 == 9 && b.appended != 0 {
+		gone := b.appended
+		b.appended = 0
+		b.timed("store", true, func() error {
+			return c.Store(imap.UIDSetNum(gone), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true,
+				Flags: []imap.Flag{imap.FlagDeleted}}, nil).Close()
+		})
+		b.timed("expunge", true, func() error { return c.UIDExpunge(imap.UIDSetNum(gone)).Close() })
+	}
 }

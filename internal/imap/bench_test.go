@@ -3,25 +3,215 @@ package imap
 import (
 	"context"
 	"crypto/tls"
+	"math/rand/v2"
+	"os"
+	"slices"
+	"strconv"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/emersion/go-imap/v2"
 
 	"caduceus/internal/core/coretest"
 )
 
-// TestBenchRuns checks that the load command runs against a live server
-// without protocol errors; figures come from the CLI, not from tests.
-func TestBenchRuns(t *testing.T) {
+// Long measurements run only with CADUCEUS_IMAP_PERF=1, without -race:
+//
+//	CADUCEUS_IMAP_PERF=1 go test -run TestPerf -v -timeout 30m ./internal/imap
+//
+// The tests below them run the same code, scaled down, in every test run.
+
+func perfOnly(t *testing.T) {
+	t.Helper()
+	if os.Getenv("CADUCEUS_IMAP_PERF") == "" {
+		t.Skip("set CADUCEUS_IMAP_PERF=1 to run the measurements")
+	}
+}
+
+// perfDuration is how long each mixed load runs: CADUCEUS_IMAP_PERF_SECONDS
+// or 20 seconds.
+func perfDuration() time.Duration {
+	if n, err := strconv.Atoi(os.Getenv("CADUCEUS_IMAP_PERF_SECONDS")); err == nil && n > 0 {
+		return time.Duration(n) * time.Second
+	}
+	return 20 * time.Second
+}
+
+var clientTLS = &tls.Config{InsecureSkipVerify: true}
+
+// TestBench runs both mixes and a few idle connections against a server
+// in the test process: no protocol error, every session logged in, every
+// idle connection woken by a new message.
+func TestBench(t *testing.T) {
 	ts := startServer(t)
 	coretest.User(t, ts.svc, "bench", "Bench")
-	res, err := Bench(context.Background(), BenchOptions{
-		Addr: ts.addr, Username: "bench@" + coretest.Domain, Password: coretest.Password,
-		TLS: &tls.Config{InsecureSkipVerify: true}, Clients: 3, Duration: 500 * time.Millisecond,
+	ts.dial(t, "bench", nil) // the core remembers the password from now on
+	for _, mix := range []BenchMix{MixWrite, MixRead} {
+		t.Run(string(mix), func(t *testing.T) {
+			res, err := Bench(t.Context(), BenchOptions{
+				Addr: ts.addr, Username: "bench@" + coretest.Domain, Password: coretest.Password,
+				TLS: clientTLS, Clients: 3, Duration: 500 * time.Millisecond, Rounds: 5, Mix: mix,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Ops == 0 || res.Errors != 0 || res.Logins < 3 || res.PerOp["store"].Count == 0 {
+				t.Errorf("bench = %+v, want operations, every client logged in and no errors", res)
+			}
+		})
+	}
+	t.Run("idle", func(t *testing.T) {
+		res, err := BenchIdle(t.Context(), IdleOptions{
+			Addr: ts.addr, Users: []string{"bench@" + coretest.Domain}, Password: coretest.Password,
+			TLS: clientTLS, Conns: 20, Memory: processMemory,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Woken != 20 || res.After.RSS == 0 {
+			t.Errorf("idle = %+v, want 20 woken and a memory figure", res)
+		}
+		t.Logf("in-process, so clients included: heap %.1f KiB, RSS %.1f KiB per connection", res.HeapPerConn/1024, res.RSSPerConn/1024)
+	})
+}
+
+// TestPerfMixed measures both mixes with 10 clients against a server in
+// its own process.
+func TestPerfMixed(t *testing.T) {
+	perfOnly(t)
+	srv := startServerProcess(t, serverSpec{Users: 1})
+	for _, mix := range []BenchMix{MixWrite, MixRead} {
+		res, err := Bench(context.Background(), BenchOptions{
+			Addr: srv.IMAP, Username: benchUser(0), Password: coretest.Password, TLS: clientTLS,
+			Clients: 10, Duration: perfDuration(), Mix: mix, Out: os.Stdout,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Errors > 0 {
+			t.Errorf("mix %s: %d protocol errors", mix, res.Errors)
+		}
+	}
+}
+
+// TestPerfIdle measures 10,000 connections in IDLE (CADUCEUS_IMAP_IDLE
+// overrides the number), 50 per account as the default cap allows,
+// against a server in its own process.
+func TestPerfIdle(t *testing.T) {
+	perfOnly(t)
+	conns := 10000
+	if n, err := strconv.Atoi(os.Getenv("CADUCEUS_IMAP_IDLE")); err == nil && n > 0 {
+		conns = n
+	}
+	raiseFileLimit(t, 2*conns+1000)
+	accounts := (conns + 49) / 50
+	srv := startServerProcess(t, serverSpec{Users: accounts, MaxConnsIP: conns + 100})
+	users := make([]string, accounts)
+	for i := range users {
+		users[i] = benchUser(i)
+	}
+	res, err := BenchIdle(context.Background(), IdleOptions{
+		Addr: srv.IMAP, Users: users, Password: coretest.Password, TLS: clientTLS,
+		Conns: conns, Memory: MetricsMemory(srv.Metrics), Out: os.Stdout,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Ops == 0 || res.Errors != 0 || res.Logins != 3 {
-		t.Errorf("bench = %+v, want operations and no errors", res)
+	if res.After.RSS-res.Before.RSS > 1<<30 {
+		t.Errorf("server RSS grew by %d MiB for %d idle connections, over 1 GiB", (res.After.RSS-res.Before.RSS)>>20, conns)
+	}
+}
+
+// TestPerfFetch measures FETCH of 100 message headers in a folder of
+// 100,000 messages (CADUCEUS_IMAP_FILL overrides it), filled through
+// the core, against a server in its own process.
+func TestPerfFetch(t *testing.T) {
+	perfOnly(t)
+	n := 100000
+	if v, err := strconv.Atoi(os.Getenv("CADUCEUS_IMAP_FILL")); err == nil && v > 0 {
+		n = v
+	}
+	srv := startServerProcess(t, serverSpec{Users: 1, Fill: n})
+	t.Logf("filled %d messages in %s", n, srv.Filled)
+	st := measureHeaderFetch(t, srv.IMAP, benchUser(0), n, 500)
+	t.Logf("SELECT of %d messages %v; FETCH of 100 headers: p50 %v, p99 %v, max %v over %d fetches",
+		n, st.selectTime, st.p50, st.p99, st.max, st.count)
+}
+
+// TestFetchHeadersLargeFolder is TestPerfFetch scaled down: 2,000 messages
+// filled through the core, in the test process.
+func TestFetchHeadersLargeFolder(t *testing.T) {
+	ts := startServer(t)
+	coretest.User(t, ts.svc, "u0", "User 0")
+	const n = 2000
+	fill(t, ts.svc, benchUser(0), n)
+	st := measureHeaderFetch(t, ts.addr, benchUser(0), n, 20)
+	t.Logf("SELECT of %d messages %v; FETCH of 100 headers: p50 %v, p99 %v", n, st.selectTime, st.p50, st.p99)
+}
+
+type fetchStats struct {
+	selectTime    time.Duration
+	p50, p99, max time.Duration
+	count         int
+}
+
+// measureHeaderFetch selects the INBOX of n messages and times fetches of
+// what a client lists for 100 messages at random places in it: UID,
+// flags, size, date and the header fields of a message list.
+func measureHeaderFetch(t *testing.T, addr, user string, n, fetches int) fetchStats {
+	t.Helper()
+	c, err := dialBench(addr, clientTLS, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Login(user, coretest.Password).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	var st fetchStats
+	start := time.Now()
+	sel, err := c.Select("INBOX", nil).Wait()
+	st.selectTime = time.Since(start)
+	if err != nil || sel.NumMessages != uint32(n) {
+		t.Fatalf("SELECT = %+v, %v; want %d messages", sel, err, n)
+	}
+	opts := &imap.FetchOptions{UID: true, Flags: true, RFC822Size: true, InternalDate: true,
+		BodySection: []*imap.FetchItemBodySection{{Peek: true, Specifier: imap.PartSpecifierHeader,
+			HeaderFields: []string{"From", "To", "Cc", "Subject", "Date", "Message-ID"}}}}
+	var lat []time.Duration
+	for range fetches {
+		first := uint32(1 + rand.IntN(n-99))
+		start := time.Now()
+		set := imap.SeqSet{{Start: first, Stop: first + 99}}
+		msgs, err := c.Fetch(set, opts).Collect()
+		lat = append(lat, time.Since(start))
+		if err != nil || len(msgs) != 100 {
+			t.Fatalf("FETCH %d:%d = %d messages, %v", first, first+99, len(msgs), err)
+		}
+		if len(msgs[0].BodySection) != 1 || len(msgs[0].BodySection[0].Bytes) == 0 {
+			t.Fatalf("FETCH gave no header: %+v", msgs[0])
+		}
+	}
+	slices.Sort(lat)
+	st.p50, st.p99, st.max, st.count = percentile(lat, 50), percentile(lat, 99), lat[len(lat)-1], len(lat)
+	return st
+}
+
+// raiseFileLimit lets this process, and the server processes it starts,
+// open n files.
+func raiseFileLimit(t *testing.T, n int) {
+	t.Helper()
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		t.Fatal(err)
+	}
+	if lim.Cur >= uint64(n) {
+		return
+	}
+	lim.Cur = uint64(n)
+	lim.Max = max(lim.Max, lim.Cur)
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		t.Fatalf("raise the open file limit to %d: %v", n, err)
 	}
 }
