@@ -8,9 +8,12 @@ import (
 	"golang.org/x/text/unicode/norm"
 )
 
-// fold returns s in lower case, without accents, with every run of characters
-// other than letters and digits turned into one space and no space at either end:
-// "  Saint-Étienne " becomes "saint etienne", "Cœur" becomes "coeur".
+// Fold returns s as the directory compares names: in lower case, without
+// accents, with every run of characters other than letters and digits turned
+// into one space and no space at either end. "  Saint-Étienne " becomes
+// "saint etienne", "Cœur" becomes "coeur".
+func Fold(s string) string { return fold(s) }
+
 func fold(s string) string {
 	var b strings.Builder
 	b.Grow(len(s))

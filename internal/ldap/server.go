@@ -1,0 +1,244 @@
+// Package ldap serves a read-only LDAP view of the directory of health
+// professionals (RFC 4511), so that Thunderbird's address book and health
+// software can look people up: bind with an account's credentials (or not at all
+// when anonymous searches are allowed), STARTTLS, and searches on cn, sn,
+// givenName, mail and a few more, under one base DN such as
+// "ou=annuaire,dc=example,dc=org".
+//
+// Each entry is "uid=<entry id>,<base DN>", an inetOrgPerson with cn, sn,
+// givenName, displayName, mail, o, ou, title, businessCategory, street,
+// postalCode, l, st, employeeNumber (the national id) and employeeType (the
+// mailbox type).
+//
+// # Rules a change must keep
+//
+//   - Read-only: every update operation is refused.
+//   - The directory decides who is listed: searches go through
+//     directory.Search and directory.Entry, which leave out the red list.
+//   - Nothing read from a client (names searched, bind names, passwords) is
+//     logged.
+//   - A connection handles one request at a time, in order; a message longer
+//     than maxMessage closes it.
+package ldap
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	ber "github.com/go-asn1-ber/asn1-ber"
+	goldap "github.com/go-ldap/ldap/v3"
+
+	"caduceus/internal/directory"
+)
+
+// AuthFunc checks an account's credentials; login is the bind name, an address
+// taken from a DN such as "uid=alice@example.org,ou=annuaire,dc=example,dc=org"
+// or given as is.
+type AuthFunc func(ctx context.Context, login, password string) error
+
+// Options configure a Server.
+type Options struct {
+	// BaseDN is the DN entries are listed under, e.g. "ou=annuaire,dc=example,dc=org".
+	BaseDN string
+	// TLSConfig enables STARTTLS; binding with a password then requires it.
+	TLSConfig *tls.Config
+	// Anonymous lets clients search without binding.
+	Anonymous bool
+	// SizeLimit is the most entries a search returns; 0 means 100, and more
+	// than directory.MaxLimit is lowered to it.
+	SizeLimit int
+	// IdleTimeout closes connections that send nothing for that long; 0 means
+	// five minutes.
+	IdleTimeout time.Duration
+	// Logger receives errors of the listener; nil discards them.
+	Logger *slog.Logger
+}
+
+// ErrServerClosed is returned by Serve after Shutdown.
+var ErrServerClosed = errors.New("ldap: server closed")
+
+// Server is a read-only LDAP server over a directory.
+type Server struct {
+	dir  *directory.Directory
+	auth AuthFunc
+	opts Options
+	base *goldap.DN // BaseDN, parsed
+
+	mu       sync.Mutex
+	closing  bool
+	listener []net.Listener
+	conns    map[*conn]bool
+	wg       sync.WaitGroup
+}
+
+// NewServer returns a server answering from dir, checking binds with auth. It
+// fails when opts.BaseDN is not a DN.
+func NewServer(dir *directory.Directory, auth AuthFunc, opts Options) (*Server, error) {
+	base, err := goldap.ParseDN(opts.BaseDN)
+	if err != nil || len(base.RDNs) == 0 {
+		return nil, fmt.Errorf("ldap: base DN %q: want a DN such as ou=annuaire,dc=example,dc=org", opts.BaseDN)
+	}
+	if opts.SizeLimit <= 0 {
+		opts.SizeLimit = 100
+	}
+	opts.SizeLimit = min(opts.SizeLimit, directory.MaxLimit)
+	if opts.IdleTimeout <= 0 {
+		opts.IdleTimeout = 5 * time.Minute
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Server{dir: dir, auth: auth, opts: opts, base: base, conns: make(map[*conn]bool)}, nil
+}
+
+// Serve accepts connections on ln until Shutdown, which makes it return
+// ErrServerClosed.
+func (s *Server) Serve(ln net.Listener) error {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		return ErrServerClosed
+	}
+	s.listener = append(s.listener, ln)
+	s.mu.Unlock()
+	var delay time.Duration
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			s.mu.Lock()
+			closing := s.closing
+			s.mu.Unlock()
+			if closing {
+				return ErrServerClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				s.opts.Logger.Warn("ldap: accept", "err", err)
+				time.Sleep(delay)
+				continue
+			}
+			return err
+		}
+		delay = 0
+		c := &conn{srv: s, raw: nc, nc: nc, r: bufio.NewReader(nc)}
+		s.mu.Lock()
+		if s.closing {
+			s.mu.Unlock()
+			nc.Close()
+			return ErrServerClosed
+		}
+		s.conns[c] = true
+		s.wg.Add(1)
+		s.mu.Unlock()
+		go c.serve()
+	}
+}
+
+// Shutdown stops accepting connections, tells each client the server goes away
+// once its request in progress is answered, and waits for them to close or for
+// ctx to end.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closing = true
+	for _, ln := range s.listener {
+		ln.Close()
+	}
+	for c := range s.conns {
+		c.stop()
+	}
+	s.mu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		s.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		s.mu.Lock()
+		for c := range s.conns {
+			c.raw.Close()
+		}
+		s.mu.Unlock()
+		return ctx.Err()
+	}
+}
+
+func (s *Server) forget(c *conn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+	s.wg.Done()
+}
+
+// conn is one client connection.
+type conn struct {
+	srv *Server
+	raw net.Conn // the TCP connection, for deadlines and closing from Shutdown
+	nc  net.Conn // raw, or the TLS connection over it after STARTTLS
+	r   *bufio.Reader
+
+	wmu      sync.Mutex // serialises writes: a response, and a notice at shutdown
+	login    string     // bound account, "" when anonymous
+	bound    bool
+	tls      bool
+	stopping bool
+}
+
+// stop makes the connection end after its current request: its next read
+// fails at once.
+func (c *conn) stop() {
+	c.wmu.Lock()
+	c.stopping = true
+	c.wmu.Unlock()
+	c.raw.SetReadDeadline(time.Now())
+}
+
+func (c *conn) serve() {
+	defer c.srv.forget(c)
+	defer func() { c.nc.Close() }()
+	for {
+		c.nc.SetReadDeadline(time.Now().Add(c.srv.opts.IdleTimeout))
+		c.wmu.Lock()
+		stopping := c.stopping
+		c.wmu.Unlock()
+		if stopping {
+			c.noticeOfDisconnection()
+			return
+		}
+		msg, err := readMessage(c.r)
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				c.wmu.Lock()
+				stopping = c.stopping
+				c.wmu.Unlock()
+				if stopping {
+					c.noticeOfDisconnection()
+				}
+			}
+			return
+		}
+		if !c.handle(msg) {
+			return
+		}
+	}
+}
+
+// write sends one response.
+func (c *conn) write(id int64, op *ber.Packet) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.nc.SetWriteDeadline(time.Now().Add(30 * time.Second))
+	_, err := c.nc.Write(envelope(id, op).Bytes())
+	return err
+}
