@@ -187,7 +187,7 @@ func (c *conn) capabilities() string {
 	}
 	caps = append(caps, "NAMESPACE", "UIDPLUS", "MOVE", "UNSELECT", "CHILDREN",
 		"SPECIAL-USE", "CREATE-SPECIAL-USE", "LIST-EXTENDED", "LIST-STATUS",
-		"CONDSTORE", "QRESYNC", "ESEARCH", "SEARCHRES", "SORT", "QUOTA", "QUOTA=RES-STORAGE",
+		"CONDSTORE", "QRESYNC", "ESEARCH", "SEARCHRES", "SORT", "THREAD=REFERENCES", "QUOTA", "QUOTA=RES-STORAGE",
 		"ACL", "RIGHTS=kxte", "STATUS=SIZE", "UTF8=ACCEPT", "BINARY",
 		"APPENDLIMIT="+strconv.FormatInt(c.srv.opts.Limits.MaxMessage, 10))
 	return strings.Join(caps, " ")
@@ -253,7 +253,7 @@ func (c *conn) dispatch(cmd *Command) error {
 		c.cmdStore(cmd)
 	case "COPY", "MOVE":
 		c.cmdCopy(cmd)
-	case "SEARCH", "SORT":
+	case "SEARCH", "SORT", "THREAD":
 		c.cmdSearch(cmd)
 	case "IDLE":
 		return c.cmdIdle(cmd)
@@ -414,20 +414,23 @@ func (c *conn) login(tag, user, password string) {
 	c.ok(tag, "CAPABILITY "+c.capabilities(), "logged in")
 }
 
-// cmdEnable turns on extensions (RFC 5161 §3.1).
+// enableable are the extensions ENABLE turns on, upper case, with the
+// names the ENABLED response gives them.
+var enableable = map[string]string{
+	"CONDSTORE": "CONDSTORE", "QRESYNC": "QRESYNC", "UTF8=ACCEPT": "UTF8=ACCEPT", "IMAP4REV2": "IMAP4rev2",
+}
+
+// cmdEnable turns on extensions (RFC 5161 §3.1); ENABLED lists those that
+// were not on already.
 func (c *conn) cmdEnable(cmd *Command) {
 	var on []string
 	for _, cp := range cmd.Args.(*EnableArgs).Caps {
-		switch cp {
-		case "CONDSTORE", "QRESYNC", "UTF8=ACCEPT", "IMAP4REV2":
-		default:
-			continue
-		}
-		if c.enabled[cp] {
+		name, ok := enableable[cp]
+		if !ok || c.enabled[cp] {
 			continue
 		}
 		c.enabled[cp] = true
-		on = append(on, cp)
+		on = append(on, name)
 		switch cp {
 		case "CONDSTORE", "QRESYNC":
 			c.cond = true // RFC 7162 §3.2.3: QRESYNC implies CONDSTORE
@@ -437,9 +440,9 @@ func (c *conn) cmdEnable(cmd *Command) {
 	}
 	c.w.Untagged()
 	c.w.Atom("ENABLED")
-	for _, cp := range on {
+	for _, name := range on {
 		c.w.SP()
-		c.w.Atom(cp)
+		c.w.Atom(name)
 	}
 	c.w.CRLF()
 	c.ok(cmd.Tag, "", "ENABLE done")

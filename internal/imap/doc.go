@@ -15,6 +15,24 @@
 //     BODYSTRUCTURE and BODY[section] are answered without holding the
 //     message in memory.
 //
+// What SEARCH, SORT and THREAD compare:
+//
+//   - Flags, sizes, dates, UIDs, sequence numbers and MODSEQ are exact.
+//   - SUBJECT, FROM, TO and CC look for the text, case ignored, in the
+//     core's decoded copies of those header fields; HEADER and BCC in the
+//     message's own header fields, encoded words decoded.
+//   - TEXT and BODY go to the core's full-text index
+//     (core.Service.SearchFolder): every word of the text must begin a
+//     word of the message's subject, addresses, attachment names or
+//     decoded text parts, accents and case ignored, so "resul" finds
+//     "Résultats" in a quoted-printable body. Punctuation only separates
+//     words: a text without a letter or a digit matches every message, as
+//     the empty text does. The index does not tell the body from the
+//     header, so BODY also finds a word that is only in the subject.
+//   - SORT and THREAD=REFERENCES compare base subjects (RFC 5256 §2.1)
+//     folded to lower case, and sent dates, falling back on the arrival
+//     when the Date field is missing or unreadable (RFC 5256 §2.2).
+//
 // Rules a change must keep:
 //
 //   - Rights are decided by the core. The door never grants or refuses on

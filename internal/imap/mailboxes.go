@@ -190,13 +190,17 @@ func (c *conn) cmdList(cmd *Command) {
 		if !slices.ContainsFunc(patterns, func(p string) bool { return matchPattern(p, e.name) }) {
 			continue
 		}
+		// RFC 5258 §3.5: with RECURSIVEMATCH, a mailbox whose descendants
+		// meet the selection options is listed with CHILDINFO, even when
+		// it does not meet them itself.
+		var childInfo []string
+		if a.RecursiveMatch {
+			childInfo = descendantsMatch(a, entries, e.name)
+		}
+		if !a.selects(e, lsub) && len(childInfo) == 0 {
+			continue
+		}
 		subscribed := e.folder != nil && e.folder.Subscribed
-		if (a.Subscribed || lsub) && !subscribed {
-			continue
-		}
-		if a.SpecialUseOnly && (e.folder == nil || e.folder.SpecialUse == "") {
-			continue
-		}
 		var attrs []string
 		if e.folder == nil {
 			attrs = append(attrs, `\Noselect`)
@@ -218,12 +222,51 @@ func (c *conn) cmdList(cmd *Command) {
 		c.w.Flags(attrs)
 		c.w.Atom(` "/" `)
 		c.w.Mailbox(e.name)
+		if len(childInfo) > 0 {
+			c.w.Atom(` ("CHILDINFO" (`)
+			for i, ci := range childInfo {
+				if i > 0 {
+					c.w.SP()
+				}
+				c.w.String(ci)
+			}
+			c.w.Atom("))")
+		}
 		c.w.CRLF()
 		if len(a.ReturnStatus) > 0 && e.folder != nil {
 			c.writeStatus(e.name, *e.folder, e.access, a.ReturnStatus)
 		}
 	}
 	c.ok(cmd.Tag, "", cmd.Name+" done")
+}
+
+// selects tells whether a mailbox meets the selection options of a LIST
+// (RFC 5258 §3.1, RFC 6154 §5.1), or is subscribed for LSUB.
+func (a *ListArgs) selects(e listEntry, lsub bool) bool {
+	if (a.Subscribed || lsub) && (e.folder == nil || !e.folder.Subscribed) {
+		return false
+	}
+	return !a.SpecialUseOnly || e.folder != nil && e.folder.SpecialUse != ""
+}
+
+// descendantsMatch returns the selection options that a descendant of
+// name meets, for CHILDINFO (RFC 5258 §3.5), or nil when none meets them.
+func descendantsMatch(a *ListArgs, entries []listEntry, name string) []string {
+	prefix := name + core.Delimiter
+	for _, d := range entries {
+		if !strings.HasPrefix(d.name, prefix) || !a.selects(d, false) {
+			continue
+		}
+		var criteria []string
+		if a.Subscribed {
+			criteria = append(criteria, "SUBSCRIBED")
+		}
+		if a.SpecialUseOnly {
+			criteria = append(criteria, "SPECIAL-USE")
+		}
+		return criteria
+	}
+	return nil
 }
 
 func hasChildren(names map[string]bool, name string) bool {

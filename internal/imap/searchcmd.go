@@ -1,20 +1,27 @@
 package imap
 
 import (
-	"bytes"
+	"net/mail"
 	"slices"
 	"strings"
 	"time"
+	"unicode"
 
 	"caduceus/internal/core"
 )
 
 // cmdSearch answers SEARCH (RFC 9051 §6.4.4) with ESEARCH return options
-// (RFC 4731) and SAVE (RFC 5182), and SORT (RFC 5256). Keys on flags,
-// sizes, dates and the core's decoded Subject, From, To and Cc are
-// answered from metadata; HEADER, BCC, BODY and TEXT read the message.
+// (RFC 4731) and SAVE (RFC 5182), SORT and THREAD=REFERENCES (RFC 5256).
+// Keys on flags, sizes, dates and the core's decoded Subject, From, To
+// and Cc are answered from metadata, HEADER and BCC from each message's
+// header, BODY and TEXT by the core's full-text search (see the package
+// documentation).
 func (c *conn) cmdSearch(cmd *Command) {
 	a := cmd.Args.(*SearchArgs)
+	if cmd.Name == "THREAD" && a.Algorithm != "REFERENCES" {
+		c.w.Tagged(cmd.Tag, "BAD", "", "unknown threading algorithm")
+		return
+	}
 	switch a.Charset {
 	case "", "US-ASCII", "UTF-8":
 	default:
@@ -22,8 +29,16 @@ func (c *conn) cmdSearch(cmd *Command) {
 		return
 	}
 	sel := c.sel
+	if slices.Contains(a.Return, "SAVE") {
+		sel.saved = nil // RFC 5182 §2.1: a failed search leaves "$" empty
+	}
 	msgs, err := c.srv.svc.Messages(c.ctx, c.actor, sel.folder.ID, core.MessageQuery{})
 	if err != nil {
+		c.fail(cmd.Tag, err)
+		return
+	}
+	run := &searchRun{c: c, text: map[*SearchKey]map[uint32]bool{}}
+	if err := run.searchText(a.Key); err != nil {
 		c.fail(cmd.Tag, err)
 		return
 	}
@@ -35,47 +50,45 @@ func (c *conn) cmdSearch(cmd *Command) {
 		if !ok {
 			continue
 		}
-		ct := &content{c: c, m: m}
-		if c.match(a.Key, seq, m, ct) {
+		if run.match(a.Key, seq, m, &content{c: c, seq: seq, m: m}) {
 			found = append(found, m)
 			seqs = append(seqs, seq)
 			maxMod = max(maxMod, m.ModSeq)
 		}
 	}
-	if cmd.Name == "SORT" {
-		sortMessages(found, a.Criteria)
-	}
-	nums := make([]uint32, len(found))
-	uids := make([]uint32, len(found))
-	for i, m := range found {
-		uids[i] = m.UID
-		nums[i] = seqs[i]
+	num := func(i int) uint32 {
 		if cmd.UID {
-			nums[i] = m.UID
-		} else if cmd.Name == "SORT" {
-			nums[i], _ = sel.tracker.Seq(m.UID)
+			return found[i].UID
 		}
+		return seqs[i]
 	}
-	modseq := usesModSeq(a.Key)
 	switch {
+	case cmd.Name == "THREAD":
+		c.writeThreads(found, num)
 	case cmd.Name == "SORT":
+		order := sortOrder(found, a.Criteria)
 		c.w.Untagged()
 		c.w.Atom("SORT")
-		for _, n := range nums {
+		for _, i := range order {
 			c.w.SP()
-			c.w.Number(n)
+			c.w.Number(num(i))
 		}
 		c.w.CRLF()
 	case a.HasReturn || c.enabled["IMAP4REV2"]:
-		c.esearch(cmd, a, nums, uids, modseq, maxMod)
+		nums := make([]uint32, len(found))
+		uids := make([]uint32, len(found))
+		for i := range found {
+			nums[i], uids[i] = num(i), found[i].UID
+		}
+		c.esearch(cmd, a, nums, uids, usesModSeq(a.Key), maxMod)
 	default:
 		c.w.Untagged()
 		c.w.Atom("SEARCH")
-		for _, n := range nums {
+		for i := range found {
 			c.w.SP()
-			c.w.Number(n)
+			c.w.Number(num(i))
 		}
-		if modseq && len(nums) > 0 {
+		if usesModSeq(a.Key) && len(found) > 0 {
 			c.w.Atom(" (MODSEQ ")
 			c.w.Number64(maxMod)
 			c.w.Close()
@@ -86,14 +99,30 @@ func (c *conn) cmdSearch(cmd *Command) {
 	c.ok(cmd.Tag, "", cmd.Name+" done")
 }
 
-// esearch writes an ESEARCH response (RFC 4731 §3.1, RFC 9051 §7.3.4).
+// writeThreads answers THREAD=REFERENCES (RFC 5256 §3, §4).
+func (c *conn) writeThreads(found []core.Message, num func(int) uint32) {
+	msgs := make([]*threadMsg, len(found))
+	for i, m := range found {
+		msgs[i] = newThreadMsg(num(i), m)
+	}
+	c.w.Untagged()
+	c.w.Atom("THREAD")
+	if len(msgs) > 0 {
+		c.w.SP()
+		writeThreads(c.w, threadReferences(msgs))
+	}
+	c.w.CRLF()
+}
+
+// esearch writes an ESEARCH response (RFC 4731 §3.1, RFC 9051 §7.3.4) and
+// saves the result for "$" (RFC 5182).
 func (c *conn) esearch(cmd *Command, a *SearchArgs, nums, uids []uint32, modseq bool, maxMod uint64) {
 	opts := a.Return
 	if len(opts) == 0 {
 		opts = []string{"ALL"}
 	}
 	if slices.Contains(opts, "SAVE") {
-		c.sel.saved = uids
+		c.sel.saved = savedResult(opts, uids)
 		if len(opts) == 1 {
 			return
 		}
@@ -129,6 +158,24 @@ func (c *conn) esearch(cmd *Command, a *SearchArgs, nums, uids []uint32, modseq 
 	c.w.CRLF()
 }
 
+// savedResult is what SAVE keeps: with MIN or MAX but neither ALL nor
+// COUNT, only the lowest or highest message (RFC 5182 §2.4).
+func savedResult(opts []string, uids []uint32) []uint32 {
+	if len(uids) == 0 || slices.Contains(opts, "ALL") || slices.Contains(opts, "COUNT") ||
+		!slices.Contains(opts, "MIN") && !slices.Contains(opts, "MAX") {
+		return uids
+	}
+	sorted := slices.Sorted(slices.Values(uids))
+	var out []uint32
+	if slices.Contains(opts, "MIN") {
+		out = append(out, sorted[0])
+	}
+	if slices.Contains(opts, "MAX") && (len(out) == 0 || sorted[len(sorted)-1] != out[0]) {
+		out = append(out, sorted[len(sorted)-1])
+	}
+	return out
+}
+
 func usesModSeq(k *SearchKey) bool {
 	if k.Op == "MODSEQ" {
 		return true
@@ -136,32 +183,68 @@ func usesModSeq(k *SearchKey) bool {
 	return slices.ContainsFunc(k.Keys, usesModSeq)
 }
 
+// searchRun evaluates one search: the messages the core's full-text
+// search found for each BODY and TEXT key are asked for once.
+type searchRun struct {
+	c    *conn
+	text map[*SearchKey]map[uint32]bool // nil for a key that every message matches
+}
+
+// searchText asks the core for the messages matching each BODY and TEXT
+// key of k.
+func (r *searchRun) searchText(k *SearchKey) error {
+	if k.Op == "BODY" || k.Op == "TEXT" {
+		if strings.IndexFunc(k.Value, isWordRune) < 0 {
+			r.text[k] = nil // no word to look for: as the empty string, every message
+			return nil
+		}
+		uids, err := r.c.srv.svc.SearchFolder(r.c.ctx, r.c.actor, r.c.sel.folder.ID, k.Value)
+		if err != nil {
+			return err
+		}
+		set := make(map[uint32]bool, len(uids))
+		for _, u := range uids {
+			set[u] = true
+		}
+		r.text[k] = set
+	}
+	for _, sub := range k.Keys {
+		if err := r.searchText(sub); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func isWordRune(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) }
+
 // match evaluates a search key on one message.
-func (c *conn) match(k *SearchKey, seq uint32, m core.Message, ct *content) bool {
-	t := c.sel.tracker
+func (r *searchRun) match(k *SearchKey, seq uint32, m core.Message, ct *content) bool {
+	sel := r.c.sel
+	t := sel.tracker
 	has := func(f core.Flags) bool { return m.Flags&f != 0 }
 	switch k.Op {
 	case "AND":
 		for _, sub := range k.Keys {
-			if !c.match(sub, seq, m, ct) {
+			if !r.match(sub, seq, m, ct) {
 				return false
 			}
 		}
 		return true
 	case "OR":
-		return c.match(k.Keys[0], seq, m, ct) || c.match(k.Keys[1], seq, m, ct)
+		return r.match(k.Keys[0], seq, m, ct) || r.match(k.Keys[1], seq, m, ct)
 	case "NOT":
-		return !c.match(k.Keys[0], seq, m, ct)
+		return !r.match(k.Keys[0], seq, m, ct)
 	case "ALL":
 		return true
 	case "SEQSET":
 		if k.Set.SearchRes {
-			return slices.Contains(c.sel.saved, m.UID)
+			return slices.Contains(sel.saved, m.UID)
 		}
 		return k.Set.Contains(seq, t.Len())
 	case "UID":
 		if k.Set.SearchRes {
-			return slices.Contains(c.sel.saved, m.UID)
+			return slices.Contains(sel.saved, m.UID)
 		}
 		return k.Set.Contains(m.UID, t.MaxUID())
 	case "ANSWERED":
@@ -227,43 +310,8 @@ func (c *conn) match(k *SearchKey, seq uint32, m core.Message, ct *content) bool
 		}
 		return k.Op == "HEADER" && k.Value == "" && hdr.Has(field)
 	case "BODY", "TEXT":
-		return c.matchContent(ct, k.Value, k.Op == "TEXT")
-	}
-	return false
-}
-
-// matchContent looks for text in the raw body (BODY) or the whole message
-// (TEXT), reading it in chunks.
-func (c *conn) matchContent(ct *content, text string, withHeader bool) bool {
-	rd, err := ct.reader()
-	if err != nil {
-		return false
-	}
-	h, err := ct.headerBytes()
-	if err != nil {
-		return false
-	}
-	start := int64(len(h))
-	if withHeader {
-		start = 0
-	}
-	needle := bytes.ToLower([]byte(text))
-	buf := make([]byte, 64<<10)
-	keep := len(needle)
-	var carry []byte
-	for off := start; off < rd.Size(); {
-		n, err := rd.ReadAt(buf, off)
-		chunk := append(carry, bytes.ToLower(buf[:n])...)
-		if bytes.Contains(chunk, needle) {
-			return true
-		}
-		if len(chunk) > keep {
-			carry = append([]byte(nil), chunk[len(chunk)-keep:]...)
-		}
-		off += int64(n)
-		if err != nil || n == 0 {
-			break
-		}
+		set, ok := r.text[k]
+		return ok && (set == nil || set[m.UID])
 	}
 	return false
 }
@@ -286,27 +334,34 @@ func compareDate(t, day time.Time, op string) bool {
 	}
 }
 
-// sortMessages orders messages by SORT criteria (RFC 5256 §3), with the
-// UID as the last tie-breaker.
-func sortMessages(msgs []core.Message, crit []SortCriterion) {
-	slices.SortStableFunc(msgs, func(a, b core.Message) int {
+// sortOrder returns the indexes of msgs in the order of the SORT criteria
+// (RFC 5256 §3), the sequence (or UID) order breaking ties.
+func sortOrder(msgs []core.Message, crit []SortCriterion) []int {
+	keys := make([]sortKeys, len(msgs))
+	order := make([]int, len(msgs))
+	for i, m := range msgs {
+		keys[i] = newSortKeys(m)
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int {
+		ka, kb := &keys[a], &keys[b]
 		for _, cr := range crit {
 			r := 0
 			switch cr.Key {
 			case "ARRIVAL":
-				r = a.InternalDate.Compare(b.InternalDate)
+				r = ka.arrival.Compare(kb.arrival)
 			case "DATE":
-				r = sentOrArrival(a).Compare(sentOrArrival(b))
+				r = ka.sent.Compare(kb.sent)
 			case "SIZE":
-				r = int(a.Size - b.Size)
+				r = compareInt(ka.size, kb.size)
 			case "SUBJECT":
-				r = strings.Compare(baseSubject(a.Subject), baseSubject(b.Subject))
+				r = strings.Compare(ka.subject, kb.subject)
 			case "FROM":
-				r = strings.Compare(strings.ToLower(a.From), strings.ToLower(b.From))
+				r = strings.Compare(ka.from, kb.from)
 			case "TO":
-				r = strings.Compare(strings.ToLower(a.To), strings.ToLower(b.To))
+				r = strings.Compare(ka.to, kb.to)
 			case "CC":
-				r = strings.Compare(strings.ToLower(a.Cc), strings.ToLower(b.Cc))
+				r = strings.Compare(ka.cc, kb.cc)
 			}
 			if cr.Reverse {
 				r = -r
@@ -315,29 +370,55 @@ func sortMessages(msgs []core.Message, crit []SortCriterion) {
 				return r
 			}
 		}
-		return int(int64(a.UID) - int64(b.UID))
+		return compareInt(int64(msgs[a].UID), int64(msgs[b].UID))
 	})
+	return order
 }
 
+func compareInt(a, b int64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// sortKeys are what SORT compares of a message (RFC 5256 §3): the base
+// subject, and the mailbox part of the first address of From, To and Cc,
+// in lower case.
+type sortKeys struct {
+	arrival, sent time.Time
+	size          int64
+	subject       string
+	from, to, cc  string
+}
+
+func newSortKeys(m core.Message) sortKeys {
+	subject, _ := baseSubject(m.Subject)
+	return sortKeys{
+		arrival: m.InternalDate, sent: sentOrArrival(m), size: m.Size, subject: subject,
+		from: firstMailbox(m.From), to: firstMailbox(m.To), cc: firstMailbox(m.Cc),
+	}
+}
+
+// firstMailbox returns the local part of the first address of a header
+// value, lower case; the value itself when it holds no address.
+func firstMailbox(v string) string {
+	list, err := mail.ParseAddressList(v)
+	if err != nil || len(list) == 0 {
+		return strings.ToLower(strings.TrimSpace(v))
+	}
+	local, _, _ := strings.Cut(list[0].Address, "@")
+	return strings.ToLower(local)
+}
+
+// sentOrArrival is a message's sent date, or its arrival when its Date
+// header is missing or unreadable (RFC 5256 §2.2).
 func sentOrArrival(m core.Message) time.Time {
 	if m.Date.IsZero() {
 		return m.InternalDate
 	}
 	return m.Date
-}
-
-// baseSubject strips reply and forward markers (RFC 5256 §2.1, simplified
-// to the common prefixes and trailers).
-func baseSubject(s string) string {
-	s = strings.ToLower(strings.TrimSpace(s))
-	for {
-		trimmed := strings.TrimSuffix(strings.TrimSpace(s), "(fwd)")
-		for _, p := range []string{"re:", "fw:", "fwd:", "tr:"} {
-			trimmed = strings.TrimSpace(strings.TrimPrefix(trimmed, p))
-		}
-		if trimmed == s {
-			return s
-		}
-		s = trimmed
-	}
 }
