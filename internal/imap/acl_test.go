@@ -2,6 +2,8 @@ package imap
 
 import (
 	"context"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -103,4 +105,69 @@ func listed(list []*imap.ListData, name string) bool {
 		}
 	}
 	return false
+}
+
+// TestDeleteACLAndListRights removes a delegate's rights with DELETEACL,
+// lists the rights that may be granted with LISTRIGHTS (RFC 4314 §3.2,
+// §3.4), and maps the obsolete c and d rights (RFC 4314 §2.1.1,
+// RIGHTS=kxte).
+func TestDeleteACLAndListRights(t *testing.T) {
+	ts := startServer(t)
+	coretest.User(t, ts.svc, "alice", "Alice")
+	coretest.User(t, ts.svc, "bob", "Bob")
+	bob := "bob@" + coretest.Domain
+	r := ts.raw(t, "alice")
+	r.ok("SETACL INBOX " + bob + " lr")
+	r.ok("SETACL INBOX " + bob + " +c")
+	if lines := r.ok("GETACL INBOX"); len(lines) != 1 || !strings.Contains(lines[0], `"`+bob+`" "lrkx"`) {
+		t.Errorf("GETACL after +c = %q, want lrkx", lines)
+	}
+	r.ok("SETACL INBOX " + bob + " -d")
+	if lines := r.ok("GETACL INBOX"); len(lines) != 1 || !strings.Contains(lines[0], `"`+bob+`" "lrk"`) {
+		t.Errorf("GETACL after -d = %q, want lrk", lines)
+	}
+	want := `* LISTRIGHTS "INBOX" "` + bob + `" "" l r s w i p k x t e a 1 2`
+	if lines := r.ok("LISTRIGHTS INBOX " + bob); len(lines) != 1 || lines[0] != want {
+		t.Errorf("LISTRIGHTS = %q, want %q", lines, want)
+	}
+	b := ts.raw(t, "bob")
+	shared := `"Shared/alice@` + coretest.Domain + `/INBOX"`
+	b.ok("EXAMINE " + shared)
+	r.ok("DELETEACL INBOX " + bob)
+	if lines := r.ok("GETACL INBOX"); strings.Contains(lines[0], bob) {
+		t.Errorf("GETACL after DELETEACL = %q", lines)
+	}
+	b.fails("EXAMINE "+shared, "NO", "NONEXISTENT")
+	b.fails("DELETEACL "+shared+" "+bob, "NO", "NONEXISTENT")
+	if lines := r.ok("MYRIGHTS INBOX"); lines[0] != `* MYRIGHTS "INBOX" "lrswipkxtea12"` {
+		t.Errorf("MYRIGHTS = %q", lines)
+	}
+}
+
+// TestQuota reports a mailbox's storage quota in KiB (RFC 9208 §4.2,
+// §4.3, QUOTA=RES-STORAGE), refuses SETQUOTA and an APPEND over quota.
+func TestQuota(t *testing.T) {
+	ts := startServer(t)
+	coretest.User(t, ts.svc, "alice", "Alice")
+	alice := "alice@" + coretest.Domain
+	mb := coretest.Mailbox(t, ts.svc, alice)
+	if err := ts.svc.SetQuota(context.Background(), systemActor(), mb.ID, 4096); err != nil {
+		t.Fatal(err)
+	}
+	r := ts.raw(t, "alice")
+	r.appendRaw("INBOX", testMsg)
+	want := []string{`* QUOTAROOT "INBOX" "` + alice + `"`, `* QUOTA "` + alice + `" (STORAGE 1 4)`}
+	if lines := r.ok("GETQUOTAROOT INBOX"); !slices.Equal(lines, want) {
+		t.Errorf("GETQUOTAROOT = %q, want %q", lines, want)
+	}
+	if lines := r.ok(`GETQUOTA "` + alice + `"`); !slices.Equal(lines, want[1:]) {
+		t.Errorf("GETQUOTA = %q", lines)
+	}
+	r.fails(`SETQUOTA "`+alice+`" (STORAGE 100)`, "NO", "NOPERM")
+	r.fails(`GETQUOTA "nobody@`+coretest.Domain+`"`, "NO", "NONEXISTENT")
+	big := testMsg + strings.Repeat("x", 4096) + "\r\n"
+	r.write(fmt.Sprintf("a APPEND INBOX {%d+}\r\n%s\r\n", len(big), big))
+	if _, status := r.until("a"); !strings.HasPrefix(status, "NO [OVERQUOTA]") {
+		t.Errorf("APPEND over quota = %q", status)
+	}
 }

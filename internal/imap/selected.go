@@ -2,6 +2,7 @@ package imap
 
 import (
 	"errors"
+	"net"
 	"strings"
 	"time"
 
@@ -335,6 +336,13 @@ func (c *conn) cmdIdle(cmd *Command) error {
 				if errors.As(err, &pe) {
 					c.w.Tagged(cmd.Tag, "BAD", "", pe.Msg)
 					return nil
+				}
+				var ne net.Error
+				switch {
+				case c.closing.Load():
+					c.bye("server shutting down")
+				case errors.As(err, &ne) && ne.Timeout():
+					c.bye("IDLE for too long")
 				}
 				return err
 			}

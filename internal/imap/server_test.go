@@ -25,13 +25,22 @@ import (
 // on 127.0.0.1.
 type testServer struct {
 	svc  *core.Service
+	srv  *Server
 	addr string
 }
 
 func startServer(t *testing.T) *testServer {
 	t.Helper()
+	return startServerWith(t, Options{})
+}
+
+// startServerWith starts a server with opts, given a host name and a
+// certificate.
+func startServerWith(t *testing.T, opts Options) *testServer {
+	t.Helper()
 	svc := coretest.New(t, coretest.Options{})
-	srv := NewServer(svc, Options{Hostname: "imap.test", TLS: testTLS(t)})
+	opts.Hostname, opts.TLS = "imap.test", testTLS(t)
+	srv := NewServer(svc, opts)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -42,7 +51,7 @@ func startServer(t *testing.T) *testServer {
 		defer cancel()
 		srv.Shutdown(ctx)
 	})
-	return &testServer{svc: svc, addr: ln.Addr().String()}
+	return &testServer{svc: svc, srv: srv, addr: ln.Addr().String()}
 }
 
 // testTLS makes a self-signed certificate for the test server.
