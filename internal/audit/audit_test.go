@@ -49,4 +49,3 @@ func TestChainAndVerify(t *testing.T) {
 		})
 	}
 }
-
