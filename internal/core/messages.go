@@ -139,19 +139,17 @@ func (s *Service) Messages(ctx context.Context, actor Actor, folderID int64, q M
 	if err != nil {
 		return nil, fmt.Errorf("list messages: %w", err)
 	}
-	defer rows.Close()
-	var out []Message
-	for rows.Next() {
-		m, err := scanMessage(rows)
-		if err != nil {
-			return nil, err
-		}
-		if len(q.UIDs) > 32 && !inRanges(m.UID, q.UIDs) {
-			continue
-		}
-		out = append(out, m)
+	msgs, err := scanMessages(rows)
+	if err != nil || len(q.UIDs) <= 32 {
+		return msgs, err
 	}
-	return out, rows.Err()
+	out := msgs[:0]
+	for _, m := range msgs {
+		if inRanges(m.UID, q.UIDs) {
+			out = append(out, m)
+		}
+	}
+	return out, nil
 }
 
 // UIDs returns every UID of a folder in ascending order: the map from sequence
@@ -164,16 +162,7 @@ func (s *Service) UIDs(ctx context.Context, actor Actor, folderID int64) ([]uint
 	if err != nil {
 		return nil, fmt.Errorf("list uids: %w", err)
 	}
-	defer rows.Close()
-	var out []uint32
-	for rows.Next() {
-		var u int64
-		if err := rows.Scan(&u); err != nil {
-			return nil, err
-		}
-		out = append(out, uint32(u))
-	}
-	return out, rows.Err()
+	return scanUIDs(rows)
 }
 
 // Message returns one message by id. It takes the read right on its mailbox.
@@ -481,16 +470,7 @@ func (s *Service) Vanished(ctx context.Context, actor Actor, folderID int64, sin
 	if err != nil {
 		return nil, fmt.Errorf("list vanished: %w", err)
 	}
-	defer rows.Close()
-	var out []uint32
-	for rows.Next() {
-		var u int64
-		if err := rows.Scan(&u); err != nil {
-			return nil, err
-		}
-		out = append(out, uint32(u))
-	}
-	return out, rows.Err()
+	return scanUIDs(rows)
 }
 
 // Trace writes an audit entry for an access that changes nothing, such as
@@ -614,6 +594,11 @@ func queryMessages(ctx context.Context, tx *store.Tx, q string, args ...any) ([]
 	if err != nil {
 		return nil, err
 	}
+	return scanMessages(rows)
+}
+
+// scanMessages reads every row of rows as a Message and closes rows.
+func scanMessages(rows *sql.Rows) ([]Message, error) {
 	defer rows.Close()
 	var out []Message
 	for rows.Next() {
@@ -622,6 +607,20 @@ func queryMessages(ctx context.Context, tx *store.Tx, q string, args ...any) ([]
 			return nil, err
 		}
 		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
+// scanUIDs reads a column of UIDs and closes rows.
+func scanUIDs(rows *sql.Rows) ([]uint32, error) {
+	defer rows.Close()
+	var out []uint32
+	for rows.Next() {
+		var u int64
+		if err := rows.Scan(&u); err != nil {
+			return nil, err
+		}
+		out = append(out, uint32(u))
 	}
 	return out, rows.Err()
 }

@@ -71,16 +71,7 @@ func (s *Service) Search(ctx context.Context, actor Actor, mailboxID int64, quer
 	if err != nil {
 		return nil, fmt.Errorf("search: %w", err)
 	}
-	defer rows.Close()
-	var out []Message
-	for rows.Next() {
-		m, err := scanMessage(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, m)
-	}
-	return out, rows.Err()
+	return scanMessages(rows)
 }
 
 // indexWords folds text and keeps only its words, separated by spaces, so that
@@ -107,16 +98,7 @@ func (s *Service) SearchFolder(ctx context.Context, actor Actor, folderID int64,
 	if err != nil {
 		return nil, fmt.Errorf("search folder: %w", err)
 	}
-	defer rows.Close()
-	var out []uint32
-	for rows.Next() {
-		var u int64
-		if err := rows.Scan(&u); err != nil {
-			return nil, err
-		}
-		out = append(out, uint32(u))
-	}
-	return out, rows.Err()
+	return scanUIDs(rows)
 }
 
 // matchQuery returns the engine's match expression for words and the
