@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	gosmtp "github.com/emersion/go-smtp"
+
 	"caduceus/internal/server/servertest"
 )
 
@@ -81,5 +83,28 @@ func TestShutdownClosesListeners(t *testing.T) {
 	if c, err := net.Dial("tcp", addr); err == nil {
 		c.Close()
 		t.Fatal("SMTP still accepts after shutdown")
+	}
+}
+
+// A node on PostgreSQL takes mail over SMTP like one on SQLite.
+func TestPostgresNodeDelivers(t *testing.T) {
+	srv := servertest.Start(t, servertest.Options{Engine: "postgres", Users: []string{"alice"}})
+	c, err := gosmtp.Dial(srv.Addr("smtp"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	msg := "From: lab@remote.example\r\nTo: alice@test.mssante.fr\r\nSubject: pg\r\nMessage-ID: <pg@test>\r\n\r\nbody\r\n"
+	if err := c.SendMail("lab@remote.example", []string{"alice@" + servertest.Domain}, strings.NewReader(msg)); err != nil {
+		t.Fatal(err)
+	}
+	alice := servertest.Actor(t, srv, "alice")
+	mb, err := srv.Core.MailboxByAddress(t.Context(), alice, "alice@"+servertest.Domain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inbox, err := srv.Core.FolderByName(t.Context(), alice, mb.ID, "INBOX")
+	if err != nil || inbox.Messages != 1 {
+		t.Fatalf("inbox = %+v, %v", inbox, err)
 	}
 }
