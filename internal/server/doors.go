@@ -161,4 +161,3 @@ func (s *Server) registerMetrics(reg *prometheus.Registry) {
 		return n
 	}))
 }
-
