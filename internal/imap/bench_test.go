@@ -96,16 +96,17 @@ func TestPerfMixed(t *testing.T) {
 }
 
 // TestPerfIdle measures 10,000 connections in IDLE (CADUCEUS_IMAP_IDLE
-// overrides the number), 50 per account as the default cap allows,
-// against a server in its own process.
+// overrides the number), 49 per account so that the default cap of 50
+// leaves room for the connection that appends, against a server in its
+// own process.
 func TestPerfIdle(t *testing.T) {
 	perfOnly(t)
 	conns := 10000
 	if n, err := strconv.Atoi(os.Getenv("CADUCEUS_IMAP_IDLE")); err == nil && n > 0 {
 		conns = n
 	}
-	raiseFileLimit(t, 2*conns+1000)
-	accounts := (conns + 49) / 50
+	raiseFileLimit(t, conns+1000) // each side holds one end of each connection
+	accounts := (conns + 48) / 49
 	srv := startServerProcess(t, serverSpec{Users: accounts, MaxConnsIP: conns + 100})
 	users := make([]string, accounts)
 	for i := range users {
@@ -199,7 +200,7 @@ func measureHeaderFetch(t *testing.T, addr, user string, n, fetches int) fetchSt
 }
 
 // raiseFileLimit lets this process, and the server processes it starts,
-// open n files.
+// open n files; the hard limit must allow it.
 func raiseFileLimit(t *testing.T, n int) {
 	t.Helper()
 	var lim syscall.Rlimit
@@ -209,8 +210,10 @@ func raiseFileLimit(t *testing.T, n int) {
 	if lim.Cur >= uint64(n) {
 		return
 	}
+	if lim.Max < uint64(n) {
+		t.Fatalf("the open file limit is %d, %d are needed", lim.Max, n)
+	}
 	lim.Cur = uint64(n)
-	lim.Max = max(lim.Max, lim.Cur)
 	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
 		t.Fatalf("raise the open file limit to %d: %v", n, err)
 	}

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"testing"
@@ -27,7 +28,9 @@ import (
 // Measurements run the server in a process of its own, so that the
 // clients' work and memory do not count as the server's: the test binary
 // starts itself again with serverSpecEnv set, and TestServerProcess, in
-// that child, serves until its standard input closes.
+// that child, serves until its standard input closes. Its metrics
+// endpoint collects garbage before it answers, so that memory figures
+// are what is live.
 
 const serverSpecEnv = "CADUCEUS_IMAP_SERVER_SPEC"
 
@@ -132,7 +135,12 @@ func TestServerProcess(t *testing.T) {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	go http.Serve(mln, promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+	go http.Serve(mln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Collect garbage first, so that the figures are what is live.
+		debug.FreeOSMemory()
+		metrics.ServeHTTP(w, r)
+	}))
 	ready, _ := json.Marshal(serverReady{IMAP: ln.Addr().String(), Metrics: "http://" + mln.Addr().String() + "/metrics", Filled: filled.String()})
 	fmt.Println(readyPrefix + string(ready))
 	io.Copy(io.Discard, os.Stdin)
