@@ -104,29 +104,43 @@ func (c *conn) cmdFetch(cmd *Command) error {
 		}
 	}
 	var list []*content
+	gone := false // some messages were expunged by another connection
 	for _, t := range ts {
 		m, ok := msgs[t.uid]
-		if !ok || a.ChangedSince > 0 && m.ModSeq <= a.ChangedSince {
+		if !ok {
+			gone = true
+			continue
+		}
+		if a.ChangedSince > 0 && m.ModSeq <= a.ChangedSince {
 			continue
 		}
 		list = append(list, &content{c: c, seq: t.seq, m: m})
 	}
 	failed := false
 	for ct := range c.prepare(list, items) {
-		if err := c.fetchOne(ct, items); err != nil {
-			if c.w.Err() != nil {
-				return c.w.Err()
-			}
+		err := c.fetchOne(ct, items)
+		switch {
+		case err == nil:
+		case c.w.Err() != nil:
+			return c.w.Err()
+		case errors.Is(err, core.ErrNotFound):
+			gone = true
+		default:
 			c.srv.log.Error("imap fetch failed", "account", c.actor.AccountID, "err", err)
 			failed = true
 		}
 	}
 	c.sync(cmd.UID)
-	if failed {
+	switch {
+	case failed:
 		c.w.Tagged(cmd.Tag, "NO", "SERVERBUG", "some messages could not be read")
-		return nil
+	case gone && !cmd.UID:
+		// RFC 2180 §4.1.2, RFC 5530 §3. UID FETCH ignores UIDs that no
+		// longer exist (RFC 9051 §6.4.8).
+		c.w.Tagged(cmd.Tag, "NO", "EXPUNGEISSUED", "some messages were expunged meanwhile")
+	default:
+		c.ok(cmd.Tag, "", "FETCH done")
 	}
-	c.ok(cmd.Tag, "", "FETCH done")
 	return nil
 }
 
