@@ -64,15 +64,17 @@ type BenchOptions struct {
 // timed from its sending to its tagged response; connecting and the
 // STARTTLS handshake are not counted.
 type BenchResult struct {
-	Ops       int
-	Writes    int // commands that made a durable change
-	Errors    int // commands answered NO or BAD, or cut by a failed connection
-	Elapsed   time.Duration
-	OpsPerSec float64
-	P50, P99  time.Duration
-	Logins    int // sessions that logged in
-	PerOp     map[string]OpStats
-	Idle      *IdleResult // with IdleConns
+	Ops    int
+	Writes int // commands that made a durable change
+	Errors int // commands answered NO or BAD, or cut by a failed connection
+	// ErrorSamples are the first few errors, for a diagnosis.
+	ErrorSamples []string
+	Elapsed      time.Duration
+	OpsPerSec    float64
+	P50, P99     time.Duration
+	Logins       int // sessions that logged in
+	PerOp        map[string]OpStats
+	Idle         *IdleResult // with IdleConns
 }
 
 // OpStats are the figures of one command of the mix.
@@ -129,6 +131,11 @@ func Bench(ctx context.Context, o BenchOptions) (BenchResult, error) {
 				all[name] = append(all[name], l...)
 			}
 			res.Errors += b.errors
+			for _, e := range b.samples {
+				if len(res.ErrorSamples) < 5 {
+					res.ErrorSamples = append(res.ErrorSamples, e)
+				}
+			}
 			res.Writes += b.writes
 			res.Logins += b.logins
 			if err != nil && first == nil {
@@ -184,6 +191,9 @@ func (r BenchResult) print(o BenchOptions) {
 	fmt.Fprintf(o.Out, "imap bench: mix %s, %d clients, %d ops (%d writes, %d sessions) in %v: %.0f ops/s, p50 %v, p99 %v, %d errors\n",
 		o.Mix, o.Clients, r.Ops, r.Writes, r.Logins, r.Elapsed.Round(time.Millisecond), r.OpsPerSec,
 		r.P50.Round(time.Microsecond), r.P99.Round(time.Microsecond), r.Errors)
+	for _, e := range r.ErrorSamples {
+		fmt.Fprintf(o.Out, "  error: %s\n", e)
+	}
 	names := make([]string, 0, len(r.PerOp))
 	for name := range r.PerOp {
 		names = append(names, name)
@@ -247,12 +257,13 @@ func appendBench(c *imapclient.Client, mailbox string) (imap.UID, error) {
 
 // benchClient is one connection's loop of sessions.
 type benchClient struct {
-	o      BenchOptions
-	c      *imapclient.Client
-	lat    map[string][]time.Duration
-	errors int
-	writes int
-	logins int
+	o       BenchOptions
+	c       *imapclient.Client
+	lat     map[string][]time.Duration
+	errors  int
+	samples []string
+	writes  int
+	logins  int
 
 	last     imap.UID // the highest UID this client knows
 	appended imap.UID // this session's last APPEND
@@ -266,6 +277,9 @@ func (b *benchClient) timed(name string, write bool, f func() error) error {
 	b.lat[name] = append(b.lat[name], time.Since(t))
 	if err != nil {
 		b.errors++
+		if len(b.samples) < 5 {
+			b.samples = append(b.samples, name+": "+err.Error())
+		}
 		return err
 	}
 	if write {

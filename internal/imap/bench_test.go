@@ -76,12 +76,16 @@ func TestBench(t *testing.T) {
 	})
 }
 
-// TestPerfMixed measures both mixes with 10 clients against a server in
-// its own process.
+// TestPerfMixed measures both mixes (or CADUCEUS_IMAP_MIX) with 10
+// clients against a server in its own process.
 func TestPerfMixed(t *testing.T) {
 	perfOnly(t)
 	srv := startServerProcess(t, serverSpec{Users: 1})
-	for _, mix := range []BenchMix{MixWrite, MixRead} {
+	mixes := []BenchMix{MixWrite, MixRead}
+	if m := os.Getenv("CADUCEUS_IMAP_MIX"); m != "" {
+		mixes = []BenchMix{BenchMix(m)}
+	}
+	for _, mix := range mixes {
 		res, err := Bench(context.Background(), BenchOptions{
 			Addr: srv.IMAP, Username: benchUser(0), Password: coretest.Password, TLS: clientTLS,
 			Clients: 10, Duration: perfDuration(), Mix: mix, Out: os.Stdout,

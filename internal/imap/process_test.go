@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"testing"
@@ -28,7 +29,8 @@ import (
 // Measurements run the server in a process of its own, so that the
 // clients' work and memory do not count as the server's: the test binary
 // starts itself again with serverSpecEnv set, and TestServerProcess, in
-// that child, serves until its standard input closes. Its metrics
+// that child, serves until its standard input closes, writing a CPU
+// profile to CADUCEUS_IMAP_SERVER_CPUPROFILE when it is set. Its metrics
 // endpoint collects garbage before it answers, so that memory figures
 // are what is live.
 
@@ -114,6 +116,17 @@ func TestServerProcess(t *testing.T) {
 	var spec serverSpec
 	if err := json.Unmarshal([]byte(js), &spec); err != nil {
 		t.Fatal(err)
+	}
+	if path := os.Getenv("CADUCEUS_IMAP_SERVER_CPUPROFILE"); path != "" {
+		f, err := os.Create(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		defer pprof.StopCPUProfile()
 	}
 	svc := coretest.New(t, coretest.Options{})
 	addUsers(t, svc, spec.Users)
