@@ -185,7 +185,11 @@ func (a *app) mailPage(w http.ResponseWriter, r *http.Request, msgID int64) {
 	if v.Msg != nil {
 		v.Title = v.Msg.Subject
 	}
-	a.respondPanes(w, r, v, "")
+	flash := ""
+	if r.URL.Query().Get("flash") == "sent" {
+		flash = a.t(v, "sent_ok")
+	}
+	a.respondPanes(w, r, v, flash)
 }
 
 // fillList reads one page of a folder, newest first.
@@ -207,9 +211,14 @@ func (a *app) fillList(r *http.Request, u *user, v *view, f core.Folder, page in
 		suffix = fmt.Sprintf("?p=%d", page)
 	}
 	v.List.Rows = make([]rowView, 0, len(msgs))
+	drafts := f.SpecialUse == `\Drafts`
 	for _, msg := range msgs {
 		row := a.rowOf(v, msg)
 		row.URL = fmt.Sprintf("%s/%d%s", base, msg.ID, suffix)
+		if drafts {
+			// A draft opens in the compose form, to finish and send.
+			row.URL = fmt.Sprintf("/mail/%d/compose?draft=%d", f.MailboxID, msg.ID)
+		}
 		row.Selected = msg.ID == selected
 		v.List.Rows = append(v.List.Rows, row)
 	}

@@ -8,6 +8,7 @@ import { initCompose } from "./compose.js";
 initMenus(document);
 initMail(document);
 initCompose(document);
+document.body.dataset.ready = "1";
 
 if ("serviceWorker" in navigator) {
   navigator.serviceWorker.register("/sw.js").catch(() => {});

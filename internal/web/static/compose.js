@@ -72,7 +72,12 @@ function suggest(doc, input, url) {
     if (i >= 0) input.setAttribute("aria-activedescendant", list.children[i].id);
   };
 
-  input.addEventListener("input", async () => {
+  let timer = 0;
+  input.addEventListener("input", () => {
+    clearTimeout(timer);
+    timer = setTimeout(show, 150);
+  });
+  const show = async () => {
     const q = lastToken(input.value);
     if (q.length < 2) return close();
     const mine = ++seq;
@@ -99,7 +104,7 @@ function suggest(doc, input, url) {
     list.hidden = items.length === 0;
     input.setAttribute("aria-expanded", String(!list.hidden));
     highlight(-1);
-  });
+  };
   input.addEventListener("keydown", (e) => {
     if (list.hidden) return;
     if (e.key === "ArrowDown") {
@@ -270,7 +275,7 @@ function attachments(doc, form) {
     const data = new FormData(form);
     data.set("action", e.submitter?.value || "send");
     const xhr = new XMLHttpRequest();
-    xhr.open("POST", form.action);
+    xhr.open("POST", form.getAttribute("action"));
     xhr.setRequestHeader("X-Partial", "compose");
     xhr.responseType = "json";
     progress.hidden = false;

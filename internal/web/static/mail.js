@@ -40,7 +40,7 @@ async function navigate(doc, url, push) {
 }
 
 async function act(doc, form) {
-  const panes = await fetchPanes(form.action, {
+  const panes = await fetchPanes(form.getAttribute("action"), {
     method: "POST",
     body: new URLSearchParams(new FormData(form)),
     headers: { "X-Partial": "panes" },
@@ -66,20 +66,27 @@ async function fetchPanes(url, init) {
 // swap replaces the folder list, the message list and, when asked, the
 // reading pane with fresh server-rendered HTML.
 function swap(doc, panes, { reader }) {
-  const folders = doc.querySelector("[data-folders]");
-  if (folders && panes.folders !== undefined) folders.innerHTML = panes.folders;
+  replace(doc, doc.querySelector("[data-folders]"), panes.folders);
   const list = doc.querySelector("[data-list]");
-  if (list && panes.list !== undefined) {
-    const scroll = list.scrollTop;
-    list.innerHTML = panes.list;
-    list.scrollTop = scroll;
-  }
+  const scroll = list?.scrollTop;
+  if (replace(doc, list, panes.list)) list.scrollTop = scroll;
   if (reader && panes.reader !== undefined) {
     doc.querySelector("[data-reader]").innerHTML = panes.reader;
     doc.body.classList.toggle("has-message", Boolean(panes.hasMessage));
   }
   if (panes.title) doc.title = panes.title;
   if (panes.flash) announce(doc, panes.flash);
+}
+
+// replace sets the HTML of el unless it already shows the same, so that a
+// refresh that changes nothing keeps the focus and the nodes in place.
+function replace(doc, el, html) {
+  if (!el || html === undefined) return false;
+  const fresh = doc.createElement("template");
+  fresh.innerHTML = html;
+  if (fresh.innerHTML === el.innerHTML) return false;
+  el.innerHTML = html;
+  return true;
 }
 
 function announce(doc, text) {
@@ -94,6 +101,7 @@ function announce(doc, text) {
 // keeping the open message as it is.
 function listen(doc, url) {
   const source = new EventSource(url);
+  source.addEventListener("open", () => { doc.body.dataset.listening = "1"; });
   let pending = false;
   source.addEventListener("change", async (e) => {
     if (pending) return;

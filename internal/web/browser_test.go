@@ -1,0 +1,107 @@
+package web
+
+import (
+	"context"
+	"os/exec"
+	"regexp"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"caduceus/internal/core/coretest"
+)
+
+// newBrowser starts Debian's Chromium, headless, for one test, and returns
+// a tab sized width × height.
+func newBrowser(t *testing.T, width, height int) context.Context {
+	t.Helper()
+	path, err := exec.LookPath("chromium")
+	if err != nil {
+		t.Skip("chromium is not installed")
+	}
+	alloc, cancel := chromedp.NewExecAllocator(context.Background(),
+		chromedp.ExecPath(path),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.Flag("hide-scrollbars", true),
+		chromedp.Flag("font-render-hinting", "none"),
+		chromedp.IgnoreCertErrors,
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(width, height),
+	)
+	t.Cleanup(cancel)
+	ctx, cancelTab := chromedp.NewContext(alloc)
+	t.Cleanup(cancelTab)
+	ctx, cancelTime := context.WithTimeout(ctx, 3*time.Minute)
+	t.Cleanup(cancelTime)
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(int64(width), int64(height))); err != nil {
+		t.Fatalf("start chromium: %v", err)
+	}
+	return ctx
+}
+
+// do runs browser steps and fails the test on the first error.
+func do(t *testing.T, ctx context.Context, steps ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	if err := chromedp.Do(ctx, steps...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// run runs one browser step that returns a value.
+func run[T any](t *testing.T, ctx context.Context, step chromedp.Action[T]) T {
+	t.Helper()
+	v, err := chromedp.Run(ctx, step)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// browserLogin logs in as a person would: e-mail and password, then the
+// code read from the development outbox page.
+func (e *env) browserLogin(t *testing.T, ctx context.Context, addr string) {
+	t.Helper()
+	do(t, ctx,
+		chromedp.Navigate(e.srv.URL+"/login"),
+		chromedp.WaitVisible(chromedp.ID("email")),
+	)
+	e.browserCredentials(t, ctx, addr)
+	do(t, ctx, chromedp.WaitVisible(chromedp.CSS("[data-list]")))
+}
+
+// browserCredentials fills the login form on the page, then reads the code
+// on the development outbox page and types it in.
+func (e *env) browserCredentials(t *testing.T, ctx context.Context, addr string) {
+	t.Helper()
+	do(t, ctx,
+		chromedp.SendKeys(chromedp.ID("email"), addr),
+		chromedp.SendKeys(chromedp.ID("password"), coretest.Password),
+		chromedp.Submit(chromedp.ID("password")),
+		chromedp.WaitVisible(chromedp.ID("code")),
+	)
+	codePage := run(t, ctx, chromedp.Location())
+	do(t, ctx,
+		chromedp.Navigate(e.srv.URL+"/dev/outbox"),
+		chromedp.WaitVisible(chromedp.CSS(".outbox-text")),
+	)
+	text := run(t, ctx, chromedp.Text(chromedp.CSS(".outbox li:first-child .outbox-text")))
+	code := regexp.MustCompile(`\b[0-9]{6}\b`).FindString(text)
+	if code == "" {
+		t.Fatalf("no code in the outbox: %q", text)
+	}
+	do(t, ctx,
+		chromedp.Navigate(codePage),
+		chromedp.WaitVisible(chromedp.ID("code")),
+		chromedp.SendKeys(chromedp.ID("code"), code),
+		chromedp.Submit(chromedp.ID("code")),
+	)
+}

@@ -1,0 +1,74 @@
+package web
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/chromedp/chromedp"
+)
+
+var update = flag.Bool("update", false, "rewrite docs/screenshots from the pages as they are now")
+
+// TestScreenshots takes the main pages at desktop and phone sizes. With
+// -update it keeps them in docs/screenshots:
+//
+//	go test ./internal/web -run TestScreenshots -args -update
+func TestScreenshots(t *testing.T) {
+	sizes := []struct {
+		name          string
+		width, height int
+	}{
+		{"desktop", 1280, 800},
+		{"phone", 390, 844},
+	}
+	dir := t.TempDir()
+	if *update {
+		dir = filepath.Join("..", "..", "docs", "screenshots")
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, size := range sizes {
+		t.Run(size.name, func(t *testing.T) {
+			e := newEnv(t)
+			e.seedDemo()
+			ctx := newBrowser(t, size.width, size.height)
+			shot := func(name string) {
+				t.Helper()
+				png := run(t, ctx, chromedp.CaptureScreenshot())
+				if len(png) < 1000 {
+					t.Fatalf("%s: empty screenshot", name)
+				}
+				if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("%s-%s.png", name, size.name)), png, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			do(t, ctx, chromedp.Navigate(e.srv.URL+"/login"), chromedp.WaitVisible(chromedp.ID("email")))
+			shot("login")
+			e.browserLogin(t, ctx, alice)
+			shot("inbox")
+			do(t, ctx,
+				chromedp.Click(chromedp.CSS(".row:nth-child(2) a")),
+				chromedp.WaitVisible(chromedp.CSS(".body-frame, .plain")),
+			)
+			shot("message")
+			do(t, ctx,
+				chromedp.Click(chromedp.CSS(".toolbar a.button")),
+				chromedp.WaitVisible(chromedp.ID("body")),
+			)
+			shot("reply")
+			do(t, ctx,
+				chromedp.Navigate(e.srv.URL+"/"),
+				chromedp.WaitVisible(chromedp.ID("account-button")),
+				chromedp.Click(chromedp.ID("account-button")),
+				chromedp.WaitVisible(chromedp.ID("account-menu")),
+			)
+			shot("account-menu")
+			do(t, ctx, chromedp.Navigate(e.srv.URL+"/account"), chromedp.WaitVisible(chromedp.ID("sig-name")))
+			shot("account")
+		})
+	}
+}
