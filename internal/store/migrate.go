@@ -151,6 +151,12 @@ CREATE TABLE blob_text (blob_id BIGINT PRIMARY KEY, tsv tsvector NOT NULL);
 CREATE INDEX blob_text_tsv ON blob_text USING GIN (tsv);
 `,
 	},
+	// Search joins messages to matching blobs; check and reference counts
+	// look messages and queue entries up by blob.
+	{common: `
+CREATE INDEX messages_blob ON messages(blob_id);
+CREATE INDEX outbound_blob ON outbound(blob_id);
+`},
 }
 
 func (s *Store) migrate(ctx context.Context) error {
