@@ -377,8 +377,14 @@ func (a *app) messageBody(w http.ResponseWriter, r *http.Request) {
 	h.Set("X-Frame-Options", "SAMEORIGIN")
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
-	fmt.Fprintf(w, "<!doctype html><html><head><meta charset=\"utf-8\"><meta name=\"referrer\" content=\"no-referrer\"></head><body>%s</body></html>", clean.HTML)
+	fmt.Fprintf(w, "<!doctype html><html><head><meta charset=\"utf-8\"><meta name=\"referrer\" content=\"no-referrer\">"+
+		"<style>%s</style></head><body>%s</body></html>", frameStyle, clean.HTML)
 }
+
+// frameStyle gives a message body the app's type and keeps wide content
+// inside the frame.
+const frameStyle = "body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;font-size:15px;line-height:1.45;" +
+	"color:#18212b;margin:14px 20px;overflow-wrap:anywhere}img{max-width:100%;height:auto}table{max-width:100%}"
 
 func (a *app) sanitizeOptions(p *parsed, f core.Folder, msg core.Message, images bool) SanitizeOptions {
 	cids := make(map[string]int)

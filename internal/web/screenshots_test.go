@@ -51,7 +51,7 @@ func TestScreenshots(t *testing.T) {
 			e.browserLogin(t, ctx, alice)
 			shot("inbox")
 			do(t, ctx,
-				chromedp.Click(chromedp.CSS(".row:nth-child(2) a")),
+				chromedp.Click(chromedp.CSS(".row:nth-child(3) a")),
 				chromedp.WaitVisible(chromedp.CSS(".body-frame, .plain")),
 			)
 			shot("message")
