@@ -3,16 +3,19 @@ package imap
 import (
 	"context"
 	"crypto/tls"
+	"io"
 	"math/rand/v2"
 	"os"
 	"slices"
 	"strconv"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
 
+	"caduceus/internal/core"
 	"caduceus/internal/core/coretest"
 )
 
@@ -221,4 +224,59 @@ func raiseFileLimit(t *testing.T, n int) {
 	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
 		t.Fatalf("raise the open file limit to %d: %v", n, err)
 	}
+}
+
+// TestPerfCoreWriteMix runs MixWrite's rounds straight on the core, in
+// this process, with 10 goroutines: what the core allows that mix
+// without IMAP, to compare with TestPerfMixed.
+func TestPerfCoreWriteMix(t *testing.T) {
+	perfOnly(t)
+	svc := coretest.New(t, coretest.Options{})
+	actor := coretest.User(t, svc, "bench", "Bench")
+	f := coretest.Folder(t, svc, "bench@"+coretest.Domain, "INBOX")
+	ctx := context.Background()
+	deadline := time.Now().Add(perfDuration())
+	ops := make([]int, 10)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for g := range ops {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; time.Now().Before(deadline); i++ {
+				m, err := svc.Append(ctx, actor, f.ID, 0, nil, time.Now(), []byte(benchMessage))
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if _, err := svc.Messages(ctx, actor, f.ID, core.MessageQuery{UIDs: []core.UIDRange{{Lo: m.UID, Hi: m.UID}}}); err != nil {
+					t.Error(err)
+					return
+				}
+				rd, err := svc.Open(ctx, actor, m.ID)
+				if err == nil {
+					_, err = io.Copy(io.Discard, io.NewSectionReader(rd, 0, rd.Size()))
+				}
+				if err == nil {
+					_, _, err = svc.StoreFlags(ctx, actor, f.ID, []uint32{m.UID}, core.FlagChange{Op: core.FlagsAdd, Flags: core.FlagSeen | core.FlagDeleted})
+				}
+				ops[g] += 3
+				if err == nil && i%4 == 3 {
+					_, err = svc.Expunge(ctx, actor, f.ID, []uint32{m.UID})
+					ops[g]++
+				}
+				if err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	total := 0
+	for _, n := range ops {
+		total += n
+	}
+	elapsed := time.Since(start)
+	t.Logf("core alone, MixWrite rounds: %d operations in %v: %.0f ops/s", total, elapsed.Round(time.Millisecond), float64(total)/elapsed.Seconds())
 }

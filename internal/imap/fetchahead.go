@@ -2,10 +2,14 @@ package imap
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"iter"
 	"slices"
 	"strings"
 	"sync"
+
+	"caduceus/internal/core"
 )
 
 // The core opens each message on its own (it checks the rights, finds the
@@ -111,7 +115,7 @@ func contentNeeds(items []FetchItem) (header, structure bool) {
 func (ct *content) load(ctx context.Context, header, structure bool) {
 	rd, err := ct.c.srv.svc.Open(ctx, ct.c.actor, ct.m.ID)
 	if err != nil {
-		ct.err = err
+		ct.err = ct.vanished(ctx, err)
 		return
 	}
 	ct.rd = rd
@@ -121,4 +125,18 @@ func (ct *content) load(ctx context.Context, header, structure bool) {
 	if ct.err == nil && structure {
 		_, ct.err = ct.structure()
 	}
+}
+
+// vanished turns an error opening the message into core.ErrNotFound when
+// the message no longer exists: an expunge that commits while the core
+// opens a message can fail the opening with another error (NEEDS.md).
+func (ct *content) vanished(ctx context.Context, err error) error {
+	if errors.Is(err, core.ErrNotFound) {
+		return err
+	}
+	msgs, lerr := ct.c.srv.svc.Messages(ctx, ct.c.actor, ct.m.FolderID, core.MessageQuery{UIDs: []core.UIDRange{{Lo: ct.m.UID, Hi: ct.m.UID}}})
+	if lerr == nil && len(msgs) == 0 {
+		return fmt.Errorf("message %d: %w", ct.m.UID, core.ErrNotFound)
+	}
+	return err
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -136,7 +137,8 @@ func TestServerProcess(t *testing.T) {
 	}
 	filled := time.Since(start)
 	srv := NewServer(svc, Options{Hostname: "imap.test", TLS: testTLS(t),
-		MaxConnsPerIP: spec.MaxConnsIP, MaxConnsPerAccount: spec.MaxConnsUser})
+		MaxConnsPerIP: spec.MaxConnsIP, MaxConnsPerAccount: spec.MaxConnsUser,
+		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
