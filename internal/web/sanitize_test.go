@@ -28,7 +28,7 @@ func hostileCorpus(t testing.TB, canary string) map[string]string {
 }
 
 func TestSanitizeHostile(t *testing.T) {
-	forbidden := regexp.MustCompile(`(?i)<script|<svg|<math|<form|<input|<button|<meta|<style|<link|<iframe|<object|<embed|<base|<template|<video|<audio|<source|\son[a-z]+=|javascript:|vbscript:|data:text|url\(|expression|position|srcset|background=|=["']?[^"'>]*canary`)
+	forbidden := regexp.MustCompile(`(?i)<script|<svg|<math|<form|<input|<button|<meta|<style|<link|<iframe|<object|<embed|<base|<template|<video|<audio|<source|\son[a-z]+=|javascript:|vbscript:|data:text|url\(|expression|position|srcset|background=|\s(src|action|data|poster|style|ping|content|formaction)=["']?[^"'>]*canary`)
 	s := NewSanitizer()
 	for name, src := range hostileCorpus(t, "canary.test") {
 		t.Run(name, func(t *testing.T) {
