@@ -43,6 +43,12 @@
 //     that cannot be recovered from close it.
 //   - Unilateral EXPUNGE responses are never sent while a FETCH, STORE
 //     or SEARCH (by sequence number) is running (RFC 9051 §7.5.1).
+//   - Only the connection's goroutine writes to it. FETCH opens messages
+//     ahead on a few goroutines of its own (fetchahead.go), which only
+//     read from the core; the writer waits for each in turn.
+//   - A connection learns of other connections' changes from the core's
+//     events, then reads them back by MODSEQ (selected.go); it never
+//     assumes a change it did not read or make itself.
 //   - Health data never goes into logs: no subjects, no addresses of
 //     correspondents, no bodies, no mailbox contents.
 package imap
