@@ -170,3 +170,11 @@ func (e *env) follow(c *http.Client, path string) (*http.Response, string) {
 }
 
 func regexpMust(re string) *regexp.Regexp { return regexp.MustCompile(re) }
+
+func mustURL(s string) *url.URL {
+	u, err := url.Parse(s)
+	if err != nil {
+		panic(err)
+	}
+	return u
+}

@@ -177,11 +177,23 @@ func TestGuide(t *testing.T) {
 		t.Fatalf("signature missing: %q", body)
 	}
 
-	t.Log("Enregistrer comme brouillon, then send it later from Drafts")
+	t.Log("Enregistrer comme brouillon, the recipient picked in the directory behind A:; send it later from Drafts")
 	do(t, ctx,
 		chromedp.Click(chromedp.Search(`//a[text()="Nouveau message"]`)),
 		chromedp.WaitVisible(chromedp.ID("to")), ready,
-		chromedp.SendKeys(chromedp.ID("to"), bob),
+		chromedp.Click(chromedp.ID("to-label")),
+		chromedp.WaitVisible(chromedp.ID("picker-q")),
+		chromedp.SendKeys(chromedp.ID("picker-q"), "durand"),
+		chromedp.WaitVisible(chromedp.CSS(`button[aria-label="A: `+bob+`"]`)),
+		chromedp.Click(chromedp.CSS(`button[aria-label="A: `+bob+`"]`)),
+		chromedp.WaitVisible(chromedp.Search(`//span[@data-picker-to and contains(., "`+bob+`")]`)),
+		chromedp.Click(chromedp.Search(`//button[text()="Valider"]`)),
+		chromedp.WaitNotVisible(chromedp.ID("picker")),
+	)
+	if got := run(t, ctx, chromedp.Value(chromedp.ID("to"))); got != bob {
+		t.Fatalf("the directory picker filled A: with %q", got)
+	}
+	do(t, ctx,
 		chromedp.SendKeys(chromedp.ID("subject"), "Garde du week-end"),
 		chromedp.SendKeys(chromedp.ID("body"), "À compléter."),
 		chromedp.Click(chromedp.Search(`//button[text()="Enregistrer comme brouillon"]`)),

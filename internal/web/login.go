@@ -256,6 +256,10 @@ func (a *app) checkCode(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.trace(ctx, acct.Address, remote, "login", "ok", "password and e-mailed code")
+	// Logins are rare enough to clear out dead sessions as they happen.
+	if err := a.sessions.Purge(ctx); err != nil {
+		a.log.Error("web: purge sessions", "err", err)
+	}
 	a.setSessionCookie(w, token)
 	http.Redirect(w, r, v.Next, http.StatusSeeOther)
 }

@@ -172,3 +172,38 @@ func regexpFind(t *testing.T, s, re string) []string {
 	}
 	return m
 }
+
+func TestEnglishByChoice(t *testing.T) {
+	e := newEnv(t)
+	c := e.client()
+	_, body := e.get(c, "/login")
+	if !strings.Contains(body, `lang="fr"`) || !strings.Contains(body, "Mot de passe") {
+		t.Fatal("the login page is not in French by default")
+	}
+	res := e.post(c, "/lang", url.Values{"lang": {"en"}, "next": {"/login"}})
+	if res.Header.Get("Location") != "/login" {
+		t.Fatalf("language switch went to %q", res.Header.Get("Location"))
+	}
+	_, body = e.get(c, "/login")
+	if !strings.Contains(body, `lang="en"`) || !strings.Contains(body, "Password") {
+		t.Fatal("the login page did not switch to English")
+	}
+}
+
+func TestStaticShell(t *testing.T) {
+	e := newEnv(t)
+	c := e.client()
+	res, body := e.get(c, "/manifest.webmanifest")
+	if res.StatusCode != http.StatusOK || !strings.Contains(body, `"display":"standalone"`) || !strings.Contains(body, "/icons/512.png") {
+		t.Fatalf("manifest: %s %s", res.Status, body)
+	}
+	res, body = e.get(c, "/sw.js")
+	if res.StatusCode != http.StatusOK || !strings.Contains(body, "/static/app.css") || strings.Contains(body, "/mail/") {
+		t.Fatalf("service worker: %s\n%s", res.Status, body)
+	}
+	for _, path := range []string{"/icons/192.png", "/static/app.js", "/static/app.css"} {
+		if res, _ := e.get(c, path); res.StatusCode != http.StatusOK || res.Header.Get("X-Content-Type-Options") != "nosniff" {
+			t.Errorf("%s: %s", path, res.Status)
+		}
+	}
+}

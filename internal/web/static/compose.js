@@ -144,7 +144,6 @@ function picker(doc, form, url) {
     q.value = "";
     results.replaceChildren();
     none.hidden = true;
-    dialog.returnValue = "";
     dialog.showModal();
     q.focus();
   }));
@@ -181,8 +180,7 @@ function picker(doc, form, url) {
   q.addEventListener("keydown", (e) => {
     if (e.key === "Enter") e.preventDefault();
   });
-  dialog.addEventListener("close", () => {
-    if (dialog.returnValue !== "ok") return;
+  dialog.querySelector("[data-picker-ok]").addEventListener("click", () => {
     chosen.to.forEach((a) => appendAddress(form.querySelector("#to"), a));
     chosen.cc.forEach((a) => appendAddress(form.querySelector("#cc"), a));
   });
