@@ -258,6 +258,14 @@ func TestGuide(t *testing.T) {
 	if got := run(t, ctx, chromedp.Text(chromedp.CSS(".messages"))); !strings.Contains(got, "Compte rendu de biologie") || strings.Contains(got, "Planning") {
 		t.Fatalf("search results: %q", got)
 	}
+	do(t, ctx,
+		chromedp.Navigate(e.srv.URL+"/"), ready,
+		chromedp.SendKeys(chromedp.ID("q"), "créneaux"+kb.Enter),
+		chromedp.WaitVisible(chromedp.Search(`//h1[contains(., "Résultats de la recherche")]`)),
+	)
+	if got := run(t, ctx, chromedp.Text(chromedp.CSS(".messages"))); !strings.Contains(got, "Planning des consultations") {
+		t.Fatalf("search in bodies: %q", got)
+	}
 
 	t.Log("new mail shows without a reload")
 	do(t, ctx,

@@ -1,13 +1,13 @@
 package web
 
 import (
-	"bytes"
 	"net/http"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
+
+	"caduceus/internal/queue"
 )
 
 // outboxLimit is how many messages the dev outbox page shows.
@@ -19,38 +19,26 @@ const outboxLimit = 50
 func (a *app) outbox(w http.ResponseWriter, r *http.Request) {
 	v := a.baseView(r)
 	v.Title = a.t(v, "outbox_title")
-	files, err := filepath.Glob(filepath.Join(a.opts.DevOutboxDir, "*.eml"))
+	msgs, err := queue.ReadOutbox(a.opts.DevOutboxDir)
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	type entry struct {
-		path string
-		mod  time.Time
-	}
-	var entries []entry
-	for _, f := range files {
-		if st, err := os.Stat(f); err == nil {
-			entries = append(entries, entry{f, st.ModTime()})
-		}
-	}
-	slices.SortFunc(entries, func(x, y entry) int {
-		if c := y.mod.Compare(x.mod); c != 0 {
-			return c
-		}
-		return strings.Compare(y.path, x.path)
-	})
-	for _, e := range entries[:min(len(entries), outboxLimit)] {
-		b, err := os.ReadFile(e.path)
+	slices.Reverse(msgs)
+	for _, m := range msgs[:min(len(msgs), outboxLimit)] {
+		ov := outboxView{To: strings.Join(m.To, ", "), Subject: m.Subject, Date: a.longDate(v, m.Time), DateISO: m.Time.Format(time.RFC3339)}
+		f, err := os.Open(m.Path)
 		if err != nil {
 			continue
 		}
-		ov := outboxView{Date: a.longDate(v, e.mod), DateISO: e.mod.Format(time.RFC3339)}
-		if p, err := parseMessage(bytes.NewReader(b)); err == nil {
-			ov.Subject, ov.Text = p.Subject, p.plainText()
+		p, err := parseMessage(f)
+		f.Close()
+		if err != nil {
+			continue
+		}
+		ov.Text = p.plainText()
+		if ov.To == "" {
 			ov.To = strings.Join(formatAddresses(p.To), ", ")
-		} else {
-			ov.Text = string(b)
 		}
 		v.Outbox = append(v.Outbox, ov)
 	}
