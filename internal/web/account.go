@@ -19,7 +19,7 @@ func (a *app) accountPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	for _, b := range boxes {
-		v.Boxes = append(v.Boxes, boxOf(b.Mailbox))
+		v.Boxes = append(v.Boxes, boxOf(b.Mailbox, u.account.ID))
 	}
 	sigs, err := a.prefs.signatures(ctx, u.account.ID)
 	if err != nil {

@@ -83,7 +83,7 @@ func (e *env) lastCode(addr string) string {
 		if !bytes.Contains(b, []byte(addr)) {
 			continue
 		}
-		if m := regexp.MustCompile(`\b([0-9]{6})\b`).FindSubmatch(b); m != nil {
+		if m := regexp.MustCompile(`: ([0-9]{6})\b`).FindSubmatch(b); m != nil {
 			return string(m[1])
 		}
 	}

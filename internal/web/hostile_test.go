@@ -57,8 +57,8 @@ func (c *canary) seen() (int, []string) {
 // TestHostileInBrowser opens every sample of the hostile corpus in
 // Chromium, in the reading pane, as its body alone and in the print view,
 // and checks that nothing reached the canary. It then shows that the
-// canary does hear the same corpus when it is not sanitised, and the
-// remote image once the reader asks for images.
+// canary does hear the remote image once the reader asks for images, and
+// the whole corpus when it is not sanitised.
 func TestHostileInBrowser(t *testing.T) {
 	c := newCanary(t)
 	e := newEnv(t)
@@ -82,22 +82,6 @@ func TestHostileInBrowser(t *testing.T) {
 		t.Fatalf("the hostile corpus reached outside: %d connections, paths %v", conns, paths)
 	}
 
-	t.Run("canary hears unsanitised mail", func(t *testing.T) {
-		raw, heard := httpServe(t, func(canary string) string {
-			var all []string
-			for _, h := range hostileCorpus(t, canary) {
-				all = append(all, h)
-			}
-			return strings.Join(all, "\n")
-		})
-		do(t, ctx, chromedp.Navigate(raw+"/"))
-		select {
-		case <-heard:
-		case <-time.After(30 * time.Second):
-			t.Fatal("the canary heard nothing from the unsanitised corpus: the test cannot see an escape")
-		}
-	})
-
 	t.Run("remote images once asked", func(t *testing.T) {
 		var remote string
 		for _, link := range links {
@@ -117,6 +101,22 @@ func TestHostileInBrowser(t *testing.T) {
 		do(t, ctx, chromedp.Navigate(e.srv.URL+remote+"/body?images=1"))
 		if _, paths := c.seen(); !strings.Contains(strings.Join(paths, " "), "/hit/remote-img") {
 			t.Fatalf("the remote image was not fetched once asked: %v", paths)
+		}
+	})
+
+	t.Run("canary hears unsanitised mail", func(t *testing.T) {
+		raw, heard := httpServe(t, func(canary string) string {
+			var all []string
+			for _, h := range hostileCorpus(t, canary) {
+				all = append(all, h)
+			}
+			return strings.Join(all, "\n")
+		})
+		do(t, ctx, chromedp.Navigate(raw+"/"))
+		select {
+		case <-heard:
+		case <-time.After(30 * time.Second):
+			t.Fatal("the canary heard nothing from the unsanitised corpus: the test cannot see an escape")
 		}
 	})
 }

@@ -64,11 +64,11 @@ func (a *app) openBox(r *http.Request, u *user) (*view, *mailbox, error) {
 	v := a.baseView(r)
 	v.Me = meOf(u.account)
 	for _, b := range boxes {
-		bv := boxOf(b.Mailbox)
+		bv := boxOf(b.Mailbox, u.account.ID)
 		bv.Current = b.ID == boxID
 		v.Boxes = append(v.Boxes, bv)
 	}
-	bv := boxOf(acc.Mailbox)
+	bv := boxOf(acc.Mailbox, u.account.ID)
 	v.Box = &bv
 	return v, m, nil
 }

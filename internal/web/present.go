@@ -95,11 +95,16 @@ func initials(name string) string {
 	return string(out)
 }
 
-func boxOf(m core.Mailbox) boxView {
+// boxOf shows a mailbox the person may open; another person's own mailbox
+// is a delegation.
+func boxOf(m core.Mailbox, me int64) boxView {
 	key := map[core.Kind]string{
 		core.KindPersonal: "personal_mailbox", core.KindOrganisational: "organisational_mailbox",
 		core.KindApplicative: "applicative_mailbox", core.KindPractice: "organisational_mailbox",
 	}[m.Kind]
+	if m.Kind == core.KindPersonal && m.OwnerID != me {
+		key = "delegated_mailbox"
+	}
 	return boxView{ID: m.ID, Address: m.Address, Name: m.Name, KindKey: orDefault(key, "delegated_mailbox")}
 }
 
