@@ -53,14 +53,8 @@ func (s *Service) Folders(ctx context.Context, actor Actor, mailboxID int64) ([]
 
 // Folder returns a folder by id, with fresh counters. It takes the lookup right.
 func (s *Service) Folder(ctx context.Context, actor Actor, folderID int64) (Folder, error) {
-	f, err := s.folder(ctx, folderID)
-	if err != nil {
-		return Folder{}, err
-	}
-	if _, err := s.require(ctx, actor, f.MailboxID, RightLookup); err != nil {
-		return Folder{}, err
-	}
-	return f, nil
+	f, _, err := s.folderAccess(ctx, actor, folderID, RightLookup)
+	return f, err
 }
 
 // FolderByName returns a mailbox's folder by full name; "inbox" in any case is

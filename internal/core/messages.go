@@ -77,6 +77,10 @@ type Message struct {
 	Cc             string
 	Attachments    []string // file names
 	HasAttachments bool
+
+	// ref locates the content when the message was listed by Messages, so
+	// that OpenListed needs no query.
+	ref blob.Ref
 }
 
 // UIDRange is an inclusive range of UIDs; Hi 0 means no upper bound.
@@ -102,34 +106,37 @@ type MessageQuery struct {
 
 const messageColumns = `id, folder_id, uid, modseq, flags, keywords, internal_date, size, thread_id, message_id, in_reply_to, refs, sent_date, subject, from_addr, to_addrs, cc_addrs, attachments, has_attachments`
 
+// listColumns are messageColumns of messages m with the location of their blob b.
+var listColumns = "m." + strings.ReplaceAll(messageColumns, ", ", ", m.") + ", b.segment, b.offset_bytes, b.length, b.size"
+
 // Messages lists a folder's messages. It takes the read right.
 func (s *Service) Messages(ctx context.Context, actor Actor, folderID int64, q MessageQuery) ([]Message, error) {
 	if _, err := s.folderRights(ctx, actor, folderID, RightRead); err != nil {
 		return nil, err
 	}
-	sqlq := `SELECT ` + messageColumns + ` FROM messages WHERE folder_id = ?`
+	sqlq := `SELECT ` + listColumns + ` FROM messages m JOIN blobs b ON b.id = m.blob_id WHERE m.folder_id = ?`
 	args := []any{folderID}
 	if len(q.UIDs) > 0 && len(q.UIDs) <= 32 {
 		var ors []string
 		for _, r := range q.UIDs {
 			if r.Hi == 0 {
-				ors = append(ors, `uid >= ?`)
+				ors = append(ors, `m.uid >= ?`)
 				args = append(args, r.Lo)
 			} else {
-				ors = append(ors, `uid BETWEEN ? AND ?`)
+				ors = append(ors, `m.uid BETWEEN ? AND ?`)
 				args = append(args, min(r.Lo, r.Hi), max(r.Lo, r.Hi))
 			}
 		}
 		sqlq += ` AND (` + strings.Join(ors, " OR ") + `)`
 	}
 	if q.ChangedSince > 0 {
-		sqlq += ` AND modseq > ?`
+		sqlq += ` AND m.modseq > ?`
 		args = append(args, q.ChangedSince)
 	}
 	if q.Order == ByDateDesc {
-		sqlq += ` ORDER BY internal_date DESC, uid DESC`
+		sqlq += ` ORDER BY m.internal_date DESC, m.uid DESC`
 	} else {
-		sqlq += ` ORDER BY uid`
+		sqlq += ` ORDER BY m.uid`
 	}
 	if q.Limit > 0 {
 		sqlq += ` LIMIT ? OFFSET ?`
@@ -139,7 +146,7 @@ func (s *Service) Messages(ctx context.Context, actor Actor, folderID int64, q M
 	if err != nil {
 		return nil, fmt.Errorf("list messages: %w", err)
 	}
-	msgs, err := scanMessages(rows)
+	msgs, err := scanListed(rows)
 	if err != nil || len(q.UIDs) <= 32 {
 		return msgs, err
 	}
@@ -194,6 +201,16 @@ func (s *Service) Open(ctx context.Context, actor Actor, messageID int64) (*blob
 		return nil, err
 	}
 	return s.blobs.Open(ref)
+}
+
+// OpenListed returns a reader of a message listed by Messages, without another
+// query: Messages checked the read right, and a message's content never
+// changes. IMAP FETCH opens whole ranges of messages this way.
+func (s *Service) OpenListed(m Message) (*blob.Reader, error) {
+	if m.ref.Length == 0 {
+		return nil, fmt.Errorf("%w: message %d was not listed by Messages", ErrInvalid, m.ID)
+	}
+	return s.blobs.Open(m.ref)
 }
 
 // ReadMessage returns a message's whole raw content.
@@ -513,14 +530,35 @@ func (s *Service) folderRights(ctx context.Context, actor Actor, folderID int64,
 	return a, err
 }
 
+// folderAccess loads a folder, its mailbox and the actor's rights in one query,
+// and fails unless the actor holds every right in want (see require).
 func (s *Service) folderAccess(ctx context.Context, actor Actor, folderID int64, want Rights) (Folder, Access, error) {
-	f, err := s.folder(ctx, folderID)
-	if err != nil {
-		return Folder{}, Access{}, err
+	var a Access
+	var kind string
+	var rights sql.NullInt64
+	var f Folder
+	var validity, next, modseq int64
+	var sub int
+	err := s.st.QueryRow(ctx, `SELECT f.id, f.mailbox_id, f.name, f.special_use, f.uidvalidity, f.uidnext, f.highest_modseq, f.messages, f.unseen, f.bytes, f.subscribed,
+		m.address, m.kind, m.name, COALESCE(m.owner_id, 0), m.quota_bytes, m.used_bytes, r.rights
+		FROM folders f JOIN mailboxes m ON m.id = f.mailbox_id LEFT JOIN rights r ON r.mailbox_id = m.id AND r.account_id = ?
+		WHERE f.id = ?`, actor.AccountID, folderID).
+		Scan(&f.ID, &f.MailboxID, &f.Name, &f.SpecialUse, &validity, &next, &modseq, &f.Messages, &f.Unseen, &f.Bytes, &sub,
+			&a.Address, &kind, &a.Name, &a.OwnerID, &a.QuotaBytes, &a.UsedBytes, &rights)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Folder{}, Access{}, fmt.Errorf("folder %d: %w", folderID, ErrNotFound)
 	}
-	a, err := s.require(ctx, actor, f.MailboxID, want)
 	if err != nil {
-		return Folder{}, Access{}, err
+		return Folder{}, Access{}, fmt.Errorf("load folder %d: %w", folderID, err)
+	}
+	f.UIDValidity, f.UIDNext, f.HighestModSeq, f.Subscribed = uint32(validity), uint32(next), uint64(modseq), sub != 0
+	a.ID, a.Kind = f.MailboxID, Kind(kind)
+	a.Rights, a.Owned = effectiveRights(actor, a.OwnerID, Rights(rights.Int64))
+	if !a.Rights.Has(RightLookup) {
+		return Folder{}, Access{}, fmt.Errorf("folder %d: %w", folderID, ErrNotFound)
+	}
+	if !a.Rights.Has(want) {
+		return Folder{}, Access{}, fmt.Errorf("%s on %s: %w", (want &^ a.Rights).Names(), a.Address, ErrPermission)
 	}
 	return f, a, nil
 }
@@ -611,6 +649,22 @@ func scanMessages(rows *sql.Rows) ([]Message, error) {
 	return out, rows.Err()
 }
 
+// scanListed reads rows of listColumns and closes rows.
+func scanListed(rows *sql.Rows) ([]Message, error) {
+	defer rows.Close()
+	var out []Message
+	for rows.Next() {
+		var r blob.Ref
+		m, err := scanMessageWith(rows, &r.Segment, &r.Offset, &r.Length, &r.Size)
+		if err != nil {
+			return nil, err
+		}
+		m.ref = r
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
 // scanUIDs reads a column of UIDs and closes rows.
 func scanUIDs(rows *sql.Rows) ([]uint32, error) {
 	defer rows.Close()
@@ -625,13 +679,17 @@ func scanUIDs(rows *sql.Rows) ([]uint32, error) {
 	return out, rows.Err()
 }
 
-func scanMessage(r scanner) (Message, error) {
+func scanMessage(r scanner) (Message, error) { return scanMessageWith(r) }
+
+// scanMessageWith scans messageColumns, then extra columns into extra.
+func scanMessageWith(r scanner, extra ...any) (Message, error) {
 	var m Message
 	var uid, modseq, flags, internal, sent int64
 	var keywords, attachments string
 	var hasAtt int
-	if err := r.Scan(&m.ID, &m.FolderID, &uid, &modseq, &flags, &keywords, &internal, &m.Size, &m.ThreadID, &m.MessageID, &m.InReplyTo, &m.References,
-		&sent, &m.Subject, &m.From, &m.To, &m.Cc, &attachments, &hasAtt); err != nil {
+	dest := []any{&m.ID, &m.FolderID, &uid, &modseq, &flags, &keywords, &internal, &m.Size, &m.ThreadID, &m.MessageID, &m.InReplyTo, &m.References,
+		&sent, &m.Subject, &m.From, &m.To, &m.Cc, &attachments, &hasAtt}
+	if err := r.Scan(append(dest, extra...)...); err != nil {
 		return Message{}, err
 	}
 	m.UID, m.ModSeq, m.Flags = uint32(uid), uint64(modseq), Flags(flags)

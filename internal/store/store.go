@@ -16,6 +16,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
 	_ "modernc.org/sqlite"             // registers the "sqlite" driver
@@ -43,7 +45,18 @@ type Store struct {
 	dsn     string
 	db      *sql.DB // readers (and every connection on PostgreSQL)
 	wdb     *sql.DB // the single SQLite writer; db on PostgreSQL
+
+	// reads caches statements prepared on db, by query text: the doors run the
+	// same few reads thousands of times a second, and parsing them each time
+	// costs as much as running them.
+	reads  sync.Map
+	nreads atomic.Int32
 }
+
+// maxPrepared bounds the read statements kept prepared: queries built from
+// user input (ranges of UIDs) come in many shapes, and only the common ones
+// are worth keeping.
+const maxPrepared = 512
 
 // ErrNotFound is returned when a looked-up row does not exist.
 var ErrNotFound = errors.New("not found")
@@ -99,6 +112,10 @@ func open(dsn, dataDir string) (*Store, error) {
 
 // Close closes the database.
 func (s *Store) Close() error {
+	s.reads.Range(func(_, v any) bool {
+		v.(*sql.Stmt).Close()
+		return true
+	})
 	err := s.db.Close()
 	if s.wdb != s.db {
 		err = errors.Join(err, s.wdb.Close())
@@ -218,13 +235,60 @@ func (s *Store) Exec(ctx context.Context, q string, args ...any) (sql.Result, er
 
 // Query runs a read query.
 func (s *Store) Query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
-	return s.db.QueryContext(ctx, s.Rebind(q), args...)
+	st, err := s.prepared(ctx, q)
+	if errors.Is(err, errNotPrepared) {
+		return s.db.QueryContext(ctx, s.Rebind(q), args...)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryContext(ctx, args...)
 }
 
 // QueryRow runs a read query that returns at most one row.
 func (s *Store) QueryRow(ctx context.Context, q string, args ...any) *sql.Row {
-	return s.db.QueryRowContext(ctx, s.Rebind(q), args...)
+	st, err := s.prepared(ctx, q)
+	if err != nil {
+		// sql.Row carries no error of its own: run the query unprepared so
+		// that Scan reports the same failure.
+		return s.db.QueryRowContext(ctx, s.Rebind(q), args...)
+	}
+	return st.QueryRowContext(ctx, args...)
 }
+
+// ReadTx runs fn in a read-only transaction: every query in it sees the same
+// snapshot of the database.
+func (s *Store) ReadTx(ctx context.Context, fn func(tx *Tx) error) error {
+	sqlTx, err := s.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return fmt.Errorf("begin read: %w", err)
+	}
+	err = fn(&Tx{tx: sqlTx, s: s})
+	return errors.Join(err, rollback(sqlTx))
+}
+
+// prepared returns q prepared on the read pool, preparing it on first use.
+func (s *Store) prepared(ctx context.Context, q string) (*sql.Stmt, error) {
+	if st, ok := s.reads.Load(q); ok {
+		return st.(*sql.Stmt), nil
+	}
+	if s.nreads.Load() >= maxPrepared {
+		return nil, errNotPrepared
+	}
+	st, err := s.db.PrepareContext(ctx, s.Rebind(q))
+	if err != nil {
+		return nil, err
+	}
+	if prev, loaded := s.reads.LoadOrStore(q, st); loaded {
+		st.Close()
+		return prev.(*sql.Stmt), nil
+	}
+	s.nreads.Add(1)
+	return st, nil
+}
+
+// errNotPrepared sends a query past the cache's bound to the unprepared path.
+var errNotPrepared = errors.New("statement cache full")
 
 // rebind turns ? into $n outside of quoted strings.
 func rebind(d Dialect, q string) string {
