@@ -42,7 +42,7 @@ type Timing struct {
 }
 
 // stageColumns are the staging table's columns, in loading order.
-var stageColumns = []string{"src", "origin", "key", "national_id", "civility", "last_name",
+var stageColumns = []string{"src", "rank", "origin", "key", "national_id", "civility", "last_name",
 	"first_name", "profession", "profession_label", "specialty", "specialty_label",
 	"organisation", "service", "address", "postcode", "city", "department", "mailbox", "kind",
 	"demat", "city_key", "toks", "sort_key"}
@@ -50,7 +50,7 @@ var stageColumns = []string{"src", "origin", "key", "national_id", "civility", "
 var skillColumns = []string{"src", "national_id", "kind", "code", "label"}
 
 func (r *stageRow) values() []any {
-	return append([]any{r.src, string(r.origin), r.e.ID}, append(entryArgs(&r.e), r.cityKey, r.toks, r.sortKey)...)
+	return append([]any{r.src, r.rank, string(r.origin), r.e.ID}, append(entryArgs(&r.e), r.cityKey, r.toks, r.sortKey)...)
 }
 
 func (s *skillRow) values() []any {
@@ -69,7 +69,7 @@ func (d *Directory) newBuilder(ctx context.Context, n int64) (*builder, error) {
 		// Nothing is durable before the final sync: a crash leaves a file the next
 		// import deletes.
 		db, err := sql.Open("sqlite", "file:"+d.generationPath(n)+"?_pragma=journal_mode(OFF)"+
-			"&_pragma=synchronous(OFF)&_pragma=cache_size(-65536)&_pragma=temp_store(FILE)")
+			"&_pragma=synchronous(OFF)&_pragma=cache_size(-32768)&_pragma=temp_store(FILE)")
 		if err != nil {
 			return nil, fmt.Errorf("create directory generation %d: %w", n, err)
 		}
@@ -112,12 +112,12 @@ func (b *builder) schema() []string {
 	}
 	unlogged := ""
 	// Entries take the src of their row as id, so both tables fill in id order.
-	entryID := "id INTEGER PRIMARY KEY, rank INTEGER NOT NULL"
-	src := "src INTEGER PRIMARY KEY"
+	entryID := "id INTEGER PRIMARY KEY, rank BIGINT NOT NULL"
+	src := "src INTEGER PRIMARY KEY, rank BIGINT NOT NULL"
 	if b.g.postgres() {
 		unlogged = "UNLOGGED "
-		entryID = "id BIGINT NOT NULL, rank INTEGER NOT NULL" // keys come once the table is full
-		src = "src BIGINT NOT NULL"
+		entryID = "id BIGINT NOT NULL, rank BIGINT NOT NULL" // keys come once the table is full
+		src = "src BIGINT NOT NULL, rank BIGINT NOT NULL"
 	}
 	return append(stmts,
 		`CREATE `+unlogged+`TABLE {stage} (`+src+`, origin TEXT NOT NULL, key TEXT{C} NOT NULL, `+
@@ -342,10 +342,10 @@ func (b *builder) build(ctx context.Context, progress func(string)) error {
 	progress("indexing names")
 	if b.g.postgres() {
 		stmts = []string{
-			`CREATE TABLE {posting} (token TEXT COLLATE "C" NOT NULL, rank INTEGER NOT NULL, entry_id BIGINT NOT NULL)`,
+			`CREATE TABLE {posting} (token TEXT COLLATE "C" NOT NULL, rank BIGINT NOT NULL, entry_id BIGINT NOT NULL)`,
 			`INSERT INTO {posting} (token, rank, entry_id)
 				SELECT t.value, e.rank, e.id FROM {entry} e, jsonb_array_elements_text(e.toks::jsonb) t(value)`,
-			`ALTER TABLE {posting} ADD PRIMARY KEY (token, rank) INCLUDE (entry_id)`,
+			`ALTER TABLE {posting} ADD PRIMARY KEY (token, rank, entry_id)`,
 			`CREATE TABLE {term} (token TEXT COLLATE "C" NOT NULL, df INTEGER NOT NULL)`,
 			`INSERT INTO {term} (token, df) SELECT token, count(*) FROM {posting} GROUP BY token`,
 			`ALTER TABLE {term} ADD PRIMARY KEY (token)`,
@@ -353,9 +353,9 @@ func (b *builder) build(ctx context.Context, progress func(string)) error {
 	} else {
 		stmts = []string{
 			`CREATE TABLE {posting} (token TEXT NOT NULL, rank INTEGER NOT NULL, entry_id INTEGER NOT NULL,
-				PRIMARY KEY (token, rank)) WITHOUT ROWID`,
+				PRIMARY KEY (token, rank, entry_id)) WITHOUT ROWID`,
 			`INSERT INTO {posting} (token, rank, entry_id)
-				SELECT j.value, e.rank, e.id FROM {entry} e, json_each(e.toks) j ORDER BY 1, 2`,
+				SELECT j.value, e.rank, e.id FROM {entry} e, json_each(e.toks) j ORDER BY 1, 2, 3`,
 			`CREATE TABLE {term} (token TEXT NOT NULL PRIMARY KEY, df INTEGER NOT NULL) WITHOUT ROWID`,
 			`INSERT INTO {term} (token, df) SELECT token, count(*) FROM {posting} GROUP BY token`,
 		}
@@ -368,16 +368,14 @@ func (b *builder) build(ctx context.Context, progress func(string)) error {
 }
 
 // entryStatements return the statements that fill the entry table from the
-// staged rows: one entry per key, the first row read; a practitioner listed
-// through an MSSanté personal mailbox gets no entry of their own; a missing
-// specialty comes from the SavoirFaire file. Entry ids follow the display order.
+// staged rows: one entry per key, the first row read; a missing specialty
+// comes from the SavoirFaire file. An entry keeps its row's src as id
+// and rank (see rankOf), so nothing is sorted here.
 func (b *builder) entryStatements() []string {
 	first := `CREATE TABLE {best} AS SELECT national_id, code, label FROM (
 			SELECT national_id, code, label, row_number() OVER (PARTITION BY national_id
 				ORDER BY CASE WHEN kind = 'S' THEN 0 ELSE 1 END, src) AS rn FROM {skill}) t
 			WHERE rn = 1`
-	listed := `(s.origin = 'm' OR NOT EXISTS (SELECT 1 FROM {stage} m
-			WHERE m.origin = 'm' AND m.kind = 'PER' AND m.national_id = s.national_id))`
 	values := `s.key, s.national_id, s.civility, s.last_name, s.first_name, s.profession,
 			s.profession_label,
 			CASE WHEN s.specialty = '' AND k.code IS NOT NULL THEN k.code ELSE s.specialty END,
@@ -387,30 +385,22 @@ func (b *builder) entryStatements() []string {
 	insert := `INSERT INTO {entry} (id, rank, key, ` + entryColumns + `, city_key, toks, sort_key) `
 	if b.g.postgres() {
 		return []string{
-			b.index("per", "stage", "national_id") + ` WHERE origin = 'm' AND kind = 'PER'`,
 			first,
-			insert + `SELECT s.src, row_number() OVER (ORDER BY s.sort_key{C}), ` + values + `
+			insert + `SELECT s.src, s.rank, ` + values + `
 			FROM (SELECT *, row_number() OVER (PARTITION BY key ORDER BY src) AS nth FROM {stage}) s
 			LEFT JOIN {best} k ON k.national_id = s.national_id
-			WHERE s.nth = 1 AND ` + listed,
+			WHERE s.nth = 1`,
 		}
 	}
-	// SQLite sorts narrow (sort key, src) records rather than whole rows, numbering
-	// them as it stores them, then copies the staged rows in their own order.
 	return []string{
 		`PRAGMA threads = 2`,
 		b.index("key", "stage", "key"),
-		b.index("per", "stage", "national_id") + ` WHERE origin = 'm' AND kind = 'PER'`,
 		first,
 		b.index("nat", "best", "national_id"),
-		`CREATE TABLE work.ord (n INTEGER PRIMARY KEY, src INTEGER NOT NULL)`,
-		`INSERT INTO work.ord (src) SELECT s.src FROM {stage} s
+		insert + `SELECT s.src, s.rank, ` + values + `
+			FROM {stage} s LEFT JOIN {best} k ON k.national_id = s.national_id
 			WHERE NOT EXISTS (SELECT 1 FROM {stage} d WHERE d.key = s.key AND d.src < s.src)
-			AND ` + listed + ` ORDER BY s.sort_key`,
-		`CREATE INDEX work.ord_src ON ord (src)`,
-		insert + `SELECT s.src, r.n, ` + values + `
-			FROM {stage} s CROSS JOIN work.ord r LEFT JOIN {best} k ON k.national_id = s.national_id
-			WHERE r.src = s.src ORDER BY s.src`,
+			ORDER BY s.src`,
 	}
 }
 

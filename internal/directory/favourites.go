@@ -52,7 +52,7 @@ func (d *Directory) Favourites(ctx context.Context, accountID int64) ([]Entry, e
 	if err != nil || len(ids) == 0 {
 		return nil, err
 	}
-	es, err := d.entriesByID(ctx, g, ids)
+	es, err := d.entriesByID(ctx, g, ids, true)
 	if err != nil {
 		return nil, err
 	}
@@ -107,7 +107,7 @@ func (d *Directory) withFavourites(ctx context.Context, g *generation, accountID
 	if len(rest) == 0 {
 		return cands, nil
 	}
-	es, err := d.entriesByID(ctx, g, rest)
+	es, err := d.entriesByID(ctx, g, rest, true)
 	if err != nil {
 		return nil, err
 	}

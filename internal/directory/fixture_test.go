@@ -15,7 +15,7 @@ import (
 var engines = []string{"sqlite", "postgres"}
 
 // openDirectory opens an empty directory on a fresh store of the engine.
-func openDirectory(t *testing.T, engine string) *Directory {
+func openDirectory(t testing.TB, engine string) *Directory {
 	t.Helper()
 	st := storetest.Open(t, engine)
 	d, err := Open(context.Background(), st, t.TempDir())

@@ -183,6 +183,31 @@ func parseTokenList(s string) (names, orgs []string) {
 	return names, orgs
 }
 
+// rankOf places a name in alphabetical order with one integer, for the indexes
+// to read entries roughly in display order: the first twelve characters of the
+// folded "last first", in base 38 (end, space, digits, letters, other).
+func rankOf(last, first string) int64 {
+	s := fold(last) + " " + fold(first)
+	var r int64
+	for i := range 12 {
+		var c int64
+		if i < len(s) {
+			switch b := s[i]; {
+			case b == ' ':
+				c = 1
+			case '0' <= b && b <= '9':
+				c = 2 + int64(b-'0')
+			case 'a' <= b && b <= 'z':
+				c = 12 + int64(b-'a')
+			default:
+				c = 37
+			}
+		}
+		r = r*38 + c
+	}
+	return r
+}
+
 // sortKey orders entries for display: last name, first name, city, then id.
 func sortKey(last, first, city, id string) string {
 	return fold(last) + "\x01" + fold(first) + "\x01" + fold(city) + "\x01" + id

@@ -7,6 +7,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -57,6 +59,7 @@ func (d *Directory) Import(ctx context.Context, paths []string, progress io.Writ
 		return sum, fmt.Errorf("directory import: %w", err)
 	}
 	defer closeSources()
+	srcs = mailboxesFirst(srcs)
 
 	var old int64
 	if err := d.st.QueryRow(ctx, `SELECT generation FROM directory_state WHERE id = 1`).Scan(&old); err != nil {
@@ -139,7 +142,7 @@ func (d *Directory) readAll(ctx context.Context, b *builder, srcs []source, sum 
 	// the reader.
 	readCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	batches := make(chan batch, 4)
+	batches := make(chan batch, 2)
 	parsed := make(chan error, 1)
 	sum.Files = make([]FileSummary, len(srcs))
 	go func() {
@@ -192,16 +195,35 @@ type batch struct {
 	skills []skillRow
 }
 
-const batchSize = 5000
+const batchSize = 2000
 
-// batcher is the rowSink of readAll: it groups rows into batches.
+// batcher is the rowSink of readAll: it groups rows into batches. It also
+// leaves out the activity rows of practitioners who have an MSSanté personal
+// mailbox: their mailbox is their entry. Mailbox files are read first (see
+// mailboxesFirst), so their national ids are all known by then.
 type batcher struct {
-	ctx context.Context
-	out chan<- batch
-	cur batch
+	ctx      context.Context
+	out      chan<- batch
+	cur      batch
+	personal []string // national ids with a personal mailbox, sorted once complete
+	sorted   bool
 }
 
 func (bt *batcher) entry(r stageRow) error {
+	switch {
+	case r.origin == originMailbox && r.e.MailboxKind == KindPersonal && r.e.NationalID != "":
+		// A copy: the id shares the memory of its whole line.
+		bt.personal = append(bt.personal, strings.Clone(r.e.NationalID))
+	case r.origin == originActivity:
+		if !bt.sorted {
+			slices.Sort(bt.personal)
+			bt.personal = slices.Compact(bt.personal)
+			bt.sorted = true
+		}
+		if _, found := slices.BinarySearch(bt.personal, r.e.NationalID); found {
+			return nil
+		}
+	}
 	bt.cur.rows = append(bt.cur.rows, r)
 	if len(bt.cur.rows) >= batchSize {
 		return bt.flush()

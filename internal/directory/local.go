@@ -3,6 +3,7 @@ package directory
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -79,7 +80,7 @@ func (d *Directory) Entry(ctx context.Context, id string) (Entry, error) {
 	if g != nil {
 		defer g.release()
 	}
-	es, err := d.entriesByID(ctx, g, []string{id})
+	es, err := d.entriesByID(ctx, g, []string{id}, true)
 	if err != nil {
 		return Entry{}, err
 	}
@@ -90,9 +91,9 @@ func (d *Directory) Entry(ctx context.Context, id string) (Entry, error) {
 }
 
 // entriesByID returns the listed entries among ids, leaving out those not found
-// and national ones a local entry shadows.
-func (d *Directory) entriesByID(ctx context.Context, g *generation, ids []string) ([]Entry, error) {
-	var national, local []any
+// and, when shadow is set, national ones a local entry shadows.
+func (d *Directory) entriesByID(ctx context.Context, g *generation, ids []string, shadow bool) ([]Entry, error) {
+	var national, local []string
 	for _, id := range ids {
 		switch {
 		case strings.HasPrefix(id, "l:"):
@@ -103,14 +104,16 @@ func (d *Directory) entriesByID(ctx context.Context, g *generation, ids []string
 	}
 	found := make(map[string]Entry)
 	if len(national) > 0 {
-		rows, err := g.db.QueryContext(ctx, g.q(`SELECT `+entryColumns+`, key FROM {entry} WHERE key IN (`+marks(len(national))+`)`), national...)
+		in, arg := oneOf(d.st.Dialect(), "key", national)
+		rows, err := g.db.QueryContext(ctx, g.q(`SELECT `+entryColumns+`, key FROM {entry} WHERE `+in), arg)
 		if err != nil {
 			return nil, fmt.Errorf("directory: read entries: %w", err)
 		}
-		err = scanEntries(rows, found, "")
-		if err != nil {
+		if err := scanEntries(rows, found, ""); err != nil {
 			return nil, err
 		}
+	}
+	if shadow && len(found) > 0 {
 		var mailboxes []string
 		for _, e := range found {
 			mailboxes = append(mailboxes, e.Mailbox)
@@ -126,7 +129,8 @@ func (d *Directory) entriesByID(ctx context.Context, g *generation, ids []string
 		}
 	}
 	if len(local) > 0 {
-		rows, err := d.st.Query(ctx, `SELECT `+entryColumns+`, key FROM directory_local WHERE listed = 1 AND key IN (`+marks(len(local))+`)`, local...)
+		in, arg := oneOf(d.st.Dialect(), "key", local)
+		rows, err := d.st.Query(ctx, `SELECT `+entryColumns+`, key FROM directory_local WHERE listed = 1 AND `+in, arg)
 		if err != nil {
 			return nil, fmt.Errorf("directory: read local entries: %w", err)
 		}
@@ -161,45 +165,47 @@ func scanEntries(rows *sql.Rows, found map[string]Entry, idPrefix string) error 
 	return nil
 }
 
-func marks(n int) string {
-	return strings.Repeat("?, ", n-1) + "?"
+// oneOf returns SQL testing that col is one of values, with its one argument:
+// an array on PostgreSQL, a JSON array on SQLite. The statement's text does not
+// depend on the number of values, so the engine prepares it once.
+func oneOf(d store.Dialect, col string, values []string) (string, any) {
+	if d == store.Postgres {
+		return col + " = ANY(?)", values
+	}
+	b, err := json.Marshal(values)
+	if err != nil {
+		panic(err) // strings always encode
+	}
+	return col + " IN (SELECT value FROM json_each(?))", string(b)
 }
 
 // localMailboxes returns which of the mailboxes a local entry has, listed or
 // not: the national entries with those mailboxes are shadowed.
 func (d *Directory) localMailboxes(ctx context.Context, mailboxes []string) (map[string]bool, error) {
 	out := make(map[string]bool)
-	const chunk = 500
-	for len(mailboxes) > 0 {
-		n := min(chunk, len(mailboxes))
-		var args []any
-		for _, m := range mailboxes[:n] {
-			if m != "" {
-				args = append(args, m)
-			}
-		}
-		mailboxes = mailboxes[n:]
-		if len(args) == 0 {
-			continue
-		}
-		rows, err := d.st.Query(ctx, `SELECT mailbox FROM directory_local WHERE mailbox IN (`+marks(len(args))+`)`, args...)
-		if err != nil {
-			return nil, fmt.Errorf("directory: read local mailboxes: %w", err)
-		}
-		for rows.Next() {
-			var m string
-			if err := rows.Scan(&m); err != nil {
-				rows.Close()
-				return nil, err
-			}
-			out[m] = true
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, err
+	var list []string
+	for _, m := range mailboxes {
+		if m != "" {
+			list = append(list, m)
 		}
 	}
-	return out, nil
+	if len(list) == 0 {
+		return out, nil
+	}
+	in, arg := oneOf(d.st.Dialect(), "mailbox", list)
+	rows, err := d.st.Query(ctx, `SELECT mailbox FROM directory_local WHERE `+in, arg)
+	if err != nil {
+		return nil, fmt.Errorf("directory: read local mailboxes: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var m string
+		if err := rows.Scan(&m); err != nil {
+			return nil, fmt.Errorf("directory: read local mailboxes: %w", err)
+		}
+		out[m] = true
+	}
+	return out, rows.Err()
 }
 
 // dropShadowed removes the national candidates whose mailbox a local entry has.
@@ -273,7 +279,8 @@ func (d *Directory) load(ctx context.Context, g *generation, page []candidate) (
 	for i, c := range page {
 		ids[i] = c.key
 	}
-	es, err := d.entriesByID(ctx, g, ids)
+	// Search already left out the shadowed entries.
+	es, err := d.entriesByID(ctx, g, ids, false)
 	if err != nil {
 		return nil, err
 	}

@@ -18,6 +18,7 @@ type stageRow struct {
 	cityKey string
 	toks    string
 	sortKey string
+	rank    int64
 }
 
 // skillRow is a row of PS_LibreAcces_SavoirFaire: one skill of a practitioner.
@@ -158,6 +159,7 @@ func finish(origin byte, e Entry) stageRow {
 		cityKey: fold(e.City),
 		toks:    tokenList(names, orgs),
 		sortKey: sortKey(firstOf(e.LastName, e.Organisation), e.FirstName, e.City, e.ID),
+		rank:    rankOf(firstOf(e.LastName, e.Organisation), e.FirstName),
 	}
 }
 

@@ -45,6 +45,10 @@ const (
 // ErrEmptyQuery is returned for a search without any criterion.
 var ErrEmptyQuery = errors.New("directory: a search needs at least one criterion")
 
+// ErrBroadQuery is returned for a search whose criteria all match too much to
+// be read through an index, such as the type of mailbox alone.
+var ErrBroadQuery = errors.New("directory: add a name, a place, a profession, a specialty, an organisation or a mailbox to the search")
+
 // Results is one page of a search.
 type Results struct {
 	Entries []Entry `json:"entries"`
@@ -348,13 +352,13 @@ func (g *generation) candidates(ctx context.Context, pq parsedQuery) ([]candidat
 			` ORDER BY ` + best.order + ` LIMIT ?`, concat(best.args, args, MaxCandidates+1)})
 	} else {
 		queries = append(queries, query{`SELECT ` + cols + ` FROM {posting} p CROSS JOIN {entry} e
-			WHERE p.token >= ? AND p.token < ? AND e.id = p.entry_id` + where + ` ORDER BY p.token, p.rank LIMIT ?`,
+			WHERE p.token >= ? AND p.token < ? AND e.id = p.entry_id` + where + ` ORDER BY p.token, p.rank, p.entry_id LIMIT ?`,
 			concat([]any{best.lo, best.hi}, args, MaxCandidates+1)})
 		if len(best.typos) > 0 {
-			in := strings.Repeat("?, ", len(best.typos)-1) + "?"
+			in, arg := oneOf(g.st.Dialect(), "p.token", best.typos)
 			queries = append(queries, query{`SELECT ` + cols + ` FROM {posting} p CROSS JOIN {entry} e
-				WHERE p.token IN (` + in + `) AND e.id = p.entry_id` + where + ` ORDER BY p.rank LIMIT ?`,
-				concat(best.typos, args, MaxCandidates+1)})
+				WHERE ` + in + ` AND e.id = p.entry_id` + where + ` ORDER BY p.rank LIMIT ?`,
+				concat([]any{arg}, args, MaxCandidates+1)})
 		}
 	}
 	seen := make(map[int64]bool)
@@ -413,7 +417,7 @@ type driver struct {
 	covers   int // the check it makes needless, -1 for none
 	// A word reads the postings between lo and hi, and the typos' tokens.
 	lo, hi string
-	typos  []any
+	typos  []string
 	// A filter reads the entry table through filter, in order.
 	filter string
 	order  string
@@ -447,42 +451,48 @@ func (g *generation) plan(ctx context.Context, pq parsedQuery) ([]condition, []*
 		drivers = append(drivers, &driver{covers: len(checks), lo: string(tagOrg) + o, hi: prefixEnd(string(tagOrg) + o)})
 		checks = append(checks, wordCondition(tagOrg, o, nil, false))
 	}
-	for _, dr := range drivers {
-		n, err := g.count(ctx, `SELECT count(*) FROM (SELECT 1 FROM {posting} WHERE token >= ? AND token < ? LIMIT ?) t`,
-			dr.lo, dr.hi, estimateCap)
-		if err != nil {
-			return nil, nil, err
-		}
-		dr.estimate += n
-	}
 	for _, f := range filterConditions(pq) {
 		if f.indexed {
 			dr := &driver{covers: len(checks), filter: f.where, order: f.order, args: f.args}
 			if f.driveBy != "" {
 				dr.covers, dr.filter, dr.args = -1, f.driveBy, f.driveArgs
 			}
-			dr.estimate, err = g.count(ctx, `SELECT count(*) FROM (SELECT 1 FROM {entry} e WHERE `+dr.filter+` LIMIT ?) t`,
-				concat(dr.args, nil, estimateCap)...)
-			if err != nil {
-				return nil, nil, err
-			}
 			drivers = append(drivers, dr)
 		}
 		checks = append(checks, f.condition)
 	}
 	if len(drivers) == 0 {
-		// Only criteria without an index, such as the type of mailbox.
-		drivers = append(drivers, &driver{estimate: estimateCap, covers: -1, filter: "1 = 1", order: "e.rank"})
+		return nil, nil, ErrBroadQuery
 	}
-	return checks, drivers, nil
+	return checks, drivers, g.estimate(ctx, drivers)
 }
 
-func (g *generation) count(ctx context.Context, q string, args ...any) (int, error) {
-	var n int
-	if err := g.db.QueryRowContext(ctx, g.q(q), args...).Scan(&n); err != nil {
-		return 0, fmt.Errorf("directory search: %w", err)
+// estimate counts, up to estimateCap, the entries each driver reads, in one
+// query.
+func (g *generation) estimate(ctx context.Context, drivers []*driver) error {
+	var counts []string
+	var args []any
+	for _, dr := range drivers {
+		if dr.filter == "" {
+			counts = append(counts, `(SELECT count(*) FROM (SELECT 1 FROM {posting} WHERE token >= ? AND token < ? LIMIT ?) t)`)
+			args = append(args, dr.lo, dr.hi, estimateCap)
+		} else {
+			counts = append(counts, `(SELECT count(*) FROM (SELECT 1 FROM {entry} e WHERE `+dr.filter+` LIMIT ?) t)`)
+			args = append(concat(args, dr.args), estimateCap)
+		}
 	}
-	return n, nil
+	n := make([]int, len(drivers))
+	dest := make([]any, len(drivers))
+	for i := range n {
+		dest[i] = &n[i]
+	}
+	if err := g.db.QueryRowContext(ctx, g.q(`SELECT `+strings.Join(counts, ", ")), args...).Scan(dest...); err != nil {
+		return fmt.Errorf("directory search: %w", err)
+	}
+	for i, dr := range drivers {
+		dr.estimate += n[i]
+	}
+	return nil
 }
 
 // typo is an indexed name token one edit away from a query word.
@@ -491,39 +501,41 @@ type typo struct {
 	df    int
 }
 
-// typoTokens looks up which tokens one edit away from each query word exist,
-// leaving out those the word begins (the prefix read finds them).
+// typoTokens looks up, in one query, which tokens one edit away from each query
+// word exist, leaving out those the word begins (the prefix read finds them).
 func (g *generation) typoTokens(ctx context.Context, ws []string) (map[string][]typo, error) {
-	out := make(map[string][]typo)
+	var variants []string
 	for _, w := range ws {
-		vs := typoVariants(w)
-		if len(vs) == 0 {
-			continue
-		}
-		args := make([]any, 0, len(vs))
-		for _, v := range vs {
+		for _, v := range typoVariants(w) {
 			if !strings.HasPrefix(v, w) {
-				args = append(args, string(tagName)+v)
+				variants = append(variants, string(tagName)+v)
 			}
 		}
-		in := strings.Repeat("?, ", len(args)-1) + "?"
-		rows, err := g.db.QueryContext(ctx, g.q(`SELECT token, df FROM {term} WHERE token IN (`+in+`)`), args...)
-		if err != nil {
+	}
+	out := make(map[string][]typo)
+	if len(variants) == 0 {
+		return out, nil
+	}
+	in, arg := oneOf(g.st.Dialect(), "token", variants)
+	rows, err := g.db.QueryContext(ctx, g.q(`SELECT token, df FROM {term} WHERE `+in), arg)
+	if err != nil {
+		return nil, fmt.Errorf("directory search: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var t typo
+		if err := rows.Scan(&t.token, &t.df); err != nil {
 			return nil, fmt.Errorf("directory search: %w", err)
 		}
-		for rows.Next() {
-			var t typo
-			if err := rows.Scan(&t.token, &t.df); err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("directory search: %w", err)
+		t.token = t.token[1:]
+		for _, w := range ws {
+			if len(w) >= minFuzzy && !strings.HasPrefix(t.token, w) && oneEdit(w, t.token) {
+				out[w] = append(out[w], t)
 			}
-			t.token = t.token[1:]
-			out[w] = append(out[w], t)
 		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, fmt.Errorf("directory search: %w", err)
-		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("directory search: %w", err)
 	}
 	return out, nil
 }

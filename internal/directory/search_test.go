@@ -33,7 +33,7 @@ func TestSearch(t *testing.T) {
 		{"corsica", Query{Department: "2a"}, []string{"DUPONT Cécile"}},
 		{"organisation", Query{Organisation: "pharmacie port"}, []string{"MARTINEZ Paul"}},
 		{"organisational mailbox by its service", Query{Text: "cardiologie"}, []string{"CHU DE LYON"}},
-		{"mailbox type", Query{Kind: "per"}, []string{"LEFÈVRE Hélène"}},
+		{"mailbox type", Query{Kind: "per", Department: "69"}, []string{"LEFÈVRE Hélène"}},
 		{"with a mailbox", Query{Text: "l", WithMailbox: true}, []string{"LEFÈVRE Hélène", "CHU DE LYON"}},
 		{"mailbox prefix", Query{Mailbox: "HELENE."}, []string{"LEFÈVRE Hélène"}},
 		{"words and filters", Query{Text: "mar", Profession: "21"}, []string{"MARTINEZ Paul"}},
@@ -120,6 +120,9 @@ func TestSearchPaging(t *testing.T) {
 	}
 	if _, err := d.Search(ctx, Query{}); !errors.Is(err, ErrEmptyQuery) {
 		t.Errorf("empty query: %v", err)
+	}
+	if _, err := d.Search(ctx, Query{Kind: KindPersonal, WithMailbox: true}); !errors.Is(err, ErrBroadQuery) {
+		t.Errorf("query without an indexed criterion: %v", err)
 	}
 }
 

@@ -75,6 +75,34 @@ func openSources(paths []string) ([]source, func(), error) {
 	return srcs, closeAll, nil
 }
 
+// mailboxesFirst orders the sources so that the MSSanté files are read before
+// the others, as the importer needs (see batcher). A file whose header cannot
+// be read keeps its place; reading it fails later with a clear message.
+func mailboxesFirst(srcs []source) []source {
+	isMailbox := func(src source) bool {
+		rc, err := src.open()
+		if err != nil {
+			return false
+		}
+		defer rc.Close()
+		line, err := newLineReader(rc).next()
+		if err != nil {
+			return false
+		}
+		cols, err := parseHeader(line)
+		return err == nil && cols.kind == kindMailboxes
+	}
+	var first, rest []source
+	for _, s := range srcs {
+		if isMailbox(s) {
+			first = append(first, s)
+		} else {
+			rest = append(rest, s)
+		}
+	}
+	return append(first, rest...)
+}
+
 // isZip reports whether the file at p starts like a zip archive.
 func isZip(p string) bool {
 	f, err := os.Open(p)

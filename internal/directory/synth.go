@@ -119,6 +119,7 @@ type synthesizer struct {
 	seed                 int64
 	act, skills, mailbox *synthFile
 	used                 map[string]bool // mailbox addresses already given out
+	personal             int             // personal mailboxes written
 	structs              []synthStructure
 	profW, specW, cityW  []int
 }
@@ -188,7 +189,9 @@ func (g *synthesizer) run(ctx context.Context, rows int) error {
 		}
 		written += g.person(person, rows-written)
 	}
-	orgs := rows * 84 / 2200
+	// 540,000 MSSanté rows for 2.2 million activity rows, as published; the
+	// organisational mailboxes make up what personal ones leave.
+	orgs := max(rows*540/2200-g.personal, rows*20/2200)
 	for i := range orgs {
 		g.orgMailbox(i)
 	}
@@ -558,6 +561,7 @@ func (g *synthesizer) personalMailbox(p *synthPerson, s synthStructure) {
 		domain = synthDomains[g.rnd.IntN(len(synthDomains))]
 	}
 	addr := g.address(p.first+" "+p.last, domain)
+	g.personal++
 	g.mailboxLine("PER", addr, p.idType, p.id, p.idnat, "", p.title, p.last, p.first, p.prof, p.skill, s)
 }
 

@@ -84,15 +84,17 @@ func (c *conn) search(ctx context.Context, id int64, op *ber.Packet) error {
 	default:
 		return done(goldap.LDAPResultNoSuchObject, "entries are under "+c.srv.opts.BaseDN)
 	}
+	const narrow = "the filter must narrow the search by cn, sn, givenName, displayName, mail, o, l, postalCode or st"
 	queries, ok := plan(f)
 	if !ok {
-		return done(goldap.LDAPResultUnwillingToPerform,
-			"the filter must narrow the search by cn, sn, givenName, displayName, mail, o, l, postalCode or st")
+		return done(goldap.LDAPResultUnwillingToPerform, narrow)
 	}
 	more, searchErr, err := c.searchEntries(ctx, queries, f, limit, send)
 	switch {
 	case err != nil:
 		return err
+	case errors.Is(searchErr, directory.ErrBroadQuery):
+		return done(goldap.LDAPResultUnwillingToPerform, narrow)
 	case errors.Is(searchErr, context.DeadlineExceeded):
 		return done(goldap.LDAPResultTimeLimitExceeded, "")
 	case searchErr != nil:

@@ -29,6 +29,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strings"
 	"sync"
 	"time"
 
@@ -241,4 +242,16 @@ func (c *conn) write(id int64, op *ber.Packet) error {
 	c.nc.SetWriteDeadline(time.Now().Add(30 * time.Second))
 	_, err := c.nc.Write(envelope(id, op).Bytes())
 	return err
+}
+
+// BaseDN returns the base DN for a mail domain: "ou=annuaire,dc=example,dc=org"
+// for "example.org".
+func BaseDN(domain string) string {
+	dn := "ou=annuaire"
+	for _, label := range strings.Split(strings.Trim(domain, "."), ".") {
+		if label != "" {
+			dn += ",dc=" + goldap.EscapeDN(label)
+		}
+	}
+	return dn
 }

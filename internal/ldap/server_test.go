@@ -371,3 +371,14 @@ func TestShutdownNotifiesClients(t *testing.T) {
 		t.Error("the listener still accepts")
 	}
 }
+
+func TestBaseDN(t *testing.T) {
+	for domain, want := range map[string]string{
+		"caduceus.example":  "ou=annuaire,dc=caduceus,dc=example",
+		"sante.example.fr.": "ou=annuaire,dc=sante,dc=example,dc=fr",
+	} {
+		if got := BaseDN(domain); got != want {
+			t.Errorf("BaseDN(%q) = %q, want %q", domain, got, want)
+		}
+	}
+}
