@@ -1,6 +1,10 @@
 package web
 
-import "testing"
+import (
+	"io/fs"
+	"strings"
+	"testing"
+)
 
 func TestEveryTextTranslated(t *testing.T) {
 	c, err := loadCatalog(embedded)
@@ -62,4 +66,24 @@ func TestHumanSize(t *testing.T) {
 			t.Errorf("humanSize(%s, %d) = %q, want %q", tt.lang, tt.n, got, tt.want)
 		}
 	}
+}
+
+// templateKeys returns the text keys the templates use, for the test that
+// checks every one is translated.
+func templateKeys() ([]string, error) {
+	var keys []string
+	err := fs.WalkDir(embedded, "templates", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := fs.ReadFile(embedded, path)
+		if err != nil {
+			return err
+		}
+		for _, part := range strings.Split(string(b), `{{t "`)[1:] {
+			keys = append(keys, part[:strings.IndexByte(part, '"')])
+		}
+		return nil
+	})
+	return keys, err
 }

@@ -173,7 +173,7 @@ func orDefault(s, def string) string {
 // safeHTML marks sanitised markup as safe for html/template. Only output
 // of Sanitizer.Sanitize may go through it.
 func safeHTML(sanitised string) template.HTML {
-	return template.HTML(sanitised) // #nosec: the sanitiser's output
+	return template.HTML(sanitised)
 }
 
 // contentDisposition names a download, UTF-8 names included (RFC 6266).

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"html/template"
-	"io/fs"
 	"net/http"
 	"strings"
 )
@@ -141,26 +140,6 @@ func loadViews(static *staticFiles) (*views, error) {
 		v.sets[lang] = set
 	}
 	return v, nil
-}
-
-// templateKeys returns the text keys the templates use, for the test that
-// checks every one is translated.
-func templateKeys() ([]string, error) {
-	var keys []string
-	err := fs.WalkDir(embedded, "templates", func(path string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		b, err := fs.ReadFile(embedded, path)
-		if err != nil {
-			return err
-		}
-		for _, part := range strings.Split(string(b), `{{t "`)[1:] {
-			keys = append(keys, part[:strings.IndexByte(part, '"')])
-		}
-		return nil
-	})
-	return keys, err
 }
 
 // render writes a whole page.
