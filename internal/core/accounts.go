@@ -462,12 +462,13 @@ func (s *Service) Login(ctx context.Context, door, remote, address, password str
 		s.logins.forget(actor.Address)
 	}
 	a, hash, err := s.credentials(ctx, actor.Address)
-	ok := false
-	if err == nil {
-		ok, err = auth.VerifyPassword(hash, password)
-	} else {
+	if err != nil {
 		// Spend the same time as a real check, so timing tells nothing.
-		auth.VerifyPassword(dummyHash(), password)
+		hash = dummyHash()
+	}
+	ok, verr := s.verifyPassword(ctx, hash, password)
+	if err == nil {
+		err = verr
 	}
 	if err == nil && ok && a.Disabled {
 		err = ErrDisabled
@@ -485,6 +486,19 @@ func (s *Service) Login(ctx context.Context, door, remote, address, password str
 		return Actor{}, err
 	}
 	return actor, nil
+}
+
+// verifyPassword checks a password against its argon2id hash, at most
+// 2 × CPUs at a time: each check takes 64 MiB, and a burst of logins (every
+// client of a ward reconnecting at once) must not exhaust the memory.
+func (s *Service) verifyPassword(ctx context.Context, hash, password string) (bool, error) {
+	select {
+	case s.hashing <- struct{}{}:
+	case <-ctx.Done():
+		return false, ctx.Err()
+	}
+	defer func() { <-s.hashing }()
+	return auth.VerifyPassword(hash, password)
 }
 
 // ActorFor returns the actor of an account already authenticated by a door (a

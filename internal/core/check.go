@@ -44,9 +44,10 @@ func (s *Service) Check(ctx context.Context, progress func(done, total int)) ([]
 	var problems []Problem
 	add := func(format string, args ...any) { problems = append(problems, Problem{fmt.Sprintf(format, args...)}) }
 
-	rows, err := s.st.Query(ctx, `SELECT f.id, f.name, m.address, f.messages, f.unseen, f.bytes,
+	rows, err := s.st.Query(ctx, `SELECT f.id, f.name, m.address, f.messages, f.unseen, f.deleted, f.bytes,
 		(SELECT COUNT(*) FROM messages WHERE folder_id = f.id),
 		(SELECT COUNT(*) FROM messages WHERE folder_id = f.id AND (flags & 1) = 0),
+		(SELECT COUNT(*) FROM messages WHERE folder_id = f.id AND (flags & 8) != 0),
 		(SELECT COALESCE(SUM(size), 0) FROM messages WHERE folder_id = f.id),
 		(SELECT COALESCE(MAX(uid), 0) FROM messages WHERE folder_id = f.id), f.uidnext
 		FROM folders f JOIN mailboxes m ON m.id = f.mailbox_id ORDER BY f.id`)
@@ -56,13 +57,14 @@ func (s *Service) Check(ctx context.Context, progress func(done, total int)) ([]
 	for rows.Next() {
 		var id int64
 		var name, mb string
-		var msgs, unseen, bytes, realMsgs, realUnseen, realBytes, maxUID, uidnext int64
-		if err := rows.Scan(&id, &name, &mb, &msgs, &unseen, &bytes, &realMsgs, &realUnseen, &realBytes, &maxUID, &uidnext); err != nil {
+		var msgs, unseen, deleted, bytes, realMsgs, realUnseen, realDeleted, realBytes, maxUID, uidnext int64
+		if err := rows.Scan(&id, &name, &mb, &msgs, &unseen, &deleted, &bytes, &realMsgs, &realUnseen, &realDeleted, &realBytes, &maxUID, &uidnext); err != nil {
 			rows.Close()
 			return nil, err
 		}
-		if msgs != realMsgs || unseen != realUnseen || bytes != realBytes {
-			add("folder %d (%s of %s): counters say %d messages, %d unseen, %d bytes; messages say %d, %d, %d", id, name, mb, msgs, unseen, bytes, realMsgs, realUnseen, realBytes)
+		if msgs != realMsgs || unseen != realUnseen || deleted != realDeleted || bytes != realBytes {
+			add("folder %d (%s of %s): counters say %d messages, %d unseen, %d deleted, %d bytes; messages say %d, %d, %d, %d",
+				id, name, mb, msgs, unseen, deleted, bytes, realMsgs, realUnseen, realDeleted, realBytes)
 		}
 		if maxUID >= uidnext {
 			add("folder %d (%s of %s): UID %d at or past UIDNEXT %d", id, name, mb, maxUID, uidnext)

@@ -9,8 +9,9 @@ import (
 	"caduceus/internal/store"
 )
 
-// A job is one message to store durably: its sealed blob and what to write in
-// the metadata once the blob is on disk.
+// A job is one change to commit durably: a message's sealed blob (or none, for
+// a flag change, a move or an expunge) and what to write in the metadata once
+// the blob is on disk.
 type job struct {
 	sealed []byte
 	size   int64
@@ -106,15 +107,24 @@ func (c *committer) commit(batch []*job) {
 		segment, offset, length int64
 		err                     error
 	}, len(batch))
+	// Flag changes, moves and expunges carry no blob: a batch of only those
+	// has nothing to sync.
+	appended := false
 	for i, j := range batch {
+		if j.sealed == nil {
+			continue
+		}
+		appended = true
 		r, err := c.s.blobs.Append(j.sealed, j.size)
 		refs[i].segment, refs[i].offset, refs[i].length, refs[i].err = r.Segment, r.Offset, r.Length, err
 	}
-	if err := c.s.blobs.Sync(); err != nil {
-		for _, j := range batch {
-			j.done <- fmt.Errorf("sync blobs: %w", err)
+	if appended {
+		if err := c.s.blobs.Sync(); err != nil {
+			for _, j := range batch {
+				j.done <- fmt.Errorf("sync blobs: %w", err)
+			}
+			return
 		}
-		return
 	}
 	errs := make([]error, len(batch))
 	events := make([][]Event, len(batch))
@@ -129,8 +139,12 @@ func (c *committer) commit(batch []*job) {
 			if _, err := tx.Exec(ctx, `SAVEPOINT job`); err != nil {
 				return err
 			}
-			blobID, err := tx.Insert(ctx, `INSERT INTO blobs (segment, offset_bytes, length, size, refs, created) VALUES (?, ?, ?, ?, 0, ?)`,
-				refs[i].segment, refs[i].offset, refs[i].length, j.size, now)
+			var blobID int64
+			var err error
+			if j.sealed != nil {
+				blobID, err = tx.Insert(ctx, `INSERT INTO blobs (segment, offset_bytes, length, size, refs, created) VALUES (?, ?, ?, ?, 0, ?)`,
+					refs[i].segment, refs[i].offset, refs[i].length, j.size, now)
+			}
 			if err == nil && j.text != nil {
 				err = j.text.index(ctx, tx, blobID)
 			}
@@ -182,4 +196,16 @@ type CommitStats struct {
 // CommitStats returns the committer's counters.
 func (s *Service) CommitStats() CommitStats {
 	return CommitStats{Commits: s.commit.commits.Load(), Messages: s.commit.messages.Load(), Failures: s.commit.failures.Load()}
+}
+
+// write commits fn through the group committer, so that flag changes, moves
+// and expunges share the batches, and the syncs, of deliveries. events is
+// called once fn has succeeded; what it returns is published after the commit.
+func (s *Service) write(ctx context.Context, fn func(tx *store.Tx) error, events func() []Event) error {
+	return s.commit.submit(ctx, &job{apply: func(ctx context.Context, tx *store.Tx, _ int64) ([]Event, error) {
+		if err := fn(tx); err != nil {
+			return nil, err
+		}
+		return events(), nil
+	}})
 }

@@ -22,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -61,6 +62,7 @@ type Service struct {
 
 	queueSignal chan struct{}
 	logins      *logins
+	hashing     chan struct{} // slots for password checks
 
 	node      string // this node's id in cluster events
 	listening atomic.Bool
@@ -99,6 +101,7 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 
 		queueSignal: make(chan struct{}, 1),
 		logins:      newLogins(),
+		hashing:     make(chan struct{}, 2*runtime.NumCPU()),
 		node:        newNodeID(),
 		relayDone:   make(chan struct{}),
 	}

@@ -340,3 +340,61 @@ func TestLoginLockoutAndCache(t *testing.T) {
 		t.Fatalf("old password after change: %v", err)
 	}
 }
+
+func TestChangesSparseUIDsAndDeletedCount(t *testing.T) {
+	ctx := context.Background()
+	svc := coretest.New(t, coretest.Options{})
+	alice := coretest.User(t, svc, "alice", "Alice")
+	for i := range 100 {
+		if err := svc.Deliver(ctx, core.System("smtp"), core.Delivery{Recipients: []string{"alice@test.mssante.fr"}, Data: msg("a@b.example", "alice", fmt.Sprint("s", i), "")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	inbox := coretest.Folder(t, svc, "alice@test.mssante.fr", "INBOX")
+	// 50 single-UID ranges: more than one query takes, read in chunks.
+	var ranges []core.UIDRange
+	for u := uint32(2); u <= 100; u += 2 {
+		ranges = append(ranges, core.UIDRange{Lo: u, Hi: u})
+	}
+	ranges = append(ranges, core.UIDRange{Lo: 4, Hi: 4}) // a repeat: listed once
+	msgs, err := svc.Messages(ctx, alice, inbox.ID, core.MessageQuery{UIDs: ranges})
+	if err != nil || len(msgs) != 50 || msgs[0].UID != 2 || msgs[49].UID != 100 {
+		t.Fatalf("sparse set: %d messages, %v", len(msgs), err)
+	}
+	page, err := svc.Messages(ctx, alice, inbox.ID, core.MessageQuery{UIDs: ranges, Limit: 5, Offset: 10})
+	if err != nil || len(page) != 5 || page[0].UID != 22 {
+		t.Fatalf("sparse page: %v, %v", page, err)
+	}
+	// Every listed message opens without another query.
+	r, err := svc.OpenListed(msgs[0])
+	if err != nil || r.Size() != msgs[0].Size {
+		t.Fatalf("open listed: %v", err)
+	}
+	if _, err := svc.OpenListed(core.Message{ID: msgs[0].ID}); !errors.Is(err, core.ErrInvalid) {
+		t.Fatalf("open of a message not from Messages: %v", err)
+	}
+
+	since := inbox.HighestModSeq
+	if _, _, err := svc.StoreFlags(ctx, alice, inbox.ID, []uint32{1, 2, 3}, core.FlagChange{Op: core.FlagsAdd, Flags: core.FlagDeleted}); err != nil {
+		t.Fatal(err)
+	}
+	if f := coretest.Folder(t, svc, "alice@test.mssante.fr", "INBOX"); f.Deleted != 3 {
+		t.Fatalf("deleted count = %d, want 3", f.Deleted)
+	}
+	if _, err := svc.Expunge(ctx, alice, inbox.ID, []uint32{1}); err != nil {
+		t.Fatal(err)
+	}
+	changed, vanished, highest, err := svc.Changes(ctx, alice, inbox.ID, since)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(changed) != 2 || changed[0].UID != 2 || fmt.Sprint(vanished) != "[1]" || highest <= since {
+		t.Fatalf("changes = %d msgs, vanished %v, highest %d (since %d)", len(changed), vanished, highest, since)
+	}
+	if f := coretest.Folder(t, svc, "alice@test.mssante.fr", "INBOX"); f.Deleted != 2 || f.Messages != 99 {
+		t.Fatalf("after expunge: %+v", f)
+	}
+	if problems, err := svc.Check(ctx, nil); err != nil || len(problems) > 0 {
+		t.Fatalf("check: %v %v", problems, err)
+	}
+}

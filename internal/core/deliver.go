@@ -415,7 +415,7 @@ func (s *Service) insertInto(ctx context.Context, tx *store.Tx, mailboxID int64,
 			return inserted{}, err
 		}
 	}
-	if err := addCounters(ctx, tx, folderID, 1, boolInt(flags&FlagSeen == 0), size); err != nil {
+	if err := addCounters(ctx, tx, folderID, 1, boolInt(flags&FlagSeen == 0), boolInt(flags&FlagDeleted != 0), size); err != nil {
 		return inserted{}, err
 	}
 	if _, err := tx.Exec(ctx, `UPDATE blobs SET refs = refs + 1 WHERE id = ?`, blobID); err != nil {

@@ -24,11 +24,12 @@ type Folder struct {
 	HighestModSeq uint64
 	Messages      int
 	Unseen        int
+	Deleted       int // messages flagged \Deleted (RFC 9051 STATUS DELETED)
 	Bytes         int64
 	Subscribed    bool
 }
 
-const folderColumns = `id, mailbox_id, name, special_use, uidvalidity, uidnext, highest_modseq, messages, unseen, bytes, subscribed`
+const folderColumns = `id, mailbox_id, name, special_use, uidvalidity, uidnext, highest_modseq, messages, unseen, deleted, bytes, subscribed`
 
 // Folders lists a mailbox's folders in name order, INBOX first.
 func (s *Service) Folders(ctx context.Context, actor Actor, mailboxID int64) ([]Folder, error) {
@@ -281,7 +282,7 @@ func scanFolder(r scanner) (Folder, error) {
 	var f Folder
 	var validity, next, modseq int64
 	var sub int
-	if err := r.Scan(&f.ID, &f.MailboxID, &f.Name, &f.SpecialUse, &validity, &next, &modseq, &f.Messages, &f.Unseen, &f.Bytes, &sub); err != nil {
+	if err := r.Scan(&f.ID, &f.MailboxID, &f.Name, &f.SpecialUse, &validity, &next, &modseq, &f.Messages, &f.Unseen, &f.Deleted, &f.Bytes, &sub); err != nil {
 		return Folder{}, err
 	}
 	f.UIDValidity, f.UIDNext, f.HighestModSeq, f.Subscribed = uint32(validity), uint32(next), uint64(modseq), sub != 0

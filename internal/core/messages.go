@@ -109,14 +109,59 @@ const messageColumns = `id, folder_id, uid, modseq, flags, keywords, internal_da
 // listColumns are messageColumns of messages m with the location of their blob b.
 var listColumns = "m." + strings.ReplaceAll(messageColumns, ", ", ", m.") + ", b.segment, b.offset_bytes, b.length, b.size"
 
+// maxRanges is how many UID ranges one query takes; a longer set is read in
+// several queries.
+const maxRanges = 32
+
 // Messages lists a folder's messages. It takes the read right.
 func (s *Service) Messages(ctx context.Context, actor Actor, folderID int64, q MessageQuery) ([]Message, error) {
 	if _, err := s.folderRights(ctx, actor, folderID, RightRead); err != nil {
 		return nil, err
 	}
+	if len(q.UIDs) <= maxRanges {
+		return s.messages(ctx, folderID, q)
+	}
+	// A scattered set: one query per chunk of ranges, never a scan of the
+	// whole folder.
+	var out []Message
+	for lo := 0; lo < len(q.UIDs); lo += maxRanges {
+		cq := q
+		cq.UIDs = q.UIDs[lo:min(lo+maxRanges, len(q.UIDs))]
+		cq.Limit, cq.Offset = 0, 0
+		msgs, err := s.messages(ctx, folderID, cq)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, msgs...)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if q.Order == ByDateDesc {
+			return out[i].InternalDate.After(out[j].InternalDate) || out[i].InternalDate.Equal(out[j].InternalDate) && out[i].UID > out[j].UID
+		}
+		return out[i].UID < out[j].UID
+	})
+	// Overlapping ranges may have listed a message twice.
+	uniq := out[:0]
+	for i, m := range out {
+		if i == 0 || m.ID != out[i-1].ID {
+			uniq = append(uniq, m)
+		}
+	}
+	if q.Offset >= len(uniq) {
+		return nil, nil
+	}
+	uniq = uniq[q.Offset:]
+	if q.Limit > 0 && q.Limit < len(uniq) {
+		uniq = uniq[:q.Limit]
+	}
+	return uniq, nil
+}
+
+// messages runs one listing query; the caller has checked the rights.
+func (s *Service) messages(ctx context.Context, folderID int64, q MessageQuery) ([]Message, error) {
 	sqlq := `SELECT ` + listColumns + ` FROM messages m JOIN blobs b ON b.id = m.blob_id WHERE m.folder_id = ?`
 	args := []any{folderID}
-	if len(q.UIDs) > 0 && len(q.UIDs) <= 32 {
+	if len(q.UIDs) > 0 {
 		var ors []string
 		for _, r := range q.UIDs {
 			if r.Hi == 0 {
@@ -146,17 +191,7 @@ func (s *Service) Messages(ctx context.Context, actor Actor, folderID int64, q M
 	if err != nil {
 		return nil, fmt.Errorf("list messages: %w", err)
 	}
-	msgs, err := scanListed(rows)
-	if err != nil || len(q.UIDs) <= 32 {
-		return msgs, err
-	}
-	out := msgs[:0]
-	for _, m := range msgs {
-		if inRanges(m.UID, q.UIDs) {
-			out = append(out, m)
-		}
-	}
-	return out, nil
+	return scanListed(rows)
 }
 
 // UIDs returns every UID of a folder in ascending order: the map from sequence
@@ -268,13 +303,13 @@ func (s *Service) StoreFlags(ctx context.Context, actor Actor, folderID int64, u
 	var changed []Message
 	var failed []uint32
 	var modseq uint64
-	err = s.st.Tx(ctx, func(tx *store.Tx) error {
+	err = s.write(ctx, func(tx *store.Tx) error {
 		changed, failed = nil, nil
 		msgs, err := messagesByUID(ctx, tx, folderID, uids)
 		if err != nil {
 			return err
 		}
-		unseenDelta := 0
+		unseenDelta, deletedDelta := 0, 0
 		for i := range msgs {
 			m := &msgs[i]
 			if ch.UnchangedSince > 0 && m.ModSeq > ch.UnchangedSince {
@@ -295,24 +330,31 @@ func (s *Service) StoreFlags(ctx context.Context, actor Actor, folderID int64, u
 			} else if m.Flags&FlagSeen == 0 && nf&FlagSeen != 0 {
 				unseenDelta--
 			}
+			if m.Flags&FlagDeleted == 0 && nf&FlagDeleted != 0 {
+				deletedDelta++
+			} else if m.Flags&FlagDeleted != 0 && nf&FlagDeleted == 0 {
+				deletedDelta--
+			}
 			m.Flags, m.Keywords, m.ModSeq = nf, nk, modseq
 			if _, err := tx.Exec(ctx, `UPDATE messages SET flags = ?, keywords = ?, modseq = ? WHERE id = ?`, int64(nf), strings.Join(nk, " "), modseq, m.ID); err != nil {
 				return err
 			}
 			changed = append(changed, *m)
 		}
-		if unseenDelta != 0 {
-			if _, err := tx.Exec(ctx, `UPDATE folders SET unseen = unseen + ? WHERE id = ?`, unseenDelta, folderID); err != nil {
+		if unseenDelta != 0 || deletedDelta != 0 {
+			if _, err := tx.Exec(ctx, `UPDATE folders SET unseen = unseen + ?, deleted = deleted + ? WHERE id = ?`, unseenDelta, deletedDelta, folderID); err != nil {
 				return err
 			}
 		}
 		return nil
+	}, func() []Event {
+		if len(changed) == 0 {
+			return nil
+		}
+		return []Event{{MailboxID: f.MailboxID, FolderID: folderID, Kind: EventFlags, ModSeq: modseq}}
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("store flags: %w", err)
-	}
-	if len(changed) > 0 {
-		s.publish(Event{MailboxID: f.MailboxID, FolderID: folderID, Kind: EventFlags, ModSeq: modseq})
 	}
 	return changed, failed, nil
 }
@@ -352,7 +394,7 @@ func (s *Service) copyMove(ctx context.Context, actor Actor, srcFolder int64, ui
 	}
 	var pairs []UIDPair
 	var srcModSeq, dstModSeq uint64
-	err = s.st.Tx(ctx, func(tx *store.Tx) error {
+	err = s.write(ctx, func(tx *store.Tx) error {
 		pairs = nil
 		msgs, err := messagesByUID(ctx, tx, srcFolder, uids)
 		if err != nil || len(msgs) == 0 {
@@ -384,7 +426,7 @@ func (s *Service) copyMove(ctx context.Context, actor Actor, srcFolder int64, ui
 				dstFolder, uid, dstModSeq, int64(flags), m.ID); err != nil {
 				return err
 			}
-			if err := addCounters(ctx, tx, dstFolder, 1, boolInt(flags&FlagSeen == 0), m.Size); err != nil {
+			if err := addCounters(ctx, tx, dstFolder, 1, boolInt(flags&FlagSeen == 0), boolInt(flags&FlagDeleted != 0), m.Size); err != nil {
 				return err
 			}
 			if !move {
@@ -413,15 +455,18 @@ func (s *Service) copyMove(ctx context.Context, actor Actor, srcFolder int64, ui
 			action = "move"
 		}
 		return s.audit.Record(ctx, tx, actor.audit(action, srcAcc.Address+" → "+dstAcc.Address, nil, fmt.Sprintf("%d messages", len(msgs))))
+	}, func() []Event {
+		if len(pairs) == 0 {
+			return nil
+		}
+		events := []Event{{MailboxID: dst.MailboxID, FolderID: dstFolder, Kind: EventNew, ModSeq: dstModSeq}}
+		if move {
+			events = append(events, Event{MailboxID: src.MailboxID, FolderID: srcFolder, Kind: EventExpunge, ModSeq: srcModSeq})
+		}
+		return events
 	})
 	if err != nil {
 		return nil, fmt.Errorf("copy messages: %w", err)
-	}
-	if len(pairs) > 0 {
-		s.publish(Event{MailboxID: dst.MailboxID, FolderID: dstFolder, Kind: EventNew, ModSeq: dstModSeq})
-		if move {
-			s.publish(Event{MailboxID: src.MailboxID, FolderID: srcFolder, Kind: EventExpunge, ModSeq: srcModSeq})
-		}
 	}
 	return pairs, nil
 }
@@ -436,7 +481,7 @@ func (s *Service) Expunge(ctx context.Context, actor Actor, folderID int64, uids
 	}
 	var gone []uint32
 	var modseq uint64
-	err = s.st.Tx(ctx, func(tx *store.Tx) error {
+	err = s.write(ctx, func(tx *store.Tx) error {
 		gone = nil
 		var msgs []Message
 		var err error
@@ -467,14 +512,50 @@ func (s *Service) Expunge(ctx context.Context, actor Actor, folderID int64, uids
 			return err
 		}
 		return s.audit.Record(ctx, tx, actor.audit("expunge", a.Address, nil, fmt.Sprintf("%d messages", len(deleted))))
+	}, func() []Event {
+		if len(gone) == 0 {
+			return nil
+		}
+		return []Event{{MailboxID: f.MailboxID, FolderID: folderID, Kind: EventExpunge, ModSeq: modseq}}
 	})
 	if err != nil {
 		return nil, fmt.Errorf("expunge: %w", err)
 	}
-	if len(gone) > 0 {
-		s.publish(Event{MailboxID: f.MailboxID, FolderID: folderID, Kind: EventExpunge, ModSeq: modseq})
-	}
 	return gone, nil
+}
+
+// Changes returns, from one snapshot, the messages of a folder changed after
+// the MODSEQ since, the UIDs expunged after it, and the folder's HIGHESTMODSEQ:
+// what a connection reads after an event (RFC 7162 §3.2.5.2). It takes the
+// read right.
+func (s *Service) Changes(ctx context.Context, actor Actor, folderID int64, since uint64) ([]Message, []uint32, uint64, error) {
+	if _, err := s.folderRights(ctx, actor, folderID, RightRead); err != nil {
+		return nil, nil, 0, err
+	}
+	var msgs []Message
+	var vanished []uint32
+	var highest int64
+	err := s.st.ReadTx(ctx, func(tx *store.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT `+listColumns+` FROM messages m JOIN blobs b ON b.id = m.blob_id WHERE m.folder_id = ? AND m.modseq > ? ORDER BY m.uid`, folderID, since)
+		if err != nil {
+			return err
+		}
+		if msgs, err = scanListed(rows); err != nil {
+			return err
+		}
+		rows, err = tx.Query(ctx, `SELECT uid FROM expunged WHERE folder_id = ? AND modseq > ? ORDER BY uid`, folderID, since)
+		if err != nil {
+			return err
+		}
+		if vanished, err = scanUIDs(rows); err != nil {
+			return err
+		}
+		return tx.QueryRow(ctx, `SELECT highest_modseq FROM folders WHERE id = ?`, folderID).Scan(&highest)
+	})
+	if err != nil {
+		return nil, nil, 0, fmt.Errorf("changes: %w", err)
+	}
+	return msgs, vanished, uint64(highest), nil
 }
 
 // Vanished returns the UIDs expunged from a folder after a MODSEQ, for QRESYNC
@@ -504,7 +585,7 @@ func (s *Service) removeMessages(ctx context.Context, tx *store.Tx, folderID int
 		return 0, err
 	}
 	var bytes int64
-	unseen := 0
+	unseen, deleted := 0, 0
 	for _, m := range msgs {
 		if release {
 			if _, err := tx.Exec(ctx, `UPDATE blobs SET refs = refs - 1 WHERE id = (SELECT blob_id FROM messages WHERE id = ?)`, m.ID); err != nil {
@@ -521,8 +602,11 @@ func (s *Service) removeMessages(ctx context.Context, tx *store.Tx, folderID int
 		if m.Flags&FlagSeen == 0 {
 			unseen++
 		}
+		if m.Flags&FlagDeleted != 0 {
+			deleted++
+		}
 	}
-	return modseq, addCounters(ctx, tx, folderID, -len(msgs), -unseen, -bytes)
+	return modseq, addCounters(ctx, tx, folderID, -len(msgs), -unseen, -deleted, -bytes)
 }
 
 func (s *Service) folderRights(ctx context.Context, actor Actor, folderID int64, want Rights) (Access, error) {
@@ -539,11 +623,11 @@ func (s *Service) folderAccess(ctx context.Context, actor Actor, folderID int64,
 	var f Folder
 	var validity, next, modseq int64
 	var sub int
-	err := s.st.QueryRow(ctx, `SELECT f.id, f.mailbox_id, f.name, f.special_use, f.uidvalidity, f.uidnext, f.highest_modseq, f.messages, f.unseen, f.bytes, f.subscribed,
+	err := s.st.QueryRow(ctx, `SELECT f.id, f.mailbox_id, f.name, f.special_use, f.uidvalidity, f.uidnext, f.highest_modseq, f.messages, f.unseen, f.deleted, f.bytes, f.subscribed,
 		m.address, m.kind, m.name, COALESCE(m.owner_id, 0), m.quota_bytes, m.used_bytes, r.rights
 		FROM folders f JOIN mailboxes m ON m.id = f.mailbox_id LEFT JOIN rights r ON r.mailbox_id = m.id AND r.account_id = ?
 		WHERE f.id = ?`, actor.AccountID, folderID).
-		Scan(&f.ID, &f.MailboxID, &f.Name, &f.SpecialUse, &validity, &next, &modseq, &f.Messages, &f.Unseen, &f.Bytes, &sub,
+		Scan(&f.ID, &f.MailboxID, &f.Name, &f.SpecialUse, &validity, &next, &modseq, &f.Messages, &f.Unseen, &f.Deleted, &f.Bytes, &sub,
 			&a.Address, &kind, &a.Name, &a.OwnerID, &a.QuotaBytes, &a.UsedBytes, &rights)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Folder{}, Access{}, fmt.Errorf("folder %d: %w", folderID, ErrNotFound)
@@ -587,8 +671,8 @@ func nextUID(ctx context.Context, tx *store.Tx, folderID int64) (uint32, error) 
 	return uint32(u), nil
 }
 
-func addCounters(ctx context.Context, tx *store.Tx, folderID int64, messages, unseen int, bytes int64) error {
-	_, err := tx.Exec(ctx, `UPDATE folders SET messages = messages + ?, unseen = unseen + ?, bytes = bytes + ? WHERE id = ?`, messages, unseen, bytes, folderID)
+func addCounters(ctx context.Context, tx *store.Tx, folderID int64, messages, unseen, deleted int, bytes int64) error {
+	_, err := tx.Exec(ctx, `UPDATE folders SET messages = messages + ?, unseen = unseen + ?, deleted = deleted + ?, bytes = bytes + ? WHERE id = ?`, messages, unseen, deleted, bytes, folderID)
 	return err
 }
 
@@ -751,17 +835,4 @@ func equalKeywords(a, b []string) bool {
 		}
 	}
 	return true
-}
-
-func inRanges(uid uint32, rs []UIDRange) bool {
-	for _, r := range rs {
-		lo, hi := min(r.Lo, r.Hi), max(r.Lo, r.Hi)
-		if r.Hi == 0 {
-			lo, hi = r.Lo, ^uint32(0)
-		}
-		if uid >= lo && uid <= hi {
-			return true
-		}
-	}
-	return false
 }

@@ -39,8 +39,9 @@ func newSearchText(sm summary, raw []byte) *searchText {
 func (t *searchText) index(ctx context.Context, tx *store.Tx, blobID int64) error {
 	var err error
 	if tx.Dialect() == store.Postgres {
-		_, err = tx.Exec(ctx, `INSERT INTO blob_text (blob_id, tsv) VALUES (?, to_tsvector('simple', ?))`, blobID,
-			t.subject+" "+t.addrs+" "+t.attachments+" "+t.body)
+		// Weight D marks the body, so that a body-only search can ask for it.
+		_, err = tx.Exec(ctx, `INSERT INTO blob_text (blob_id, tsv) VALUES (?, setweight(to_tsvector('simple', ?), 'A') || setweight(to_tsvector('simple', ?), 'D'))`, blobID,
+			t.subject+" "+t.addrs+" "+t.attachments, t.body)
 	} else {
 		_, err = tx.Exec(ctx, `INSERT INTO blob_text (rowid, subject, addrs, attachments, body) VALUES (?, ?, ?, ?, ?)`, blobID, t.subject, t.addrs, t.attachments, t.body)
 	}
@@ -84,8 +85,18 @@ func notWord(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) }
 
 // SearchFolder returns the UIDs of a folder's messages whose subject,
 // addresses, attachment names or text contain every word of query, as Search
-// matches them, in ascending order: IMAP SEARCH TEXT and BODY use it.
+// matches them, in ascending order: IMAP SEARCH TEXT uses it.
 func (s *Service) SearchFolder(ctx context.Context, actor Actor, folderID int64, query string) ([]uint32, error) {
+	return s.searchFolder(ctx, actor, folderID, query, false)
+}
+
+// SearchFolderBody is SearchFolder on the text of the message alone, without
+// its header: IMAP SEARCH BODY (RFC 9051 §6.4.4).
+func (s *Service) SearchFolderBody(ctx context.Context, actor Actor, folderID int64, query string) ([]uint32, error) {
+	return s.searchFolder(ctx, actor, folderID, query, true)
+}
+
+func (s *Service) searchFolder(ctx context.Context, actor Actor, folderID int64, query string, bodyOnly bool) ([]uint32, error) {
 	if _, err := s.folderRights(ctx, actor, folderID, RightRead); err != nil {
 		return nil, err
 	}
@@ -93,7 +104,7 @@ func (s *Service) SearchFolder(ctx context.Context, actor Actor, folderID int64,
 	if len(words) == 0 {
 		return nil, nil
 	}
-	match, sub := s.matchQuery(words)
+	match, sub := s.matchQueryIn(words, bodyOnly)
 	rows, err := s.st.Query(ctx, `SELECT uid FROM messages WHERE folder_id = ? AND blob_id IN (`+sub+`) ORDER BY uid`, folderID, match)
 	if err != nil {
 		return nil, fmt.Errorf("search folder: %w", err)
@@ -103,16 +114,27 @@ func (s *Service) SearchFolder(ctx context.Context, actor Actor, folderID int64,
 
 // matchQuery returns the engine's match expression for words and the
 // sub-query selecting the matching blob ids.
-func (s *Service) matchQuery(words []string) (match, sub string) {
+func (s *Service) matchQuery(words []string) (match, sub string) { return s.matchQueryIn(words, false) }
+
+// matchQueryIn is matchQuery, limited to the body when bodyOnly is set.
+func (s *Service) matchQueryIn(words []string, bodyOnly bool) (match, sub string) {
 	parts := make([]string, len(words))
 	if s.st.Dialect() == store.Postgres {
+		suffix := ":*"
+		if bodyOnly {
+			suffix = ":*D"
+		}
 		for i, w := range words {
-			parts[i] = w + ":*"
+			parts[i] = w + suffix
 		}
 		return strings.Join(parts, " & "), `SELECT blob_id FROM blob_text WHERE tsv @@ to_tsquery('simple', ?)`
 	}
+	prefix := ""
+	if bodyOnly {
+		prefix = "body : "
+	}
 	for i, w := range words {
-		parts[i] = `"` + w + `"*`
+		parts[i] = prefix + `"` + w + `"*`
 	}
 	return strings.Join(parts, " AND "), `SELECT rowid FROM blob_text WHERE blob_text MATCH ?`
 }

@@ -76,3 +76,27 @@ func TestSearchFolder(t *testing.T) {
 		t.Fatalf("uids = %v, %v; want [1 3]", uids, err)
 	}
 }
+
+func TestSearchFolderBodyOnly(t *testing.T) {
+	for _, engine := range engines {
+		t.Run(engine, func(t *testing.T) {
+			ctx := context.Background()
+			svc := coretest.New(t, coretest.Options{Engine: engine})
+			alice := coretest.User(t, svc, "alice", "Alice")
+			for _, m := range []string{"Subject: scanner\r\n\r\nrien\r\n", "Subject: autre\r\n\r\nle scanner est prêt\r\n"} {
+				if err := svc.Deliver(ctx, core.System("smtp"), core.Delivery{Recipients: []string{"alice@test.mssante.fr"}, Data: []byte(m)}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			inbox := coretest.Folder(t, svc, "alice@test.mssante.fr", "INBOX")
+			text, err := svc.SearchFolder(ctx, alice, inbox.ID, "scanner")
+			if err != nil || len(text) != 2 {
+				t.Fatalf("TEXT: %v %v", text, err)
+			}
+			body, err := svc.SearchFolderBody(ctx, alice, inbox.ID, "scanner")
+			if err != nil || len(body) != 1 || body[0] != 2 {
+				t.Fatalf("BODY: %v %v; want [2]", body, err)
+			}
+		})
+	}
+}

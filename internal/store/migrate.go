@@ -157,6 +157,10 @@ CREATE INDEX blob_text_tsv ON blob_text USING GIN (tsv);
 CREATE INDEX messages_blob ON messages(blob_id);
 CREATE INDEX outbound_blob ON outbound(blob_id);
 `},
+	// Messages flagged \Deleted, counted per folder for STATUS DELETED.
+	{common: `
+ALTER TABLE folders ADD COLUMN deleted BIGINT NOT NULL DEFAULT 0;
+`},
 }
 
 func (s *Store) migrate(ctx context.Context) error {
