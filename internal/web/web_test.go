@@ -89,6 +89,12 @@ func TestCodeTriesAndRateLimits(t *testing.T) {
 	c := e.client()
 	e.post(c, "/login", url.Values{"email": {bob}, "password": {coretest.Password}})
 	code := e.lastCode(bob)
+	if res := e.post(c, "/login/resend", nil); res.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("resend right after the first code: %s, want 429", res.Status)
+	}
+	if e.lastCode(bob) != code {
+		t.Fatal("a refused resend changed the code")
+	}
 	bad := "000000"
 	if code == bad {
 		bad = "111111"
