@@ -80,15 +80,10 @@ func sep(u string) string {
 
 // cookieName is __Host- prefixed so that the cookie is bound to this exact
 // origin over HTTPS, with no Domain and Path /.
-func (a *app) cookieName() string {
-	if a.opts.Insecure {
-		return "caduceus"
-	}
-	return "__Host-caduceus"
-}
+const cookieName = "__Host-caduceus"
 
 func (a *app) cookieToken(r *http.Request) string {
-	c, err := r.Cookie(a.cookieName())
+	c, err := r.Cookie(cookieName)
 	if err != nil {
 		return ""
 	}
@@ -97,15 +92,15 @@ func (a *app) cookieToken(r *http.Request) string {
 
 func (a *app) setSessionCookie(w http.ResponseWriter, token string) {
 	http.SetCookie(w, &http.Cookie{
-		Name: a.cookieName(), Value: token, Path: "/",
-		Secure: !a.opts.Insecure, HttpOnly: true, SameSite: http.SameSiteLaxMode,
+		Name: cookieName, Value: token, Path: "/",
+		Secure: true, HttpOnly: true, SameSite: http.SameSiteLaxMode,
 	})
 }
 
 func (a *app) clearSessionCookie(w http.ResponseWriter) {
 	http.SetCookie(w, &http.Cookie{
-		Name: a.cookieName(), Value: "", Path: "/", MaxAge: -1,
-		Secure: !a.opts.Insecure, HttpOnly: true, SameSite: http.SameSiteLaxMode,
+		Name: cookieName, Value: "", Path: "/", MaxAge: -1,
+		Secure: true, HttpOnly: true, SameSite: http.SameSiteLaxMode,
 	})
 }
 
@@ -330,7 +325,7 @@ func (a *app) setLang(w http.ResponseWriter, r *http.Request) {
 	for _, l := range languages {
 		if l == lang {
 			http.SetCookie(w, &http.Cookie{Name: "lang", Value: l, Path: "/", MaxAge: 365 * 24 * 3600,
-				Secure: !a.opts.Insecure, SameSite: http.SameSiteLaxMode})
+				Secure: true, SameSite: http.SameSiteLaxMode})
 		}
 	}
 	next := r.FormValue("next")

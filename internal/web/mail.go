@@ -405,13 +405,10 @@ func (a *app) sanitizeOptions(p *parsed, f core.Folder, msg core.Message, images
 	}
 }
 
-// origin is the scheme and host the request came to.
+// origin is the scheme and host the request came to; the app is served
+// over HTTPS only.
 func (a *app) origin(r *http.Request) string {
-	scheme := "https"
-	if r.TLS == nil && a.opts.Insecure {
-		scheme = "http"
-	}
-	return scheme + "://" + r.Host
+	return "https://" + r.Host
 }
 
 // messagePrint shows a message alone, for printing.

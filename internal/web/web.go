@@ -41,9 +41,6 @@ type Options struct {
 	CodePepper []byte
 	// DevOutboxDir, when set, shows its *.eml files at /dev/outbox.
 	DevOutboxDir string
-	// Insecure drops the Secure cookie attribute and the __Host- prefix,
-	// for plain-HTTP tests only.
-	Insecure bool
 }
 
 // app is the web door: its handlers and what they share.
@@ -169,7 +166,7 @@ func (a *app) routes() http.Handler {
 	mux.Handle("POST /account/signatures/{id}/delete", a.authed(a.deleteSignature))
 
 	csrf := http.NewCrossOriginProtection()
-	return securityHeaders(csrf.Handler(mux), !a.opts.Insecure)
+	return securityHeaders(csrf.Handler(mux))
 }
 
 // pageCSP is the policy of every page of the app: our own scripts and
@@ -180,7 +177,7 @@ const pageCSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-sr
 
 // securityHeaders sets the headers every response carries; handlers that
 // serve message content replace the CSP with a stricter one.
-func securityHeaders(next http.Handler, tls bool) http.Handler {
+func securityHeaders(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		h.Set("Content-Security-Policy", pageCSP)
@@ -189,9 +186,7 @@ func securityHeaders(next http.Handler, tls bool) http.Handler {
 		h.Set("X-Frame-Options", "DENY")
 		h.Set("Cross-Origin-Opener-Policy", "same-origin")
 		h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=()")
-		if tls {
-			h.Set("Strict-Transport-Security", "max-age=63072000")
-		}
+		h.Set("Strict-Transport-Security", "max-age=63072000")
 		next.ServeHTTP(w, r)
 	})
 }
