@@ -30,6 +30,9 @@ Usage:
   caduceus mailbox stats ADDR [--json]
   caduceus queue list | retry ID | drop ID
   caduceus audit list [--actor ADDR] [--action NAME] [--limit N]
+  caduceus directory import FILE...         import the public extraction files (.txt or .zip)
+  caduceus directory search QUERY [--profession CODE] [--city NAME] [--limit N] [--json]
+  caduceus directory synth --rows N [--dir DIR]   write realistic synthetic extraction files
   caduceus bench smtp|imap [flags]         load a running server and print throughput
 
 Every command takes --config FILE right after its words (default: $CADUCEUS_CONFIG,
@@ -91,6 +94,9 @@ func commands() []command {
 		{[]string{"audit", "list"}, cmdAuditList},
 		{[]string{"bench", "imap"}, cmdBenchIMAP},
 		{[]string{"bench", "smtp"}, cmdBenchSMTP},
+		{[]string{"directory", "import"}, cmdDirectoryImport},
+		{[]string{"directory", "search"}, cmdDirectorySearch},
+		{[]string{"directory", "synth"}, cmdDirectorySynth},
 	}
 }
 
