@@ -22,13 +22,13 @@
 //     core's decoded copies of those header fields; HEADER and BCC in the
 //     message's own header fields, encoded words decoded.
 //   - TEXT and BODY go to the core's full-text index
-//     (core.Service.SearchFolder): every word of the text must begin a
-//     word of the message's subject, addresses, attachment names or
-//     decoded text parts, accents and case ignored, so "resul" finds
-//     "Résultats" in a quoted-printable body. Punctuation only separates
-//     words: a text without a letter or a digit matches every message, as
-//     the empty text does. The index does not tell the body from the
-//     header, so BODY also finds a word that is only in the subject.
+//     (core.Service.SearchFolder, SearchFolderBody): every word of the
+//     text must begin a word of the message's decoded text parts, and for
+//     TEXT also of its subject, addresses and attachment names, accents
+//     and case ignored, so "resul" finds "Résultats" in a
+//     quoted-printable body. Punctuation only separates words: a text
+//     without a letter or a digit matches every message, as the empty
+//     text does.
 //   - SORT and THREAD=REFERENCES compare base subjects (RFC 5256 §2.1)
 //     folded to lower case, and sent dates, falling back on the arrival
 //     when the Date field is missing or unreadable (RFC 5256 §2.2).
@@ -43,9 +43,7 @@
 //     that cannot be recovered from close it.
 //   - Unilateral EXPUNGE responses are never sent while a FETCH, STORE
 //     or SEARCH (by sequence number) is running (RFC 9051 §7.5.1).
-//   - Only the connection's goroutine writes to it. FETCH opens messages
-//     ahead on a few goroutines of its own (fetchahead.go), which only
-//     read from the core; the writer waits for each in turn.
+//   - Only the connection's goroutine writes to it.
 //   - A connection learns of other connections' changes from the core's
 //     events, then reads them back by MODSEQ (selected.go); it never
 //     assumes a change it did not read or make itself.

@@ -117,7 +117,7 @@ func (c *conn) cmdFetch(cmd *Command) error {
 		list = append(list, &content{c: c, seq: t.seq, m: m})
 	}
 	failed := false
-	for ct := range c.prepare(list, items) {
+	for _, ct := range list {
 		err := c.fetchOne(ct, items)
 		switch {
 		case err == nil:
@@ -192,7 +192,11 @@ func (c *conn) markSeen(ts []target, msgs map[uint32]core.Message) {
 	}
 	own := len(after) > 0 && c.sel.ownChange(after[0].ModSeq)
 	for _, m := range after {
-		msgs[m.UID] = m
+		// Keep the listed message, which the core opens without asking
+		// again (core.Service.OpenListed), with its new flags.
+		listed := msgs[m.UID]
+		listed.Flags, listed.Keywords, listed.ModSeq = m.Flags, m.Keywords, m.ModSeq
+		msgs[m.UID] = listed
 		if !own {
 			c.sel.own[m.UID] = m.ModSeq
 		}
@@ -207,12 +211,13 @@ type content struct {
 	rd     *blob.Reader
 	header []byte // the whole header, with the empty line that ends it
 	root   *Part
-	err    error // from load
 }
 
+// reader opens the message, listed by Messages, without asking the core
+// for its rights or its place again (core.Service.OpenListed).
 func (ct *content) reader() (*blob.Reader, error) {
 	if ct.rd == nil {
-		rd, err := ct.c.srv.svc.Open(ct.c.ctx, ct.c.actor, ct.m.ID)
+		rd, err := ct.c.srv.svc.OpenListed(ct.m)
 		if err != nil {
 			return nil, err
 		}
@@ -267,9 +272,6 @@ func (ct *content) structure() (*Part, error) {
 // message's bytes is read before the response starts, so a read error
 // never leaves a response half written.
 func (c *conn) fetchOne(ct *content, items []FetchItem) error {
-	if ct.err != nil {
-		return ct.err
-	}
 	seq, m := ct.seq, ct.m
 	type prepared struct {
 		data   []byte // small values: headers, decoded parts

@@ -348,7 +348,7 @@ func (c *conn) writeStatus(name string, f core.Folder, acc core.Access, items []
 		case "UNSEEN":
 			c.w.Number(uint32(f.Unseen))
 		case "DELETED":
-			c.w.Number(c.countDeleted(f.ID))
+			c.w.Number(uint32(f.Deleted))
 		case "SIZE": // RFC 8438
 			c.w.Number64(uint64(f.Bytes))
 		case "RECENT":
@@ -361,21 +361,6 @@ func (c *conn) writeStatus(name string, f core.Folder, acc core.Access, items []
 	}
 	c.w.Close()
 	c.w.CRLF()
-}
-
-// countDeleted counts the messages flagged \Deleted (RFC 9051 §6.3.11).
-func (c *conn) countDeleted(folderID int64) uint32 {
-	msgs, err := c.srv.svc.Messages(c.ctx, c.actor, folderID, core.MessageQuery{})
-	if err != nil {
-		return 0
-	}
-	var n uint32
-	for _, m := range msgs {
-		if m.Flags&core.FlagDeleted != 0 {
-			n++
-		}
-	}
-	return n
 }
 
 // cmdCreate creates a folder (RFC 9051 §6.3.4, RFC 6154 §3).

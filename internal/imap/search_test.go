@@ -9,8 +9,8 @@ import (
 
 // TestSearchText searches with TEXT and BODY through the core's full-text
 // index: words of decoded bodies (quoted-printable, base64, a charset),
-// accents and case ignored, words matched by their start; and HEADER and
-// BCC in decoded header fields.
+// accents and case ignored, words matched by their start, the subject
+// for TEXT only; and HEADER and BCC in decoded header fields.
 func TestSearchText(t *testing.T) {
 	ts := startServer(t)
 	coretest.User(t, ts.svc, "alice", "Alice")
@@ -34,7 +34,8 @@ func TestSearchText(t *testing.T) {
 	r.ok("SELECT INBOX")
 	tests := []struct{ command, want string }{
 		{`SEARCH BODY resultats`, "* SEARCH 1"},
-		{`SEARCH BODY "HÉMOGLOB"`, "* SEARCH 1 3"},
+		{`SEARCH BODY "HÉMOGLOB"`, "* SEARCH 1"},
+		{`SEARCH TEXT "HÉMOGLOB"`, "* SEARCH 1 3"},
 		{`SEARCH TEXT "operatoire patient"`, "* SEARCH 2"},
 		{`SEARCH TEXT "compte rendu" NOT BODY glyquee`, "* SEARCH 2"},
 		{`SEARCH OR BODY glyq TEXT "opér"`, "* SEARCH 1 2"},

@@ -198,7 +198,11 @@ func (r *searchRun) searchText(k *SearchKey) error {
 			r.text[k] = nil // no word to look for: as the empty string, every message
 			return nil
 		}
-		uids, err := r.c.srv.svc.SearchFolder(r.c.ctx, r.c.actor, r.c.sel.folder.ID, k.Value)
+		search := r.c.srv.svc.SearchFolder
+		if k.Op == "BODY" {
+			search = r.c.srv.svc.SearchFolderBody
+		}
+		uids, err := search(r.c.ctx, r.c.actor, r.c.sel.folder.ID, k.Value)
 		if err != nil {
 			return err
 		}

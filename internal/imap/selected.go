@@ -3,6 +3,7 @@ package imap
 import (
 	"errors"
 	"net"
+	"slices"
 	"strings"
 	"time"
 
@@ -20,15 +21,12 @@ type selection struct {
 	own      map[uint32]uint64 // flag changes this connection made: UID to MODSEQ
 	saved    []uint32          // the saved search result "$" (RFC 5182), as UIDs
 	changed  bool              // an event came in since the last sync
-	heard    uint64            // the highest MODSEQ events announced
 }
 
-// The changes of one folder commit in the order of their MODSEQs (the core
-// draws each from the folder's row inside the writing transaction), and an
-// event is published after its commit. So once the event of MODSEQ m has
-// arrived, every change up to m can be read; and a change this connection
-// made whose MODSEQ is exactly one above what the tracker knows leaves
-// nothing unknown in between. Both facts save reading changes back.
+// A change this connection made whose MODSEQ is exactly one above what
+// the tracker knows leaves nothing unknown in between: the core draws each
+// change's MODSEQ from the folder's row inside the writing transaction, so
+// nothing can fall between the two. Such a change needs no reading back.
 
 // ownChange records that this connection made the change of modseq, which
 // it tells the client itself; it reports whether the change followed
@@ -123,27 +121,18 @@ func (c *conn) cmdSelect(cmd *Command) {
 // (RFC 7162 §3.2.5.2): VANISHED (EARLIER), then FETCH of changed flags.
 func (c *conn) qresync(q *QResyncArgs) {
 	sel := c.sel
-	vanished, err := c.srv.svc.Vanished(c.ctx, c.actor, sel.folder.ID, q.ModSeq)
-	if err == nil && len(vanished) > 0 {
-		if !q.KnownUIDs.IsEmpty() {
-			var keep []uint32
-			for _, u := range vanished {
-				if q.KnownUIDs.Contains(u, ^uint32(0)) {
-					keep = append(keep, u)
-				}
-			}
-			vanished = keep
-		}
-		if len(vanished) > 0 {
-			c.w.Untagged()
-			c.w.Atom("VANISHED (EARLIER) ")
-			c.w.Atom(NumSetOf(vanished).String())
-			c.w.CRLF()
-		}
-	}
-	msgs, err := c.srv.svc.Messages(c.ctx, c.actor, sel.folder.ID, core.MessageQuery{ChangedSince: q.ModSeq})
+	msgs, vanished, _, err := c.srv.svc.Changes(c.ctx, c.actor, sel.folder.ID, q.ModSeq)
 	if err != nil {
 		return
+	}
+	if !q.KnownUIDs.IsEmpty() {
+		vanished = slices.DeleteFunc(vanished, func(u uint32) bool { return !q.KnownUIDs.Contains(u, ^uint32(0)) })
+	}
+	if len(vanished) > 0 {
+		c.w.Untagged()
+		c.w.Atom("VANISHED (EARLIER) ")
+		c.w.Atom(NumSetOf(vanished).String())
+		c.w.CRLF()
 	}
 	for _, m := range msgs {
 		seq, ok := sel.tracker.Seq(m.UID)
@@ -269,29 +258,20 @@ func (c *conn) sync(expungeOK bool) {
 // hear notes an event: a change of the selected folder that the tracker
 // does not know yet must be read.
 func (sel *selection) hear(ev core.Event) {
-	if ev.FolderID != sel.folder.ID || ev.ModSeq != 0 && ev.ModSeq <= sel.modseq {
-		return
+	if ev.FolderID == sel.folder.ID && (ev.ModSeq == 0 || ev.ModSeq > sel.modseq) {
+		sel.changed = true
 	}
-	sel.changed = true
-	sel.heard = max(sel.heard, ev.ModSeq)
 }
 
-// readChanges queues into the tracker what changed since sel.modseq. The
-// vanished UIDs are read after the messages, so that every change up to
-// the highest MODSEQ seen in either is known afterwards.
+// readChanges queues into the tracker what changed since sel.modseq, read
+// from one snapshot of the folder.
 func (c *conn) readChanges() {
 	sel := c.sel
-	msgs, err := c.srv.svc.Messages(c.ctx, c.actor, sel.folder.ID, core.MessageQuery{ChangedSince: sel.modseq})
+	msgs, gone, highest, err := c.srv.svc.Changes(c.ctx, c.actor, sel.folder.ID, sel.modseq)
 	if err != nil {
 		return
 	}
-	gone, err := c.srv.svc.Vanished(c.ctx, c.actor, sel.folder.ID, sel.modseq)
-	if err != nil {
-		return
-	}
-	next := max(sel.modseq, sel.heard)
 	for _, m := range msgs {
-		next = max(next, m.ModSeq)
 		if _, known := sel.tracker.Seq(m.UID); !known {
 			sel.tracker.Added(m.UID)
 			continue
@@ -305,7 +285,7 @@ func (c *conn) readChanges() {
 		sel.tracker.Expunged(u)
 	}
 	clear(sel.own)
-	sel.modseq = next
+	sel.modseq = max(sel.modseq, highest)
 }
 
 // cmdIdle waits for changes and tells them at once until DONE
