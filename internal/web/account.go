@@ -6,7 +6,8 @@ import (
 )
 
 // accountPage is "Gérer votre compte" (F9): who I am, the mailboxes I can
-// open, my signatures, the language, and logging out everywhere.
+// open, my signatures, the language, what the directory says of me, and
+// logging out everywhere.
 func (a *app) accountPage(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	u := currentUser(r)
@@ -28,6 +29,14 @@ func (a *app) accountPage(w http.ResponseWriter, r *http.Request) {
 	}
 	for _, s := range sigs {
 		v.Signatures = append(v.Signatures, signatureView{ID: s.ID, Name: s.Name, Text: s.Text})
+	}
+	if a.opts.Directory != nil {
+		pr, err := a.prefs.profile(ctx, u.account.ID)
+		if err != nil {
+			a.fail(w, r, err)
+			return
+		}
+		v.Profile = &profileView{profile: pr, Professions: professionOptions(pr.Profession)}
 	}
 	if r.URL.Query().Get("saved") != "" {
 		v.Flash = a.t(v, "saved")

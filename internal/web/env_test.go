@@ -18,6 +18,7 @@ import (
 
 	"caduceus/internal/core"
 	"caduceus/internal/core/coretest"
+	"caduceus/internal/directory"
 )
 
 // env is a core with a few people and the web app over it, served over
@@ -28,6 +29,7 @@ type env struct {
 	srv    *httptest.Server
 	outbox string
 	seq    atomic.Int64
+	dir    *directory.Directory // nil unless made by newDirEnv
 }
 
 // The people of every test, as in the user guide's examples.
@@ -39,6 +41,18 @@ const (
 )
 
 func newEnv(t testing.TB) *env {
+	t.Helper()
+	return newEnvWith(t, false)
+}
+
+// newDirEnv is newEnv with the directory of health professionals, empty
+// but for the accounts and mailboxes the app publishes in it.
+func newDirEnv(t testing.TB) *env {
+	t.Helper()
+	return newEnvWith(t, true)
+}
+
+func newEnvWith(t testing.TB, withDir bool) *env {
 	t.Helper()
 	ctx := context.Background()
 	svc := coretest.New(t, coretest.Options{MessageLimit: 4 << 20})
@@ -58,7 +72,14 @@ func newEnv(t testing.TB) *env {
 		t.Fatal(err)
 	}
 	e := &env{t: t, svc: svc, outbox: t.TempDir()}
-	h, err := New(svc, Options{Mailer: e, DevOutboxDir: e.outbox})
+	if withDir {
+		e.dir, err = directory.Open(ctx, svc.Store(), t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { e.dir.Close() })
+	}
+	h, err := New(svc, Options{Mailer: e, DevOutboxDir: e.outbox, Directory: e.dir})
 	if err != nil {
 		t.Fatal(err)
 	}

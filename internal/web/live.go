@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"caduceus/internal/core"
+	"caduceus/internal/directory"
 )
 
 // events streams the changes of a mailbox to the page as server-sent
@@ -69,32 +71,92 @@ func (a *app) events(w http.ResponseWriter, r *http.Request) {
 // suggestLimit is how many people the recipient suggestions show.
 const suggestLimit = 10
 
-// suggest returns people whose name or address contains the query, for
-// the recipient fields and the directory picker.
+// person is one recipient suggestion. From tells where it was found:
+// "favourite", "directory" or "local".
+type person struct {
+	Name    string `json:"name"`
+	Address string `json:"address"`
+	From    string `json:"from"`
+}
+
+// suggest returns people whose name or address matches the query, for the
+// recipient fields: the person's favourites first, then the directory,
+// then local accounts.
 func (a *app) suggest(w http.ResponseWriter, r *http.Request) {
-	q := strings.ToLower(strings.TrimSpace(r.URL.Query().Get("q")))
-	type person struct {
-		Name    string `json:"name"`
-		Address string `json:"address"`
-	}
+	q := strings.TrimSpace(r.URL.Query().Get("q"))
 	out := []person{}
-	if len([]rune(q)) >= 2 {
-		users, err := a.svc.Users(r.Context())
+	if len([]rune(q)) < 2 {
+		writeJSON(w, http.StatusOK, out)
+		return
+	}
+	seen := make(map[string]bool)
+	add := func(p person) bool {
+		if p.Address != "" && !seen[p.Address] {
+			seen[p.Address] = true
+			out = append(out, p)
+		}
+		return len(out) < suggestLimit
+	}
+	if a.opts.Directory != nil {
+		people, err := a.suggestDirectory(r.Context(), currentUser(r).account.ID, q)
 		if err != nil {
 			a.fail(w, r, err)
 			return
 		}
-		for _, acct := range users {
-			if acct.Disabled {
-				continue
-			}
-			if strings.Contains(strings.ToLower(acct.Name), q) || strings.Contains(acct.Address, q) {
-				out = append(out, person{Name: acct.Name, Address: acct.Address})
-				if len(out) == suggestLimit {
-					break
-				}
+		for _, p := range people {
+			if !add(p) {
+				break
 			}
 		}
 	}
+	users, err := a.svc.Users(r.Context())
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	lower := strings.ToLower(q)
+	for _, acct := range users {
+		if len(out) == suggestLimit {
+			break
+		}
+		if !acct.Disabled && (strings.Contains(strings.ToLower(acct.Name), lower) || strings.Contains(acct.Address, lower)) {
+			add(person{Name: acct.Name, Address: acct.Address, From: "local"})
+		}
+	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// suggestDirectory returns the favourites whose name or mailbox match q,
+// then the directory's entries with a mailbox that match it.
+func (a *app) suggestDirectory(ctx context.Context, account int64, q string) ([]person, error) {
+	var out []person
+	favs, err := a.opts.Directory.Favourites(ctx, account)
+	if err != nil {
+		return nil, err
+	}
+	fq := directory.Fold(q)
+	for _, e := range favs {
+		if e.Mailbox != "" && (strings.Contains(directory.Fold(e.DisplayName()), fq) || strings.Contains(e.Mailbox, strings.ToLower(q))) {
+			out = append(out, person{Name: e.DisplayName(), Address: e.Mailbox, From: "favourite"})
+		}
+	}
+	dq := directory.Query{Text: q, WithMailbox: true, AccountID: account, Limit: suggestLimit}
+	if strings.Contains(q, "@") {
+		dq = directory.Query{Mailbox: q, WithMailbox: true, AccountID: account, Limit: suggestLimit}
+	}
+	res, err := a.opts.Directory.Search(ctx, dq)
+	if queryError(err) != "" {
+		return out, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range res.Entries {
+		from := "directory"
+		if e.Favourite {
+			from = "favourite"
+		}
+		out = append(out, person{Name: e.DisplayName(), Address: e.Mailbox, From: from})
+	}
+	return out, nil
 }

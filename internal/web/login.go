@@ -56,7 +56,7 @@ func (a *app) authed(h func(http.ResponseWriter, *http.Request)) http.Handler {
 			a.fail(w, r, err)
 			return
 		}
-		if r.Header.Get("X-Partial") != "" || r.Method != http.MethodGet {
+		if r.Header.Get("X-Partial") != "" || r.Method != http.MethodGet || strings.HasPrefix(r.URL.Path, "/api/") {
 			http.Error(w, "session expired", http.StatusUnauthorized)
 			return
 		}
@@ -364,5 +364,5 @@ func randomBytes(n int) []byte {
 
 // baseView starts the view of any page.
 func (a *app) baseView(r *http.Request) *view {
-	return &view{Lang: requestLang(r), Path: r.URL.Path}
+	return &view{Lang: requestLang(r), Path: r.URL.Path, HasDirectory: a.opts.Directory != nil}
 }

@@ -9,7 +9,7 @@ import (
 )
 
 // prefStore keeps what the web app remembers per person that is not mail:
-// their signatures (F7, F12).
+// their signatures (F7, F12) and their directory profile (F11).
 type prefStore struct {
 	h auth.SQLHandle
 }
@@ -32,7 +32,11 @@ func openPrefStore(ctx context.Context, h auth.SQLHandle) (*prefStore, error) {
 	if err != nil {
 		return nil, fmt.Errorf("web: migrate signatures: %w", err)
 	}
-	return &prefStore{h: h}, nil
+	p := &prefStore{h: h}
+	if err := migrateProfiles(ctx, p); err != nil {
+		return nil, err
+	}
+	return p, nil
 }
 
 func (p *prefStore) signatures(ctx context.Context, account int64) ([]signature, error) {

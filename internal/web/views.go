@@ -29,6 +29,12 @@ type view struct {
 	Signatures []signatureView
 	Outbox     []outboxView
 
+	// HasDirectory shows the "Annuaires" link and the directory parts of
+	// compose and the account page.
+	HasDirectory bool
+	Dir          *dirView
+	Profile      *profileView
+
 	// Login pages.
 	Email string
 	Next  string
@@ -110,6 +116,12 @@ type signatureView struct {
 	Selected       bool
 }
 
+// profileView is the "Informations personnelles" form.
+type profileView struct {
+	profile
+	Professions []optionView
+}
+
 type outboxView struct {
 	To, Subject, Date, DateISO, Text string
 }
@@ -132,6 +144,8 @@ func loadViews(static *staticFiles) (*views, error) {
 			"t":     func(key string, args ...any) string { return texts.text(lang, key, args...) },
 			"asset": static.url,
 			"join":  func(s []string) string { return strings.Join(s, ", ") },
+			// professions lists the professions one can search by.
+			"professions": func() []optionView { return professionOptions("") },
 		}
 		set, err := template.New("").Funcs(funcs).ParseFS(embedded, "templates/*.html")
 		if err != nil {

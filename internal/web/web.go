@@ -12,6 +12,7 @@ import (
 
 	"caduceus/internal/auth"
 	"caduceus/internal/core"
+	"caduceus/internal/directory"
 )
 
 // Mailer sends a system message, such as a login code, to one address.
@@ -41,6 +42,11 @@ type Options struct {
 	CodePepper []byte
 	// DevOutboxDir, when set, shows its *.eml files at /dev/outbox.
 	DevOutboxDir string
+	// Directory, when set, gives the "Annuaires" page, its JSON API under
+	// /api/directory/, the directory in the compose picker and suggestions,
+	// and the directory section of the account page. Accounts and
+	// organisational mailboxes are published in it at New.
+	Directory *directory.Directory
 }
 
 // app is the web door: its handlers and what they share.
@@ -123,6 +129,11 @@ func New(svc *core.Service, opts Options) (http.Handler, error) {
 		prefs:  prefs,
 		static: static,
 	}
+	if opts.Directory != nil {
+		if err := a.syncDirectory(ctx); err != nil {
+			return nil, err
+		}
+	}
 	return a.routes(), nil
 }
 
@@ -164,6 +175,18 @@ func (a *app) routes() http.Handler {
 	mux.Handle("GET /account", a.authed(a.accountPage))
 	mux.Handle("POST /account/signatures", a.authed(a.addSignature))
 	mux.Handle("POST /account/signatures/{id}/delete", a.authed(a.deleteSignature))
+	if a.opts.Directory != nil {
+		mux.Handle("POST /account/directory", a.authed(a.saveProfile))
+		mux.Handle("GET /directory", a.authed(a.directoryPage))
+		mux.Handle("GET /directory/card", a.authed(a.cardPage))
+		mux.Handle("POST /directory/favourites", a.authed(a.addFavourite))
+		mux.Handle("POST /directory/favourites/delete", a.authed(a.removeFavourite))
+		mux.Handle("GET /api/directory/search", a.authed(a.apiSearch))
+		mux.Handle("GET /api/directory/entry", a.authed(a.apiEntry))
+		mux.Handle("GET /api/directory/favourites", a.authed(a.apiFavourites))
+		mux.Handle("POST /api/directory/favourites", a.authed(a.apiAddFavourite))
+		mux.Handle("DELETE /api/directory/favourites", a.authed(a.apiRemoveFavourite))
+	}
 
 	csrf := http.NewCrossOriginProtection()
 	return securityHeaders(csrf.Handler(mux))

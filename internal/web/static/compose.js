@@ -1,5 +1,5 @@
-// The compose form: recipient suggestions from local accounts and
-// favourites, the directory picker behind the A: and CC: labels, the
+// The compose form: recipient suggestions (favourites, the directory, then
+// local accounts), the directory picker behind the A: and CC: labels, the
 // signature, attachments with a size check and upload progress.
 
 export function initCompose(doc) {
@@ -17,6 +17,25 @@ async function lookup(url, q) {
   try {
     const res = await fetch(url + encodeURIComponent(q), { credentials: "same-origin" });
     return res.ok ? await res.json() : [];
+  } catch {
+    return [];
+  }
+}
+
+// directory searches the directory by name and criteria for entries with
+// a mailbox, as the picker shows them.
+async function directory(url, text, criteria) {
+  const params = new URLSearchParams({ with_mailbox: "1", q: text });
+  criteria.forEach((c) => params.set(c.dataset.pickerCriterion, c.value.trim()));
+  try {
+    const res = await fetch(`${url}?${params}`, { credentials: "same-origin" });
+    if (!res.ok) return [];
+    const page = await res.json();
+    return page.entries.map((e) => ({
+      name: e.name,
+      address: e.mailbox,
+      meta: [e.profession_label, e.specialty_label, e.city].filter(Boolean).join(" · "),
+    }));
   } catch {
     return [];
   }
@@ -132,6 +151,7 @@ function picker(doc, form, url) {
   const q = dialog.querySelector("[data-picker-q]");
   const results = dialog.querySelector("[data-picker-results]");
   const none = dialog.querySelector("[data-picker-none]");
+  const criteria = [...dialog.querySelectorAll("[data-picker-criterion]")];
   const chosen = { to: [], cc: [] };
   const show = () => {
     dialog.querySelector("[data-picker-to]").textContent = chosen.to.join(", ");
@@ -142,24 +162,28 @@ function picker(doc, form, url) {
     chosen.cc = [];
     show();
     q.value = "";
+    criteria.forEach((c) => { c.value = ""; });
     results.replaceChildren();
     none.hidden = true;
     dialog.showModal();
     q.focus();
   }));
   let seq = 0;
-  q.addEventListener("input", async () => {
+  const search = async () => {
     const mine = ++seq;
-    const found = q.value.trim().length < 2 ? [] : await lookup(url, q.value.trim());
+    const text = q.value.trim();
+    const given = criteria.some((c) => c.value.trim() !== "");
+    const asked = text.length >= 2 || given;
+    const found = !asked ? [] : form.dataset.directory ? await directory(form.dataset.directory, text, criteria) : await lookup(url, text);
     if (mine !== seq) return;
-    none.hidden = found.length > 0 || q.value.trim().length < 2;
+    none.hidden = found.length > 0 || !asked;
     results.replaceChildren(...found.map((p) => {
       const li = doc.createElement("li");
       const who = doc.createElement("span");
       who.className = "who";
       who.textContent = p.name || p.address;
       const addr = doc.createElement("small");
-      addr.textContent = p.address;
+      addr.textContent = p.meta ? `${p.meta} · ${p.address}` : p.address;
       who.append(addr);
       li.append(who);
       for (const field of ["to", "cc"]) {
@@ -176,7 +200,9 @@ function picker(doc, form, url) {
       }
       return li;
     }));
-  });
+  };
+  q.addEventListener("input", search);
+  criteria.forEach((c) => c.addEventListener(c.tagName === "SELECT" ? "change" : "input", search));
   q.addEventListener("keydown", (e) => {
     if (e.key === "Enter") e.preventDefault();
   });
