@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/chromedp/chromedp"
+
 	"caduceus/internal/directory"
 )
 
@@ -266,5 +268,69 @@ func TestAccountProfile(t *testing.T) {
 	got := found("q=alice")[0]
 	if got.ProfessionLabel != "Médecin" || got.Department != "69" || !got.Dematerialised || got.Organisation != "Hôpital Nord" {
 		t.Errorf("published entry: %+v", got)
+	}
+}
+
+// TestDirectoryInBrowser follows the guide's "Utilisation de l'annuaire":
+// from A:, search the directory, add one person to A: and, by criteria,
+// another to CC:, then "Valider"; open a card from "Annuaires", add it to
+// the favourites, and see it first among the suggestions.
+func TestDirectoryInBrowser(t *testing.T) {
+	e := newDirEnv(t)
+	e.seedDirectory(3)
+	ctx := newBrowser(t, 1280, 900)
+	e.browserLogin(t, ctx, alice)
+	const (
+		jean00 = "jean00.dupont@clinique-parc.example"
+		jean02 = "jean02.dupont@clinique-parc.example"
+		ines   = "ines.lefebvre@ide-sud.example"
+	)
+
+	t.Log("the picker behind A: searches the directory by name, then by criteria")
+	do(t, ctx,
+		chromedp.Click(chromedp.Search(`//a[text()="Nouveau message"]`)),
+		chromedp.WaitVisible(chromedp.ID("to")), ready,
+		chromedp.Click(chromedp.ID("to-label")),
+		chromedp.WaitVisible(chromedp.ID("picker-q")),
+		chromedp.SendKeys(chromedp.ID("picker-q"), "dupont"),
+		chromedp.WaitVisible(chromedp.CSS(`button[aria-label="A: `+jean00+`"]`)),
+		chromedp.Click(chromedp.CSS(`button[aria-label="A: `+jean00+`"]`)),
+		chromedp.WaitVisible(chromedp.Search(`//span[@data-picker-to and contains(., "`+jean00+`")]`)),
+		chromedp.Evaluate[chromedp.Void](`(q => { q.value = ""; q.dispatchEvent(new Event("input")); })(document.getElementById("picker-q"))`),
+		chromedp.SendKeys(chromedp.ID("picker-city"), "marseille"),
+		chromedp.WaitVisible(chromedp.CSS(`button[aria-label="CC: `+ines+`"]`)),
+		chromedp.Click(chromedp.CSS(`button[aria-label="CC: `+ines+`"]`)),
+		chromedp.WaitVisible(chromedp.Search(`//span[@data-picker-cc and contains(., "`+ines+`")]`)),
+		chromedp.Click(chromedp.Search(`//button[text()="Valider"]`)),
+		chromedp.WaitNotVisible(chromedp.ID("picker")),
+	)
+	if to, cc := run(t, ctx, chromedp.Value(chromedp.ID("to"))), run(t, ctx, chromedp.Value(chromedp.ID("cc"))); to != jean00 || cc != ines {
+		t.Fatalf("after Valider: A: %q, CC: %q", to, cc)
+	}
+
+	t.Log("Annuaires: open a card and add it to the favourites")
+	do(t, ctx,
+		chromedp.Click(chromedp.Search(`//a[@class="topbar-link" and text()="Annuaires"]`)),
+		chromedp.WaitVisible(chromedp.ID("dir-q")),
+		chromedp.SendKeys(chromedp.ID("dir-q"), "dupont"),
+		chromedp.Submit(chromedp.ID("dir-q")),
+		chromedp.WaitVisible(chromedp.Search(`//a[@class="dir-name" and text()="Jean02 Dupont"]`)),
+		chromedp.Click(chromedp.Search(`//a[@class="dir-name" and text()="Jean02 Dupont"]`)),
+		chromedp.WaitVisible(chromedp.Search(`//h1[text()="Jean02 Dupont"]`)),
+		chromedp.Click(chromedp.Search(`//button[text()="Ajouter aux favoris"]`)),
+		chromedp.WaitVisible(chromedp.Search(`//button[text()="Retirer des favoris"]`)),
+	)
+
+	t.Log("the favourite comes first in the suggestions")
+	do(t, ctx,
+		chromedp.Navigate(e.srv.URL+"/"),
+		chromedp.WaitVisible(chromedp.Search(`//a[text()="Nouveau message"]`)),
+		chromedp.Click(chromedp.Search(`//a[text()="Nouveau message"]`)),
+		chromedp.WaitVisible(chromedp.ID("to")), ready,
+		chromedp.SendKeys(chromedp.ID("to"), "dupont"),
+		chromedp.WaitVisible(chromedp.CSS(`#to-suggest li`)),
+	)
+	if first := run(t, ctx, chromedp.Evaluate[string](`document.querySelector("#to-suggest li").dataset.address`)); first != jean02 {
+		t.Fatalf("first suggestion %q, want the favourite %s", first, jean02)
 	}
 }
