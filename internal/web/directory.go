@@ -27,8 +27,9 @@ var professionLabels = map[string]string{
 }
 
 // syncDirectory puts every account's personal mailbox and every
-// organisational mailbox of the core in the directory as local entries,
-// with what each person set on their account page.
+// organisational or practice mailbox of the core in the directory as local
+// entries, with what each person set on their account page. A disabled
+// account leaves the directory.
 func (a *app) syncDirectory(ctx context.Context) error {
 	users, err := a.svc.Users(ctx)
 	if err != nil {
@@ -50,7 +51,7 @@ func (a *app) syncDirectory(ctx context.Context) error {
 		return fmt.Errorf("web: directory sync: %w", err)
 	}
 	for _, b := range boxes {
-		if b.Kind == core.KindPersonal || b.OwnerID != 0 {
+		if (b.Kind != core.KindOrganisational && b.Kind != core.KindPractice) || b.OwnerID != 0 {
 			continue
 		}
 		le := directory.LocalEntry{Key: b.Address, Listed: true, Entry: directory.Entry{

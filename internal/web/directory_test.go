@@ -13,6 +13,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"caduceus/internal/core/coretest"
 	"caduceus/internal/directory"
 )
 
@@ -268,6 +269,15 @@ func TestAccountProfile(t *testing.T) {
 	got := found("q=alice")[0]
 	if got.ProfessionLabel != "Médecin" || got.Department != "69" || !got.Dematerialised || got.Organisation != "Hôpital Nord" {
 		t.Errorf("published entry: %+v", got)
+	}
+
+	coretest.User(t, e.svc, "denis", "Denis Petit")
+	if got := found("q=petit"); len(got) != 0 {
+		t.Fatalf("a new account is listed before its first login: %+v", got)
+	}
+	e.login("denis@" + coretest.Domain)
+	if got := found("q=petit"); len(got) != 1 || got[0].FirstName != "Denis" {
+		t.Fatalf("a new account is not listed after its first login: %+v", got)
 	}
 }
 

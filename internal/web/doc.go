@@ -1,8 +1,10 @@
 // Package web is the secure webmail: login with a password and an e-mailed
 // code, folders, message list, reading pane, compose, reply and forward,
-// search, drafts and shared mailboxes. Pages are rendered on the server
-// with html/template and enhanced by a few plain ES modules; every static
-// file is embedded.
+// search, drafts and shared mailboxes; with Options.Directory, the
+// directory of health professionals ("Annuaires"), its JSON API under
+// /api/directory/, favourites, and each person's entry in it. Pages are
+// rendered on the server with html/template and enhanced by a few plain ES
+// modules; every static file is embedded.
 //
 // Rules a change must keep:
 //   - The web door only translates: every decision about mail (rights,
@@ -13,4 +15,7 @@
 //   - Login errors never say whether an account exists.
 //   - Health data (subjects, bodies, addresses of correspondents, file
 //     names) never goes into logs.
+//   - The directory's JSON API and pages need a session like every page;
+//     its changes (favourites) are POST or DELETE, under the same
+//     cross-origin protection as the forms.
 package web

@@ -255,6 +255,13 @@ func (a *app) checkCode(w http.ResponseWriter, r *http.Request) {
 	if err := a.sessions.Purge(ctx); err != nil {
 		a.log.Error("web: purge sessions", "err", err)
 	}
+	// An account made after the app started, or renamed since, reaches the
+	// directory at its first login.
+	if a.opts.Directory != nil {
+		if err := a.publish(ctx, acct); err != nil {
+			a.log.Error("web: publish in the directory", "err", err)
+		}
+	}
 	a.setSessionCookie(w, token)
 	http.Redirect(w, r, v.Next, http.StatusSeeOther)
 }
