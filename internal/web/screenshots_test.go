@@ -33,8 +33,9 @@ func TestScreenshots(t *testing.T) {
 	}
 	for _, size := range sizes {
 		t.Run(size.name, func(t *testing.T) {
-			e := newEnv(t)
+			e := newDirEnv(t)
 			e.seedDemo()
+			e.seedDirectory(3)
 			ctx := newBrowser(t, size.width, size.height)
 			shot := func(name string) {
 				t.Helper()
@@ -69,6 +70,10 @@ func TestScreenshots(t *testing.T) {
 			shot("account-menu")
 			do(t, ctx, chromedp.Navigate(e.srv.URL+"/account"), chromedp.WaitVisible(chromedp.ID("sig-name")))
 			shot("account")
+			do(t, ctx, chromedp.Navigate(e.srv.URL+"/directory?q=dupont"), chromedp.WaitVisible(chromedp.CSS(".dir-list")))
+			shot("directory")
+			do(t, ctx, chromedp.Navigate(e.srv.URL+"/directory/card?id=l:lefebvre"), chromedp.WaitVisible(chromedp.ID("card-h")))
+			shot("card")
 		})
 	}
 }
