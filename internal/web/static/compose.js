@@ -23,12 +23,15 @@ async function lookup(url, q) {
 }
 
 // directory searches the directory by name and criteria for entries with
-// a mailbox, as the picker shows them.
+// a mailbox, as the picker shows them; a refused search gives an empty list
+// with the reason in its error property.
 async function directory(url, text, criteria) {
   const params = new URLSearchParams({ with_mailbox: "1", q: text });
   criteria.forEach((c) => params.set(c.dataset.pickerCriterion, c.value.trim()));
   try {
     const res = await fetch(`${url}?${params}`, { credentials: "same-origin" });
+    // A search the directory refuses (too broad) says why.
+    if (res.status === 400) return Object.assign([], { error: (await res.json()).error });
     if (!res.ok) return [];
     const page = await res.json();
     return page.entries.map((e) => ({
@@ -152,6 +155,7 @@ function picker(doc, form, url) {
   const results = dialog.querySelector("[data-picker-results]");
   const none = dialog.querySelector("[data-picker-none]");
   const criteria = [...dialog.querySelectorAll("[data-picker-criterion]")];
+  const noneText = none.textContent;
   const chosen = { to: [], cc: [] };
   const show = () => {
     dialog.querySelector("[data-picker-to]").textContent = chosen.to.join(", ");
@@ -176,6 +180,7 @@ function picker(doc, form, url) {
     const asked = text.length >= 2 || given;
     const found = !asked ? [] : form.dataset.directory ? await directory(form.dataset.directory, text, criteria) : await lookup(url, text);
     if (mine !== seq) return;
+    none.textContent = found.error || noneText;
     none.hidden = found.length > 0 || !asked;
     results.replaceChildren(...found.map((p) => {
       const li = doc.createElement("li");
