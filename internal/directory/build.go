@@ -45,12 +45,12 @@ type Timing struct {
 var stageColumns = []string{"src", "rank", "origin", "key", "national_id", "civility", "last_name",
 	"first_name", "profession", "profession_label", "specialty", "specialty_label",
 	"organisation", "service", "address", "postcode", "city", "department", "mailbox", "kind",
-	"demat", "city_key", "toks", "sort_key"}
+	"demat", "city_key", "toks", "names"}
 
 var skillColumns = []string{"src", "national_id", "kind", "code", "label"}
 
 func (r *stageRow) values() []any {
-	return append([]any{r.src, r.rank, string(r.origin), r.e.ID}, append(entryArgs(&r.e), r.cityKey, r.toks, r.sortKey)...)
+	return append([]any{r.src, r.rank, string(r.origin), r.e.ID}, append(entryArgs(&r.e), r.cityKey, r.toks, r.names)...)
 }
 
 func (s *skillRow) values() []any {
@@ -92,17 +92,10 @@ func (d *Directory) newBuilder(ctx context.Context, n int64) (*builder, error) {
 
 // schema returns the statements creating the staging tables and the entry table.
 func (b *builder) schema() []string {
-	text := func(cols ...string) string {
-		var s []string
-		for _, c := range cols {
-			s = append(s, c+" TEXT NOT NULL")
-		}
-		return strings.Join(s, ", ")
-	}
-	entryText := text("national_id", "civility", "last_name", "first_name", "profession",
+	entryText := textColumns("national_id", "civility", "last_name", "first_name", "profession",
 		"profession_label", "specialty", "specialty_label", "organisation", "service", "address",
-		"postcode", "city", "department") + ", mailbox TEXT{C} NOT NULL, kind TEXT NOT NULL"
-	tail := "demat INTEGER NOT NULL, city_key TEXT NOT NULL, toks TEXT NOT NULL, sort_key TEXT{C} NOT NULL"
+		"postcode", "city", "department", "mailbox", "kind")
+	tail := "demat INTEGER NOT NULL, " + textColumns("city_key", "toks", "names")
 	var stmts []string
 	if b.work != "" {
 		stmts = append(stmts,
@@ -120,10 +113,10 @@ func (b *builder) schema() []string {
 		src = "src BIGINT NOT NULL, rank BIGINT NOT NULL"
 	}
 	return append(stmts,
-		`CREATE `+unlogged+`TABLE {stage} (`+src+`, origin TEXT NOT NULL, key TEXT{C} NOT NULL, `+
+		`CREATE `+unlogged+`TABLE {stage} (`+src+`, origin TEXT NOT NULL, `+textColumns("key")+`, `+
 			entryText+`, `+tail+`)`,
-		`CREATE `+unlogged+`TABLE {skill} (src BIGINT NOT NULL, `+text("national_id", "kind", "code", "label")+`)`,
-		`CREATE TABLE {entry} (`+entryID+`, key TEXT{C} NOT NULL, `+entryText+`, `+tail+`)`,
+		`CREATE `+unlogged+`TABLE {skill} (src BIGINT NOT NULL, `+textColumns("national_id", "kind", "code", "label")+`)`,
+		`CREATE TABLE {entry} (`+entryID+`, `+textColumns("key")+`, `+entryText+`, `+tail+`)`,
 	)
 }
 
@@ -282,6 +275,16 @@ func (b *builder) index(name, table, cols string) string {
 	return "CREATE " + unique + "INDEX " + ix + " ON " + tbl + " (" + cols + ")"
 }
 
+// filterIndex returns the statement creating the index a search reads the
+// entries with a value of col through, in rank order; it carries the names, so
+// that the words of the search are checked without reading the entries.
+func (b *builder) filterIndex(name, col string) string {
+	if b.g.postgres() {
+		return b.index(name, "entry", col+", rank") + " INCLUDE (names, id)"
+	}
+	return b.index(name, "entry", col+", rank, names")
+}
+
 func (b *builder) isWork(table string) bool {
 	switch table {
 	case "stage", "skill", "best":
@@ -329,10 +332,10 @@ func (b *builder) build(ctx context.Context, progress func(string)) error {
 	}
 	stmts = append(stmts,
 		b.index("key", "entry", "key"),
-		b.index("profession", "entry", "profession, rank"),
-		b.index("specialty", "entry", "specialty, rank"),
-		b.index("city", "entry", "city_key, rank"),
-		b.index("postcode", "entry", "postcode{C}, rank"),
+		b.filterIndex("profession", "profession"),
+		b.filterIndex("specialty", "specialty"),
+		b.filterIndex("city", "city_key"),
+		b.filterIndex("postcode", "postcode"),
 		b.index("mailbox", "entry", "mailbox"),
 	)
 	if err := b.exec(ctx, stmts...); err != nil {
@@ -340,24 +343,45 @@ func (b *builder) build(ctx context.Context, progress func(string)) error {
 	}
 	b.step("index entries")
 	progress("indexing names")
+	// Postings carry the entry's names, profession, place and mailbox type, so
+	// that a search checks its other criteria on them without reading entries.
+	// Terms and statistics carry cumulated counts, for a search to estimate any
+	// range in two reads.
+	stat := `INSERT INTO {stat} (key, n, cum) SELECT key, n, sum(n) OVER (ORDER BY key) FROM (
+			SELECT 'p:' || profession AS key, count(*) AS n FROM {entry} GROUP BY profession
+			UNION ALL SELECT 's:' || specialty, count(*) FROM {entry} GROUP BY specialty
+			UNION ALL SELECT 'c:' || city_key, count(*) FROM {entry} GROUP BY city_key
+			UNION ALL SELECT 'z:' || postcode, count(*) FROM {entry} GROUP BY postcode
+			UNION ALL SELECT '*', count(*) FROM {entry}) t`
+	term := `INSERT INTO {term} (token, df, cum)
+			SELECT token, n, sum(n) OVER (ORDER BY token) FROM (SELECT token, count(*) AS n FROM {posting} GROUP BY token) t`
 	if b.g.postgres() {
 		stmts = []string{
-			`CREATE TABLE {posting} (token TEXT COLLATE "C" NOT NULL, rank BIGINT NOT NULL, entry_id BIGINT NOT NULL)`,
-			`INSERT INTO {posting} (token, rank, entry_id)
-				SELECT t.value, e.rank, e.id FROM {entry} e, jsonb_array_elements_text(e.toks::jsonb) t(value)`,
-			`ALTER TABLE {posting} ADD PRIMARY KEY (token, rank, entry_id)`,
-			`CREATE TABLE {term} (token TEXT COLLATE "C" NOT NULL, df INTEGER NOT NULL)`,
-			`INSERT INTO {term} (token, df) SELECT token, count(*) FROM {posting} GROUP BY token`,
+			`CREATE TABLE {posting} (token TEXT COLLATE "C" NOT NULL, rank BIGINT NOT NULL,
+				entry_id BIGINT NOT NULL, ` + textColumns(strings.Split(postingCheckColumns, ", ")...) + `)`,
+			`INSERT INTO {posting} (token, rank, entry_id, ` + postingCheckColumns + `)
+				SELECT t.value, e.rank, e.id, ` + prefixed("e.", postingCheckColumns) + `
+				FROM {entry} e, jsonb_array_elements_text(e.toks::jsonb) t(value)`,
+			`ALTER TABLE {posting} ADD PRIMARY KEY (token, rank, entry_id) INCLUDE (` + postingCheckColumns + `)`,
+			`CREATE TABLE {term} (token TEXT COLLATE "C" NOT NULL, df BIGINT NOT NULL, cum BIGINT NOT NULL)`,
+			term,
 			`ALTER TABLE {term} ADD PRIMARY KEY (token)`,
+			`CREATE TABLE {stat} (key TEXT COLLATE "C" NOT NULL, n BIGINT NOT NULL, cum BIGINT NOT NULL)`,
+			stat,
+			`ALTER TABLE {stat} ADD PRIMARY KEY (key)`,
 		}
 	} else {
 		stmts = []string{
 			`CREATE TABLE {posting} (token TEXT NOT NULL, rank INTEGER NOT NULL, entry_id INTEGER NOT NULL,
+				` + textColumns(strings.Split(postingCheckColumns, ", ")...) + `,
 				PRIMARY KEY (token, rank, entry_id)) WITHOUT ROWID`,
-			`INSERT INTO {posting} (token, rank, entry_id)
-				SELECT j.value, e.rank, e.id FROM {entry} e, json_each(e.toks) j ORDER BY 1, 2, 3`,
-			`CREATE TABLE {term} (token TEXT NOT NULL PRIMARY KEY, df INTEGER NOT NULL) WITHOUT ROWID`,
-			`INSERT INTO {term} (token, df) SELECT token, count(*) FROM {posting} GROUP BY token`,
+			`INSERT INTO {posting} (token, rank, entry_id, ` + postingCheckColumns + `)
+				SELECT j.value, e.rank, e.id, ` + prefixed("e.", postingCheckColumns) + `
+				FROM {entry} e, json_each(e.toks) j ORDER BY 1, 2, 3`,
+			`CREATE TABLE {term} (token TEXT NOT NULL PRIMARY KEY, df INTEGER NOT NULL, cum INTEGER NOT NULL) WITHOUT ROWID`,
+			term,
+			`CREATE TABLE {stat} (key TEXT NOT NULL PRIMARY KEY, n INTEGER NOT NULL, cum INTEGER NOT NULL) WITHOUT ROWID`,
+			stat,
 		}
 	}
 	if err := b.exec(ctx, stmts...); err != nil {
@@ -381,8 +405,8 @@ func (b *builder) entryStatements() []string {
 			CASE WHEN s.specialty = '' AND k.code IS NOT NULL THEN k.code ELSE s.specialty END,
 			CASE WHEN s.specialty = '' AND k.code IS NOT NULL THEN k.label ELSE s.specialty_label END,
 			s.organisation, s.service, s.address, s.postcode, s.city, s.department, s.mailbox,
-			s.kind, s.demat, s.city_key, s.toks, s.sort_key`
-	insert := `INSERT INTO {entry} (id, rank, key, ` + entryColumns + `, city_key, toks, sort_key) `
+			s.kind, s.demat, s.city_key, s.toks, s.names`
+	insert := `INSERT INTO {entry} (id, rank, key, ` + entryColumns + `, city_key, toks, names) `
 	if b.g.postgres() {
 		return []string{
 			first,
@@ -402,6 +426,28 @@ func (b *builder) entryStatements() []string {
 			WHERE NOT EXISTS (SELECT 1 FROM {stage} d WHERE d.key = s.key AND d.src < s.src)
 			ORDER BY s.src`,
 	}
+}
+
+// postingCheckColumns are the entry columns postings carry (see condition).
+const postingCheckColumns = "names, profession, specialty, city_key, postcode, department, kind"
+
+// prefixed returns a list of columns ("a, b") with each one prefixed ("e.a, e.b").
+func prefixed(prefix, cols string) string {
+	return prefix + strings.ReplaceAll(cols, ", ", ", "+prefix)
+}
+
+// textColumns declares text columns; those compared by range are bytewise.
+func textColumns(cols ...string) string {
+	var s []string
+	for _, c := range cols {
+		switch c {
+		case "key", "postcode", "mailbox":
+			s = append(s, c+" TEXT{C} NOT NULL")
+		default:
+			s = append(s, c+" TEXT NOT NULL")
+		}
+	}
+	return strings.Join(s, ", ")
 }
 
 // compare counts how the new entries differ from generation old's.
@@ -445,7 +491,7 @@ func (b *builder) compare(ctx context.Context, old int64, sum *Summary) error {
 func (b *builder) finish(ctx context.Context) error {
 	if b.g.postgres() {
 		err := b.exec(ctx, `DROP TABLE {stage}`, `DROP TABLE {skill}`, `DROP TABLE {best}`,
-			`VACUUM ANALYZE {entry}`, `VACUUM ANALYZE {posting}`, `VACUUM ANALYZE {term}`)
+			`VACUUM ANALYZE {entry}`, `VACUUM ANALYZE {posting}`, `VACUUM ANALYZE {term}`, `ANALYZE {stat}`)
 		b.conn.Close()
 		return err
 	}

@@ -21,9 +21,10 @@ type Directory struct {
 	st      *store.Store
 	dataDir string // SQLite generations live in dataDir/directory
 
-	mu      sync.Mutex
-	gen     *generation // the current national data; nil before any import
-	checked time.Time   // when gen was last compared with directory_state
+	mu           sync.Mutex
+	gen          *generation // the current national data; nil before any import
+	localVersion int64       // changes of local entries, as last read
+	checked      time.Time   // when gen and localVersion were last read
 }
 
 // refreshEvery is how long a process trusts its idea of the current generation
@@ -72,7 +73,8 @@ func (d *Directory) migrate(ctx context.Context) error {
 			generation BIGINT NOT NULL,
 			previous BIGINT NOT NULL,
 			switched BIGINT NOT NULL,
-			entries BIGINT NOT NULL
+			entries BIGINT NOT NULL,
+			local_version BIGINT NOT NULL
 		)`,
 		`CREATE TABLE IF NOT EXISTS directory_local (
 			key TEXT PRIMARY KEY,
@@ -88,15 +90,15 @@ func (d *Directory) migrate(ctx context.Context) error {
 			organisation TEXT NOT NULL,
 			service TEXT NOT NULL,
 			address TEXT NOT NULL,
-			postcode TEXT NOT NULL,
+			postcode TEXT{C} NOT NULL,
 			city TEXT NOT NULL,
 			department TEXT NOT NULL,
-			mailbox TEXT NOT NULL,
+			mailbox TEXT{C} NOT NULL,
 			kind TEXT NOT NULL,
 			demat INTEGER NOT NULL,
 			city_key TEXT NOT NULL,
 			toks TEXT NOT NULL,
-			sort_key TEXT NOT NULL,
+			names TEXT NOT NULL,
 			updated BIGINT NOT NULL
 		)`,
 		`CREATE INDEX IF NOT EXISTS directory_local_mailbox ON directory_local(mailbox)`,
@@ -106,8 +108,8 @@ func (d *Directory) migrate(ctx context.Context) error {
 			created BIGINT NOT NULL,
 			PRIMARY KEY (account_id, entry_id)
 		)`,
-		`INSERT INTO directory_state (id, generation, previous, switched, entries)
-			SELECT 1, 0, 0, 0, 0 WHERE NOT EXISTS (SELECT 1 FROM directory_state)`,
+		`INSERT INTO directory_state (id, generation, previous, switched, entries, local_version)
+			SELECT 1, 0, 0, 0, 0, 0 WHERE NOT EXISTS (SELECT 1 FROM directory_state)`,
 	}
 	return d.st.Tx(ctx, func(tx *store.Tx) error {
 		if tx.Dialect() == store.Postgres {
@@ -116,7 +118,12 @@ func (d *Directory) migrate(ctx context.Context) error {
 				return err
 			}
 		}
+		collate := ""
+		if tx.Dialect() == store.Postgres {
+			collate = ` COLLATE "C"` // postcodes and mailboxes are read by range
+		}
 		for _, s := range stmts {
+			s = strings.ReplaceAll(s, "{C}", collate)
 			if _, err := tx.Exec(ctx, s); err != nil {
 				return fmt.Errorf("%s: %w", firstLine(s), err)
 			}
@@ -132,7 +139,7 @@ func (d *Directory) current(ctx context.Context) (*generation, error) {
 	defer d.mu.Unlock()
 	if time.Since(d.checked) >= refreshEvery || d.gen == nil {
 		var n int64
-		err := d.st.QueryRow(ctx, `SELECT generation FROM directory_state WHERE id = 1`).Scan(&n)
+		err := d.st.QueryRow(ctx, `SELECT generation, local_version FROM directory_state WHERE id = 1`).Scan(&n, &d.localVersion)
 		if err != nil {
 			return nil, fmt.Errorf("read directory state: %w", err)
 		}

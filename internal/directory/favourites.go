@@ -90,38 +90,74 @@ func (d *Directory) withFavourites(ctx context.Context, g *generation, accountID
 	if err != nil || len(ids) == 0 {
 		return cands, err
 	}
-	missing := make(map[string]bool)
-	for _, id := range ids {
-		missing[id] = true
-	}
-	for i := range cands {
-		if missing[cands[i].key] {
-			cands[i].favourite = true
-			delete(missing, cands[i].key)
-		}
-	}
-	var rest []string
-	for id := range missing {
-		rest = append(rest, id)
-	}
-	if len(rest) == 0 {
-		return cands, nil
-	}
-	es, err := d.entriesByID(ctx, g, rest, true)
+	es, err := d.entriesByID(ctx, g, ids, true)
 	if err != nil {
 		return nil, err
 	}
+	nums, err := d.nationalIDs(ctx, g, es)
+	if err != nil {
+		return nil, err
+	}
+	national, local := make(map[int64]bool), make(map[string]bool)
 	for _, e := range es {
-		if !pq.matchesFilters(&e) {
+		if e.Local {
+			local[e.ID[2:]] = true
+		} else {
+			national[nums[e.ID]] = true
+		}
+	}
+	for i := range cands {
+		c := &cands[i]
+		if c.local != "" && local[c.local] || c.local == "" && national[c.id] {
+			c.favourite = true
+			delete(local, c.local)
+			delete(national, c.id)
+		}
+	}
+	for _, e := range es {
+		missing := e.Local && local[e.ID[2:]] || !e.Local && national[nums[e.ID]]
+		if !missing || !pq.matchesFilters(&e) {
 			continue
 		}
-		c := candidate{key: e.ID, mailbox: e.Mailbox, favourite: true,
-			sortKey: sortKey(firstOf(e.LastName, e.Organisation), e.FirstName, e.City, e.ID)}
+		c := candidate{favourite: true, rank: rankOf(firstOf(e.LastName, e.Organisation), e.FirstName)}
+		if e.Local {
+			c.local = e.ID[2:]
+		} else {
+			c.id = nums[e.ID]
+		}
 		c.names, c.orgs = e.tokens()
-		c.lastNames = nameTokens(e.LastName)
 		cands = append(cands, c)
 	}
 	return cands, nil
+}
+
+// nationalIDs returns the entry table ids of the national entries among es.
+func (d *Directory) nationalIDs(ctx context.Context, g *generation, es []Entry) (map[string]int64, error) {
+	var keys []string
+	for _, e := range es {
+		if !e.Local {
+			keys = append(keys, e.ID)
+		}
+	}
+	out := make(map[string]int64)
+	if len(keys) == 0 {
+		return out, nil
+	}
+	in, arg := oneOf(d.st.Dialect(), "key", keys)
+	rows, err := g.db.QueryContext(ctx, g.q(`SELECT key, id FROM {entry} WHERE `+in), arg)
+	if err != nil {
+		return nil, fmt.Errorf("directory: read favourites: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var key string
+		var id int64
+		if err := rows.Scan(&key, &id); err != nil {
+			return nil, fmt.Errorf("directory: read favourites: %w", err)
+		}
+		out[key] = id
+	}
+	return out, rows.Err()
 }
 
 // matchesFilters checks an entry against the criteria other than words, as
@@ -129,7 +165,7 @@ func (d *Directory) withFavourites(ctx context.Context, g *generation, accountID
 func (pq *parsedQuery) matchesFilters(e *Entry) bool {
 	return (pq.profession == "" || e.Profession == pq.profession) &&
 		(pq.specialty == "" || e.Specialty == pq.specialty) &&
-		(pq.cityKey == "" || fold(e.City) == pq.cityKey) &&
+		(pq.cityKey == "" || cityKey(e.City) == pq.cityKey) &&
 		(pq.postcode == "" || strings.HasPrefix(e.Postcode, pq.postcode)) &&
 		(pq.department == "" || e.Department == pq.department) &&
 		(pq.mailbox == "" || strings.HasPrefix(e.Mailbox, pq.mailbox)) &&

@@ -212,3 +212,18 @@ func rankOf(last, first string) int64 {
 func sortKey(last, first, city, id string) string {
 	return fold(last) + "\x01" + fold(first) + "\x01" + fold(city) + "\x01" + id
 }
+
+// cityKey folds a city name and spells out the abbreviations of saints, as
+// registrations vary: "ST-ETIENNE" and "Saint-Étienne" give "saint etienne".
+func cityKey(city string) string {
+	ws := words(city)
+	for i, w := range ws {
+		switch w {
+		case "st":
+			ws[i] = "saint"
+		case "ste":
+			ws[i] = "sainte"
+		}
+	}
+	return strings.Join(ws, " ")
+}

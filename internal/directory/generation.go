@@ -22,10 +22,15 @@ type generation struct {
 	own      bool    // db belongs to the generation and closes with it
 	names    *strings.Replacer
 	inFlight sync.RWMutex // read-held by each search, write-held to close
+
+	// Ids of the entries local ones shadow, for local version shadowVersion;
+	// guarded by the Directory's mu.
+	shadow        map[int64]bool
+	shadowVersion int64
 }
 
 // tables are the tables of a generation, written {name} in its queries.
-var tables = []string{"entry", "posting", "term", "stage", "skill", "best"}
+var tables = []string{"entry", "posting", "term", "stat", "stage", "skill", "best"}
 
 func newGeneration(st *store.Store, n int64, db *sql.DB, own bool) *generation {
 	var pairs []string

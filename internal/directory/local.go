@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -32,8 +33,11 @@ func (d *Directory) UpsertLocal(ctx context.Context, le LocalEntry) error {
 	e := le.Entry
 	e.ID = "l:" + le.Key
 	e.Mailbox = strings.ToLower(strings.TrimSpace(e.Mailbox))
-	if e.MailboxKind != KindNone && !validKind(e.MailboxKind) {
+	switch {
+	case e.MailboxKind != KindNone && !validKind(e.MailboxKind):
 		return fmt.Errorf("directory: unknown mailbox type %q", e.MailboxKind)
+	case e.MailboxKind == KindNone && e.Mailbox != "":
+		e.MailboxKind = KindPersonal
 	}
 	if e.Department == "" {
 		e.Department = department(e.Postcode)
@@ -43,8 +47,8 @@ func (d *Directory) UpsertLocal(ctx context.Context, le LocalEntry) error {
 	if le.Listed {
 		listed = 1
 	}
-	cols := "key, listed, " + entryColumns + ", city_key, toks, sort_key, updated"
-	args := append(append([]any{le.Key, listed}, entryArgs(&e)...), row.cityKey, row.toks, row.sortKey, time.Now().Unix())
+	cols := "key, listed, " + entryColumns + ", city_key, toks, names, updated"
+	args := append(append([]any{le.Key, listed}, entryArgs(&e)...), row.cityKey, row.toks, row.names, time.Now().Unix())
 	var set []string
 	for _, c := range strings.Split(cols, ",")[1:] {
 		c = strings.TrimSpace(c)
@@ -56,8 +60,20 @@ func (d *Directory) UpsertLocal(ctx context.Context, le LocalEntry) error {
 		if _, err := tx.Exec(ctx, q, args...); err != nil {
 			return fmt.Errorf("directory: save local entry: %w", err)
 		}
-		return nil
+		return d.localChanged(ctx, tx)
 	})
+}
+
+// localChanged records, in the transaction changing local entries, that they
+// changed: every process then recomputes which national entries they shadow.
+func (d *Directory) localChanged(ctx context.Context, tx *store.Tx) error {
+	if _, err := tx.Exec(ctx, `UPDATE directory_state SET local_version = local_version + 1 WHERE id = 1`); err != nil {
+		return fmt.Errorf("directory: record local change: %w", err)
+	}
+	d.mu.Lock()
+	d.checked = time.Time{} // this process sees the change at once
+	d.mu.Unlock()
+	return nil
 }
 
 // RemoveLocal deletes a local entry; deleting one that does not exist is not an
@@ -67,7 +83,7 @@ func (d *Directory) RemoveLocal(ctx context.Context, key string) error {
 		if _, err := tx.Exec(ctx, `DELETE FROM directory_local WHERE key = ?`, key); err != nil {
 			return fmt.Errorf("directory: remove local entry: %w", err)
 		}
-		return nil
+		return d.localChanged(ctx, tx)
 	})
 }
 
@@ -168,7 +184,7 @@ func scanEntries(rows *sql.Rows, found map[string]Entry, idPrefix string) error 
 // oneOf returns SQL testing that col is one of values, with its one argument:
 // an array on PostgreSQL, a JSON array on SQLite. The statement's text does not
 // depend on the number of values, so the engine prepares it once.
-func oneOf(d store.Dialect, col string, values []string) (string, any) {
+func oneOf[T string | int64](d store.Dialect, col string, values []T) (string, any) {
 	if d == store.Postgres {
 		return col + " = ANY(?)", values
 	}
@@ -208,48 +224,87 @@ func (d *Directory) localMailboxes(ctx context.Context, mailboxes []string) (map
 	return out, rows.Err()
 }
 
-// dropShadowed removes the national candidates whose mailbox a local entry has.
-func (d *Directory) dropShadowed(ctx context.Context, cands []candidate) ([]candidate, error) {
-	var mailboxes []string
-	for _, c := range cands {
-		if c.mailbox != "" {
-			mailboxes = append(mailboxes, c.mailbox)
-		}
-	}
-	if len(mailboxes) == 0 {
-		return cands, nil
-	}
-	shadowed, err := d.localMailboxes(ctx, mailboxes)
+// dropShadowed removes the national candidates whose mailbox a local entry
+// has, listed or not.
+func (d *Directory) dropShadowed(ctx context.Context, g *generation, cands []candidate) ([]candidate, error) {
+	shadowed, err := d.shadowed(ctx, g)
 	if err != nil || len(shadowed) == 0 {
 		return cands, err
 	}
-	out := cands[:0]
-	for _, c := range cands {
-		if !shadowed[c.mailbox] {
-			out = append(out, c)
+	return slices.DeleteFunc(cands, func(c candidate) bool { return shadowed[c.id] }), nil
+}
+
+// shadowed returns the ids of the national entries of g whose mailbox a local
+// entry has. The set is kept with g until the local entries change.
+func (d *Directory) shadowed(ctx context.Context, g *generation) (map[int64]bool, error) {
+	d.mu.Lock()
+	version := d.localVersion
+	if g.shadow != nil && g.shadowVersion == version {
+		s := g.shadow
+		d.mu.Unlock()
+		return s, nil
+	}
+	d.mu.Unlock()
+	rows, err := d.st.Query(ctx, `SELECT mailbox FROM directory_local WHERE mailbox <> ''`)
+	if err != nil {
+		return nil, fmt.Errorf("directory: read local mailboxes: %w", err)
+	}
+	var mailboxes []string
+	for rows.Next() {
+		var m string
+		if err := rows.Scan(&m); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("directory: read local mailboxes: %w", err)
+		}
+		mailboxes = append(mailboxes, m)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("directory: read local mailboxes: %w", err)
+	}
+	ids := make(map[int64]bool)
+	if len(mailboxes) > 0 {
+		in, arg := oneOf(d.st.Dialect(), "mailbox", mailboxes)
+		rows, err := g.db.QueryContext(ctx, g.q(`SELECT id FROM {entry} WHERE `+in), arg)
+		if err != nil {
+			return nil, fmt.Errorf("directory: find shadowed entries: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id int64
+			if err := rows.Scan(&id); err != nil {
+				return nil, fmt.Errorf("directory: find shadowed entries: %w", err)
+			}
+			ids[id] = true
+		}
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("directory: find shadowed entries: %w", err)
 		}
 	}
-	return out, nil
+	d.mu.Lock()
+	g.shadow, g.shadowVersion = ids, version
+	d.mu.Unlock()
+	return ids, nil
 }
 
 // localCandidates returns the listed local entries that may match pq.
 func (d *Directory) localCandidates(ctx context.Context, pq parsedQuery) ([]candidate, error) {
 	where, args := "e.listed = 1", []any{}
 	for _, w := range pq.words {
-		c := wordCondition(tagName, w, nil, true)
-		where += " AND " + c.where
+		c := nameCondition(w, nil, true)
+		where += " AND " + c.on("e")
 		args = append(args, c.args...)
 	}
 	for _, o := range pq.orgs {
-		c := wordCondition(tagOrg, o, nil, false)
+		c := orgCondition(o)
 		where += " AND " + c.where
 		args = append(args, c.args...)
 	}
 	for _, f := range filterConditions(pq) {
-		where += " AND " + f.where
+		where += " AND " + f.on("e")
 		args = append(args, f.args...)
 	}
-	rows, err := d.st.Query(ctx, `SELECT e.key, e.sort_key, e.toks, e.last_name, e.mailbox
+	rows, err := d.st.Query(ctx, `SELECT e.key, e.names, e.toks, e.last_name, e.first_name, e.organisation
 		FROM directory_local e WHERE `+where+` LIMIT ?`, append(args, MaxCandidates+1)...)
 	if err != nil {
 		return nil, fmt.Errorf("directory search: local entries: %w", err)
@@ -258,13 +313,13 @@ func (d *Directory) localCandidates(ctx context.Context, pq parsedQuery) ([]cand
 	var out []candidate
 	for rows.Next() {
 		var c candidate
-		var toks, last string
-		if err := rows.Scan(&c.key, &c.sortKey, &toks, &last, &c.mailbox); err != nil {
+		var names, toks, last, first, org string
+		if err := rows.Scan(&c.local, &names, &toks, &last, &first, &org); err != nil {
 			return nil, fmt.Errorf("directory search: local entries: %w", err)
 		}
-		c.key = "l:" + c.key
-		c.names, c.orgs = parseTokenList(toks)
-		c.lastNames = nameTokens(last)
+		c.rank = rankOf(firstOf(last, org), first)
+		c.names = strings.Fields(names)
+		_, c.orgs = parseTokenList(toks)
 		out = append(out, c)
 	}
 	if err := rows.Err(); err != nil {
@@ -275,21 +330,53 @@ func (d *Directory) localCandidates(ctx context.Context, pq parsedQuery) ([]cand
 
 // load returns the entries of a page of candidates, in order.
 func (d *Directory) load(ctx context.Context, g *generation, page []candidate) ([]Entry, error) {
-	ids := make([]string, len(page))
-	for i, c := range page {
-		ids[i] = c.key
+	var ids []int64
+	var keys []string
+	for _, c := range page {
+		if c.local != "" {
+			keys = append(keys, "l:"+c.local)
+		} else {
+			ids = append(ids, c.id)
+		}
 	}
-	// Search already left out the shadowed entries.
-	es, err := d.entriesByID(ctx, g, ids, false)
+	national := make(map[int64]Entry)
+	if len(ids) > 0 {
+		in, arg := oneOf(d.st.Dialect(), "id", ids)
+		rows, err := g.db.QueryContext(ctx, g.q(`SELECT `+entryColumns+`, key, id FROM {entry} WHERE `+in), arg)
+		if err != nil {
+			return nil, fmt.Errorf("directory: read entries: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var e Entry
+			var id int64
+			if err := scanEntry(rows, &e, &e.ID, &id); err != nil {
+				return nil, fmt.Errorf("directory: read entries: %w", err)
+			}
+			national[id] = e
+		}
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("directory: read entries: %w", err)
+		}
+	}
+	local, err := d.entriesByID(ctx, nil, keys, false)
 	if err != nil {
 		return nil, err
 	}
-	fav := make(map[string]bool)
+	byKey := make(map[string]Entry, len(local))
+	for _, e := range local {
+		byKey[e.ID] = e
+	}
+	out := make([]Entry, 0, len(page))
 	for _, c := range page {
-		fav[c.key] = c.favourite
+		e, ok := national[c.id]
+		if c.local != "" {
+			e, ok = byKey["l:"+c.local]
+		}
+		if ok {
+			e.Favourite = c.favourite
+			out = append(out, e)
+		}
 	}
-	for i := range es {
-		es[i].Favourite = fav[es[i].ID]
-	}
-	return es, nil
+	return out, nil
 }

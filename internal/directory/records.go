@@ -17,7 +17,7 @@ type stageRow struct {
 	e       Entry
 	cityKey string
 	toks    string
-	sortKey string
+	names   string
 	rank    int64
 }
 
@@ -156,9 +156,9 @@ func finish(origin byte, e Entry) stageRow {
 	return stageRow{
 		origin:  origin,
 		e:       e,
-		cityKey: fold(e.City),
+		cityKey: cityKey(e.City),
 		toks:    tokenList(names, orgs),
-		sortKey: sortKey(firstOf(e.LastName, e.Organisation), e.FirstName, e.City, e.ID),
+		names:   " " + strings.Join(names, " ") + " ",
 		rank:    rankOf(firstOf(e.LastName, e.Organisation), e.FirstName),
 	}
 }

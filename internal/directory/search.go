@@ -75,14 +75,12 @@ func (d *Directory) Search(ctx context.Context, q Query) (Results, error) {
 	}
 	if g != nil {
 		defer g.release()
-		cands, capped, err = g.candidates(ctx, pq)
-		if err != nil {
+		if cands, capped, err = g.candidates(ctx, pq); err != nil {
 			return Results{}, err
 		}
-	}
-	cands, err = d.dropShadowed(ctx, cands)
-	if err != nil {
-		return Results{}, err
+		if cands, err = d.dropShadowed(ctx, g, cands); err != nil {
+			return Results{}, err
+		}
 	}
 	local, err := d.localCandidates(ctx, pq)
 	if err != nil {
@@ -104,8 +102,7 @@ func (d *Directory) Search(ctx context.Context, q Query) (Results, error) {
 		res.Total = max(res.Total, MaxCandidates)
 	}
 	from := min(pq.offset, len(cands))
-	page := cands[from:min(from+pq.limit, len(cands))]
-	res.Entries, err = d.load(ctx, g, page)
+	res.Entries, err = d.load(ctx, g, cands[from:min(from+pq.limit, len(cands))])
 	return res, err
 }
 
@@ -131,7 +128,7 @@ func parseQuery(q Query) parsedQuery {
 		orgs:       orgTokens(q.Organisation),
 		profession: strings.TrimSpace(q.Profession),
 		specialty:  strings.ToUpper(strings.TrimSpace(q.Specialty)),
-		cityKey:    fold(q.City),
+		cityKey:    cityKey(q.City),
 		postcode:   strings.TrimSpace(q.Postcode),
 		department: strings.ToUpper(strings.TrimSpace(q.Department)),
 		mailbox:    strings.ToLower(strings.TrimSpace(q.Mailbox)),
@@ -158,15 +155,14 @@ func (pq *parsedQuery) empty() bool {
 		pq.kind == ""
 }
 
-// candidate is an entry that may match, with what ranking needs.
+// candidate is an entry that may match, with what ranking needs: what the
+// postings carry, so that only the entries of the page are read.
 type candidate struct {
 	id        int64  // national entry id; 0 for a local entry
-	key       string // the Entry.ID
-	sortKey   string
-	names     []string // name tokens
-	lastNames []string // tokens of the last name alone
-	orgs      []string
-	mailbox   string
+	local     string // local entry key; "" for a national entry
+	rank      int64
+	names     []string // name tokens, the last name's first
+	orgs      []string // organisation tokens, read only when the query has some
 	favourite bool
 	quality   int  // sum of the words' match qualities; -1 when a word does not match
 	onLast    bool // a word matches the beginning of the last name
@@ -185,7 +181,7 @@ func (c *candidate) score(pq parsedQuery) {
 			return
 		}
 		c.quality += best
-		if len(c.lastNames) > 0 && matchWord(w, c.lastNames[0]) <= matchPrefix {
+		if len(c.names) > 0 && matchWord(w, c.names[0]) <= matchPrefix {
 			c.onLast = true
 		}
 	}
@@ -201,6 +197,8 @@ func (c *candidate) score(pq parsedQuery) {
 	}
 }
 
+// compareCandidates orders candidates best first: favourites, better matches,
+// words that begin the last name, then alphabetically.
 func compareCandidates(a, b candidate) int {
 	if a.favourite != b.favourite {
 		if a.favourite {
@@ -217,36 +215,53 @@ func compareCandidates(a, b candidate) int {
 		}
 		return 1
 	}
-	return cmp.Compare(a.sortKey, b.sortKey)
-}
-
-// condition is one criterion of a search on a table: its SQL and arguments, and
-// how it can drive the search through an index.
-type condition struct {
-	where string
-	args  []any
-}
-
-// wordCondition returns the SQL matching tagged word w in an entry's tokens (e
-// its alias): as a beginning, or whole as one of the exact alternatives, or, when
-// patterns is set, whole through the typo patterns.
-func wordCondition(tag byte, w string, exact []string, patterns bool) condition {
-	c := condition{where: "(e.toks LIKE ?", args: []any{`%"` + string(tag) + w + `%`}}
-	for _, x := range exact {
-		c.where += " OR e.toks LIKE ?"
-		c.args = append(c.args, `%"`+string(tag)+x+`"%`)
+	if c := cmp.Compare(a.rank, b.rank); c != 0 {
+		return c
 	}
+	if c := cmp.Compare(a.local, b.local); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.id, b.id)
+}
+
+// condition is one criterion of a search, as SQL. Most read columns that both
+// the entry and its postings carry, on the alias written {a}: checked on the
+// postings, they spare reading entries that do not match. The others
+// (onPosting false) read the entry e.
+type condition struct {
+	where     string
+	args      []any
+	onPosting bool
+}
+
+// on returns the condition's SQL for the table alias a.
+func (c condition) on(a string) string { return strings.ReplaceAll(c.where, "{a}", a) }
+
+// nameCondition matches query word w against the names column: as the beginning
+// of a name word, or whole as one of the exact alternatives, or, when patterns
+// is set, whole through the typo patterns.
+func nameCondition(w string, exact []string, patterns bool) condition {
+	c := condition{where: "({a}.names LIKE ?", args: []any{"% " + w + "%"}, onPosting: true}
+	alternatives := exact
 	if patterns {
-		for _, p := range typoPatterns(w) {
-			c.where += " OR e.toks LIKE ?"
-			c.args = append(c.args, `%"`+string(tag)+p+`"%`)
-		}
+		alternatives = append(slices.Clone(exact), typoPatterns(w)...)
+	}
+	for _, x := range alternatives {
+		c.where += " OR {a}.names LIKE ?"
+		c.args = append(c.args, "% "+x+" %")
 	}
 	c.where += ")"
 	return c
 }
 
-// filter is a criterion other than words, with the index that serves it.
+// orgCondition matches query word w as the beginning of a word of the entry's
+// organisation or service.
+func orgCondition(w string) condition {
+	return condition{where: "e.toks LIKE ?", args: []any{`%"` + string(tagOrg) + w + `%`}}
+}
+
+// filter is a criterion other than words, with the index that serves it and
+// how to estimate how many entries match it.
 type filter struct {
 	condition
 	indexed bool
@@ -255,42 +270,54 @@ type filter struct {
 	// check: the postcodes of a département.
 	driveBy   string
 	driveArgs []any
+	estimate  func(*estimates) int // nil when unknown
 }
 
 // filterConditions returns the criteria other than words, on e.
 func filterConditions(pq parsedQuery) []filter {
 	var fs []filter
-	add := func(order string, where string, args ...any) {
-		fs = append(fs, filter{condition: condition{where, args}, indexed: order != "", order: order})
+	add := func(order string, estimate func(*estimates) int, where string, args ...any) {
+		fs = append(fs, filter{condition: condition{where: where, args: args, onPosting: strings.HasPrefix(where, "{a}")},
+			indexed: order != "", order: order, estimate: estimate})
+	}
+	point := func(key string) func(*estimates) int {
+		return func(e *estimates) int { return e.statPoint(key) }
+	}
+	postcodes := func(lo, hi string) func(*estimates) int {
+		return func(e *estimates) int { return e.cumRange("{stat}", "key", "z:"+lo, "z:"+hi) }
 	}
 	if pq.profession != "" {
-		add("e.rank", "e.profession = ?", pq.profession)
+		add("e.rank", point("p:"+pq.profession), "{a}.profession = ?", pq.profession)
 	}
 	if pq.specialty != "" {
-		add("e.rank", "e.specialty = ?", pq.specialty)
+		add("e.rank", point("s:"+pq.specialty), "{a}.specialty = ?", pq.specialty)
 	}
 	if pq.cityKey != "" {
-		add("e.rank", "e.city_key = ?", pq.cityKey)
+		add("e.rank", point("c:"+pq.cityKey), "{a}.city_key = ?", pq.cityKey)
 	}
 	if pq.postcode != "" {
-		add("e.postcode, e.rank", "e.postcode >= ? AND e.postcode < ?", pq.postcode, prefixEnd(pq.postcode))
+		add("e.postcode, e.rank", postcodes(pq.postcode, prefixEnd(pq.postcode)),
+			"{a}.postcode >= ? AND {a}.postcode < ?", pq.postcode, prefixEnd(pq.postcode))
 	}
 	if pq.department != "" {
-		add("", "e.department = ?", pq.department)
+		add("", nil, "{a}.department = ?", pq.department)
 		if lo, hi := departmentPostcodes(pq.department); lo != "" {
 			f := &fs[len(fs)-1]
-			f.indexed, f.order = true, "e.postcode, e.rank"
-			f.driveBy, f.driveArgs = "e.postcode >= ? AND e.postcode < ?", []any{lo, hi}
+			f.indexed, f.order, f.estimate = true, "e.postcode, e.rank", postcodes(lo, hi)
+			f.driveBy, f.driveArgs = "{a}.postcode >= ? AND {a}.postcode < ?", []any{lo, hi}
 		}
 	}
 	if pq.mailbox != "" {
-		add("e.mailbox", "e.mailbox >= ? AND e.mailbox < ?", pq.mailbox, prefixEnd(pq.mailbox))
+		add("e.mailbox", func(e *estimates) int {
+			return e.add(`(SELECT count(*) FROM (SELECT 1 FROM {entry} e WHERE e.mailbox >= ? AND e.mailbox < ? LIMIT ?) t)`,
+				pq.mailbox, prefixEnd(pq.mailbox), MaxCandidates+1)
+		}, "e.mailbox >= ? AND e.mailbox < ?", pq.mailbox, prefixEnd(pq.mailbox))
 	}
 	if pq.kind != "" {
-		add("", "e.kind = ?", string(pq.kind))
+		add("", nil, "{a}.kind = ?", string(pq.kind))
 	}
 	if pq.withMail {
-		add("", "e.mailbox <> ''")
+		add("", nil, "{a}.kind <> ''")
 	}
 	return fs
 }
@@ -319,57 +346,85 @@ func prefixEnd(p string) string {
 
 // candidates returns the national entries that may match pq, at most
 // MaxCandidates, and whether there were more. It reads through the index of the
-// criterion that yields fewest entries and checks the others on each row.
+// criterion expected to yield the candidates after reading fewest rows, and
+// checks the others on each row.
 func (g *generation) candidates(ctx context.Context, pq parsedQuery) ([]candidate, bool, error) {
 	checks, drivers, err := g.plan(ctx, pq)
-	if err != nil {
+	if err != nil || drivers == nil {
 		return nil, false, err
 	}
 	best := drivers[0]
 	for _, dr := range drivers[1:] {
-		if dr.estimate < best.estimate {
+		if dr.cost < best.cost {
 			best = dr
 		}
 	}
-	if best.estimate == 0 {
-		return nil, false, nil
-	}
-	where, args := "", []any{}
+	var onPosting, onEntry []condition
 	for i, c := range checks {
-		if i != best.covers {
-			where += " AND " + c.where
-			args = append(args, c.args...)
+		switch {
+		case i == best.covers:
+		case c.onPosting && best.filter == "":
+			onPosting = append(onPosting, c)
+		default:
+			onEntry = append(onEntry, c)
 		}
 	}
-	const cols = `e.id, e.key, e.sort_key, e.toks, e.last_name, e.mailbox`
+	where := func(alias string, cs []condition) (string, []any) {
+		var sql string
+		var args []any
+		for _, c := range cs {
+			sql += " AND " + c.on(alias)
+			args = append(args, c.args...)
+		}
+		return sql, args
+	}
+	toks := "''"
+	if len(pq.orgs) > 0 {
+		toks = "e.toks"
+	}
 	type query struct {
 		sql  string
 		args []any
 	}
 	var queries []query
 	if best.filter != "" {
-		queries = append(queries, query{`SELECT ` + cols + ` FROM {entry} e WHERE ` + best.filter + where +
-			` ORDER BY ` + best.order + ` LIMIT ?`, concat(best.args, args, MaxCandidates+1)})
+		w, args := where("e", onEntry)
+		queries = append(queries, query{`SELECT e.id, e.rank, e.names, ` + toks + ` FROM {entry} e WHERE ` +
+			strings.ReplaceAll(best.filter, "{a}", "e") + w + ` ORDER BY ` + best.order + ` LIMIT ?`,
+			concat(best.args, args, MaxCandidates+1)})
 	} else {
-		queries = append(queries, query{`SELECT ` + cols + ` FROM {posting} p CROSS JOIN {entry} e
-			WHERE p.token >= ? AND p.token < ? AND e.id = p.entry_id` + where + ` ORDER BY p.token, p.rank, p.entry_id LIMIT ?`,
-			concat([]any{best.lo, best.hi}, args, MaxCandidates+1)})
+		// Entries are read only for the criteria postings do not carry.
+		pw, pargs := where("p", onPosting)
+		from, ew, eargs := `{posting} p`, "", []any(nil)
+		if len(onEntry) > 0 || len(pq.orgs) > 0 {
+			ew, eargs = where("e", onEntry)
+			from, ew = `{posting} p CROSS JOIN {entry} e`, ` AND e.id = p.entry_id`+ew
+		}
+		cols := `p.entry_id, p.rank, p.names, ` + toks
+		queries = append(queries, query{`SELECT ` + cols + ` FROM ` + from + `
+			WHERE p.token >= ? AND p.token < ?` + pw + ew + ` ORDER BY p.token, p.rank, p.entry_id LIMIT ?`,
+			concat(concat([]any{best.lo, best.hi}, pargs), eargs, MaxCandidates+1)})
 		if len(best.typos) > 0 {
 			in, arg := oneOf(g.st.Dialect(), "p.token", best.typos)
-			queries = append(queries, query{`SELECT ` + cols + ` FROM {posting} p CROSS JOIN {entry} e
-				WHERE ` + in + ` AND e.id = p.entry_id` + where + ` ORDER BY p.rank LIMIT ?`,
-				concat([]any{arg}, args, MaxCandidates+1)})
+			queries = append(queries, query{`SELECT ` + cols + ` FROM ` + from + `
+				WHERE ` + in + pw + ew + ` ORDER BY p.token, p.rank, p.entry_id LIMIT ?`,
+				concat(concat([]any{arg}, pargs), eargs, MaxCandidates+1)})
 		}
 	}
 	seen := make(map[int64]bool)
 	var out []candidate
 	more := false
 	for _, q := range queries {
+		if more {
+			// Typos rank after beginnings: with enough of those, they cannot
+			// make the page.
+			break
+		}
 		n, err := g.scanCandidates(ctx, q.sql, q.args, seen, &out)
 		if err != nil {
 			return nil, false, err
 		}
-		more = more || n > MaxCandidates
+		more = n > MaxCandidates
 	}
 	return out, more, nil
 }
@@ -392,16 +447,16 @@ func (g *generation) scanCandidates(ctx context.Context, q string, args []any, s
 	for rows.Next() {
 		n++
 		var c candidate
-		var toks, last string
-		if err := rows.Scan(&c.id, &c.key, &c.sortKey, &toks, &last, &c.mailbox); err != nil {
+		var names, toks string
+		if err := rows.Scan(&c.id, &c.rank, &names, &toks); err != nil {
 			return 0, fmt.Errorf("directory search: %w", err)
 		}
 		if seen[c.id] || n > MaxCandidates {
 			continue
 		}
 		seen[c.id] = true
-		c.names, c.orgs = parseTokenList(toks)
-		c.lastNames = nameTokens(last)
+		c.names = strings.Fields(names)
+		_, c.orgs = parseTokenList(toks)
 		*out = append(*out, c)
 	}
 	if err := rows.Err(); err != nil {
@@ -410,11 +465,12 @@ func (g *generation) scanCandidates(ctx context.Context, q string, args []any, s
 	return n, nil
 }
 
-// driver is a criterion a search can read through an index, with an estimate
-// of how many entries it yields.
+// driver is a criterion a search can read through an index.
 type driver struct {
-	estimate int
-	covers   int // the check it makes needless, -1 for none
+	covers int     // the check it makes needless, -1 for none
+	sized  int     // the check whose estimate is its size
+	size   float64 // entries it yields, as estimated
+	cost   float64 // rows it would read to find the candidates
 	// A word reads the postings between lo and hi, and the typos' tokens.
 	lo, hi string
 	typos  []string
@@ -424,36 +480,44 @@ type driver struct {
 	args   []any
 }
 
-// estimateCap bounds the counting of each driver: beyond it, any is as bad.
-const estimateCap = MaxCandidates + 1
-
 // plan returns the checks a national entry must pass to match pq, and the
-// criteria that can drive the search through an index, with their estimates.
+// criteria that can drive the search through an index, with their costs; nil
+// drivers when some criterion matches nothing.
 func (g *generation) plan(ctx context.Context, pq parsedQuery) ([]condition, []*driver, error) {
-	var checks []condition
-	var drivers []*driver
 	typos, err := g.typoTokens(ctx, pq.words)
 	if err != nil {
 		return nil, nil, err
 	}
+	var checks []condition
+	var drivers []*driver
+	var est estimates
+	sizes := make(map[int]int) // check → estimate
 	for _, w := range pq.words {
-		dr := &driver{covers: len(checks), lo: string(tagName) + w, hi: prefixEnd(string(tagName) + w)}
+		lo, hi := string(tagName)+w, prefixEnd(string(tagName)+w)
+		dr := &driver{covers: len(checks), sized: len(checks), lo: lo, hi: hi}
 		var exact []string
 		for _, t := range typos[w] {
 			dr.typos = append(dr.typos, string(tagName)+t.token)
-			dr.estimate += t.df
+			dr.size += float64(t.df)
 			exact = append(exact, t.token)
 		}
-		checks = append(checks, wordCondition(tagName, w, exact, false))
+		sizes[len(checks)] = est.cumRange("{term}", "token", lo, hi)
+		checks = append(checks, nameCondition(w, exact, false))
 		drivers = append(drivers, dr)
 	}
 	for _, o := range pq.orgs {
-		drivers = append(drivers, &driver{covers: len(checks), lo: string(tagOrg) + o, hi: prefixEnd(string(tagOrg) + o)})
-		checks = append(checks, wordCondition(tagOrg, o, nil, false))
+		lo, hi := string(tagOrg)+o, prefixEnd(string(tagOrg)+o)
+		sizes[len(checks)] = est.cumRange("{term}", "token", lo, hi)
+		drivers = append(drivers, &driver{covers: len(checks), sized: len(checks), lo: lo, hi: hi})
+		checks = append(checks, orgCondition(o))
 	}
 	for _, f := range filterConditions(pq) {
+		check := len(checks)
+		if f.estimate != nil {
+			sizes[check] = f.estimate(&est)
+		}
 		if f.indexed {
-			dr := &driver{covers: len(checks), filter: f.where, order: f.order, args: f.args}
+			dr := &driver{covers: check, sized: check, filter: f.where, order: f.order, args: f.args}
 			if f.driveBy != "" {
 				dr.covers, dr.filter, dr.args = -1, f.driveBy, f.driveArgs
 			}
@@ -464,35 +528,73 @@ func (g *generation) plan(ctx context.Context, pq parsedQuery) ([]condition, []*
 	if len(drivers) == 0 {
 		return nil, nil, ErrBroadQuery
 	}
-	return checks, drivers, g.estimate(ctx, drivers)
-}
-
-// estimate counts, up to estimateCap, the entries each driver reads, in one
-// query.
-func (g *generation) estimate(ctx context.Context, drivers []*driver) error {
-	var counts []string
-	var args []any
+	total := est.statPoint("*")
+	n, err := est.run(ctx, g)
+	if err != nil {
+		return nil, nil, err
+	}
+	all := float64(max(n[total], 1))
+	sel := make(map[int]float64)
+	for check, i := range sizes {
+		if n[i] == 0 && (check >= len(pq.words) || len(typos[pq.words[check]]) == 0) {
+			return checks, nil, nil // a criterion matches nothing
+		}
+		sel[check] = min(1, float64(n[i])/all)
+	}
 	for _, dr := range drivers {
-		if dr.filter == "" {
-			counts = append(counts, `(SELECT count(*) FROM (SELECT 1 FROM {posting} WHERE token >= ? AND token < ? LIMIT ?) t)`)
-			args = append(args, dr.lo, dr.hi, estimateCap)
-		} else {
-			counts = append(counts, `(SELECT count(*) FROM (SELECT 1 FROM {entry} e WHERE `+dr.filter+` LIMIT ?) t)`)
-			args = append(concat(args, dr.args), estimateCap)
+		dr.size += float64(n[sizes[dr.sized]])
+		others := 1.0
+		for check, s := range sel {
+			if check != dr.sized {
+				others *= s
+			}
+		}
+		dr.cost = dr.size
+		if others > 0 {
+			dr.cost = min(dr.size, MaxCandidates/others)
+		}
+		if dr.filter != "" {
+			dr.cost *= 1.5 // entry rows are read where postings suffice
 		}
 	}
-	n := make([]int, len(drivers))
-	dest := make([]any, len(drivers))
+	return checks, drivers, nil
+}
+
+// estimates gathers the counts a plan needs into one query.
+type estimates struct {
+	exprs []string
+	args  []any
+}
+
+// add appends a count expression and returns its position.
+func (e *estimates) add(expr string, args ...any) int {
+	e.exprs = append(e.exprs, expr)
+	e.args = append(e.args, args...)
+	return len(e.exprs) - 1
+}
+
+// cumRange counts the rows of a table with cumulated counts whose key is in
+// [lo, hi).
+func (e *estimates) cumRange(table, key, lo, hi string) int {
+	before := `coalesce((SELECT cum FROM ` + table + ` WHERE ` + key + ` < ? ORDER BY ` + key + ` DESC LIMIT 1), 0)`
+	return e.add(`(`+before+` - `+before+`)`, hi, lo)
+}
+
+// statPoint counts the entries with one value, as counted at import.
+func (e *estimates) statPoint(key string) int {
+	return e.add(`coalesce((SELECT n FROM {stat} WHERE key = ?), 0)`, key)
+}
+
+func (e *estimates) run(ctx context.Context, g *generation) ([]int64, error) {
+	n := make([]int64, len(e.exprs))
+	dest := make([]any, len(n))
 	for i := range n {
 		dest[i] = &n[i]
 	}
-	if err := g.db.QueryRowContext(ctx, g.q(`SELECT `+strings.Join(counts, ", ")), args...).Scan(dest...); err != nil {
-		return fmt.Errorf("directory search: %w", err)
+	if err := g.db.QueryRowContext(ctx, g.q(`SELECT `+strings.Join(e.exprs, ", ")), e.args...).Scan(dest...); err != nil {
+		return nil, fmt.Errorf("directory search: estimate: %w", err)
 	}
-	for i, dr := range drivers {
-		dr.estimate += n[i]
-	}
-	return nil
+	return n, nil
 }
 
 // typo is an indexed name token one edit away from a query word.

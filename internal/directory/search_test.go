@@ -27,6 +27,7 @@ func TestSearch(t *testing.T) {
 		{"profession", Query{Profession: "10"}, []string{"LEFÈVRE Hélène", "MARTIN Marie"}},
 		{"specialty from the SavoirFaire file", Query{Specialty: "SM04"}, []string{"MARTIN Marie"}},
 		{"city, accents ignored", Query{City: "Saint-Étienne"}, []string{"D'ALMEIDA Jean-Pierre"}},
+		{"city, saint abbreviated", Query{City: "st etienne"}, []string{"D'ALMEIDA Jean-Pierre"}},
 		{"city from the delivery line", Query{City: "lyon", Kind: KindOrganisation}, []string{"CHU DE LYON"}},
 		{"postcode prefix", Query{Postcode: "424"}, []string{"D'ALMEIDA Jean-Pierre"}},
 		{"department", Query{Department: "42"}, []string{"D'ALMEIDA Jean-Pierre", "D'ALMEIDA Jean-Pierre"}},
