@@ -94,6 +94,8 @@ type Web struct {
 type Directory struct {
 	// LDAPAnonymous lets LDAP clients search without binding.
 	LDAPAnonymous bool `toml:"ldap_anonymous"`
+	// LDAPBaseDN is the DN the LDAP view lists entries under.
+	LDAPBaseDN string `toml:"ldap_base_dn"`
 }
 
 // Dev holds settings of `caduceus dev`; in production they stay empty.
@@ -132,7 +134,8 @@ func Defaults() Config {
 			MessageSize:  50 << 20,
 			MailboxQuota: 10 << 30,
 		},
-		Delivery: Delivery{Expire: Duration{5 * 24 * time.Hour}},
+		Delivery:  Delivery{Expire: Duration{5 * 24 * time.Hour}},
+		Directory: Directory{LDAPBaseDN: "ou=annuaire,dc=caduceus"},
 		Web: Web{
 			IdleTimeout:     Duration{30 * time.Minute},
 			SessionLifetime: Duration{12 * time.Hour},

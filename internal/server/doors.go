@@ -81,10 +81,6 @@ func (s *Server) startQueue(ctx context.Context) {
 
 // webHandler serves the health endpoint and the web app.
 func (s *Server) webHandler() (http.Handler, error) {
-	dir, err := s.openDirectory(context.Background())
-	if err != nil {
-		return nil, err
-	}
 	app, err := web.New(s.Core, web.Options{
 		Hostname:        s.Config.Hostname,
 		BaseURL:         s.baseURL(),
@@ -94,7 +90,7 @@ func (s *Server) webHandler() (http.Handler, error) {
 		SessionLifetime: s.Config.Web.SessionLifetime.Duration,
 		CodePepper:      s.Secret("web code pepper"),
 		DevOutboxDir:    s.Config.Dev.Outbox,
-		Directory:       dir,
+		Directory:       s.dir,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("web app: %w", err)

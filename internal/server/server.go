@@ -27,6 +27,7 @@ import (
 	"caduceus/internal/certs"
 	"caduceus/internal/config"
 	"caduceus/internal/core"
+	"caduceus/internal/directory"
 	"caduceus/internal/store"
 )
 
@@ -101,6 +102,7 @@ type Server struct {
 	stops    []func(context.Context) error
 	cancel   context.CancelFunc
 	shutOnce sync.Once
+	dir      *directory.Directory
 	bg       sync.WaitGroup
 	serveErr chan error
 }
@@ -160,6 +162,14 @@ func (s *Server) shutdown(ctx context.Context) error {
 
 func (s *Server) startListeners(ctx context.Context) error {
 	l := s.Config.Listen
+	if err := s.openDirectory(ctx); err != nil {
+		return err
+	}
+	if l.LDAP != "" {
+		if err := s.startLDAP(l.LDAP); err != nil {
+			return err
+		}
+	}
 	if l.HTTPS != "" {
 		ln, err := s.listen("https", l.HTTPS)
 		if err != nil {

@@ -9,6 +9,9 @@ import (
 	"testing"
 
 	gosmtp "github.com/emersion/go-smtp"
+	"github.com/go-ldap/ldap/v3"
+
+	"caduceus/internal/directory"
 
 	"caduceus/internal/server/servertest"
 )
@@ -106,5 +109,39 @@ func TestPostgresNodeDelivers(t *testing.T) {
 	inbox, err := srv.Core.FolderByName(t.Context(), alice, mb.ID, "INBOX")
 	if err != nil || inbox.Messages != 1 {
 		t.Fatalf("inbox = %+v, %v", inbox, err)
+	}
+}
+
+// The node's LDAP view answers a bound client with the directory's entries,
+// and refuses a wrong password.
+func TestLDAPView(t *testing.T) {
+	srv := servertest.Start(t, servertest.Options{Users: []string{"alice"}})
+	err := srv.Directory().UpsertLocal(t.Context(), directory.LocalEntry{Key: "house@" + servertest.Domain, Listed: true, Entry: directory.Entry{
+		LastName: "House", FirstName: "Gregory", Mailbox: "house@" + servertest.Domain, MailboxKind: "PER", City: "PRINCETON",
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := ldap.DialURL("ldap://" + srv.Addr("ldap"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if err := conn.StartTLS(servertest.ClientTLS(t, srv)); err != nil {
+		t.Fatalf("starttls: %v", err)
+	}
+	if err := conn.Bind("alice@"+servertest.Domain, "wrong password"); err == nil {
+		t.Fatal("bind with a wrong password succeeded")
+	}
+	if err := conn.Bind("alice@"+servertest.Domain, servertest.Password); err != nil {
+		t.Fatalf("bind: %v", err)
+	}
+	res, err := conn.Search(ldap.NewSearchRequest(srv.Config.Directory.LDAPBaseDN, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 10, 0, false,
+		"(|(cn=hous*)(mail=hous*))", []string{"cn", "mail"}, nil))
+	if err != nil {
+		t.Fatalf("search: %v", err)
+	}
+	if len(res.Entries) != 1 || res.Entries[0].GetAttributeValue("mail") != "house@"+servertest.Domain {
+		t.Fatalf("entries = %d, first %v", len(res.Entries), res.Entries)
 	}
 }
