@@ -43,6 +43,10 @@ func (a *app) composePage(w http.ResponseWriter, r *http.Request) {
 		}
 		break
 	}
+	if c.To == "" {
+		// A contact card's "Écrire" link names the recipient.
+		c.To = strings.TrimSpace(q.Get("to"))
+	}
 	if q.Get("saved") != "" {
 		v.Flash = a.t(v, "draft_saved")
 	}

@@ -273,6 +273,7 @@ type dirView struct {
 	Prev, Next  string // URLs of the neighbouring pages
 	Favourites  []dirEntry
 	Card        *dirEntry
+	WriteURL    string // compose from the person's own mailbox to the card's
 }
 
 // optionView is one option of a select; Label is a text key.
@@ -362,6 +363,9 @@ func (a *app) cardPage(w http.ResponseWriter, r *http.Request) {
 	v := a.dirBase(r, u)
 	card := entryOf(e)
 	v.Dir = &dirView{Card: &card}
+	if own, err := a.svc.MailboxByAddress(ctx, u.actor, u.account.Address); err == nil && e.Mailbox != "" {
+		v.Dir.WriteURL = fmt.Sprintf("/mail/%d/compose?to=%s", own.ID, url.QueryEscape(e.Mailbox))
+	}
 	v.Title = card.Name
 	if r.URL.Query().Get("saved") != "" {
 		v.Flash = a.t(v, "saved")

@@ -220,6 +220,13 @@ func TestDirectoryPages(t *testing.T) {
 	if !strings.Contains(body, "Inès Lefebvre") || !strings.Contains(body, "Ajouter aux favoris") {
 		t.Fatalf("card: %s", body)
 	}
+	write := regexpMust(`href="(/mail/[0-9]+/compose\?to=[^"]+)"`).FindStringSubmatch(body)
+	if write == nil {
+		t.Fatal("the card has no link to write to the person")
+	}
+	if _, body := e.get(c, strings.ReplaceAll(write[1], "&amp;", "&")); !strings.Contains(body, `value="ines.lefebvre@ide-sud.example"`) {
+		t.Error("writing from the card does not fill A:")
+	}
 	res := e.post(c, "/directory/favourites", url.Values{"id": {"l:lefebvre"}})
 	if res.StatusCode != http.StatusSeeOther {
 		t.Fatalf("add from the card: %s", res.Status)
