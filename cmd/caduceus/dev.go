@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +13,7 @@ import (
 
 	"caduceus/internal/config"
 	"caduceus/internal/core"
+	"caduceus/internal/directory"
 	"caduceus/internal/queue"
 	"caduceus/internal/server"
 )
@@ -78,18 +80,27 @@ func cmdDev(ctx context.Context, e env, args []string) error {
 		cfg.Dev.Outbox = filepath.Join(cfg.DataDir, cfg.Dev.Outbox)
 	}
 	return serve(ctx, e, cfg, func(srv *server.Server) {
-		if err := seedDev(ctx, srv.Core); err != nil {
+		if err := seedDev(ctx, srv); err != nil {
 			fmt.Fprintf(e.stderr, "seed demo data: %v\n", err)
 		}
 		printDev(e, srv, cfgPath)
 	})
 }
 
-// seedDev creates the demo organisation on first start.
-func seedDev(ctx context.Context, svc *core.Service) error {
+// seedDev creates the demo organisation on first start, and fills the
+// directory with synthetic professionals.
+func seedDev(ctx context.Context, srv *server.Server) error {
+	svc := srv.Core
 	ds, err := svc.Domains(ctx)
 	if err != nil || len(ds) > 0 {
 		return err
+	}
+	files, err := directory.Synth(ctx, filepath.Join(srv.Config.DataDir, "annuaire-demo"), 5000, 1)
+	if err != nil {
+		return fmt.Errorf("synthetic directory: %w", err)
+	}
+	if _, err := srv.Directory().Import(ctx, files, io.Discard); err != nil {
+		return fmt.Errorf("import synthetic directory: %w", err)
 	}
 	sys := core.System("dev")
 	if err := svc.AddDomain(ctx, sys, devDomain); err != nil {
@@ -173,6 +184,7 @@ func printDev(e env, srv *server.Server, cfgPath string) {
 		fmt.Fprintf(w, "  %-40s %s\n", u.local+"@"+devDomain, u.name)
 	}
 	fmt.Fprintf(w, "Organisational mailbox cardiologie@%s: claire.martin and sophie.bernard are members.\n", devDomain)
+	fmt.Fprintf(w, "The directory holds 5,000 synthetic professionals (Annuaires in the web app, LDAP base %s).\n", srv.Config.Directory.LDAPBaseDN)
 	fmt.Fprintf(w, "\nMail to other domains lands in the dev outbox: caduceus dev outbox\n")
 	fmt.Fprintf(w, "Administer this node: caduceus user list --config %s\n\n", cfgPath)
 }
