@@ -296,7 +296,7 @@ func TestAccountProfile(t *testing.T) {
 // TestDirectoryInBrowser follows the guide's "Utilisation de l'annuaire":
 // from A:, search the directory, add one person to A: and, by criteria,
 // another to CC:, then "Valider"; open a card from "Annuaires", add it to
-// the favourites, and see it first among the suggestions.
+// the favourites, and see it first among the suggestions and in the picker.
 func TestDirectoryInBrowser(t *testing.T) {
 	e := newDirEnv(t)
 	e.seedDirectory(3)
@@ -357,5 +357,14 @@ func TestDirectoryInBrowser(t *testing.T) {
 	)
 	if first := run(t, ctx, chromedp.Evaluate[string](`document.querySelector("#to-suggest li").dataset.address`)); first != jean02 {
 		t.Fatalf("first suggestion %q, want the favourite %s", first, jean02)
+	}
+
+	t.Log("the picker shows the favourites before anything is typed")
+	do(t, ctx,
+		chromedp.Click(chromedp.ID("cc-label")),
+		chromedp.WaitVisible(chromedp.CSS(`button[aria-label="CC: `+jean02+`"]`)),
+	)
+	if n := run(t, ctx, chromedp.Evaluate[int](`document.querySelectorAll(".picker-results li").length`)); n != 1 {
+		t.Fatalf("the picker shows %d people, want the one favourite", n)
 	}
 }

@@ -33,15 +33,29 @@ async function directory(url, text, criteria) {
     // A search the directory refuses (too broad) says why.
     if (res.status === 400) return Object.assign([], { error: (await res.json()).error });
     if (!res.ok) return [];
-    const page = await res.json();
-    return page.entries.map((e) => ({
-      name: e.name,
-      address: e.mailbox,
-      meta: [e.profession_label, e.specialty_label, e.city].filter(Boolean).join(" · "),
-    }));
+    return (await res.json()).entries.map(asPerson);
   } catch {
     return [];
   }
+}
+
+// favourites lists the person's favourites that have a mailbox.
+async function favourites(url) {
+  try {
+    const res = await fetch(url, { credentials: "same-origin" });
+    return res.ok ? (await res.json()).filter((e) => e.mailbox).map(asPerson) : [];
+  } catch {
+    return [];
+  }
+}
+
+// asPerson turns a directory entry into a person of the picker.
+function asPerson(e) {
+  return {
+    name: e.name,
+    address: e.mailbox,
+    meta: [e.profession_label, e.specialty_label, e.city].filter(Boolean).join(" · "),
+  };
 }
 
 function lastToken(value) {
@@ -145,8 +159,9 @@ function suggest(doc, input, url) {
   input.addEventListener("blur", () => setTimeout(close, 150));
 }
 
-// picker is the directory dialog opened from the A: and CC: labels: search,
-// add each person to A: or CC:, then "Valider".
+// picker is the directory dialog opened from the A: and CC: labels: the
+// favourites first, then search, add each person to A: or CC:, then
+// "Valider".
 function picker(doc, form, url) {
   const dialog = doc.querySelector("[data-picker-dialog]");
   if (!dialog || typeof dialog.showModal !== "function") return;
@@ -171,14 +186,22 @@ function picker(doc, form, url) {
     none.hidden = true;
     dialog.showModal();
     q.focus();
+    search();
   }));
   let seq = 0;
+  // search shows what matches the name and criteria, or the favourites
+  // while nothing is asked.
   const search = async () => {
     const mine = ++seq;
     const text = q.value.trim();
     const given = criteria.some((c) => c.value.trim() !== "");
     const asked = text.length >= 2 || given;
-    const found = !asked ? [] : form.dataset.directory ? await directory(form.dataset.directory, text, criteria) : await lookup(url, text);
+    let found = [];
+    if (asked) {
+      found = form.dataset.directory ? await directory(form.dataset.directory, text, criteria) : await lookup(url, text);
+    } else if (form.dataset.favourites) {
+      found = await favourites(form.dataset.favourites);
+    }
     if (mine !== seq) return;
     none.textContent = found.error || noneText;
     none.hidden = found.length > 0 || !asked;
