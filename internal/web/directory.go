@@ -119,6 +119,7 @@ type dirResults struct {
 func dirQuery(v url.Values, account int64) directory.Query {
 	offset, _ := strconv.Atoi(v.Get("offset"))
 	limit, _ := strconv.Atoi(v.Get("limit"))
+	withMailbox, _ := strconv.ParseBool(v.Get("with_mailbox"))
 	return directory.Query{
 		Text:         strings.TrimSpace(v.Get("q")),
 		Profession:   strings.TrimSpace(v.Get("profession")),
@@ -129,7 +130,7 @@ func dirQuery(v url.Values, account int64) directory.Query {
 		Organisation: strings.TrimSpace(v.Get("organisation")),
 		Mailbox:      strings.TrimSpace(v.Get("mailbox")),
 		Kind:         directory.MailboxKind(strings.ToUpper(strings.TrimSpace(v.Get("kind")))),
-		WithMailbox:  v.Get("with_mailbox") != "",
+		WithMailbox:  withMailbox,
 		AccountID:    account,
 		Offset:       max(offset, 0),
 		Limit:        min(max(limit, 0), directory.MaxLimit),

@@ -118,6 +118,7 @@ func TestDirectorySearchAPI(t *testing.T) {
 		{"local account", "q=durand", 1, 1, bob, "Durand"},
 		{"organisational mailbox", "organisation=cardiologie&kind=ORG", 1, 1, secret, ""},
 		{"nobody", "q=zzyzx", 0, 0, "", ""},
+		{"with a mailbox only", "q=dupont&with_mailbox=1&limit=1", 25, 1, "jean00.dupont@clinique-parc.example", "Dupont"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			var res dirResults
