@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"sort"
+	"strings"
 	"time"
 
 	"caduceus/internal/imap"
@@ -11,12 +13,17 @@ import (
 )
 
 func cmdBenchIMAP(ctx context.Context, e env, args []string) error {
-	f := newFlags(e, "bench imap", "bench imap --addr HOST:PORT --user ADDR --password-stdin [--clients N] [--duration D]", 0)
+	f := newFlags(e, "bench imap", "bench imap --addr HOST:PORT --user ADDR --password-stdin [--clients N] [--duration D] [--mix write|read] [--idle N --idle-users A,B --metrics URL]", 0)
 	addr := f.String("addr", "127.0.0.1:1143", "IMAP server (STARTTLS port)")
 	user := f.String("user", "", "account to log in as (required)")
 	clients := f.Int("clients", 10, "concurrent connections")
 	duration := f.Duration("duration", 10*time.Second, "how long to run")
 	folder := f.String("folder", "INBOX", "folder to work in")
+	mix := f.String("mix", "write", "what each round does: write (append a message, fetch it, flag it, expunge it) or read (fetch the newest, read one, mark it; append and expunge now and then)")
+	rounds := f.Int("rounds", 20, "rounds per session, between LOGIN and LOGOUT")
+	idle := f.Int("idle", 0, "after the load, open this many connections left in IDLE and measure the server's memory")
+	idleUsers := f.String("idle-users", "", "comma-separated accounts for the idle connections (default --user; all share the password)")
+	metrics := f.String("metrics", "http://127.0.0.1:9090/metrics", "the server's metrics URL, to read its memory around --idle")
 	insecure := f.Bool("insecure", true, "accept the server's certificate without checking it (self-signed dev and test servers)")
 	f.Bool("password-stdin", true, "read the password from the first line of stdin (always on)")
 	if _, err := f.parse(args); err != nil {
@@ -30,16 +37,41 @@ func cmdBenchIMAP(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stderr, "loading %s with %d clients for %v…\n", *addr, *clients, *duration)
-	res, err := imap.Bench(ctx, imap.BenchOptions{
+	o := imap.BenchOptions{
 		Addr: *addr, Username: *user, Password: pw, Clients: *clients, Duration: *duration, Mailbox: *folder,
+		Mix: imap.BenchMix(*mix), Rounds: *rounds,
 		TLS: &tls.Config{InsecureSkipVerify: *insecure, MinVersion: tls.VersionTLS12},
-	})
+	}
+	if *idle > 0 {
+		o.IdleConns = *idle
+		if *idleUsers != "" {
+			o.IdleUsers = strings.Split(*idleUsers, ",")
+		}
+		o.Memory = imap.MetricsMemory(*metrics)
+	}
+	fmt.Fprintf(e.stderr, "loading %s with %d clients for %v (%s mix)…\n", *addr, *clients, *duration, *mix)
+	res, err := imap.Bench(ctx, o)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "operations  %d in %v (%d logins)\nthroughput  %.0f ops/s\nlatency     p50 %v  p99 %v\nerrors      %d\n",
-		res.Ops, res.Elapsed.Round(time.Millisecond), res.Logins, res.OpsPerSec, res.P50.Round(time.Microsecond), res.P99.Round(time.Microsecond), res.Errors)
+	fmt.Fprintf(e.stdout, "operations  %d in %v (%d sessions, %d durable writes)\nthroughput  %.0f ops/s\nlatency     p50 %v  p99 %v\nerrors      %d\n",
+		res.Ops, res.Elapsed.Round(time.Millisecond), res.Logins, res.Writes, res.OpsPerSec, res.P50.Round(time.Microsecond), res.P99.Round(time.Microsecond), res.Errors)
+	ops := make([]string, 0, len(res.PerOp))
+	for name := range res.PerOp {
+		ops = append(ops, name)
+	}
+	sort.Strings(ops)
+	for _, name := range ops {
+		st := res.PerOp[name]
+		fmt.Fprintf(e.stdout, "  %-10s %7d  p50 %v  p99 %v\n", name, st.Count, st.P50.Round(time.Microsecond), st.P99.Round(time.Microsecond))
+	}
+	if res.Idle != nil {
+		fmt.Fprintf(e.stdout, "idle        %d connections opened in %v; server heap %.1f KiB and RSS %.1f KiB per connection\n",
+			res.Idle.Conns, res.Idle.Opened.Round(time.Millisecond), res.Idle.HeapPerConn/1024, res.Idle.RSSPerConn/1024)
+	}
+	for _, sample := range res.ErrorSamples {
+		fmt.Fprintf(e.stderr, "error: %s\n", sample)
+	}
 	if res.Errors > 0 {
 		return fmt.Errorf("%d protocol errors", res.Errors)
 	}
