@@ -28,6 +28,7 @@ import (
 	"caduceus/internal/config"
 	"caduceus/internal/core"
 	"caduceus/internal/directory"
+	"caduceus/internal/imap"
 	"caduceus/internal/store"
 )
 
@@ -219,7 +220,7 @@ func (s *Server) serve(name string, f func() error) {
 	s.bg.Add(1)
 	go func() {
 		defer s.bg.Done()
-		if err := f(); err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
+		if err := f(); err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) && !errors.Is(err, imap.ErrServerClosed) {
 			s.log.Error("listener stopped", "listener", name, "err", err)
 			select {
 			case s.serveErr <- fmt.Errorf("%s: %w", name, err):
