@@ -34,6 +34,7 @@ type Config struct {
 	Limits    Limits    `toml:"limits"`
 	Delivery  Delivery  `toml:"delivery"`
 	Web       Web       `toml:"web"`
+	IMAP      IMAP      `toml:"imap"`
 	Directory Directory `toml:"directory"`
 	Dev       Dev       `toml:"dev"`
 }
@@ -77,6 +78,19 @@ type Delivery struct {
 	// Expire is how long the queue keeps retrying before it gives up and
 	// sends a delivery status notification.
 	Expire Duration `toml:"expire"`
+}
+
+// IMAP bounds what IMAP clients may do.
+type IMAP struct {
+	// IdleTimeout closes a connection silent this long outside IDLE; RFC 9051
+	// §5.4 asks for at least 30 minutes.
+	IdleTimeout Duration `toml:"idle_timeout"`
+	// MaxConnsPerAccount and MaxConnsPerIP cap simultaneous connections.
+	MaxConnsPerAccount int `toml:"max_conns_per_account"`
+	MaxConnsPerIP      int `toml:"max_conns_per_ip"`
+	// CommandRate is how many commands a second one connection may send
+	// before it is slowed down.
+	CommandRate float64 `toml:"command_rate"`
 }
 
 // Web configures the web app.
@@ -136,6 +150,7 @@ func Defaults() Config {
 		},
 		Delivery:  Delivery{Expire: Duration{5 * 24 * time.Hour}},
 		Directory: Directory{LDAPBaseDN: "ou=annuaire,dc=caduceus"},
+		IMAP:      IMAP{IdleTimeout: Duration{30 * time.Minute}, MaxConnsPerAccount: 50, MaxConnsPerIP: 500, CommandRate: 500},
 		Web: Web{
 			IdleTimeout:     Duration{30 * time.Minute},
 			SessionLifetime: Duration{12 * time.Hour},
@@ -195,6 +210,12 @@ func (c Config) Validate() error {
 	}
 	if c.Limits.MailboxQuota < 0 {
 		return fmt.Errorf("limits.mailbox_quota %d: want 0 (none) or more", c.Limits.MailboxQuota)
+	}
+	if c.IMAP.IdleTimeout.Duration < 30*time.Minute {
+		return fmt.Errorf("imap.idle_timeout %v: RFC 9051 wants at least 30m", c.IMAP.IdleTimeout.Duration)
+	}
+	if c.IMAP.MaxConnsPerAccount < 1 || c.IMAP.MaxConnsPerIP < 1 || c.IMAP.CommandRate <= 0 {
+		return errors.New("imap: max_conns_per_account, max_conns_per_ip and command_rate must be positive")
 	}
 	if c.Delivery.Relay != "" {
 		if _, _, err := net.SplitHostPort(c.Delivery.Relay); err != nil {

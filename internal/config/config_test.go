@@ -82,3 +82,16 @@ func TestEnvOverrides(t *testing.T) {
 		t.Fatalf("overrides not applied: %+v", c)
 	}
 }
+
+func TestIMAPLimits(t *testing.T) {
+	c, err := Load(write(t, "[imap]\nmax_conns_per_account = 20\nidle_timeout = \"45m\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.IMAP.MaxConnsPerAccount != 20 || c.IMAP.IdleTimeout.Duration != 45*time.Minute || c.IMAP.MaxConnsPerIP != 500 {
+		t.Fatalf("imap = %+v", c.IMAP)
+	}
+	if _, err := Load(write(t, "[imap]\nidle_timeout = \"5m\"\n")); err == nil || !strings.Contains(err.Error(), "imap.idle_timeout") {
+		t.Fatalf("a 5-minute idle timeout: %v", err)
+	}
+}

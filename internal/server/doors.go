@@ -56,7 +56,11 @@ func (s *Server) startDoors(ctx context.Context) error {
 		}
 		srv := imap.NewServer(s.Core, imap.Options{
 			Hostname: s.Config.Hostname, TLS: s.TLS.Clone(), ImplicitTLS: d.implicit,
-			Logger: s.log.With("door", d.name),
+			Logger:             s.log.With("door", d.name),
+			IdleTimeout:        s.Config.IMAP.IdleTimeout.Duration,
+			MaxConnsPerAccount: s.Config.IMAP.MaxConnsPerAccount,
+			MaxConnsPerIP:      s.Config.IMAP.MaxConnsPerIP,
+			CommandRate:        s.Config.IMAP.CommandRate,
 		})
 		s.serve(d.name, func() error { return srv.Serve(ln) })
 		s.onStop(srv.Shutdown)
