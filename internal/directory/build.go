@@ -320,11 +320,11 @@ func (b *builder) build(ctx context.Context, progress func(string)) error {
 	if err := b.commitLoad(); err != nil {
 		return err
 	}
-	progress("sorting entries")
+	progress("building entries")
 	if err := b.exec(ctx, b.entryStatements()...); err != nil {
 		return err
 	}
-	b.step("sort entries")
+	b.step("build entries")
 	progress("indexing entries")
 	stmts := []string{}
 	if b.g.postgres() {

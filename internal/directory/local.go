@@ -56,34 +56,43 @@ func (d *Directory) UpsertLocal(ctx context.Context, le LocalEntry) error {
 	}
 	q := `INSERT INTO directory_local (` + cols + `) VALUES (?` + strings.Repeat(", ?", len(args)-1) +
 		`) ON CONFLICT (key) DO UPDATE SET ` + strings.Join(set, ", ")
-	return d.st.Tx(ctx, func(tx *store.Tx) error {
+	return d.changeLocal(ctx, func(tx *store.Tx) error {
 		if _, err := tx.Exec(ctx, q, args...); err != nil {
 			return fmt.Errorf("directory: save local entry: %w", err)
 		}
-		return d.localChanged(ctx, tx)
+		return nil
 	})
 }
 
-// localChanged records, in the transaction changing local entries, that they
-// changed: every process then recomputes which national entries they shadow.
-func (d *Directory) localChanged(ctx context.Context, tx *store.Tx) error {
-	if _, err := tx.Exec(ctx, `UPDATE directory_state SET local_version = local_version + 1 WHERE id = 1`); err != nil {
-		return fmt.Errorf("directory: record local change: %w", err)
+// changeLocal runs fn, a change of local entries, in a transaction that also
+// records the change: every process then recomputes which national entries the
+// local ones shadow, this one at once.
+func (d *Directory) changeLocal(ctx context.Context, fn func(tx *store.Tx) error) error {
+	err := d.st.Tx(ctx, func(tx *store.Tx) error {
+		if err := fn(tx); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE directory_state SET local_version = local_version + 1 WHERE id = 1`); err != nil {
+			return fmt.Errorf("directory: record local change: %w", err)
+		}
+		return nil
+	})
+	if err == nil {
+		d.mu.Lock()
+		d.checked = time.Time{}
+		d.mu.Unlock()
 	}
-	d.mu.Lock()
-	d.checked = time.Time{} // this process sees the change at once
-	d.mu.Unlock()
-	return nil
+	return err
 }
 
 // RemoveLocal deletes a local entry; deleting one that does not exist is not an
 // error.
 func (d *Directory) RemoveLocal(ctx context.Context, key string) error {
-	return d.st.Tx(ctx, func(tx *store.Tx) error {
+	return d.changeLocal(ctx, func(tx *store.Tx) error {
 		if _, err := tx.Exec(ctx, `DELETE FROM directory_local WHERE key = ?`, key); err != nil {
 			return fmt.Errorf("directory: remove local entry: %w", err)
 		}
-		return d.localChanged(ctx, tx)
+		return nil
 	})
 }
 

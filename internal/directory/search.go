@@ -52,7 +52,7 @@ var ErrBroadQuery = errors.New("directory: add a name, a place, a profession, a 
 // Results is one page of a search.
 type Results struct {
 	Entries []Entry `json:"entries"`
-	// Total is the number of matching entries, or MaxCandidates when Capped.
+	// Total is the number of matching entries found; when Capped, more match.
 	Total int `json:"total"`
 	// Capped tells that more entries match than were ranked: the query should
 	// be narrowed.
