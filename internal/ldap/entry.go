@@ -24,10 +24,16 @@ func (s *Server) attributes(e *directory.Entry) []attribute {
 	if sn == "" {
 		sn = e.Organisation // sn is required by the person class
 	}
+	// cn holds the name both ways, so that (cn=martin*) finds Marie Martin as
+	// (cn=marie*) does.
+	cn := values(e.DisplayName())
+	if e.FirstName != "" && e.LastName != "" {
+		cn = append(cn, e.LastName+" "+e.FirstName)
+	}
 	return []attribute{
 		{"objectClass", personClasses},
 		{"uid", values(e.ID)},
-		{"cn", values(e.DisplayName())},
+		{"cn", cn},
 		{"displayName", values(e.DisplayName())},
 		{"sn", values(sn)},
 		{"givenName", values(e.FirstName)},

@@ -5,10 +5,12 @@
 // givenName, mail and a few more, under one base DN such as
 // "ou=annuaire,dc=example,dc=org".
 //
-// Each entry is "uid=<entry id>,<base DN>", an inetOrgPerson with cn, sn,
-// givenName, displayName, mail, o, ou, title, businessCategory, street,
-// postalCode, l, st, employeeNumber (the national id) and employeeType (the
-// mailbox type).
+// Each entry is "uid=<entry id>,<base DN>", an inetOrgPerson with cn (the
+// name as "First Last" and "Last First"), sn, givenName, displayName, mail, o,
+// ou, title (profession), businessCategory (specialty), street, postalCode, l,
+// st (département), employeeNumber (the national id) and employeeType (the
+// mailbox type). Substrings are looked up by the beginnings of words:
+// (cn=*mart*) finds Marie Martin, (cn=*art*) does not.
 //
 // # Rules a change must keep
 //

@@ -240,6 +240,7 @@ func TestSearchFilters(t *testing.T) {
 		{"(|(cn=hélène*)(mail=hélène*)(sn=hélène*))", []string{"helene.lefevre@medecin.mssante.fr"}},
 		{"(|(cn=marie mar*)(mail=marie mar*)(sn=marie mar*))", []string{"marie.martin@medecin.mssante.fr"}},
 		{"(sn=martin)", []string{"luc.martin@infirmier.mssante.fr", "marie.martin@medecin.mssante.fr"}},
+		{"(cn=martin*)", []string{"luc.martin@infirmier.mssante.fr", "marie.martin@medecin.mssante.fr", "paul.martinez@pharmacien.mssante.fr"}},
 		{"(&(objectClass=inetOrgPerson)(givenName=paul))", []string{"paul.martinez@pharmacien.mssante.fr"}},
 		{"(&(sn=martin*)(l=paris))", []string{"marie.martin@medecin.mssante.fr"}},
 		{"(&(sn=mart*)(!(givenName=luc)))", []string{"marie.martin@medecin.mssante.fr", "paul.martinez@pharmacien.mssante.fr"}},
