@@ -75,7 +75,7 @@ func (d *Directory) newBuilder(ctx context.Context, n int64) (*builder, error) {
 		}
 		db.SetMaxOpenConns(1)
 		b.g = newGeneration(d.st, n, db, true)
-		b.work = strings.TrimSuffix(d.generationPath(n), ".db") + ".work.db"
+		b.work = d.workPath(n)
 	}
 	conn, err := b.g.db.Conn(ctx)
 	if err != nil {

@@ -97,6 +97,11 @@ func (d *Directory) generationPath(n int64) string {
 	return filepath.Join(d.generationDir(), fmt.Sprintf("g%d.db", n))
 }
 
+// workPath is the staging file of generation n's import, deleted when it ends.
+func (d *Directory) workPath(n int64) string {
+	return filepath.Join(d.generationDir(), fmt.Sprintf("g%d.work.db", n))
+}
+
 // parseGenerationName returns the generation a file ("g12.db", "g12.work.db")
 // or PostgreSQL table ("directory_g12_entry") belongs to.
 func parseGenerationName(name string) (int64, bool) {
@@ -165,7 +170,7 @@ func (d *Directory) dropGeneration(ctx context.Context, n int64) error {
 		return nil
 	}
 	path := d.generationPath(n)
-	for _, p := range []string{path, path + "-journal", path + "-wal", path + "-shm"} {
+	for _, p := range []string{path, path + "-journal", path + "-wal", path + "-shm", d.workPath(n)} {
 		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("remove directory generation %d: %w", n, err)
 		}
