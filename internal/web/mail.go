@@ -321,6 +321,19 @@ func (a *app) openParsed(r *http.Request, u *user, id int64) (*parsed, error) {
 }
 
 // messageIn reads the message of the URL and checks it is in the URL's
+// openMessage opens the mailbox the request names and the message in it.
+func (a *app) openMessage(r *http.Request, u *user) (*view, *mailbox, core.Message, core.Folder, error) {
+	v, m, err := a.openBox(r, u)
+	if err != nil {
+		return nil, nil, core.Message{}, core.Folder{}, err
+	}
+	msg, f, err := a.messageIn(r, u)
+	if err != nil {
+		return nil, nil, core.Message{}, core.Folder{}, err
+	}
+	return v, m, msg, f, nil
+}
+
 // folder and mailbox.
 func (a *app) messageIn(r *http.Request, u *user) (core.Message, core.Folder, error) {
 	ctx := r.Context()
@@ -414,12 +427,7 @@ func (a *app) origin(r *http.Request) string {
 // messagePrint shows a message alone, for printing.
 func (a *app) messagePrint(w http.ResponseWriter, r *http.Request) {
 	u := currentUser(r)
-	v, m, err := a.openBox(r, u)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	msg, f, err := a.messageIn(r, u)
+	v, m, msg, f, err := a.openMessage(r, u)
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -488,12 +496,7 @@ func (a *app) messagePart(w http.ResponseWriter, r *http.Request) {
 func (a *app) messageAction(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	u := currentUser(r)
-	v, m, err := a.openBox(r, u)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	msg, f, err := a.messageIn(r, u)
+	v, m, msg, f, err := a.openMessage(r, u)
 	if err != nil {
 		a.fail(w, r, err)
 		return
