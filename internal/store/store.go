@@ -46,16 +46,15 @@ type Store struct {
 	db      *sql.DB // readers (and every connection on PostgreSQL)
 	wdb     *sql.DB // the single SQLite writer; db on PostgreSQL
 
-	// reads caches statements prepared on db, by query text: the doors run the
-	// same few reads thousands of times a second, and parsing them each time
-	// costs as much as running them.
-	reads  sync.Map
-	nreads atomic.Int32
+	// reads and writes keep statements prepared on db and wdb, by query text:
+	// the doors and the group commit run the same few statements thousands of
+	// times a second, and parsing them each time costs as much as running them.
+	reads, writes *stmtCache
 }
 
-// maxPrepared bounds the read statements kept prepared: queries built from
-// user input (ranges of UIDs) come in many shapes, and only the common ones
-// are worth keeping.
+// maxPrepared bounds the statements kept prepared per pool: queries built
+// from user input (ranges of UIDs) come in many shapes, and only the common
+// ones are worth keeping.
 const maxPrepared = 512
 
 // ErrNotFound is returned when a looked-up row does not exist.
@@ -83,7 +82,8 @@ func open(dsn, dataDir string) (*Store, error) {
 		}
 		db.SetMaxOpenConns(32)
 		db.SetMaxIdleConns(32)
-		return &Store{dialect: Postgres, dsn: dsn, db: db, wdb: db}, nil
+		c := newStmtCache(db, Postgres)
+		return &Store{dialect: Postgres, dsn: dsn, db: db, wdb: db, reads: c, writes: c}, nil
 	}
 	if dsn != "" {
 		return nil, fmt.Errorf("database %q: want empty (SQLite) or a postgres:// URL", dsn)
@@ -100,22 +100,27 @@ func open(dsn, dataDir string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
+	// Idle readers stay open: a closed one takes its prepared statements
+	// with it, and opening another (pragmas, schema) costs more than a query.
 	db.SetMaxOpenConns(8)
+	db.SetMaxIdleConns(8)
 	wdb, err := sql.Open("sqlite", base+"&_txlock=immediate")
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
 	wdb.SetMaxOpenConns(1)
-	return &Store{dialect: SQLite, db: db, wdb: wdb}, nil
+	wdb.SetMaxIdleConns(1)
+	return &Store{dialect: SQLite, db: db, wdb: wdb,
+		reads: newStmtCache(db, SQLite), writes: newStmtCache(wdb, SQLite)}, nil
 }
 
 // Close closes the database.
 func (s *Store) Close() error {
-	s.reads.Range(func(_, v any) bool {
-		v.(*sql.Stmt).Close()
-		return true
-	})
+	s.reads.close()
+	if s.writes != s.reads {
+		s.writes.close()
+	}
 	err := s.db.Close()
 	if s.wdb != s.db {
 		err = errors.Join(err, s.wdb.Close())
@@ -146,13 +151,15 @@ func (s *Store) Tx(ctx context.Context, fn func(tx *Tx) error) error {
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
-	tx := &Tx{tx: sqlTx, s: s}
+	tx := &Tx{tx: sqlTx, s: s, cache: s.writes}
 	if err := fn(tx); err != nil {
+		tx.prepareMissed(ctx)
 		return errors.Join(err, rollback(sqlTx))
 	}
 	if err := sqlTx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
+	tx.prepareMissed(ctx)
 	return nil
 }
 
@@ -163,14 +170,16 @@ func rollback(tx *sql.Tx) error {
 	return nil
 }
 
-// Tx is a write transaction; its methods take ? placeholders on both engines.
-// A statement run twice in one transaction is prepared once: a group commit
-// runs the same few statements for every message of its batch, and preparing
-// them each time would cost more than running them.
+// Tx is a transaction; its methods take ? placeholders on both engines.
+// Statements come from the store's cache of prepared statements; one the cache
+// lacks is prepared for this transaction and, once the transaction has
+// released its connection, for the cache.
 type Tx struct {
-	tx    *sql.Tx
-	s     *Store
-	stmts map[string]*sql.Stmt
+	tx     *sql.Tx
+	s      *Store
+	cache  *stmtCache
+	stmts  map[string]*sql.Stmt
+	missed []string
 }
 
 // Exec runs a statement.
@@ -213,19 +222,46 @@ func (t *Tx) Insert(ctx context.Context, q string, args ...any) (int64, error) {
 func (t *Tx) Dialect() Dialect { return t.s.dialect }
 
 // stmt returns q prepared in this transaction; the transaction's end closes it.
+// The cached statement is used when there is one (database/sql reuses its
+// preparation on the transaction's connection); otherwise q is prepared here,
+// since preparing it on the pool could wait for the connection this
+// transaction holds.
 func (t *Tx) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
 	if st, ok := t.stmts[q]; ok {
 		return st, nil
 	}
-	st, err := t.tx.PrepareContext(ctx, rebind(t.s.dialect, q))
-	if err != nil {
-		return nil, err
+	var st *sql.Stmt
+	if shared := t.cache.lookup(q); shared != nil {
+		st = t.tx.StmtContext(ctx, shared)
+	} else {
+		var err error
+		st, err = t.tx.PrepareContext(ctx, rebind(t.s.dialect, q))
+		if err != nil {
+			return nil, err
+		}
+		if t.cache.room() {
+			t.missed = append(t.missed, q)
+		}
 	}
 	if t.stmts == nil {
 		t.stmts = map[string]*sql.Stmt{}
 	}
 	t.stmts[q] = st
 	return st, nil
+}
+
+// prepareMissed prepares, for the cache, the statements this transaction ran
+// that the cache lacked. It runs after the transaction ended, when its
+// connection is back in the pool. A failure here changes nothing of what the
+// transaction did: the next one prepares the statement for itself again, so
+// the error is dropped rather than reported as the transaction's.
+func (t *Tx) prepareMissed(ctx context.Context) {
+	ctx = context.WithoutCancel(ctx)
+	for _, q := range t.missed {
+		if _, err := t.cache.prepare(ctx, q); err != nil {
+			return
+		}
+	}
 }
 
 // Exec runs a statement outside any explicit transaction.
@@ -263,28 +299,68 @@ func (s *Store) ReadTx(ctx context.Context, fn func(tx *Tx) error) error {
 	if err != nil {
 		return fmt.Errorf("begin read: %w", err)
 	}
-	err = fn(&Tx{tx: sqlTx, s: s})
-	return errors.Join(err, rollback(sqlTx))
+	tx := &Tx{tx: sqlTx, s: s, cache: s.reads}
+	err = fn(tx)
+	err = errors.Join(err, rollback(sqlTx))
+	tx.prepareMissed(ctx)
+	return err
 }
 
 // prepared returns q prepared on the read pool, preparing it on first use.
 func (s *Store) prepared(ctx context.Context, q string) (*sql.Stmt, error) {
-	if st, ok := s.reads.Load(q); ok {
-		return st.(*sql.Stmt), nil
+	if st := s.reads.lookup(q); st != nil {
+		return st, nil
 	}
-	if s.nreads.Load() >= maxPrepared {
+	return s.reads.prepare(ctx, q)
+}
+
+// stmtCache keeps statements prepared on one pool, by query text, up to
+// maxPrepared of them.
+type stmtCache struct {
+	db      *sql.DB
+	dialect Dialect
+	m       sync.Map
+	n       atomic.Int32
+}
+
+func newStmtCache(db *sql.DB, d Dialect) *stmtCache {
+	return &stmtCache{db: db, dialect: d}
+}
+
+// lookup returns q's statement, or nil when it has not been prepared.
+func (c *stmtCache) lookup(q string) *sql.Stmt {
+	if st, ok := c.m.Load(q); ok {
+		return st.(*sql.Stmt)
+	}
+	return nil
+}
+
+// room tells whether the cache takes more statements.
+func (c *stmtCache) room() bool { return c.n.Load() < maxPrepared }
+
+// prepare prepares q on the pool and keeps it; errNotPrepared when the cache
+// is full.
+func (c *stmtCache) prepare(ctx context.Context, q string) (*sql.Stmt, error) {
+	if !c.room() {
 		return nil, errNotPrepared
 	}
-	st, err := s.db.PrepareContext(ctx, s.Rebind(q))
+	st, err := c.db.PrepareContext(ctx, rebind(c.dialect, q))
 	if err != nil {
 		return nil, err
 	}
-	if prev, loaded := s.reads.LoadOrStore(q, st); loaded {
+	if prev, loaded := c.m.LoadOrStore(q, st); loaded {
 		st.Close()
 		return prev.(*sql.Stmt), nil
 	}
-	s.nreads.Add(1)
+	c.n.Add(1)
 	return st, nil
+}
+
+func (c *stmtCache) close() {
+	c.m.Range(func(_, v any) bool {
+		v.(*sql.Stmt).Close()
+		return true
+	})
 }
 
 // errNotPrepared sends a query past the cache's bound to the unprepared path.
