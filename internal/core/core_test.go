@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -364,6 +365,15 @@ func TestChangesSparseUIDsAndDeletedCount(t *testing.T) {
 	page, err := svc.Messages(ctx, alice, inbox.ID, core.MessageQuery{UIDs: ranges, Limit: 5, Offset: 10})
 	if err != nil || len(page) != 5 || page[0].UID != 22 {
 		t.Fatalf("sparse page: %v, %v", page, err)
+	}
+	// Closed and open-ended ranges together, newest first.
+	mixed, err := svc.Messages(ctx, alice, inbox.ID, core.MessageQuery{UIDs: []core.UIDRange{{Lo: 5, Hi: 2}, {Lo: 98}, {Lo: 50, Hi: 50}}, Order: core.ByDateDesc})
+	var got []uint32
+	for _, m := range mixed {
+		got = append(got, m.UID)
+	}
+	if err != nil || !slices.Equal(got, []uint32{100, 99, 98, 50, 5, 4, 3, 2}) {
+		t.Fatalf("mixed ranges: %v, %v", got, err)
 	}
 	// Every listed message opens without another query.
 	r, err := svc.OpenListed(msgs[0])

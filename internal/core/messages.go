@@ -159,20 +159,26 @@ func (s *Service) Messages(ctx context.Context, actor Actor, folderID int64, q M
 
 // messages runs one listing query; the caller has checked the rights.
 func (s *Service) messages(ctx context.Context, folderID int64, q MessageQuery) ([]Message, error) {
-	sqlq := `SELECT ` + listColumns + ` FROM messages m JOIN blobs b ON b.id = m.blob_id WHERE m.folder_id = ?`
-	args := []any{folderID}
-	if len(q.UIDs) > 0 {
+	sqlq := `SELECT ` + listColumns + ` FROM messages m JOIN blobs b ON b.id = m.blob_id WHERE `
+	var args []any
+	if len(q.UIDs) == 0 {
+		sqlq += `m.folder_id = ?`
+		args = append(args, folderID)
+	} else {
+		// Each range names the folder again: SQLite then reads every range
+		// from the (folder_id, uid) index (its "multi-index OR"), where
+		// "folder_id = ? AND (range OR range)" reads the whole folder.
 		var ors []string
 		for _, r := range q.UIDs {
 			if r.Hi == 0 {
-				ors = append(ors, `m.uid >= ?`)
-				args = append(args, r.Lo)
+				ors = append(ors, `(m.folder_id = ? AND m.uid >= ?)`)
+				args = append(args, folderID, r.Lo)
 			} else {
-				ors = append(ors, `m.uid BETWEEN ? AND ?`)
-				args = append(args, min(r.Lo, r.Hi), max(r.Lo, r.Hi))
+				ors = append(ors, `(m.folder_id = ? AND m.uid BETWEEN ? AND ?)`)
+				args = append(args, folderID, min(r.Lo, r.Hi), max(r.Lo, r.Hi))
 			}
 		}
-		sqlq += ` AND (` + strings.Join(ors, " OR ") + `)`
+		sqlq += `(` + strings.Join(ors, " OR ") + `)`
 	}
 	if q.ChangedSince > 0 {
 		sqlq += ` AND m.modseq > ?`

@@ -3,6 +3,7 @@ package imap
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -43,15 +44,23 @@ func (c *conn) targets(set NumSet, uid bool) []target {
 	return out
 }
 
-// uidRanges turns targets into the core's ranges.
+// uidRanges turns targets into the core's ranges. Targets next to each
+// other in the client's view make one range even where the UIDs between
+// them were expunged, so that FETCH 1:50 is one range however many
+// messages left the folder: the UIDs in such a gap belong to no message
+// (new messages take higher UIDs), and the caller looks messages up by the
+// targets' UIDs anyway.
 func uidRanges(ts []target) []core.UIDRange {
-	uids := make([]uint32, len(ts))
-	for i, t := range ts {
-		uids[i] = t.uid
-	}
+	sorted := slices.SortedFunc(slices.Values(ts), func(a, b target) int { return cmp.Compare(a.seq, b.seq) })
 	var out []core.UIDRange
-	for _, r := range NumSetOf(uids).Ranges {
-		out = append(out, core.UIDRange{Lo: r.Start, Hi: r.Stop})
+	for i, t := range sorted {
+		switch {
+		case i > 0 && t.seq == sorted[i-1].seq:
+		case i > 0 && t.seq == sorted[i-1].seq+1:
+			out[len(out)-1].Hi = t.uid
+		default:
+			out = append(out, core.UIDRange{Lo: t.uid, Hi: t.uid})
+		}
 	}
 	return out
 }

@@ -6,6 +6,8 @@ import (
 	"reflect"
 	"slices"
 	"testing"
+
+	"caduceus/internal/core"
 )
 
 // flushString runs Flush and returns what it wrote.
@@ -202,6 +204,25 @@ func TestNumSet(t *testing.T) {
 	for n, want := range map[uint32]bool{1: false, 2: true, 4: true, 5: false, 8: true, 12: true, 13: false} {
 		if got := s.Contains(n, 12); got != want {
 			t.Errorf("Contains(%d, 12) = %v, want %v", n, got, want)
+		}
+	}
+}
+
+func TestUIDRangesFollowTheClientsView(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		ts   []target
+		want []core.UIDRange
+	}{
+		{"none", nil, nil},
+		{"one", []target{{7, 30}}, []core.UIDRange{{Lo: 30, Hi: 30}}},
+		// UIDs 4-8 and 11-19 were expunged: still one range.
+		{"consecutive seqs over gaps", []target{{1, 3}, {2, 9}, {3, 10}, {4, 20}}, []core.UIDRange{{Lo: 3, Hi: 20}}},
+		{"two runs", []target{{1, 3}, {2, 9}, {5, 40}, {6, 41}}, []core.UIDRange{{Lo: 3, Hi: 9}, {Lo: 40, Hi: 41}}},
+		{"out of order and repeated", []target{{6, 41}, {1, 3}, {5, 40}, {1, 3}}, []core.UIDRange{{Lo: 3, Hi: 3}, {Lo: 40, Hi: 41}}},
+	} {
+		if got := uidRanges(c.ts); !reflect.DeepEqual(got, c.want) {
+			t.Errorf("%s: uidRanges = %v, want %v", c.name, got, c.want)
 		}
 	}
 }
