@@ -5,7 +5,10 @@
 // messages to one file and syncing it once per batch (group commit) costs one fsync
 // for the whole batch. Segments are never rewritten: after a crash the tail of the
 // active segment may hold a torn blob, but no metadata points at it, and the next
-// start opens a new segment instead of appending after the torn bytes.
+// start opens a new segment instead of appending after the torn bytes. The space
+// of blobs nobody needs any more comes back by compaction (see compact.go):
+// live blobs move, sealed as they are, out of mostly dead closed segments, which
+// are then removed whole.
 //
 // Each blob is sealed with AES-256-GCM under its own key, derived with HKDF-SHA256
 // from the store's master key and a random salt kept in the blob's header. The
@@ -60,6 +63,7 @@ type Store struct {
 	key []byte
 
 	mu      sync.Mutex
+	syncMu  sync.Mutex // one Sync at a time, so a Sync returns only once all earlier appends are durable
 	active  *os.File
 	segment int64
 	offset  int64
@@ -169,7 +173,11 @@ func (s *Store) Append(sealed []byte, size int64) (Ref, error) {
 }
 
 // Sync makes every blob appended so far durable: one fsync per segment touched.
+// Syncs run one at a time: a Sync that finds the list of dirty segments taken by
+// another waits for that one's fsync, which covers its appends too.
 func (s *Store) Sync() error {
+	s.syncMu.Lock()
+	defer s.syncMu.Unlock()
 	s.mu.Lock()
 	dirty := s.dirty
 	s.dirty = nil
@@ -337,10 +345,25 @@ func (s *Store) rotate() error {
 			return fmt.Errorf("close segment %d: %w", s.segment, err)
 		}
 	}
-	s.segment++
-	f, err := os.OpenFile(s.path(s.segment), os.O_WRONLY|os.O_CREATE|os.O_EXCL|os.O_APPEND, 0o600)
-	if err != nil {
-		return fmt.Errorf("create segment: %w", err)
+	// Another process on the same directory (an operator command while the
+	// server runs) may have taken the next number: take the one after.
+	var f *os.File
+	for {
+		s.segment++
+		var err error
+		f, err = os.OpenFile(s.path(s.segment), os.O_WRONLY|os.O_CREATE|os.O_EXCL|os.O_APPEND, 0o600)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, os.ErrExist) {
+			return fmt.Errorf("create segment: %w", err)
+		}
+	}
+	// The lock tells compaction, in this process or another, that the segment
+	// is still being written; it goes with the file's closing, or a crash.
+	if err := lockFile(f, true); err != nil {
+		f.Close()
+		return fmt.Errorf("lock segment %d: %w", s.segment, err)
 	}
 	// The new file's name must survive a crash too.
 	if err := syncDir(s.dir); err != nil {
