@@ -153,8 +153,9 @@ func (s *Store) Tx(ctx context.Context, fn func(tx *Tx) error) error {
 	}
 	tx := &Tx{tx: sqlTx, s: s, cache: s.writes}
 	if err := fn(tx); err != nil {
+		err = errors.Join(err, rollback(sqlTx))
 		tx.prepareMissed(ctx)
-		return errors.Join(err, rollback(sqlTx))
+		return err
 	}
 	if err := sqlTx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
