@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -37,6 +39,7 @@ type conn struct {
 	ctx     context.Context
 	cancel  context.CancelFunc
 	closing atomic.Bool
+	running string // the command being run, for the log of a panic
 
 	tls     bool
 	state   int
@@ -85,6 +88,7 @@ func (c *conn) serve() {
 	defer c.nc.Close()
 	defer c.cancel()
 	defer c.unselect()
+	defer c.recoverPanic()
 	if c.srv.opts.ImplicitTLS {
 		if c.srv.opts.TLS == nil {
 			return
@@ -133,6 +137,7 @@ func (c *conn) serve() {
 		}
 		c.throttle()
 		c.nc.SetWriteDeadline(time.Now().Add(5 * time.Minute))
+		c.running = cmd.Name
 		if err := c.dispatch(cmd); err != nil {
 			if !errors.Is(err, net.ErrClosed) {
 				c.srv.log.Debug("imap connection ended", "err", err)
@@ -143,6 +148,24 @@ func (c *conn) serve() {
 			return
 		}
 	}
+}
+
+// recoverPanic ends a connection whose command hit a bug instead of the
+// whole server with it, as net/http does for a handler: the client is told
+// BYE, and the log gets the command's name and the stack, never its
+// arguments or a panic value that may carry them (health data).
+func (c *conn) recoverPanic() {
+	v := recover()
+	if v == nil {
+		return
+	}
+	what := fmt.Sprintf("%T", v)
+	if re, ok := v.(runtime.Error); ok {
+		what = re.Error()
+	}
+	c.srv.log.Error("imap: command failed with a panic", "command", c.running, "panic", what, "stack", string(debug.Stack()))
+	c.bw.Reset(c.nc) // drop the half-written response
+	c.bye("[SERVERBUG] internal error, please reconnect")
 }
 
 func (c *conn) bye(text string) {

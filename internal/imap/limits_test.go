@@ -2,11 +2,14 @@ package imap
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -244,4 +247,47 @@ func TestLoginLockout(t *testing.T) {
 		r.fails(fmt.Sprintf("LOGIN alice@%s wrong", coretest.Domain), "NO", "AUTHENTICATIONFAILED")
 	}
 	r.fails(fmt.Sprintf("LOGIN alice@%s %q", coretest.Domain, coretest.Password), "NO", "UNAVAILABLE")
+}
+
+// syncBuffer is a log sink safe for the server's goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// A bug in a command ends its connection, not the server, and its log
+// line names the command without its arguments. A server whose core is
+// gone stands for the bug: LOGIN panics on it.
+func TestPanicEndsOnlyItsConnection(t *testing.T) {
+	var logs syncBuffer
+	ts := startServerWith(t, Options{Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
+	ts.srv.mu.Lock() // new connections take the lock: they see the change
+	ts.srv.svc = nil
+	ts.srv.mu.Unlock()
+	for range 2 { // the second connection finds the server still serving
+		r := ts.raw(t, "")
+		r.write("a LOGIN alice@imap.test secret-pass-123\r\n")
+		if l := r.line(); !strings.HasPrefix(l, "* BYE [SERVERBUG]") {
+			t.Fatalf("after a panic the client got %q, want BYE [SERVERBUG]", l)
+		}
+	}
+	out := logs.String()
+	if !strings.Contains(out, `"command":"LOGIN"`) || !strings.Contains(out, "stack") {
+		t.Errorf("panic not logged with its command and stack: %s", out)
+	}
+	if strings.Contains(out, "secret-pass-123") || strings.Contains(out, "alice@imap.test") {
+		t.Errorf("the log holds the command's arguments: %s", out)
+	}
 }

@@ -31,6 +31,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"runtime"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -209,6 +211,7 @@ func (c *conn) stop() {
 func (c *conn) serve() {
 	defer c.srv.forget(c)
 	defer func() { c.nc.Close() }()
+	defer c.recoverPanic()
 	for {
 		c.nc.SetReadDeadline(time.Now().Add(c.srv.opts.IdleTimeout))
 		c.wmu.Lock()
@@ -235,6 +238,21 @@ func (c *conn) serve() {
 			return
 		}
 	}
+}
+
+// recoverPanic ends a connection whose request hit a bug instead of the
+// whole node with it; the log gets the stack, never the request or a panic
+// value that may carry what was searched.
+func (c *conn) recoverPanic() {
+	v := recover()
+	if v == nil {
+		return
+	}
+	what := fmt.Sprintf("%T", v)
+	if re, ok := v.(runtime.Error); ok {
+		what = re.Error()
+	}
+	c.srv.opts.Logger.Error("ldap: request failed with a panic", "panic", what, "stack", string(debug.Stack()))
 }
 
 // write sends one response.

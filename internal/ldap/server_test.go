@@ -1,6 +1,7 @@
 package ldap
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -10,6 +11,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
+	"log/slog"
 	"math/big"
 	"net"
 	"os"
@@ -17,6 +19,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -383,3 +386,38 @@ func TestBaseDN(t *testing.T) {
 		}
 	}
 }
+
+// A bug in a request ends its connection, not the server; the log keeps the
+// stack and not the request. A panicking bind check stands for the bug.
+func TestPanicEndsOnlyItsConnection(t *testing.T) {
+	addr, caFile, srv := testServer(t, false)
+	var logs bytes.Buffer
+	var mu sync.Mutex
+	srv.mu.Lock() // connections take the lock: they see the change
+	srv.opts.Logger = slog.New(slog.NewJSONHandler(writerFunc(func(p []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return logs.Write(p)
+	}), nil))
+	srv.auth = func(ctx context.Context, login, pw string) error { panic(errors.New("bind of " + login)) }
+	srv.mu.Unlock()
+	for range 2 { // the second connection finds the server still serving
+		c := dial(t, addr, caFile)
+		if err := c.Bind("alice@caduceus.example", password); err == nil {
+			t.Fatal("bind succeeded through a panic")
+		}
+	}
+	mu.Lock()
+	out := logs.String()
+	mu.Unlock()
+	if !strings.Contains(out, "panic") || !strings.Contains(out, "stack") {
+		t.Errorf("panic not logged with its stack: %s", out)
+	}
+	if strings.Contains(out, "alice@caduceus.example") {
+		t.Errorf("the log holds the request: %s", out)
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
