@@ -38,7 +38,8 @@ func (p Problem) String() string { return p.What }
 
 // Check verifies the store: every message's and queued entry's blob is present
 // and decrypts, every folder's counters match its messages, every blob's
-// reference count matches its users, and the audit chain is intact. progress,
+// reference count matches its users, every blob row points into a segment on
+// disk (none into one compaction removed), and the audit chain is intact. progress,
 // when not nil, is called with the number of blobs checked so far.
 func (s *Service) Check(ctx context.Context, progress func(done, total int)) ([]Problem, error) {
 	var problems []Problem
@@ -131,6 +132,10 @@ func (s *Service) Check(ctx context.Context, progress func(done, total int)) ([]
 		if err != nil {
 			add("blob %d (segment %d): %v", b.id, b.ref.Segment, err)
 		}
+	}
+
+	if err := s.checkSegments(ctx, add); err != nil {
+		return nil, err
 	}
 
 	bad, err := s.audit.Verify(ctx)
