@@ -36,6 +36,7 @@ type Config struct {
 	Web       Web       `toml:"web"`
 	IMAP      IMAP      `toml:"imap"`
 	Directory Directory `toml:"directory"`
+	Blobs     Blobs     `toml:"blobs"`
 	Dev       Dev       `toml:"dev"`
 }
 
@@ -112,6 +113,20 @@ type Directory struct {
 	LDAPBaseDN string `toml:"ldap_base_dn"`
 }
 
+// Blobs configures the compaction of the encrypted blob segments, which gives
+// back the disk space of expunged messages.
+type Blobs struct {
+	// CompactInterval is how often `caduceus serve` compacts; "0s" turns the
+	// background compaction off (`caduceus blobs compact` still works).
+	CompactInterval Duration `toml:"compact_interval"`
+	// CompactThreshold is the share of a closed segment's bytes that must be
+	// dead (0 < t ≤ 1) before its live messages are moved out.
+	CompactThreshold float64 `toml:"compact_threshold"`
+	// CompactGrace is how long a compacted segment stays on disk, so that
+	// reads started before the move finish; at least a minute.
+	CompactGrace Duration `toml:"compact_grace"`
+}
+
 // Dev holds settings of `caduceus dev`; in production they stay empty.
 type Dev struct {
 	// Outbox, when set, receives every message for a remote address as a file
@@ -150,6 +165,7 @@ func Defaults() Config {
 		},
 		Delivery:  Delivery{Expire: Duration{5 * 24 * time.Hour}},
 		Directory: Directory{LDAPBaseDN: "ou=annuaire,dc=caduceus"},
+		Blobs:     Blobs{CompactInterval: Duration{time.Hour}, CompactThreshold: 0.5, CompactGrace: Duration{time.Hour}},
 		IMAP:      IMAP{IdleTimeout: Duration{30 * time.Minute}, MaxConnsPerAccount: 50, MaxConnsPerIP: 500, CommandRate: 500},
 		Web: Web{
 			IdleTimeout:     Duration{30 * time.Minute},
@@ -216,6 +232,15 @@ func (c Config) Validate() error {
 	}
 	if c.IMAP.MaxConnsPerAccount < 1 || c.IMAP.MaxConnsPerIP < 1 || c.IMAP.CommandRate <= 0 {
 		return errors.New("imap: max_conns_per_account, max_conns_per_ip and command_rate must be positive")
+	}
+	if i := c.Blobs.CompactInterval.Duration; i != 0 && i < time.Minute {
+		return fmt.Errorf("blobs.compact_interval %v: want 0s (off) or at least 1m", i)
+	}
+	if t := c.Blobs.CompactThreshold; !(t > 0 && t <= 1) {
+		return fmt.Errorf("blobs.compact_threshold %v: want a share of dead bytes above 0 and at most 1", t)
+	}
+	if g := c.Blobs.CompactGrace.Duration; g < time.Minute {
+		return fmt.Errorf("blobs.compact_grace %v: want at least 1m, so that reads in progress finish", g)
 	}
 	if c.Delivery.Relay != "" {
 		if _, _, err := net.SplitHostPort(c.Delivery.Relay); err != nil {

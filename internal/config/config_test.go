@@ -95,3 +95,36 @@ func TestIMAPLimits(t *testing.T) {
 		t.Fatalf("a 5-minute idle timeout: %v", err)
 	}
 }
+
+func TestBlobs(t *testing.T) {
+	for _, c := range []struct {
+		name, body, wantErr string
+		want                Blobs
+	}{
+		{name: "defaults", body: "", want: Blobs{CompactInterval: Duration{time.Hour}, CompactThreshold: 0.5, CompactGrace: Duration{time.Hour}}},
+		{name: "set", body: "[blobs]\ncompact_interval = \"6h\"\ncompact_threshold = 0.3\ncompact_grace = \"10m\"\n",
+			want: Blobs{CompactInterval: Duration{6 * time.Hour}, CompactThreshold: 0.3, CompactGrace: Duration{10 * time.Minute}}},
+		{name: "off", body: "[blobs]\ncompact_interval = \"0s\"\n", want: Blobs{CompactThreshold: 0.5, CompactGrace: Duration{time.Hour}}},
+		{name: "too often", body: "[blobs]\ncompact_interval = \"10s\"\n", wantErr: "blobs.compact_interval"},
+		{name: "threshold zero", body: "[blobs]\ncompact_threshold = 0.0\n", wantErr: "blobs.compact_threshold"},
+		{name: "threshold above one", body: "[blobs]\ncompact_threshold = 1.5\n", wantErr: "blobs.compact_threshold"},
+		{name: "no grace", body: "[blobs]\ncompact_grace = \"0s\"\n", wantErr: "blobs.compact_grace"},
+		{name: "unknown key", body: "[blobs]\ncompact_treshold = 0.4\n", wantErr: "unknown key blobs.compact_treshold"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cfg, err := Load(write(t, c.body))
+			if c.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), c.wantErr) {
+					t.Fatalf("err = %v, want it to mention %q", err, c.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.Blobs != c.want {
+				t.Fatalf("blobs = %+v, want %+v", cfg.Blobs, c.want)
+			}
+		})
+	}
+}
