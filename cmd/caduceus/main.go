@@ -21,6 +21,8 @@ Usage:
   caduceus dev outbox [--dir DIR]          list mail the demo node "sent" off the machine
   caduceus serve --config FILE             run a node
   caduceus check                           verify the store (blobs, counters, audit chain)
+  caduceus blobs compact [--threshold SHARE] [--grace DURATION]   reclaim the space of expunged messages
+  caduceus blobs stats [--json]            segments on disk, live and dead bytes
 
   caduceus domain add|list|remove NAME
   caduceus user add ADDR --name NAME [--password-stdin] [--notify-email ADDR] [--national-id ID]
@@ -73,6 +75,8 @@ func commands() []command {
 		{[]string{"dev", "outbox"}, cmdDevOutbox},
 		{[]string{"dev"}, cmdDev},
 		{[]string{"check"}, cmdCheck},
+		{[]string{"blobs", "compact"}, cmdBlobsCompact},
+		{[]string{"blobs", "stats"}, cmdBlobsStats},
 		{[]string{"domain", "add"}, cmdDomainAdd},
 		{[]string{"domain", "list"}, cmdDomainList},
 		{[]string{"domain", "remove"}, cmdDomainRemove},

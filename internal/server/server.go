@@ -104,6 +104,7 @@ type Server struct {
 	cancel   context.CancelFunc
 	shutOnce sync.Once
 	dir      *directory.Directory
+	compact  *compactor
 	bg       sync.WaitGroup
 	serveErr chan error
 }
@@ -122,6 +123,7 @@ func Start(ctx context.Context, cfg config.Config, logger *slog.Logger) (*Server
 	}
 	bgctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s := &Server{Node: node, log: logger, TLS: certs.ServerConfig(cert), addrs: map[string]string{}, cancel: cancel, serveErr: make(chan error, 16)}
+	s.compact = &compactor{core: node.Core, log: logger.With("task", "compaction"), cfg: cfg.Blobs}
 	if err := s.startListeners(bgctx); err != nil {
 		s.Shutdown(context.Background())
 		return nil, err
@@ -194,6 +196,7 @@ func (s *Server) startListeners(ctx context.Context) error {
 		return err
 	}
 	s.startQueue(ctx)
+	s.startCompaction(ctx)
 	return nil
 }
 
@@ -251,5 +254,6 @@ func (s *Server) metricsHandler() http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.registerMetrics(reg)
+	s.compact.register(reg)
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 }
