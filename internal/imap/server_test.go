@@ -36,7 +36,7 @@ func startServer(t *testing.T) *testServer {
 
 // startServerWith starts a server with opts, given a host name and a
 // certificate.
-func startServerWith(t *testing.T, opts Options) *testServer {
+func startServerWith(t testing.TB, opts Options) *testServer {
 	t.Helper()
 	svc := coretest.New(t, coretest.Options{})
 	opts.Hostname, opts.TLS = "imap.test", testTLS(t)
@@ -55,7 +55,7 @@ func startServerWith(t *testing.T, opts Options) *testServer {
 }
 
 // testTLS makes a self-signed certificate for the test server.
-func testTLS(t *testing.T) *tls.Config {
+func testTLS(t testing.TB) *tls.Config {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
