@@ -366,32 +366,31 @@ type inserted struct {
 // INBOX. It charges the quota, takes a UID and a MODSEQ, threads the message and
 // counts a reference to its blob.
 func (s *Service) insertInto(ctx context.Context, tx *store.Tx, mailboxID int64, folderName string, blobID, size int64, flags Flags, keywords []string, internal time.Time, sm summary) (inserted, error) {
-	var folderID int64
-	var err error
+	if err := chargeQuota(ctx, tx, mailboxID, size); err != nil {
+		return inserted{}, err
+	}
+	// One statement finds the folder, takes its next UID and MODSEQ and
+	// counts the message in it: each statement is a round trip on PostgreSQL.
+	q := `UPDATE folders SET uidnext = uidnext + 1, highest_modseq = highest_modseq + 1,
+		messages = messages + 1, unseen = unseen + ?, deleted = deleted + ?, bytes = bytes + ?`
+	args := []any{boolInt(flags&FlagSeen == 0), boolInt(flags&FlagDeleted != 0), size, mailboxID}
 	switch {
 	case strings.HasPrefix(folderName, `\`):
-		err = tx.QueryRow(ctx, `SELECT id FROM folders WHERE mailbox_id = ? AND special_use = ? ORDER BY id LIMIT 1`, mailboxID, folderName).Scan(&folderID)
+		q += ` WHERE id = (SELECT id FROM folders WHERE mailbox_id = ? AND special_use = ? ORDER BY id LIMIT 1)`
+		args = append(args, folderName)
 	case folderName != "":
-		err = tx.QueryRow(ctx, `SELECT id FROM folders WHERE mailbox_id = ? AND name = ?`, mailboxID, folderName).Scan(&folderID)
+		q += ` WHERE mailbox_id = ? AND name = ?`
+		args = append(args, folderName)
 	default:
-		err = tx.QueryRow(ctx, `SELECT id FROM folders WHERE mailbox_id = ? AND name = 'INBOX'`, mailboxID).Scan(&folderID)
+		q += ` WHERE mailbox_id = ? AND name = 'INBOX'`
 	}
+	var folderID, uid, modseq int64
+	err := tx.QueryRow(ctx, q+` RETURNING id, uidnext - 1, highest_modseq`, args...).Scan(&folderID, &uid, &modseq)
 	if errors.Is(err, sql.ErrNoRows) {
 		return inserted{}, fmt.Errorf("folder %q: %w", folderName, ErrNotFound)
 	}
 	if err != nil {
-		return inserted{}, err
-	}
-	if err := chargeQuota(ctx, tx, mailboxID, size); err != nil {
-		return inserted{}, err
-	}
-	uid, err := nextUID(ctx, tx, folderID)
-	if err != nil {
-		return inserted{}, err
-	}
-	modseq, err := nextModSeq(ctx, tx, folderID)
-	if err != nil {
-		return inserted{}, err
+		return inserted{}, fmt.Errorf("take uid and modseq: %w", err)
 	}
 	thread, err := findThread(ctx, tx, mailboxID, sm)
 	if err != nil {
@@ -415,13 +414,10 @@ func (s *Service) insertInto(ctx context.Context, tx *store.Tx, mailboxID int64,
 			return inserted{}, err
 		}
 	}
-	if err := addCounters(ctx, tx, folderID, 1, boolInt(flags&FlagSeen == 0), boolInt(flags&FlagDeleted != 0), size); err != nil {
-		return inserted{}, err
-	}
 	if _, err := tx.Exec(ctx, `UPDATE blobs SET refs = refs + 1 WHERE id = ?`, blobID); err != nil {
 		return inserted{}, err
 	}
-	return inserted{Event: Event{MailboxID: mailboxID, FolderID: folderID, Kind: EventNew, ModSeq: modseq}, messageID: id, uid: uid}, nil
+	return inserted{Event: Event{MailboxID: mailboxID, FolderID: folderID, Kind: EventNew, ModSeq: uint64(modseq)}, messageID: id, uid: uint32(uid)}, nil
 }
 
 // findThread returns the thread of the nearest message this one refers to, in

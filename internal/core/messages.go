@@ -310,7 +310,7 @@ func (s *Service) StoreFlags(ctx context.Context, actor Actor, folderID int64, u
 	var failed []uint32
 	var modseq uint64
 	err = s.write(ctx, func(tx *store.Tx) error {
-		changed, failed = nil, nil
+		changed, failed, modseq = nil, nil, 0
 		msgs, err := messagesByUID(ctx, tx, folderID, uids)
 		if err != nil {
 			return err
@@ -326,11 +326,6 @@ func (s *Service) StoreFlags(ctx context.Context, actor Actor, folderID int64, u
 			if nf == m.Flags && equalKeywords(nk, m.Keywords) {
 				continue
 			}
-			if modseq == 0 {
-				if modseq, err = nextModSeq(ctx, tx, folderID); err != nil {
-					return err
-				}
-			}
 			if m.Flags&FlagSeen != 0 && nf&FlagSeen == 0 {
 				unseenDelta++
 			} else if m.Flags&FlagSeen == 0 && nf&FlagSeen != 0 {
@@ -341,14 +336,21 @@ func (s *Service) StoreFlags(ctx context.Context, actor Actor, folderID int64, u
 			} else if m.Flags&FlagDeleted != 0 && nf&FlagDeleted == 0 {
 				deletedDelta--
 			}
-			m.Flags, m.Keywords, m.ModSeq = nf, nk, modseq
-			if _, err := tx.Exec(ctx, `UPDATE messages SET flags = ?, keywords = ?, modseq = ? WHERE id = ?`, int64(nf), strings.Join(nk, " "), modseq, m.ID); err != nil {
-				return err
-			}
+			m.Flags, m.Keywords = nf, nk
 			changed = append(changed, *m)
 		}
-		if unseenDelta != 0 || deletedDelta != 0 {
-			if _, err := tx.Exec(ctx, `UPDATE folders SET unseen = unseen + ?, deleted = deleted + ? WHERE id = ?`, unseenDelta, deletedDelta, folderID); err != nil {
+		if len(changed) == 0 {
+			return nil
+		}
+		// One statement takes the change's MODSEQ and counts it.
+		if err := tx.QueryRow(ctx, `UPDATE folders SET highest_modseq = highest_modseq + 1, unseen = unseen + ?, deleted = deleted + ? WHERE id = ? RETURNING highest_modseq`,
+			unseenDelta, deletedDelta, folderID).Scan(&modseq); err != nil {
+			return fmt.Errorf("next modseq: %w", err)
+		}
+		for i := range changed {
+			m := &changed[i]
+			m.ModSeq = modseq
+			if _, err := tx.Exec(ctx, `UPDATE messages SET flags = ?, keywords = ?, modseq = ? WHERE id = ?`, int64(m.Flags), strings.Join(m.Keywords, " "), modseq, m.ID); err != nil {
 				return err
 			}
 		}
@@ -586,12 +588,23 @@ func (s *Service) Trace(ctx context.Context, actor Actor, action, target, detail
 // removeMessages deletes msgs from a folder, records them as expunged and, when
 // release is set, drops their blob references. It returns the MODSEQ used.
 func (s *Service) removeMessages(ctx context.Context, tx *store.Tx, folderID int64, msgs []Message, release bool) (uint64, error) {
-	modseq, err := nextModSeq(ctx, tx, folderID)
-	if err != nil {
-		return 0, err
-	}
 	var bytes int64
 	unseen, deleted := 0, 0
+	for _, m := range msgs {
+		bytes += m.Size
+		if m.Flags&FlagSeen == 0 {
+			unseen++
+		}
+		if m.Flags&FlagDeleted != 0 {
+			deleted++
+		}
+	}
+	// One statement takes the removal's MODSEQ and uncounts the messages.
+	var modseq uint64
+	if err := tx.QueryRow(ctx, `UPDATE folders SET highest_modseq = highest_modseq + 1, messages = messages - ?, unseen = unseen - ?, deleted = deleted - ?, bytes = bytes - ? WHERE id = ? RETURNING highest_modseq`,
+		len(msgs), unseen, deleted, bytes, folderID).Scan(&modseq); err != nil {
+		return 0, fmt.Errorf("next modseq: %w", err)
+	}
 	for _, m := range msgs {
 		if release {
 			if _, err := tx.Exec(ctx, `UPDATE blobs SET refs = refs - 1 WHERE id = (SELECT blob_id FROM messages WHERE id = ?)`, m.ID); err != nil {
@@ -604,15 +617,8 @@ func (s *Service) removeMessages(ctx context.Context, tx *store.Tx, folderID int
 		if _, err := tx.Exec(ctx, `INSERT INTO expunged (folder_id, uid, modseq) VALUES (?, ?, ?)`, folderID, m.UID, modseq); err != nil {
 			return 0, err
 		}
-		bytes += m.Size
-		if m.Flags&FlagSeen == 0 {
-			unseen++
-		}
-		if m.Flags&FlagDeleted != 0 {
-			deleted++
-		}
 	}
-	return modseq, addCounters(ctx, tx, folderID, -len(msgs), -unseen, -deleted, -bytes)
+	return modseq, nil
 }
 
 func (s *Service) folderRights(ctx context.Context, actor Actor, folderID int64, want Rights) (Access, error) {
