@@ -20,14 +20,12 @@ import (
 const eventChannel = "caduceus_events"
 
 // publish tells this node's watchers of events and, on PostgreSQL, every other
-// node's.
+// node's, for changes committed outside the group committer.
 func (s *Service) publish(events ...Event) {
 	if len(events) == 0 {
 		return
 	}
-	for _, e := range events {
-		s.events.publish(e)
-	}
+	s.publishLocal(events...)
 	if s.st.Dialect() != store.Postgres {
 		return
 	}
@@ -38,6 +36,28 @@ func (s *Service) publish(events ...Event) {
 		}
 		cancel()
 	}
+}
+
+// publishLocal tells this node's watchers of events.
+func (s *Service) publishLocal(events ...Event) {
+	for _, e := range events {
+		s.events.publish(e)
+	}
+}
+
+// notifyNodes tells the other nodes of events, on PostgreSQL, from inside the
+// transaction that makes the changes: PostgreSQL delivers the notifications
+// when, and only if, it commits, and sending them costs no commit of their own.
+func (s *Service) notifyNodes(ctx context.Context, tx *store.Tx, events []Event) error {
+	if tx.Dialect() != store.Postgres {
+		return nil
+	}
+	for _, payload := range encodeEvents(s.node, events) {
+		if _, err := tx.Exec(ctx, `SELECT pg_notify(?, ?)`, eventChannel, payload); err != nil {
+			return fmt.Errorf("notify other nodes: %w", err)
+		}
+	}
+	return nil
 }
 
 // relayEvents listens for other nodes' events until ctx ends, reconnecting

@@ -2,6 +2,7 @@ package core
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -16,7 +17,9 @@ type job struct {
 	sealed []byte
 	size   int64
 	// apply writes the message's rows, referencing blobID, and returns the
-	// events to publish after the commit.
+	// events to publish after the commit. It may run more than once, in
+	// transactions rolled back but the last (see committer.commit): it must set,
+	// not accumulate, what it keeps outside the transaction.
 	apply func(ctx context.Context, tx *store.Tx, blobID int64) ([]Event, error)
 	// text, when set, goes into the search index under the blob.
 	text *searchText
@@ -24,9 +27,9 @@ type job struct {
 }
 
 // committer batches jobs: it appends every waiting blob, syncs the segment once,
-// then commits every job's rows in one transaction, each under its own savepoint
-// so that one failing job (a quota) does not fail the others. A job's caller
-// hears back only after that commit.
+// then commits every job's rows in one transaction, in which one failing job (a
+// quota) does not fail the others. A job's caller hears back only after that
+// commit.
 type committer struct {
 	s    *Service
 	jobs chan *job
@@ -38,6 +41,7 @@ type committer struct {
 	commits  atomic.Int64 // transactions committed
 	messages atomic.Int64 // jobs committed in them
 	failures atomic.Int64 // jobs that failed
+	retries  atomic.Int64 // batches run again, with savepoints, after a job failed
 }
 
 // maxBatch bounds a batch so that a burst does not make one transaction huge.
@@ -103,10 +107,7 @@ func (c *committer) collect(first *job) []*job {
 
 func (c *committer) commit(batch []*job) {
 	ctx := context.Background()
-	refs := make([]struct {
-		segment, offset, length int64
-		err                     error
-	}, len(batch))
+	refs := make([]blobRef, len(batch))
 	// Flag changes, moves and expunges carry no blob: a batch of only those
 	// has nothing to sync.
 	appended := false
@@ -126,49 +127,21 @@ func (c *committer) commit(batch []*job) {
 			return
 		}
 	}
-	errs := make([]error, len(batch))
-	events := make([][]Event, len(batch))
-	err := c.s.st.Tx(ctx, func(tx *store.Tx) error {
-		now := c.s.nowMillis()
-		for i, j := range batch {
-			errs[i], events[i] = nil, nil
-			if refs[i].err != nil {
-				errs[i] = refs[i].err
-				continue
-			}
-			if _, err := tx.Exec(ctx, `SAVEPOINT job`); err != nil {
-				return err
-			}
-			var blobID int64
-			var err error
-			if j.sealed != nil {
-				blobID, err = tx.Insert(ctx, `INSERT INTO blobs (segment, offset_bytes, length, size, refs, created) VALUES (?, ?, ?, ?, 0, ?)`,
-					refs[i].segment, refs[i].offset, refs[i].length, j.size, now)
-			}
-			if err == nil && j.text != nil {
-				err = j.text.index(ctx, tx, blobID)
-			}
-			if err == nil {
-				events[i], err = j.apply(ctx, tx, blobID)
-			}
-			if err != nil {
-				errs[i], events[i] = err, nil
-				if _, err := tx.Exec(ctx, `ROLLBACK TO SAVEPOINT job`); err != nil {
-					return err
-				}
-			}
-			if _, err := tx.Exec(ctx, `RELEASE SAVEPOINT job`); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	// A savepoint per job costs two round trips on PostgreSQL, often more
+	// than the job itself, and jobs seldom fail: run the batch without them
+	// first. When a job fails, that attempt is rolled back whole and the batch
+	// runs again with a savepoint per job, so that the failure stays the job's.
+	errs, events, err := c.apply(ctx, batch, refs, false)
+	if errors.Is(err, errJobFailed) {
+		c.retries.Add(1)
+		errs, events, err = c.apply(ctx, batch, refs, true)
+	}
 	if err == nil {
 		var all []Event
 		for _, ev := range events {
 			all = append(all, ev...)
 		}
-		c.s.publish(all...)
+		c.s.publishLocal(all...)
 	}
 	c.commits.Add(1)
 	for i, j := range batch {
@@ -186,16 +159,89 @@ func (c *committer) commit(batch []*job) {
 	}
 }
 
+// blobRef says where a job's blob went, or why it could not.
+type blobRef struct {
+	segment, offset, length int64
+	err                     error
+}
+
+// errJobFailed ends, and rolls back, a batch's attempt without savepoints when
+// one of its jobs fails.
+var errJobFailed = errors.New("a job of the batch failed")
+
+// apply runs the jobs of a batch in one transaction and commits it, telling
+// the other nodes of the events on PostgreSQL. Without savepoints it stops at
+// the first job that fails, with errJobFailed; with them it rolls that job
+// back to its savepoint and goes on. It returns each job's error and events.
+func (c *committer) apply(ctx context.Context, batch []*job, refs []blobRef, savepoints bool) ([]error, [][]Event, error) {
+	errs := make([]error, len(batch))
+	events := make([][]Event, len(batch))
+	err := c.s.st.Tx(ctx, func(tx *store.Tx) error {
+		now := c.s.nowMillis()
+		var all []Event
+		for i, j := range batch {
+			if refs[i].err != nil {
+				errs[i] = refs[i].err
+				continue
+			}
+			if savepoints {
+				if _, err := tx.Exec(ctx, `SAVEPOINT job`); err != nil {
+					return err
+				}
+			}
+			events[i], errs[i] = c.runJob(ctx, tx, j, refs[i], now)
+			if errs[i] != nil {
+				if !savepoints {
+					return errJobFailed
+				}
+				events[i] = nil
+				if _, err := tx.Exec(ctx, `ROLLBACK TO SAVEPOINT job`); err != nil {
+					return err
+				}
+			}
+			if savepoints {
+				if _, err := tx.Exec(ctx, `RELEASE SAVEPOINT job`); err != nil {
+					return err
+				}
+			}
+			all = append(all, events[i]...)
+		}
+		return c.s.notifyNodes(ctx, tx, all)
+	})
+	return errs, events, err
+}
+
+// runJob writes one job's rows: its blob's, its search index, then its own.
+func (c *committer) runJob(ctx context.Context, tx *store.Tx, j *job, ref blobRef, now int64) ([]Event, error) {
+	var blobID int64
+	if j.sealed != nil {
+		var err error
+		blobID, err = tx.Insert(ctx, `INSERT INTO blobs (segment, offset_bytes, length, size, refs, created) VALUES (?, ?, ?, ?, 0, ?)`,
+			ref.segment, ref.offset, ref.length, j.size, now)
+		if err != nil {
+			return nil, err
+		}
+	}
+	if j.text != nil {
+		if err := j.text.index(ctx, tx, blobID); err != nil {
+			return nil, err
+		}
+	}
+	return j.apply(ctx, tx, blobID)
+}
+
 // CommitStats counts the group committer's work since start, for metrics.
 type CommitStats struct {
 	Commits  int64 // transactions (each with one blob sync)
 	Messages int64 // messages stored durably
 	Failures int64 // messages refused at commit (quota, errors)
+	Retries  int64 // batches run again, a savepoint per job, after a job failed
 }
 
 // CommitStats returns the committer's counters.
 func (s *Service) CommitStats() CommitStats {
-	return CommitStats{Commits: s.commit.commits.Load(), Messages: s.commit.messages.Load(), Failures: s.commit.failures.Load()}
+	return CommitStats{Commits: s.commit.commits.Load(), Messages: s.commit.messages.Load(),
+		Failures: s.commit.failures.Load(), Retries: s.commit.retries.Load()}
 }
 
 // write commits fn through the group committer, so that flag changes, moves

@@ -1,0 +1,113 @@
+package core_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"caduceus/internal/core"
+	"caduceus/internal/core/coretest"
+)
+
+// Jobs that reach the group committer together share one transaction; one of
+// them failing (here a delivery to two mailboxes, one over quota, after the
+// other mailbox's rows were written) must leave no trace and must not fail or
+// change the others: their messages, UIDs, flags, counters and events are as
+// if the failed job had never come.
+func TestFailedJobLeavesItsBatchIntact(t *testing.T) {
+	for _, engine := range engines {
+		t.Run(engine, func(t *testing.T) {
+			ctx := context.Background()
+			sys := core.System("test")
+			svc := coretest.New(t, coretest.Options{Engine: engine})
+			bob := coretest.User(t, svc, "bob", "Bob")
+			coretest.User(t, svc, "alice", "Alice")
+			alice := coretest.Mailbox(t, svc, "alice@"+coretest.Domain)
+			if err := svc.SetQuota(ctx, sys, alice.ID, 100); err != nil {
+				t.Fatal(err)
+			}
+			bobInbox := coretest.Folder(t, svc, "bob@"+coretest.Domain, "INBOX")
+			if err := svc.Deliver(ctx, sys, core.Delivery{Recipients: []string{"bob@" + coretest.Domain}, Data: msg("x@remote.example", "bob", "zero", "")}); err != nil {
+				t.Fatal(err)
+			}
+			watchAlice := svc.Watch(alice.ID)
+			defer watchAlice.Close()
+			before := svc.CommitStats()
+
+			release := svc.HoldCommitsForTest()
+			defer release()
+			big := msg("x@remote.example", "bob, alice", "big", "X-Pad: "+strings.Repeat("x", 200)+"\r\n")
+			ops := map[string]func() error{
+				"deliver to bob": func() error {
+					return svc.Deliver(ctx, sys, core.Delivery{Recipients: []string{"bob@" + coretest.Domain}, Data: msg("x@remote.example", "bob", "one", "")})
+				},
+				"deliver to bob and alice over quota": func() error {
+					return svc.Deliver(ctx, sys, core.Delivery{Recipients: []string{"bob@" + coretest.Domain, "alice@" + coretest.Domain}, Data: big})
+				},
+				"append": func() error {
+					_, err := svc.Append(ctx, bob, bobInbox.ID, core.FlagSeen, nil, time.Time{}, msg("bob@"+coretest.Domain, "bob", "two", ""))
+					return err
+				},
+				"flag": func() error {
+					_, _, err := svc.StoreFlags(ctx, bob, bobInbox.ID, []uint32{1}, core.FlagChange{Op: core.FlagsAdd, Flags: core.FlagFlagged})
+					return err
+				},
+			}
+			errs := map[string]chan error{}
+			for name, op := range ops {
+				c := make(chan error, 1)
+				errs[name] = c
+				go func() { c <- op() }()
+			}
+			for deadline := time.Now().Add(10 * time.Second); svc.QueuedCommitsForTest() < len(ops); {
+				if time.Now().After(deadline) {
+					t.Fatalf("%d jobs queued, want %d", svc.QueuedCommitsForTest(), len(ops))
+				}
+				time.Sleep(time.Millisecond)
+			}
+			release()
+			for name, c := range errs {
+				err := <-c
+				if want := name == "deliver to bob and alice over quota"; want != errors.Is(err, core.ErrQuota) {
+					t.Errorf("%s: %v", name, err)
+				}
+			}
+			after := svc.CommitStats()
+			if after.Commits-before.Commits != 2 || after.Retries-before.Retries != 1 || after.Failures-before.Failures != 1 {
+				t.Errorf("commit stats went from %+v to %+v, want the held batch, then one batch run again", before, after)
+			}
+
+			inbox := coretest.Folder(t, svc, "bob@"+coretest.Domain, "INBOX")
+			if inbox.Messages != 3 || inbox.UIDNext != 4 || inbox.Unseen != 2 {
+				t.Errorf("bob's inbox = %+v, want 3 messages, 2 unseen, UIDNEXT 4", inbox)
+			}
+			msgs, err := svc.Messages(ctx, bob, inbox.ID, core.MessageQuery{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var subjects []string
+			for _, m := range msgs {
+				subjects = append(subjects, m.Subject)
+				if m.UID == 1 && m.Flags&core.FlagFlagged == 0 {
+					t.Errorf("message 1 lost its flag: %+v", m)
+				}
+			}
+			if got := strings.Join(subjects, " "); !strings.Contains(got, "zero") || !strings.Contains(got, "one") || !strings.Contains(got, "two") || strings.Contains(got, "big") {
+				t.Errorf("bob's messages: %q", got)
+			}
+			if f := coretest.Folder(t, svc, "alice@"+coretest.Domain, "INBOX"); f.Messages != 0 {
+				t.Errorf("alice's inbox = %+v", f)
+			}
+			select {
+			case e := <-watchAlice.C:
+				t.Errorf("alice's watcher heard %+v of a refused delivery", e)
+			default:
+			}
+			if problems, err := svc.Check(ctx, nil); err != nil || len(problems) > 0 {
+				t.Fatalf("check: %v %v", problems, err)
+			}
+		})
+	}
+}
