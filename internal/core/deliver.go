@@ -392,24 +392,24 @@ func (s *Service) insertInto(ctx context.Context, tx *store.Tx, mailboxID int64,
 	if err != nil {
 		return inserted{}, fmt.Errorf("take uid and modseq: %w", err)
 	}
-	thread, err := findThread(ctx, tx, mailboxID, sm)
-	if err != nil {
-		return inserted{}, err
-	}
 	kw := append([]string(nil), keywords...)
 	sort.Strings(kw)
 	var sent int64
 	if !sm.date.IsZero() {
 		sent = sm.date.UnixMilli()
 	}
-	id, err := tx.Insert(ctx, `INSERT INTO messages (folder_id, uid, modseq, flags, keywords, internal_date, size, blob_id, thread_id, message_id, in_reply_to, refs, sent_date, subject, from_addr, to_addrs, cc_addrs, attachments, has_attachments)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		folderID, uid, modseq, int64(flags), strings.Join(kw, " "), internal.UnixMilli(), size, blobID, thread,
-		sm.messageID, sm.inReplyTo, sm.references, sent, sm.subject, sm.from, sm.to, sm.cc, strings.Join(sm.attachments, "\n"), boolInt(len(sm.attachments) > 0))
+	// The INSERT looks the thread up itself, saving a round trip; a message
+	// that starts a thread is its own, which only its new id can say.
+	thread, threadArgs := threadOf(mailboxID, sm)
+	args = append([]any{folderID, uid, modseq, int64(flags), strings.Join(kw, " "), internal.UnixMilli(), size, blobID}, threadArgs...)
+	args = append(args, sm.messageID, sm.inReplyTo, sm.references, sent, sm.subject, sm.from, sm.to, sm.cc, strings.Join(sm.attachments, "\n"), boolInt(len(sm.attachments) > 0))
+	var id, threadID int64
+	err = tx.QueryRow(ctx, `INSERT INTO messages (folder_id, uid, modseq, flags, keywords, internal_date, size, blob_id, thread_id, message_id, in_reply_to, refs, sent_date, subject, from_addr, to_addrs, cc_addrs, attachments, has_attachments)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, `+thread+`, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id, thread_id`, args...).Scan(&id, &threadID)
 	if err != nil {
 		return inserted{}, fmt.Errorf("insert message: %w", err)
 	}
-	if thread == 0 {
+	if threadID == 0 {
 		if _, err := tx.Exec(ctx, `UPDATE messages SET thread_id = id WHERE id = ?`, id); err != nil {
 			return inserted{}, err
 		}
@@ -420,15 +420,16 @@ func (s *Service) insertInto(ctx context.Context, tx *store.Tx, mailboxID int64,
 	return inserted{Event: Event{MailboxID: mailboxID, FolderID: folderID, Kind: EventNew, ModSeq: uint64(modseq)}, messageID: id, uid: uint32(uid)}, nil
 }
 
-// findThread returns the thread of the nearest message this one refers to, in
-// the same mailbox, or 0 for a new thread.
-func findThread(ctx context.Context, tx *store.Tx, mailboxID int64, sm summary) (int64, error) {
+// threadOf returns an SQL expression, and its arguments, for the thread of a
+// message this one refers to (or is a copy of) in the same mailbox, or 0 for
+// a new thread.
+func threadOf(mailboxID int64, sm summary) (string, []any) {
 	ids := sm.parents()
 	if sm.messageID != "" {
 		ids = append(ids, sm.messageID)
 	}
 	if len(ids) == 0 {
-		return 0, nil
+		return "0", nil
 	}
 	if len(ids) > 20 {
 		ids = ids[len(ids)-20:]
@@ -437,13 +438,8 @@ func findThread(ctx context.Context, tx *store.Tx, mailboxID int64, sm summary) 
 	for _, id := range ids {
 		args = append(args, id)
 	}
-	var thread int64
-	err := tx.QueryRow(ctx, `SELECT m.thread_id FROM messages m JOIN folders f ON f.id = m.folder_id
-		WHERE f.mailbox_id = ? AND m.message_id IN (?`+strings.Repeat(", ?", len(ids)-1)+`) LIMIT 1`, args...).Scan(&thread)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, nil
-	}
-	return thread, err
+	return `COALESCE((SELECT m.thread_id FROM messages m JOIN folders f ON f.id = m.folder_id
+		WHERE f.mailbox_id = ? AND m.message_id IN (?` + strings.Repeat(", ?", len(ids)-1) + `) LIMIT 1), 0)`, args
 }
 
 func (s *Service) resolveLocal(ctx context.Context, addrs []string) ([]Recipient, error) {
