@@ -25,3 +25,11 @@ func (s *Service) HoldCommitsForTest() (release func()) {
 
 // QueuedCommitsForTest returns the number of jobs waiting for the committer.
 func (s *Service) QueuedCommitsForTest() int { return len(s.commit.jobs) }
+
+// SetBlobSyncForTest makes the committer sync blobs with sync, until restore
+// is called. Call neither while a commit runs.
+func (s *Service) SetBlobSyncForTest(sync func() error) (restore func()) {
+	prev := s.commit.sync
+	s.commit.sync = sync
+	return func() { s.commit.sync = prev }
+}

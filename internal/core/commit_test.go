@@ -111,3 +111,38 @@ func TestFailedJobLeavesItsBatchIntact(t *testing.T) {
 		})
 	}
 }
+
+// The blobs' fsync overlaps the transaction that writes their rows, but the
+// transaction commits only after it succeeded: when it fails, the delivery
+// fails and no row names its blob.
+func TestFailedBlobSyncCommitsNothing(t *testing.T) {
+	for _, engine := range engines {
+		t.Run(engine, func(t *testing.T) {
+			ctx := context.Background()
+			svc := coretest.New(t, coretest.Options{Engine: engine})
+			coretest.User(t, svc, "bob", "Bob")
+			deliver := func(subject string) error {
+				return svc.Deliver(ctx, core.System("test"), core.Delivery{Recipients: []string{"bob@" + coretest.Domain}, Data: msg("x@remote.example", "bob", subject, "")})
+			}
+			diskFull := errors.New("no space left on device")
+			restore := svc.SetBlobSyncForTest(func() error {
+				time.Sleep(50 * time.Millisecond) // long after the rows are written
+				return diskFull
+			})
+			if err := deliver("lost"); !errors.Is(err, diskFull) {
+				t.Fatalf("delivery with a failed sync: %v", err)
+			}
+			restore()
+			if err := deliver("kept"); err != nil {
+				t.Fatal(err)
+			}
+			inbox := coretest.Folder(t, svc, "bob@"+coretest.Domain, "INBOX")
+			if inbox.Messages != 1 || inbox.UIDNext != 2 {
+				t.Errorf("inbox = %+v, want only the message synced", inbox)
+			}
+			if problems, err := svc.Check(ctx, nil); err != nil || len(problems) > 0 {
+				t.Fatalf("check: %v %v", problems, err)
+			}
+		})
+	}
+}

@@ -39,9 +39,7 @@ func newSearchText(sm summary, raw []byte) *searchText {
 func (t *searchText) index(ctx context.Context, tx *store.Tx, blobID int64) error {
 	var err error
 	if tx.Dialect() == store.Postgres {
-		// Weight D marks the body, so that a body-only search can ask for it.
-		_, err = tx.Exec(ctx, `INSERT INTO blob_text (blob_id, tsv) VALUES (?, setweight(to_tsvector('simple', ?), 'A') || setweight(to_tsvector('simple', ?), 'D'))`, blobID,
-			t.subject+" "+t.addrs+" "+t.attachments, t.body)
+		_, err = tx.Exec(ctx, `INSERT INTO blob_text (blob_id, tsv) VALUES (?, `+tsvector+`)`, append([]any{blobID}, t.weighted()...)...)
 	} else {
 		_, err = tx.Exec(ctx, `INSERT INTO blob_text (rowid, subject, addrs, attachments, body) VALUES (?, ?, ?, ?, ?)`, blobID, t.subject, t.addrs, t.attachments, t.body)
 	}
@@ -49,6 +47,15 @@ func (t *searchText) index(ctx context.Context, tx *store.Tx, blobID int64) erro
 		return fmt.Errorf("index message: %w", err)
 	}
 	return nil
+}
+
+// tsvector is, on PostgreSQL, the index of a blob's text made of the two
+// arguments weighted returns. Weight D marks the body, so that a body-only
+// search can ask for it.
+const tsvector = `setweight(to_tsvector('simple', ?), 'A') || setweight(to_tsvector('simple', ?), 'D')`
+
+func (t *searchText) weighted() []any {
+	return []any{t.subject + " " + t.addrs + " " + t.attachments, t.body}
 }
 
 // Search finds the messages of a mailbox whose subject, addresses, attachment
