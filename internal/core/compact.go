@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"caduceus/internal/blob"
@@ -58,9 +59,13 @@ type CompactResult struct {
 // errCompactCrash is what a test's failAt step returns.
 var errCompactCrash = errors.New("compaction stopped by test")
 
-// repointBatch bounds how many rows one committer job repoints, so that a
-// large segment does not hold deliveries back for long.
-const repointBatch = 500
+// repointBatch and deleteBatch bound how many rows one committer job repoints
+// or deletes, so that a large segment does not hold deliveries back for long.
+// Deletes are smaller: SQLite's FTS5 index takes about 0.4 ms to forget a row.
+const (
+	repointBatch = 500
+	deleteBatch  = 100
+)
 
 // CompactBlobs reclaims the space of dead blobs: it moves the live blobs out of
 // closed segments mostly made of dead ones, then removes the segments retired
@@ -186,27 +191,12 @@ func (s *Service) compactSegment(ctx context.Context, actor Actor, n int64, opts
 			return errCompactCrash
 		}
 	}
-	var dead, left int64
+	dead, err := s.deleteDead(ctx, n)
+	if err != nil {
+		return err
+	}
+	var left int64
 	err = s.write(ctx, func(tx *store.Tx) error {
-		// The dead: no reference counted, and none in fact (a row a reference
-		// count got wrong stays, and keeps the segment).
-		const deadRows = `SELECT id FROM blobs WHERE segment = ? AND refs = 0
-			AND NOT EXISTS (SELECT 1 FROM messages WHERE blob_id = blobs.id)
-			AND NOT EXISTS (SELECT 1 FROM outbound WHERE blob_id = blobs.id)`
-		textKey := "rowid"
-		if tx.Dialect() == store.Postgres {
-			textKey = "blob_id"
-		}
-		if _, err := tx.Exec(ctx, `DELETE FROM blob_text WHERE `+textKey+` IN (`+deadRows+`)`, n); err != nil {
-			return fmt.Errorf("delete search rows of dead blobs: %w", err)
-		}
-		r, err := tx.Exec(ctx, `DELETE FROM blobs WHERE id IN (`+deadRows+`)`, n)
-		if err != nil {
-			return fmt.Errorf("delete dead blobs: %w", err)
-		}
-		if dead, err = r.RowsAffected(); err != nil {
-			return err
-		}
 		// A blob committed into the segment after the listing above (its
 		// writer rotated away just before) keeps the segment for a later run.
 		if err := tx.QueryRow(ctx, `SELECT COUNT(*) FROM blobs WHERE segment = ?`, n).Scan(&left); err != nil {
@@ -233,6 +223,76 @@ func (s *Service) compactSegment(ctx context.Context, actor Actor, n int64, opts
 	}
 	res.Compacted++
 	return nil
+}
+
+// deleteDead deletes the rows of segment n's dead blobs and their search rows,
+// a batch per committer job, and returns how many went.
+func (s *Service) deleteDead(ctx context.Context, n int64) (int64, error) {
+	rows, err := s.st.Query(ctx, `SELECT id FROM blobs WHERE segment = ? AND refs = 0`, n)
+	if err != nil {
+		return 0, fmt.Errorf("list dead blobs of segment %d: %w", n, err)
+	}
+	var ids []any
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return 0, err
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, err
+	}
+	var total int64
+	for lo := 0; lo < len(ids); lo += deleteBatch {
+		batch := ids[lo:min(lo+deleteBatch, len(ids))]
+		// Dead: no reference counted, and none in fact (a row whose count went
+		// wrong stays, and keeps the segment). A count of 0 never rises again.
+		dead := `SELECT id FROM blobs WHERE id IN (?` + strings.Repeat(", ?", len(batch)-1) + `) AND refs = 0
+			AND NOT EXISTS (SELECT 1 FROM messages WHERE blob_id = blobs.id)
+			AND NOT EXISTS (SELECT 1 FROM outbound WHERE blob_id = blobs.id)`
+		var deleted int64
+		err := s.write(ctx, func(tx *store.Tx) error {
+			deleted = 0
+			rows, err := tx.Query(ctx, dead, batch...)
+			if err != nil {
+				return fmt.Errorf("find dead blobs: %w", err)
+			}
+			var gone []any
+			for rows.Next() {
+				var id int64
+				if err := rows.Scan(&id); err != nil {
+					rows.Close()
+					return err
+				}
+				gone = append(gone, id)
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil || len(gone) == 0 {
+				return err
+			}
+			list := `(?` + strings.Repeat(", ?", len(gone)-1) + `)`
+			textKey := "rowid"
+			if tx.Dialect() == store.Postgres {
+				textKey = "blob_id"
+			}
+			if _, err := tx.Exec(ctx, `DELETE FROM blob_text WHERE `+textKey+` IN `+list, gone...); err != nil {
+				return fmt.Errorf("delete search rows of dead blobs: %w", err)
+			}
+			if _, err := tx.Exec(ctx, `DELETE FROM blobs WHERE id IN `+list, gone...); err != nil {
+				return fmt.Errorf("delete dead blobs: %w", err)
+			}
+			deleted = int64(len(gone))
+			return nil
+		}, noEvents)
+		if err != nil {
+			return total, err
+		}
+		total += deleted
+	}
+	return total, nil
 }
 
 // removeRetired removes the files of segments retired at least opts.Grace ago
