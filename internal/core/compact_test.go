@@ -1,17 +1,22 @@
 package core_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"log/slog"
+	mrand "math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -27,6 +32,8 @@ import (
 type compactNode struct {
 	t     *testing.T
 	st    *store.Store
+	dsn   string // the store, for a child process: a PostgreSQL URL,
+	data  string // or a SQLite directory
 	dir   string
 	key   []byte
 	clock atomic.Int64 // offset added to the real time, in nanoseconds
@@ -35,7 +42,17 @@ type compactNode struct {
 }
 
 func newCompactNode(t *testing.T, engine string) *compactNode {
-	n := &compactNode{t: t, st: storetest.Open(t, engine), dir: t.TempDir(), key: make([]byte, blob.KeySize)}
+	n := &compactNode{t: t, dir: t.TempDir(), key: make([]byte, blob.KeySize)}
+	if engine == "postgres" {
+		n.dsn = storetest.PostgresDSN(t)
+	} else {
+		n.data = t.TempDir()
+	}
+	var err error
+	if n.st, err = store.Open(context.Background(), n.dsn, n.data); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.st.Close() })
 	rand.Read(n.key)
 	n.open()
 	t.Cleanup(n.close)
@@ -411,4 +428,96 @@ func TestCompactConcurrent(t *testing.T) {
 			n.verify(want)
 		})
 	}
+}
+
+// A compaction killed (SIGKILL, no deferred cleanup) after each step, or at a
+// random moment, loses nothing: every message reads back and Check passes in
+// the next process, which finishes the work.
+func TestCompactKilled(t *testing.T) {
+	if spec := os.Getenv("CADUCEUS_COMPACT_CHILD"); spec != "" {
+		compactChild(t, spec)
+		return
+	}
+	for _, engine := range engines {
+		for _, step := range []string{"copied", "repointed", "retired", "random"} {
+			t.Run(engine+"/"+step, func(t *testing.T) {
+				ctx := context.Background()
+				n := newCompactNode(t, engine)
+				coretest.User(t, n.svc, "alice", "Alice")
+				coretest.User(t, n.svc, "bob", "Bob")
+				want := n.fill(30, "m")
+				n.restart()
+				n.expungeAllBut(want, keepTenth)
+				before := n.diskBytes()
+				n.close()
+
+				cmd := exec.Command(os.Args[0], "-test.run=^TestCompactKilled$", "-test.v")
+				cmd.Env = append(os.Environ(), "CADUCEUS_COMPACT_CHILD="+strings.Join([]string{step, n.dsn, n.data, n.dir, hex.EncodeToString(n.key)}, "|"))
+				out, err := cmd.StdoutPipe()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := cmd.Start(); err != nil {
+					t.Fatal(err)
+				}
+				lines := bufio.NewScanner(out)
+				for lines.Scan() && !strings.Contains(lines.Text(), "compacting") {
+				}
+				if step == "random" {
+					// Somewhere in the copy, the repointing or the deletes.
+					time.Sleep(time.Duration(mrand.IntN(150)) * time.Millisecond)
+					cmd.Process.Kill()
+				}
+				go io.Copy(io.Discard, out)
+				err = cmd.Wait()
+				if ee, ok := err.(*exec.ExitError); !ok || ee.ProcessState.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+					t.Fatalf("child: %v, want killed", err)
+				}
+
+				n.open()
+				n.verify(want)
+				res, err := n.svc.CompactBlobs(ctx, core.System("test"), core.CompactOptions{})
+				if err != nil {
+					t.Fatalf("run after the kill = %+v, %v", res, err)
+				}
+				n.verify(want)
+				if after := n.diskBytes(); after >= before/2 {
+					t.Fatalf("disk: %d bytes before, %d after", before, after)
+				}
+			})
+		}
+	}
+}
+
+// compactChild runs in the child process of TestCompactKilled: it compacts
+// and is killed, by itself after a step or by its parent.
+func compactChild(t *testing.T, spec string) {
+	f := strings.Split(spec, "|")
+	step, dsn, data, dir := f[0], f[1], f[2], f[3]
+	key, err := hex.DecodeString(f[4])
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	st, err := store.Open(ctx, dsn, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	blobs, err := blob.Open(dir, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := core.New(ctx, core.Options{Store: st, Blobs: blobs, Hostname: "mx.test.mssante.fr", Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Println("compacting")
+	if step == "random" {
+		_, err = svc.CompactBlobs(ctx, core.System("test"), core.CompactOptions{})
+	} else {
+		_, err = svc.CompactFailingAt(ctx, core.System("test"), core.CompactOptions{}, step)
+	}
+	// Die at once, as a crash would: no Close, no deferred cleanup.
+	syscall.Kill(os.Getpid(), syscall.SIGKILL)
+	t.Fatalf("still alive after %v", err)
 }
