@@ -42,20 +42,20 @@ Flags:
 		if *grace >= 0 {
 			opts.Grace = *grace
 		}
+		var last time.Time
 		if isTerminal(e.stderr) {
-			var last time.Time
 			opts.Progress = func(done, total int64) {
 				if time.Since(last) < 200*time.Millisecond && done < total {
 					return
 				}
 				last = time.Now()
-				fmt.Fprintf(e.stderr, "\rmoving live blobs: %s of %s", size(done), size(total))
-				if done == total {
-					fmt.Fprintln(e.stderr)
-				}
+				fmt.Fprintf(e.stderr, "\rmoving live blobs: %s of %s ", size(done), size(total))
 			}
 		}
 		res, err := n.Core.CompactBlobs(ctx, cli, opts)
+		if !last.IsZero() {
+			fmt.Fprintln(e.stderr)
+		}
 		if errors.Is(err, blob.ErrBusy) {
 			return fmt.Errorf("%w: try again when it ends", err)
 		}
