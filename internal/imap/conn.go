@@ -29,7 +29,8 @@ const (
 // conn is one client connection. Only its own goroutine writes to it.
 type conn struct {
 	srv *Server
-	nc  net.Conn
+	raw net.Conn // the TCP connection, for Stop and Close from other goroutines
+	nc  net.Conn // raw, or the TLS connection over it
 	ip  string
 	br  *bufio.Reader
 	bw  *bufio.Writer
@@ -54,7 +55,7 @@ type conn struct {
 }
 
 func newConn(s *Server, nc net.Conn, ip string) *conn {
-	c := &conn{srv: s, nc: nc, ip: ip, enabled: map[string]bool{}}
+	c := &conn{srv: s, raw: nc, nc: nc, ip: ip, enabled: map[string]bool{}}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.setStream(nc)
 	c.tokens = s.opts.CommandBurst
@@ -77,13 +78,17 @@ func (c *conn) setStream(nc net.Conn) {
 	})
 }
 
-// shutdown makes the connection's pending read return, so it says BYE.
-func (c *conn) shutdown() {
+// Stop makes the connection's pending read return, so it says BYE.
+func (c *conn) Stop() {
 	c.closing.Store(true)
-	c.nc.SetReadDeadline(time.Now())
+	c.raw.SetReadDeadline(time.Now())
 }
 
-func (c *conn) serve() {
+// Close ends the connection at once.
+func (c *conn) Close() error { return c.raw.Close() }
+
+// Serve runs the connection: greeting, commands, until LOGOUT or an error.
+func (c *conn) Serve() {
 	defer c.srv.dropConn(c)
 	defer c.nc.Close()
 	defer c.cancel()

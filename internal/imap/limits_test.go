@@ -24,7 +24,11 @@ import (
 func (ts *testServer) conns() int {
 	ts.srv.mu.Lock()
 	defer ts.srv.mu.Unlock()
-	return len(ts.srv.conns)
+	n := 0
+	for _, k := range ts.srv.perIP {
+		n += k
+	}
+	return n
 }
 
 // waitConns waits until the server holds n connections.

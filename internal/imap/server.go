@@ -3,14 +3,13 @@ package imap
 import (
 	"context"
 	"crypto/tls"
-	"errors"
-	"fmt"
 	"log/slog"
 	"net"
 	"sync"
 	"time"
 
 	"caduceus/internal/core"
+	"caduceus/internal/netserve"
 )
 
 // Options configures a Server. Zero limits take the defaults named beside
@@ -51,17 +50,15 @@ type Server struct {
 	opts Options
 	log  *slog.Logger
 
-	mu        sync.Mutex
-	listeners map[net.Listener]struct{}
-	conns     map[*conn]struct{}
-	perIP     map[string]int
-	perUser   map[int64]int
-	closing   bool
-	wg        sync.WaitGroup
+	net netserve.Server // accepting, tracking and shutting down connections
+
+	mu      sync.Mutex
+	perIP   map[string]int
+	perUser map[int64]int
 }
 
 // ErrServerClosed is returned by Serve after Shutdown.
-var ErrServerClosed = errors.New("imap: server closed")
+var ErrServerClosed = netserve.ErrClosed
 
 // NewServer returns a server that translates IMAP into calls on svc.
 func NewServer(svc *core.Service, opts Options) *Server {
@@ -98,105 +95,49 @@ func NewServer(svc *core.Service, opts Options) *Server {
 	}
 	return &Server{
 		svc: svc, opts: opts, log: log,
-		listeners: map[net.Listener]struct{}{},
-		conns:     map[*conn]struct{}{},
-		perIP:     map[string]int{},
-		perUser:   map[int64]int{},
+		net:     netserve.Server{Logger: log},
+		perIP:   map[string]int{},
+		perUser: map[int64]int{},
 	}
 }
 
 // Serve accepts connections on ln until Shutdown; each is served on its
 // own goroutine. With ImplicitTLS, connections start with a TLS handshake.
 func (s *Server) Serve(ln net.Listener) error {
-	s.mu.Lock()
-	if s.closing {
-		s.mu.Unlock()
-		return ErrServerClosed
-	}
-	s.listeners[ln] = struct{}{}
-	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		delete(s.listeners, ln)
-		s.mu.Unlock()
-	}()
-	for {
-		nc, err := ln.Accept()
-		if err != nil {
-			s.mu.Lock()
-			closing := s.closing
-			s.mu.Unlock()
-			if closing {
-				return ErrServerClosed
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				time.Sleep(10 * time.Millisecond)
-				continue
-			}
-			return fmt.Errorf("imap: accept: %w", err)
+	return s.net.Serve(ln, func(nc net.Conn) netserve.Conn {
+		if c := s.newConn(nc); c != nil {
+			return c
 		}
-		c := s.newConn(nc)
-		if c == nil {
-			continue
-		}
-		go c.serve()
-	}
+		return nil
+	})
 }
 
 // Shutdown stops accepting connections, tells every client BYE and waits
 // for the connections to end or ctx to be done, when it closes them.
 func (s *Server) Shutdown(ctx context.Context) error {
-	s.mu.Lock()
-	s.closing = true
-	for ln := range s.listeners {
-		ln.Close()
-	}
-	for c := range s.conns {
-		c.shutdown()
-	}
-	s.mu.Unlock()
-	done := make(chan struct{})
-	go func() {
-		s.wg.Wait()
-		close(done)
-	}()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		s.mu.Lock()
-		for c := range s.conns {
-			c.nc.Close()
-		}
-		s.mu.Unlock()
-		return ctx.Err()
-	}
+	return s.net.Shutdown(ctx)
 }
 
-// newConn registers a connection, or refuses it when its address has too
-// many already.
+// newConn counts a connection against its address's cap, or refuses it
+// when the address has too many already.
 func (s *Server) newConn(nc net.Conn) *conn {
 	ip := remoteIP(nc)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closing || s.perIP[ip] >= s.opts.MaxConnsPerIP {
+	if s.perIP[ip] >= s.opts.MaxConnsPerIP {
 		nc.SetWriteDeadline(time.Now().Add(time.Second))
 		nc.Write([]byte("* BYE [UNAVAILABLE] too many connections\r\n"))
 		nc.Close()
 		return nil
 	}
 	s.perIP[ip]++
-	c := newConn(s, nc, ip)
-	s.conns[c] = struct{}{}
-	s.wg.Add(1)
-	return c
+	return newConn(s, nc, ip)
 }
 
+// dropConn gives back what a connection counted against its caps.
 func (s *Server) dropConn(c *conn) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	delete(s.conns, c)
 	if s.perIP[c.ip]--; s.perIP[c.ip] <= 0 {
 		delete(s.perIP, c.ip)
 	}
@@ -205,7 +146,6 @@ func (s *Server) dropConn(c *conn) {
 			delete(s.perUser, c.actor.AccountID)
 		}
 	}
-	s.wg.Done()
 }
 
 // claimAccount counts a logged-in connection against its account's cap.

@@ -41,6 +41,7 @@ import (
 	goldap "github.com/go-ldap/ldap/v3"
 
 	"caduceus/internal/directory"
+	"caduceus/internal/netserve"
 )
 
 // AuthFunc checks an account's credentials; login is the bind name, an address
@@ -67,7 +68,7 @@ type Options struct {
 }
 
 // ErrServerClosed is returned by Serve after Shutdown.
-var ErrServerClosed = errors.New("ldap: server closed")
+var ErrServerClosed = netserve.ErrClosed
 
 // Server is a read-only LDAP server over a directory.
 type Server struct {
@@ -76,11 +77,7 @@ type Server struct {
 	opts Options
 	base *goldap.DN // BaseDN, parsed
 
-	mu       sync.Mutex
-	closing  bool
-	listener []net.Listener
-	conns    map[*conn]bool
-	wg       sync.WaitGroup
+	net netserve.Server // accepting, tracking and shutting down connections
 }
 
 // NewServer returns a server answering from dir, checking binds with auth. It
@@ -100,89 +97,22 @@ func NewServer(dir *directory.Directory, auth AuthFunc, opts Options) (*Server, 
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Server{dir: dir, auth: auth, opts: opts, base: base, conns: make(map[*conn]bool)}, nil
+	return &Server{dir: dir, auth: auth, opts: opts, base: base, net: netserve.Server{Logger: opts.Logger}}, nil
 }
 
 // Serve accepts connections on ln until Shutdown, which makes it return
 // ErrServerClosed.
 func (s *Server) Serve(ln net.Listener) error {
-	s.mu.Lock()
-	if s.closing {
-		s.mu.Unlock()
-		return ErrServerClosed
-	}
-	s.listener = append(s.listener, ln)
-	s.mu.Unlock()
-	var delay time.Duration
-	for {
-		nc, err := ln.Accept()
-		if err != nil {
-			s.mu.Lock()
-			closing := s.closing
-			s.mu.Unlock()
-			if closing {
-				return ErrServerClosed
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-				s.opts.Logger.Warn("ldap: accept", "err", err)
-				time.Sleep(delay)
-				continue
-			}
-			return err
-		}
-		delay = 0
-		c := &conn{srv: s, raw: nc, nc: nc, r: bufio.NewReader(nc)}
-		s.mu.Lock()
-		if s.closing {
-			s.mu.Unlock()
-			nc.Close()
-			return ErrServerClosed
-		}
-		s.conns[c] = true
-		s.wg.Add(1)
-		s.mu.Unlock()
-		go c.serve()
-	}
+	return s.net.Serve(ln, func(nc net.Conn) netserve.Conn {
+		return &conn{srv: s, raw: nc, nc: nc, r: bufio.NewReader(nc)}
+	})
 }
 
 // Shutdown stops accepting connections, tells each client the server goes away
 // once its request in progress is answered, and waits for them to close or for
 // ctx to end.
 func (s *Server) Shutdown(ctx context.Context) error {
-	s.mu.Lock()
-	s.closing = true
-	for _, ln := range s.listener {
-		ln.Close()
-	}
-	for c := range s.conns {
-		c.stop()
-	}
-	s.mu.Unlock()
-	done := make(chan struct{})
-	go func() {
-		s.wg.Wait()
-		close(done)
-	}()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		s.mu.Lock()
-		for c := range s.conns {
-			c.raw.Close()
-		}
-		s.mu.Unlock()
-		return ctx.Err()
-	}
-}
-
-func (s *Server) forget(c *conn) {
-	s.mu.Lock()
-	delete(s.conns, c)
-	s.mu.Unlock()
-	s.wg.Done()
+	return s.net.Shutdown(ctx)
 }
 
 // conn is one client connection.
@@ -199,17 +129,20 @@ type conn struct {
 	stopping bool
 }
 
-// stop makes the connection end after its current request: its next read
+// Stop makes the connection end after its current request: its next read
 // fails at once.
-func (c *conn) stop() {
+func (c *conn) Stop() {
 	c.wmu.Lock()
 	c.stopping = true
 	c.wmu.Unlock()
 	c.raw.SetReadDeadline(time.Now())
 }
 
-func (c *conn) serve() {
-	defer c.srv.forget(c)
+// Close ends the connection at once.
+func (c *conn) Close() error { return c.raw.Close() }
+
+// Serve answers the connection's requests until it ends.
+func (c *conn) Serve() {
 	defer func() { c.nc.Close() }()
 	defer c.recoverPanic()
 	for {

@@ -80,6 +80,19 @@ func mailboxFile() string {
 // a local account on the red list; it returns its address and the CA file.
 func testServer(t *testing.T, anonymous bool) (addr string, caFile string, srv *Server) {
 	t.Helper()
+	auth := func(ctx context.Context, login, pw string) error {
+		if login == "alice@caduceus.example" && pw == password {
+			return nil
+		}
+		return errors.New("bad credentials")
+	}
+	return testServerWith(t, Options{Anonymous: anonymous}, auth)
+}
+
+// testServerWith serves the test directory with opts (base DN, size limit
+// and certificate filled in) and auth.
+func testServerWith(t *testing.T, opts Options, auth AuthFunc) (addr string, caFile string, srv *Server) {
+	t.Helper()
 	ctx := context.Background()
 	st := storetest.Open(t, "sqlite")
 	dir, err := directory.Open(ctx, st, t.TempDir())
@@ -102,14 +115,9 @@ func testServer(t *testing.T, anonymous bool) (addr string, caFile string, srv *
 		t.Fatal(err)
 	}
 	cert, caFile := testCertificate(t)
-	auth := func(ctx context.Context, login, pw string) error {
-		if login == "alice@caduceus.example" && pw == password {
-			return nil
-		}
-		return errors.New("bad credentials")
-	}
-	srv, err = NewServer(dir, auth, Options{BaseDN: baseDN, Anonymous: anonymous, SizeLimit: 50,
-		TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}})
+	opts.BaseDN, opts.SizeLimit = baseDN, 50
+	opts.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	srv, err = NewServer(dir, auth, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -390,17 +398,16 @@ func TestBaseDN(t *testing.T) {
 // A bug in a request ends its connection, not the server; the log keeps the
 // stack and not the request. A panicking bind check stands for the bug.
 func TestPanicEndsOnlyItsConnection(t *testing.T) {
-	addr, caFile, srv := testServer(t, false)
 	var logs bytes.Buffer
 	var mu sync.Mutex
-	srv.mu.Lock() // connections take the lock: they see the change
-	srv.opts.Logger = slog.New(slog.NewJSONHandler(writerFunc(func(p []byte) (int, error) {
+	logger := slog.New(slog.NewJSONHandler(writerFunc(func(p []byte) (int, error) {
 		mu.Lock()
 		defer mu.Unlock()
 		return logs.Write(p)
 	}), nil))
-	srv.auth = func(ctx context.Context, login, pw string) error { panic(errors.New("bind of " + login)) }
-	srv.mu.Unlock()
+	addr, caFile, _ := testServerWith(t, Options{Logger: logger}, func(ctx context.Context, login, pw string) error {
+		panic(errors.New("bind of " + login))
+	})
 	for range 2 { // the second connection finds the server still serving
 		c := dial(t, addr, caFile)
 		if err := c.Bind("alice@caduceus.example", password); err == nil {
