@@ -11,8 +11,8 @@ import (
 )
 
 // A job is one change to commit durably: a message's sealed blob (or none, for
-// a flag change, a move or an expunge) and what to write in the metadata once
-// the blob is on disk.
+// a flag change, a move or an expunge) and what to write in the metadata, which
+// commits once the blob is on disk.
 type job struct {
 	sealed []byte
 	size   int64
