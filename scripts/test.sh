@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test of Caduceus on a fresh machine: it starts PostgreSQL (or
-# installs it) and installs Debian's Chromium and ldap-utils when missing, then
-# runs vet, staticcheck and the whole suite with the race detector. The fuzz
-# seed corpora under testdata/fuzz run as ordinary tests.
+# installs it) and installs Debian's Chromium, ldap-utils and python3 (whose
+# imaplib is a second IMAP client) when missing, then runs vet, staticcheck
+# and the whole suite with the race detector. The fuzz seed corpora run as
+# ordinary tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -46,6 +47,7 @@ ensure_tools() {
 	command -v chromium >/dev/null || missing+=(chromium)
 	command -v ldapsearch >/dev/null || missing+=(ldap-utils)
 	command -v pg_isready >/dev/null || missing+=(postgresql-client)
+	command -v python3 >/dev/null || missing+=(python3)
 	if [ ${#missing[@]} -gt 0 ]; then apt_install "${missing[@]}"; fi
 }
 

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // The token readers below follow the formal syntax of RFC 9051 §9. Each
@@ -127,6 +128,10 @@ func (p *Parser) tagToken() string {
 }
 
 // astring reads an atom of ASTRING-CHARs, a quoted string or a literal.
+// The atom may hold UTF-8 beyond ASCII: RFC 9051 wants such text quoted or
+// in a literal, but clients send it bare (Python's imaplib sends search
+// words as they are) and Dovecot takes it; bytes that are not UTF-8 are
+// refused.
 func (p *Parser) astring() string {
 	switch p.peek() {
 	case '"':
@@ -134,7 +139,11 @@ func (p *Parser) astring() string {
 	case '{', '~':
 		return string(p.literal())
 	}
-	return p.chars(isAstringChar, "string")
+	s := p.chars(func(c byte) bool { return isAstringChar(c) || c >= 0x80 }, "string")
+	if p.err == nil && !utf8.ValidString(s) {
+		p.fail("expected UTF-8 in %q", s)
+	}
+	return s
 }
 
 // str reads a quoted string or a literal.

@@ -121,6 +121,9 @@ func TestParseCommand(t *testing.T) {
 					}}}},
 				}},
 			}}, 1},
+		{"search with bare UTF-8", "a SEARCH CHARSET UTF-8 BODY h\xc3\xa9moglobine\r\n",
+			&Command{Tag: "a", Name: "SEARCH", Args: &SearchArgs{Charset: "UTF-8",
+				Key: &SearchKey{Op: "BODY", Value: "hémoglobine"}}}, 0},
 		{"search seqset modseq header", `a UID SEARCH 1:5 MODSEQ "/flags/\\draft" all 620162338 HEADER X-Priority 1` + "\r\n",
 			&Command{Tag: "a", Name: "SEARCH", UID: true, Args: &SearchArgs{Key: &SearchKey{Op: "AND", Keys: []*SearchKey{
 				{Op: "SEQSET", Set: NumSet{Ranges: []NumRange{{1, 5}}}},
@@ -196,6 +199,7 @@ func TestParseErrors(t *testing.T) {
 		{"mime without part", "a FETCH 1 BODY[MIME]\r\n", "a", "BAD", "", "unknown section"},
 		{"vanished without uid", "a FETCH 1 FLAGS (CHANGEDSINCE 1 VANISHED)\r\n", "a", "BAD", "", "VANISHED"},
 		{"unknown search key", "a SEARCH FROBNICATE\r\n", "a", "BAD", "", "unknown search key"},
+		{"bare bytes not UTF-8", "a SEARCH BODY h\xe9moglobine\r\n", "a", "BAD", "", "UTF-8"},
 		{"deep search", "a SEARCH " + strings.Repeat("NOT ", 100) + "ALL\r\n", "a", "BAD", "", "nested"},
 		{"bad date", "a SEARCH SINCE 31-Foo-2020\r\n", "a", "BAD", "", "bad date"},
 		{"literal too large", "a LOGIN {999999}\r\n", "a", "BAD", "TOOBIG", "literal too large"},
