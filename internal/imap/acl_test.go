@@ -9,6 +9,7 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 
+	"caduceus/internal/audit"
 	"caduceus/internal/core"
 	"caduceus/internal/core/coretest"
 )
@@ -169,5 +170,50 @@ func TestQuota(t *testing.T) {
 	r.write(fmt.Sprintf("a APPEND INBOX {%d+}\r\n%s\r\n", len(big), big))
 	if _, status := r.until("a"); !strings.HasPrefix(status, "NO [OVERQUOTA]") {
 		t.Errorf("APPEND over quota = %q", status)
+	}
+}
+
+// TestOpeningASharedMailboxIsTraced checks that the trail tells who opened
+// an organisational mailbox over IMAP, once per connection and SELECT or
+// EXAMINE alike, and that opening one's own INBOX adds nothing.
+func TestOpeningASharedMailboxIsTraced(t *testing.T) {
+	ts := startServer(t)
+	ctx := context.Background()
+	coretest.User(t, ts.svc, "alice", "Alice")
+	org := "cardio@" + coretest.Domain
+	mb, err := ts.svc.AddMailbox(ctx, systemActor(), org, core.KindOrganisational, "Cardiologie", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ts.svc.SetRights(ctx, systemActor(), mb.ID, "alice@"+coretest.Domain, core.AllRights); err != nil {
+		t.Fatal(err)
+	}
+	opens := func() []audit.Entry {
+		t.Helper()
+		es, err := ts.svc.Audit().List(ctx, audit.Query{Action: "open"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return es
+	}
+	shared := "Shared/" + org + "/INBOX"
+	for i := range 2 {
+		c := ts.dial(t, "alice", nil)
+		for _, examine := range []bool{false, true, false} {
+			if _, err := c.Select("INBOX", nil).Wait(); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c.Select(shared, &imap.SelectOptions{ReadOnly: examine}).Wait(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		es := opens()
+		if len(es) != i+1 {
+			t.Fatalf("after connection %d: %d open entries, want %d: %+v", i+1, len(es), i+1, es)
+		}
+		e := es[0]
+		if e.Actor != "alice@"+coretest.Domain || e.Door != "imap" || e.Target != "mailbox "+org || e.Detail != "imap select" || e.Result != "ok" {
+			t.Errorf("open entry %+v", e)
+		}
 	}
 }

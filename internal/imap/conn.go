@@ -46,6 +46,7 @@ type conn struct {
 	state   int
 	actor   core.Actor
 	home    core.Access     // the person's own mailbox, once looked up
+	opened  map[int64]bool  // shared mailboxes whose opening this connection traced
 	enabled map[string]bool // ENABLEd extensions (RFC 5161)
 	cond    bool            // CONDSTORE is on (RFC 7162 §3.1)
 	sel     *selection

@@ -2,6 +2,7 @@ package imap
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"slices"
 	"strings"
@@ -57,6 +58,9 @@ func (c *conn) cmdSelect(cmd *Command) {
 	pl, f, err := c.folder(a.Mailbox)
 	if err == nil {
 		pl.access, err = c.current(pl)
+	}
+	if err == nil && !pl.access.Owned {
+		err = c.traceOpen(pl.access, cmd.Name)
 	}
 	if err != nil {
 		c.fail(cmd.Tag, err)
@@ -253,6 +257,24 @@ func (c *conn) sync(expungeOK bool) {
 		c.readChanges()
 	}
 	sel.tracker.Flush(c.w, FlushOptions{Expunge: expungeOK, Vanished: c.enabled["QRESYNC"], ModSeq: c.cond})
+}
+
+// traceOpen records, once per connection, that the person opened a
+// mailbox that is not theirs (an organisational mailbox, a delegation):
+// the trail must tell who opened a shared mailbox. The mailbox does not
+// open if the trail cannot say so.
+func (c *conn) traceOpen(acc core.Access, how string) error {
+	if c.opened[acc.ID] {
+		return nil
+	}
+	if err := c.srv.svc.Trace(c.ctx, c.actor, "open", "mailbox "+acc.Address, "imap "+strings.ToLower(how)); err != nil {
+		return fmt.Errorf("trace opening of mailbox %d: %w", acc.ID, err)
+	}
+	if c.opened == nil {
+		c.opened = map[int64]bool{}
+	}
+	c.opened[acc.ID] = true
+	return nil
 }
 
 // hear notes an event: a change of the selected folder that the tracker
