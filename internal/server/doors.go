@@ -149,6 +149,7 @@ func (s *Server) registerMetrics(reg *prometheus.Registry) {
 		{"caduceus_commits_total", "Group commits (one blob sync and one transaction each).", func(c core.CommitStats) int64 { return c.Commits }},
 		{"caduceus_messages_stored_total", "Messages stored durably (deliveries, submissions, appends).", func(c core.CommitStats) int64 { return c.Messages }},
 		{"caduceus_messages_refused_total", "Messages refused at commit (quota, errors).", func(c core.CommitStats) int64 { return c.Failures }},
+		{"caduceus_commit_retries_total", "Group commits run again, a savepoint per job, after one of their jobs failed.", func(c core.CommitStats) int64 { return c.Retries }},
 	} {
 		get := c.get
 		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: c.name, Help: c.help}, func() float64 {

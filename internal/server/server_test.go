@@ -39,7 +39,7 @@ func TestListenersHealthAndMetrics(t *testing.T) {
 	}
 	body, _ = io.ReadAll(resp.Body)
 	resp.Body.Close()
-	for _, want := range []string{"caduceus_queue_messages", "caduceus_commits_total", "caduceus_blob_bytes_reclaimed_total", "go_goroutines"} {
+	for _, want := range []string{"caduceus_queue_messages", "caduceus_commits_total", "caduceus_commit_retries_total", "caduceus_blob_bytes_reclaimed_total", "go_goroutines"} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("metrics lack %s", want)
 		}
