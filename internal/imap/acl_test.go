@@ -16,22 +16,29 @@ import (
 
 func systemActor() core.Actor { return core.System("test") }
 
+// cardioForAlice creates the organisational mailbox cardio@ with every
+// right for alice, and returns its address.
+func cardioForAlice(t *testing.T, ts *testServer) string {
+	t.Helper()
+	org := "cardio@" + coretest.Domain
+	mb, err := ts.svc.AddMailbox(context.Background(), systemActor(), org, core.KindOrganisational, "Cardiologie", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ts.svc.SetRights(context.Background(), systemActor(), mb.ID, "alice@"+coretest.Domain, core.AllRights); err != nil {
+		t.Fatal(err)
+	}
+	return org
+}
+
 // TestACLOrgMailboxAndDelegate checks that an organisational mailbox
 // appears under the shared namespace with the rights the core grants, and
 // that SETACL by its admin gives a delegate access at once.
 func TestACLOrgMailboxAndDelegate(t *testing.T) {
 	ts := startServer(t)
-	ctx := context.Background()
 	coretest.User(t, ts.svc, "alice", "Alice")
 	coretest.User(t, ts.svc, "bob", "Bob")
-	org := "cardio@" + coretest.Domain
-	mb, err := ts.svc.AddMailbox(ctx, systemActor(), org, core.KindOrganisational, "Cardiologie", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ts.svc.SetRights(ctx, systemActor(), mb.ID, "alice@"+coretest.Domain, core.AllRights); err != nil {
-		t.Fatal(err)
-	}
+	org := cardioForAlice(t, ts)
 	alice := ts.dial(t, "alice", nil)
 	bob := ts.dial(t, "bob", nil)
 	shared := "Shared/" + org + "/INBOX"
@@ -180,14 +187,7 @@ func TestOpeningASharedMailboxIsTraced(t *testing.T) {
 	ts := startServer(t)
 	ctx := context.Background()
 	coretest.User(t, ts.svc, "alice", "Alice")
-	org := "cardio@" + coretest.Domain
-	mb, err := ts.svc.AddMailbox(ctx, systemActor(), org, core.KindOrganisational, "Cardiologie", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ts.svc.SetRights(ctx, systemActor(), mb.ID, "alice@"+coretest.Domain, core.AllRights); err != nil {
-		t.Fatal(err)
-	}
+	org := cardioForAlice(t, ts)
 	opens := func() []audit.Entry {
 		t.Helper()
 		es, err := ts.svc.Audit().List(ctx, audit.Query{Action: "open"})

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"runtime"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -16,6 +15,7 @@ import (
 	"time"
 
 	"caduceus/internal/core"
+	"caduceus/internal/netserve"
 )
 
 // The states of a connection (RFC 9051 §3).
@@ -165,11 +165,7 @@ func (c *conn) recoverPanic() {
 	if v == nil {
 		return
 	}
-	what := fmt.Sprintf("%T", v)
-	if re, ok := v.(runtime.Error); ok {
-		what = re.Error()
-	}
-	c.srv.log.Error("imap: command failed with a panic", "command", c.running, "panic", what, "stack", string(debug.Stack()))
+	c.srv.log.Error("imap: command failed with a panic", "command", c.running, "panic", netserve.DescribePanic(v), "stack", string(debug.Stack()))
 	c.bw.Reset(c.nc) // drop the half-written response
 	c.bye("[SERVERBUG] internal error, please reconnect")
 }

@@ -31,7 +31,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"runtime"
 	"runtime/debug"
 	"strings"
 	"sync"
@@ -181,11 +180,7 @@ func (c *conn) recoverPanic() {
 	if v == nil {
 		return
 	}
-	what := fmt.Sprintf("%T", v)
-	if re, ok := v.(runtime.Error); ok {
-		what = re.Error()
-	}
-	c.srv.opts.Logger.Error("ldap: request failed with a panic", "panic", what, "stack", string(debug.Stack()))
+	c.srv.opts.Logger.Error("ldap: request failed with a panic", "panic", netserve.DescribePanic(v), "stack", string(debug.Stack()))
 }
 
 // write sends one response.

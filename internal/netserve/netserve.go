@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"runtime"
 	"sync"
 	"time"
 )
@@ -137,6 +138,17 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.mu.Unlock()
 		return ctx.Err()
 	}
+}
+
+// DescribePanic names a recovered panic value for a log without what it
+// may carry: a runtime error's own message (an index out of range, a nil
+// dereference), otherwise only the value's type, since a value built from
+// a request may hold health data.
+func DescribePanic(v any) string {
+	if re, ok := v.(runtime.Error); ok {
+		return re.Error()
+	}
+	return fmt.Sprintf("%T", v)
 }
 
 func (s *Server) run(c Conn) {

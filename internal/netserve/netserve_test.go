@@ -138,3 +138,25 @@ func TestShutdown(t *testing.T) {
 		})
 	}
 }
+
+func TestDescribePanic(t *testing.T) {
+	var nilMap map[string]int
+	var runtimeErr any
+	func() {
+		defer func() { runtimeErr = recover() }()
+		nilMap["x"] = 1
+	}()
+	for _, c := range []struct {
+		name string
+		v    any
+		want string
+	}{
+		{"runtime error keeps its message", runtimeErr, "assignment to entry in nil map"},
+		{"an error built from a request keeps only its type", errors.New("subject: IRM de M. Dupont"), "*errors.errorString"},
+		{"a string likewise", "patient Dupont", "string"},
+	} {
+		if got := DescribePanic(c.v); got != c.want {
+			t.Errorf("%s: DescribePanic = %q, want %q", c.name, got, c.want)
+		}
+	}
+}
