@@ -161,6 +161,10 @@ CREATE INDEX outbound_blob ON outbound(blob_id);
 	{common: `
 ALTER TABLE folders ADD COLUMN deleted BIGINT NOT NULL DEFAULT 0;
 `},
+	// Compaction lists and counts the blobs of one segment at a time.
+	{common: `
+CREATE INDEX blobs_segment ON blobs(segment, refs);
+`},
 }
 
 func (s *Store) migrate(ctx context.Context) error {
