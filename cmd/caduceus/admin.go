@@ -336,6 +336,20 @@ func cmdAuditList(ctx context.Context, e env, args []string) error {
 	})
 }
 
+func cmdAuditPrune(ctx context.Context, e env, args []string) error {
+	f := newFlags(e, "audit prune", "audit prune [--older-than DURATION]", 0)
+	older := f.Duration("older-than", audit.MinRetention, "remove the entries older than this; a year at the least")
+	return withNode(ctx, f, args, func(n *server.Node, _ []string) error {
+		before := time.Now().Add(-*older)
+		removed, err := n.Core.Audit().Prune(ctx, audit.Entry{Actor: "system", Door: "cli"}, before)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "%d audit entries from before %s removed; the chain goes on from the last of them\n", removed, before.Format(time.DateOnly))
+		return nil
+	})
+}
+
 func cmdCheck(ctx context.Context, e env, args []string) error {
 	f := newFlags(e, "check", "check", 0)
 	return withNode(ctx, f, args, func(n *server.Node, _ []string) error {

@@ -32,6 +32,7 @@ Usage:
   caduceus mailbox stats ADDR [--json]
   caduceus queue list | retry ID | drop ID
   caduceus audit list [--actor ADDR] [--action NAME] [--limit N]
+  caduceus audit prune [--older-than D]     remove entries older than D (at least a year; default 8760h)
   caduceus directory import FILE...         import the public extraction files (.txt or .zip)
   caduceus directory search QUERY [--profession CODE] [--city NAME] [--limit N] [--json]
   caduceus directory synth --rows N [--dir DIR]   write realistic synthetic extraction files
@@ -96,6 +97,7 @@ func commands() []command {
 		{[]string{"queue", "retry"}, cmdQueueRetry},
 		{[]string{"queue", "drop"}, cmdQueueDrop},
 		{[]string{"audit", "list"}, cmdAuditList},
+		{[]string{"audit", "prune"}, cmdAuditPrune},
 		{[]string{"bench", "imap"}, cmdBenchIMAP},
 		{[]string{"bench", "smtp"}, cmdBenchSMTP},
 		{[]string{"directory", "import"}, cmdDirectoryImport},

@@ -57,6 +57,8 @@ func TestAdminCommands(t *testing.T) {
 		{args: []string{"queue", "retry", "abc"}, wantErr: "want a number"},
 		{args: []string{"queue", "drop", "42"}, wantErr: "not found"},
 		{args: []string{"audit", "list", "--action", "rights.set"}, want: "cardio@chu.mssante.fr sophie@chu.mssante.fr"},
+		{args: []string{"audit", "prune", "--older-than", "720h"}, wantErr: "kept at least 365 days"},
+		{args: []string{"audit", "prune"}, want: "0 audit entries from before"},
 		{args: []string{"check"}, want: "store ok"},
 		{args: []string{"user", "remove", "sophie@chu.mssante.fr"}, want: "removed"},
 		{args: []string{"frobnicate"}, wantErr: "unknown command"},

@@ -121,15 +121,72 @@ func (t *Trail) List(ctx context.Context, q Query) ([]Entry, error) {
 	return out, rows.Err()
 }
 
+// MinRetention is how long the trail keeps an entry at the least: a year, as
+// health data hosting asks of access traces.
+const MinRetention = 365 * 24 * time.Hour
+
+// Prune removes the entries older than before, which must be at least
+// MinRetention ago, and returns how many it removed. The hash of the last
+// one removed is kept as the anchor the rest of the chain starts from, so
+// Verify still checks every entry kept, and the pruning is itself traced,
+// by actor.
+func (t *Trail) Prune(ctx context.Context, actor Entry, before time.Time) (int64, error) {
+	if time.Since(before) < MinRetention {
+		return 0, fmt.Errorf("audit entries are kept at least %d days: prune before %s at the latest",
+			MinRetention/(24*time.Hour), time.Now().Add(-MinRetention).Format(time.DateOnly))
+	}
+	var n int64
+	err := t.st.Tx(ctx, func(tx *store.Tx) error {
+		if tx.Dialect() == store.Postgres {
+			if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(7243002)`); err != nil {
+				return fmt.Errorf("lock audit chain: %w", err)
+			}
+		}
+		var last int64
+		var hash string
+		err := tx.QueryRow(ctx, `SELECT id, hash FROM audit WHERE at < ? ORDER BY id DESC LIMIT 1`, before.UnixMilli()).Scan(&last, &hash)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("find entries to prune: %w", err)
+		}
+		// Everything up to the last old entry goes, so that what stays is
+		// one unbroken chain.
+		res, err := tx.Exec(ctx, `DELETE FROM audit WHERE id <= ?`, last)
+		if err != nil {
+			return fmt.Errorf("prune audit: %w", err)
+		}
+		if n, err = res.RowsAffected(); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM audit_anchor`); err != nil {
+			return fmt.Errorf("replace audit anchor: %w", err)
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO audit_anchor (last_id, hash) VALUES (?, ?)`, last, hash); err != nil {
+			return fmt.Errorf("write audit anchor: %w", err)
+		}
+		actor.Action, actor.Target, actor.Result = "audit.prune", "audit", "ok"
+		actor.Detail = fmt.Sprintf("%d entries before %s", n, before.UTC().Format(time.DateOnly))
+		return t.Record(ctx, tx, actor)
+	})
+	return n, err
+}
+
 // Verify walks the whole chain and returns the id of the first entry whose hash
 // does not match, or 0 when the trail is intact.
 func (t *Trail) Verify(ctx context.Context) (int64, error) {
+	prev := ""
+	var anchorID int64
+	err := t.st.QueryRow(ctx, `SELECT last_id, hash FROM audit_anchor`).Scan(&anchorID, &prev)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return 0, fmt.Errorf("read audit anchor: %w", err)
+	}
 	rows, err := t.st.Query(ctx, `SELECT id, at, actor, door, remote, action, target, result, detail, hash FROM audit ORDER BY id`)
 	if err != nil {
 		return 0, fmt.Errorf("read audit: %w", err)
 	}
 	defer rows.Close()
-	prev := ""
 	for rows.Next() {
 		var e Entry
 		var at int64
@@ -138,7 +195,7 @@ func (t *Trail) Verify(ctx context.Context) (int64, error) {
 			return 0, err
 		}
 		e.At = time.UnixMilli(at)
-		if chain(prev, e) != hash {
+		if e.ID <= anchorID || chain(prev, e) != hash {
 			return e.ID, nil
 		}
 		prev = hash

@@ -165,6 +165,11 @@ ALTER TABLE folders ADD COLUMN deleted BIGINT NOT NULL DEFAULT 0;
 	{common: `
 CREATE INDEX blobs_segment ON blobs(segment, refs);
 `},
+	// The hash of the last audit entry pruned: the chain of what is kept
+	// starts from it.
+	{common: `
+CREATE TABLE audit_anchor (last_id BIGINT NOT NULL, hash TEXT NOT NULL);
+`},
 }
 
 func (s *Store) migrate(ctx context.Context) error {
