@@ -42,11 +42,8 @@ func New(st *store.Store) *Trail { return &Trail{st: st} }
 // Record writes e in tx, chained to the entry before it. Call it in the same
 // transaction as the change it traces, so that one never commits without the other.
 func (t *Trail) Record(ctx context.Context, tx *store.Tx, e Entry) error {
-	if tx.Dialect() == store.Postgres {
-		// Serialise chain extension across nodes for the rest of the transaction.
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(7243002)`); err != nil {
-			return fmt.Errorf("lock audit chain: %w", err)
-		}
+	if err := lockChain(ctx, tx); err != nil {
+		return err
 	}
 	var prev string
 	err := tx.QueryRow(ctx, `SELECT hash FROM audit ORDER BY id DESC LIMIT 1`).Scan(&prev)
@@ -137,10 +134,8 @@ func (t *Trail) Prune(ctx context.Context, actor Entry, before time.Time) (int64
 	}
 	var n int64
 	err := t.st.Tx(ctx, func(tx *store.Tx) error {
-		if tx.Dialect() == store.Postgres {
-			if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(7243002)`); err != nil {
-				return fmt.Errorf("lock audit chain: %w", err)
-			}
+		if err := lockChain(ctx, tx); err != nil {
+			return err
 		}
 		var last int64
 		var hash string
@@ -201,6 +196,18 @@ func (t *Trail) Verify(ctx context.Context) (int64, error) {
 		prev = hash
 	}
 	return 0, rows.Err()
+}
+
+// lockChain serialises changes to the chain across nodes for the rest of
+// tx, on PostgreSQL; SQLite has one writer anyway.
+func lockChain(ctx context.Context, tx *store.Tx) error {
+	if tx.Dialect() != store.Postgres {
+		return nil
+	}
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(7243002)`); err != nil {
+		return fmt.Errorf("lock audit chain: %w", err)
+	}
+	return nil
 }
 
 func chain(prev string, e Entry) string {

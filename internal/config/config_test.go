@@ -59,15 +59,9 @@ expire = "48h"
 		{name: "syntax", body: "hostname = \n", wantErr: "read config"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			cfg, err := Load(write(t, c.body))
-			if c.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), c.wantErr) {
-					t.Fatalf("err = %v, want it to mention %q", err, c.wantErr)
-				}
+			cfg, ok := load(t, c.body, c.wantErr)
+			if !ok {
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			c.check(t, cfg)
 		})
@@ -112,19 +106,31 @@ func TestBlobs(t *testing.T) {
 		{name: "unknown key", body: "[blobs]\ncompact_treshold = 0.4\n", wantErr: "unknown key blobs.compact_treshold"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			cfg, err := Load(write(t, c.body))
-			if c.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), c.wantErr) {
-					t.Fatalf("err = %v, want it to mention %q", err, c.wantErr)
-				}
+			cfg, ok := load(t, c.body, c.wantErr)
+			if !ok {
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			if cfg.Blobs != c.want {
 				t.Fatalf("blobs = %+v, want %+v", cfg.Blobs, c.want)
 			}
 		})
 	}
+}
+
+// load reads a configuration of body. With wantErr it checks that loading
+// fails with an error naming it and returns false; otherwise it returns the
+// configuration, failing the test on any error.
+func load(t *testing.T, body, wantErr string) (Config, bool) {
+	t.Helper()
+	cfg, err := Load(write(t, body))
+	if wantErr != "" {
+		if err == nil || !strings.Contains(err.Error(), wantErr) {
+			t.Fatalf("err = %v, want it to mention %q", err, wantErr)
+		}
+		return cfg, false
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg, true
 }

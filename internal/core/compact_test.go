@@ -60,7 +60,20 @@ func newCompactNode(t *testing.T, engine string) *compactNode {
 	if err := n.svc.AddDomain(ctx, core.System("test"), coretest.Domain); err != nil {
 		t.Fatal(err)
 	}
+	coretest.User(t, n.svc, "alice", "Alice")
+	coretest.User(t, n.svc, "bob", "Bob")
 	return n
+}
+
+// closedSegment fills a segment with count messages, closes it by
+// restarting, and expunges nine in ten of them. It returns the messages
+// kept, by subject, and the blob directory's size.
+func (n *compactNode) closedSegment(count int, prefix string) (want map[string][]byte, before int64) {
+	n.t.Helper()
+	want = n.fill(count, prefix)
+	n.restart()
+	n.expungeAllBut(want, keepTenth)
+	return want, n.diskBytes()
 }
 
 func (n *compactNode) open() {
@@ -199,12 +212,7 @@ func TestCompactBlobs(t *testing.T) {
 		t.Run(engine, func(t *testing.T) {
 			ctx := context.Background()
 			n := newCompactNode(t, engine)
-			coretest.User(t, n.svc, "alice", "Alice")
-			coretest.User(t, n.svc, "bob", "Bob")
-			want := n.fill(60, "old")
-			n.restart()
-			n.expungeAllBut(want, keepTenth)
-			before := n.diskBytes()
+			want, before := n.closedSegment(60, "old")
 			inbox := coretest.Folder(t, n.svc, "alice@"+coretest.Domain, "INBOX")
 			listed, err := n.svc.Messages(ctx, core.System("test"), inbox.ID, core.MessageQuery{})
 			if err != nil {
@@ -286,12 +294,7 @@ func TestCompactCrash(t *testing.T) {
 			t.Run(engine+"/"+step, func(t *testing.T) {
 				ctx := context.Background()
 				n := newCompactNode(t, engine)
-				coretest.User(t, n.svc, "alice", "Alice")
-				coretest.User(t, n.svc, "bob", "Bob")
-				want := n.fill(40, "m")
-				n.restart()
-				n.expungeAllBut(want, keepTenth)
-				before := n.diskBytes()
+				want, before := n.closedSegment(40, "m")
 				if _, err := n.svc.CompactFailingAt(ctx, core.System("test"), core.CompactOptions{}, step); err == nil {
 					t.Fatal("the injected crash did not stop compaction")
 				}
@@ -317,8 +320,6 @@ func TestCompactConcurrent(t *testing.T) {
 		t.Run(engine, func(t *testing.T) {
 			ctx := context.Background()
 			n := newCompactNode(t, engine)
-			coretest.User(t, n.svc, "alice", "Alice")
-			coretest.User(t, n.svc, "bob", "Bob")
 			var mu sync.Mutex
 			want := n.fill(60, "old")
 			n.restart()
@@ -443,12 +444,7 @@ func TestCompactKilled(t *testing.T) {
 			t.Run(engine+"/"+step, func(t *testing.T) {
 				ctx := context.Background()
 				n := newCompactNode(t, engine)
-				coretest.User(t, n.svc, "alice", "Alice")
-				coretest.User(t, n.svc, "bob", "Bob")
-				want := n.fill(30, "m")
-				n.restart()
-				n.expungeAllBut(want, keepTenth)
-				before := n.diskBytes()
+				want, before := n.closedSegment(30, "m")
 				n.close()
 
 				cmd := exec.Command(os.Args[0], "-test.run=^TestCompactKilled$", "-test.v")
