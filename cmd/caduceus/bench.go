@@ -4,12 +4,10 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
-	"sort"
 	"strings"
 	"time"
 
-	"caduceus/internal/imap"
-	"caduceus/internal/smtp"
+	"caduceus/internal/loadgen"
 )
 
 func cmdBenchIMAP(ctx context.Context, e env, args []string) error {
@@ -37,9 +35,9 @@ func cmdBenchIMAP(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	o := imap.BenchOptions{
+	o := loadgen.IMAPOptions{
 		Addr: *addr, Username: *user, Password: pw, Clients: *clients, Duration: *duration, Mailbox: *folder,
-		Mix: imap.BenchMix(*mix), Rounds: *rounds,
+		Mix: loadgen.Mix(*mix), Rounds: *rounds,
 		TLS: &tls.Config{InsecureSkipVerify: *insecure, MinVersion: tls.VersionTLS12},
 	}
 	if *idle > 0 {
@@ -47,27 +45,15 @@ func cmdBenchIMAP(ctx context.Context, e env, args []string) error {
 		if *idleUsers != "" {
 			o.IdleUsers = strings.Split(*idleUsers, ",")
 		}
-		o.Memory = imap.MetricsMemory(*metrics)
+		o.Memory = loadgen.MetricsMemory(*metrics)
 	}
 	fmt.Fprintf(e.stderr, "loading %s with %d clients for %v (%s mix)…\n", *addr, *clients, *duration, *mix)
-	res, err := imap.Bench(ctx, o)
+	res, err := loadgen.IMAP(ctx, o)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "operations  %d in %v (%d sessions, %d durable writes)\nthroughput  %.0f ops/s\nlatency     p50 %v  p99 %v\nerrors      %d\n",
-		res.Ops, res.Elapsed.Round(time.Millisecond), res.Logins, res.Writes, res.OpsPerSec, res.P50.Round(time.Microsecond), res.P99.Round(time.Microsecond), res.Errors)
-	ops := make([]string, 0, len(res.PerOp))
-	for name := range res.PerOp {
-		ops = append(ops, name)
-	}
-	sort.Strings(ops)
-	for _, name := range ops {
-		st := res.PerOp[name]
-		fmt.Fprintf(e.stdout, "  %-10s %7d  p50 %v  p99 %v\n", name, st.Count, st.P50.Round(time.Microsecond), st.P99.Round(time.Microsecond))
-	}
-	if res.Idle != nil {
-		fmt.Fprintf(e.stdout, "idle        %d connections opened in %v; server heap %.1f KiB and RSS %.1f KiB per connection\n",
-			res.Idle.Conns, res.Idle.Opened.Round(time.Millisecond), res.Idle.HeapPerConn/1024, res.Idle.RSSPerConn/1024)
+	if err := res.Report(e.stdout); err != nil {
+		return err
 	}
 	for _, sample := range res.ErrorSamples {
 		fmt.Fprintf(e.stderr, "error: %s\n", sample)
@@ -98,7 +84,7 @@ func cmdBenchSMTP(ctx context.Context, e env, args []string) error {
 		f.Usage()
 		return fmt.Errorf("--to is required")
 	}
-	o := smtp.BenchOptions{Addr: *addr, From: *from, To: *to, Messages: *messages, Size: *size, Concurrency: *concurrency, ImplicitTLS: *implicit, Username: *user}
+	o := loadgen.SMTPOptions{Addr: *addr, From: *from, To: *to, Messages: *messages, Size: *size, Concurrency: *concurrency, ImplicitTLS: *implicit, Username: *user}
 	if *starttls || *implicit || *user != "" {
 		o.TLS = &tls.Config{InsecureSkipVerify: *insecure, MinVersion: tls.VersionTLS12}
 	}
@@ -113,11 +99,13 @@ func cmdBenchSMTP(ctx context.Context, e env, args []string) error {
 		o.Password = pw
 	}
 	fmt.Fprintf(e.stderr, "sending %d messages of %d bytes to %s over %d sessions…\n", *messages, *size, *addr, *concurrency)
-	res, err := smtp.Bench(ctx, o)
+	res, err := loadgen.SMTP(ctx, o)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(e.stdout, res.String())
+	if err := res.Report(e.stdout); err != nil {
+		return err
+	}
 	if res.Failed > 0 {
 		return fmt.Errorf("%d messages failed; first: %v", res.Failed, res.FirstError)
 	}

@@ -21,6 +21,9 @@ import (
 	"caduceus/internal/core/coretest"
 )
 
+// clientTLS trusts the test server's certificate.
+var clientTLS = &tls.Config{InsecureSkipVerify: true}
+
 // testServer is a core on a temporary store and an IMAP server over it
 // on 127.0.0.1.
 type testServer struct {

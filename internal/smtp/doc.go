@@ -1,6 +1,6 @@
 // Package smtp is Caduceus's SMTP door: the MX that receives mail for local
-// addresses, the submission service where users send, the client that hands
-// mail to other servers, and the load generator behind `caduceus bench smtp`.
+// addresses, the submission service where users send, and the client that
+// hands mail to other servers.
 //
 // Rules a change must keep:
 //   - The door decides nothing: who may send as whom, which recipients

@@ -1,4 +1,4 @@
-package imap
+package loadgen
 
 import (
 	"bufio"
@@ -25,6 +25,8 @@ import (
 
 	"caduceus/internal/core"
 	"caduceus/internal/core/coretest"
+	imapd "caduceus/internal/imap"
+	"caduceus/internal/smtp/smtptest"
 )
 
 // Measurements run the server in a process of its own, so that the
@@ -136,7 +138,8 @@ func TestServerProcess(t *testing.T) {
 		fill(t, svc, benchUser(0), spec.Fill)
 	}
 	filled := time.Since(start)
-	srv := NewServer(svc, Options{Hostname: "imap.test", TLS: testTLS(t),
+	serverTLS, _ := smtptest.TLS(t)
+	srv := imapd.NewServer(svc, imapd.Options{Hostname: "imap.test", TLS: serverTLS,
 		MaxConnsPerIP: spec.MaxConnsIP, MaxConnsPerAccount: spec.MaxConnsUser,
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

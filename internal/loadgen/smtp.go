@@ -1,4 +1,4 @@
-package smtp
+package loadgen
 
 import (
 	"bytes"
@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,9 +18,9 @@ import (
 	gosmtp "github.com/emersion/go-smtp"
 )
 
-// BenchOptions describes a load run against an SMTP server, as `caduceus
+// SMTPOptions describes a load run against an SMTP server, as `caduceus
 // bench smtp` takes it.
-type BenchOptions struct {
+type SMTPOptions struct {
 	// Addr is the server, "host:port".
 	Addr string
 	// From is the reverse-path, "bench@localhost" when empty.
@@ -43,8 +42,8 @@ type BenchOptions struct {
 	Username, Password string
 }
 
-// BenchResult is what a load run measured.
-type BenchResult struct {
+// SMTPResult is what a load run against an SMTP server measured.
+type SMTPResult struct {
 	// Sent is the number of messages the server accepted with a 250.
 	Sent int
 	// Failed is the number of messages refused or lost.
@@ -55,24 +54,17 @@ type BenchResult struct {
 	Elapsed time.Duration
 	// PerSecond is Sent divided by Elapsed.
 	PerSecond float64
-	// P50, P99 and Max are latencies of one message, from MAIL to the
+	// Latency is that of the messages sent, each from MAIL to the
 	// server's final reply to DATA.
-	P50, P99, Max time.Duration
+	Latency Latency
 }
 
-// String formats the result on one line.
-func (r BenchResult) String() string {
-	return fmt.Sprintf("%d sent, %d failed in %v: %.0f messages/s, latency p50 %v p99 %v max %v",
-		r.Sent, r.Failed, r.Elapsed.Round(time.Millisecond), r.PerSecond,
-		r.P50.Round(10*time.Microsecond), r.P99.Round(10*time.Microsecond), r.Max.Round(10*time.Microsecond))
-}
-
-// Bench sends opts.Messages messages of opts.Size bytes to opts.To over
+// SMTP sends opts.Messages messages of opts.Size bytes to opts.To over
 // opts.Concurrency sessions and measures throughput and latency. Every
 // message has its own Message-ID. It stops early when ctx ends.
-func Bench(ctx context.Context, opts BenchOptions) (BenchResult, error) {
+func SMTP(ctx context.Context, opts SMTPOptions) (SMTPResult, error) {
 	if opts.Addr == "" || opts.To == "" {
-		return BenchResult{}, errors.New("bench: a server address and a recipient are needed")
+		return SMTPResult{}, errors.New("smtp bench: a server address and a recipient are needed")
 	}
 	opts.From = cmp.Or(opts.From, "bench@localhost")
 	opts.Messages = cmp.Or(opts.Messages, 1000)
@@ -83,7 +75,7 @@ func Bench(ctx context.Context, opts BenchOptions) (BenchResult, error) {
 	var next atomic.Int64
 	var mu sync.Mutex
 	var latencies []time.Duration
-	var res BenchResult
+	var res SMTPResult
 	fail := func(err error) {
 		mu.Lock()
 		defer mu.Unlock()
@@ -112,12 +104,12 @@ func Bench(ctx context.Context, opts BenchOptions) (BenchResult, error) {
 				}
 				if c == nil {
 					var err error
-					if c, err = benchDial(ctx, opts); err != nil {
+					if c, err = dialSMTP(ctx, opts); err != nil {
 						fail(err)
 						continue
 					}
 				}
-				msg := benchMessage(opts, run, n)
+				msg := smtpMessage(opts, run, n)
 				t0 := time.Now()
 				if err := c.SendMail(opts.From, []string{opts.To}, bytes.NewReader(msg)); err != nil {
 					fail(err)
@@ -143,26 +135,17 @@ func Bench(ctx context.Context, opts BenchOptions) (BenchResult, error) {
 	if res.Elapsed > 0 {
 		res.PerSecond = float64(res.Sent) / res.Elapsed.Seconds()
 	}
-	if len(latencies) > 0 {
-		slices.Sort(latencies)
-		res.P50 = percentile(latencies, 50)
-		res.P99 = percentile(latencies, 99)
-		res.Max = latencies[len(latencies)-1]
-	}
+	res.Latency = Summarize(latencies)
 	return res, nil
 }
 
-// percentile returns the p-th percentile of sorted, nearest rank.
-func percentile(sorted []time.Duration, p int) time.Duration {
-	i := (len(sorted)*p + 99) / 100
-	return sorted[max(i-1, 0)]
-}
-
-func benchDial(ctx context.Context, opts BenchOptions) (*gosmtp.Client, error) {
+// dialSMTP connects to the server and says EHLO, STARTTLS and AUTH as
+// opts asks.
+func dialSMTP(ctx context.Context, opts SMTPOptions) (*gosmtp.Client, error) {
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "tcp", opts.Addr)
 	if err != nil {
-		return nil, fmt.Errorf("bench: %w", err)
+		return nil, fmt.Errorf("smtp bench: %w", err)
 	}
 	cfg := opts.TLS
 	if cfg != nil && cfg.ServerName == "" {
@@ -175,7 +158,7 @@ func benchDial(ctx context.Context, opts BenchOptions) (*gosmtp.Client, error) {
 		c = gosmtp.NewClient(tls.Client(conn, cfg))
 	case cfg != nil:
 		if c, err = gosmtp.NewClientStartTLS(conn, cfg); err != nil {
-			return nil, fmt.Errorf("bench: %w", err)
+			return nil, fmt.Errorf("smtp bench: %w", err)
 		}
 	default:
 		c = gosmtp.NewClient(conn)
@@ -183,15 +166,15 @@ func benchDial(ctx context.Context, opts BenchOptions) (*gosmtp.Client, error) {
 	if opts.Username != "" {
 		if err := c.Auth(sasl.NewPlainClient("", opts.Username, opts.Password)); err != nil {
 			c.Close()
-			return nil, fmt.Errorf("bench: %w", err)
+			return nil, fmt.Errorf("smtp bench: %w", err)
 		}
 	}
 	return c, nil
 }
 
-// benchMessage returns message n of the run: a plain header with a unique
+// smtpMessage returns message n of the run: a plain header with a unique
 // Message-ID, and a body of 76-character lines up to opts.Size bytes.
-func benchMessage(opts BenchOptions, run string, n int64) []byte {
+func smtpMessage(opts SMTPOptions, run string, n int64) []byte {
 	var b bytes.Buffer
 	b.Grow(opts.Size + 80)
 	fmt.Fprintf(&b, "From: <%s>\r\nTo: <%s>\r\nSubject: bench %d\r\nMessage-ID: <bench-%s-%d@caduceus>\r\nDate: %s\r\n\r\n",

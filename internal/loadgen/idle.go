@@ -1,13 +1,11 @@
-package imap
+package loadgen
 
 import (
 	"bufio"
 	"context"
 	"crypto/tls"
 	"fmt"
-	"io"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,7 +15,7 @@ import (
 	"github.com/emersion/go-imap/v2/imapclient"
 )
 
-// IdleOptions configures BenchIdle: Conns connections log in, in turn
+// IdleOptions configures Idle: Conns connections log in, in turn
 // as each of Users, select Mailbox and IDLE.
 type IdleOptions struct {
 	Addr     string
@@ -30,10 +28,9 @@ type IdleOptions struct {
 	Dialers int
 	// Memory reads the server's memory before and after; nil skips it.
 	Memory ServerMemory
-	Out    io.Writer // where to print the summary; nil prints nothing
 }
 
-// IdleResult is what BenchIdle measured.
+// IdleResult is what Idle measured.
 type IdleResult struct {
 	Conns         int
 	Opened        time.Duration // to open, log in, select and IDLE them all
@@ -114,11 +111,11 @@ type idleConn struct {
 	wake  atomic.Int64 // when, in nanoseconds since the Unix epoch
 }
 
-// BenchIdle opens connections that log in, select a folder and IDLE,
+// Idle opens connections that log in, select a folder and IDLE,
 // reads the server's memory before and after, then APPENDs a message
 // and waits until every idle connection of the first user hears of it.
 // It closes them all before it returns.
-func BenchIdle(ctx context.Context, o IdleOptions) (IdleResult, error) {
+func Idle(ctx context.Context, o IdleOptions) (IdleResult, error) {
 	if o.Mailbox == "" {
 		o.Mailbox = "INBOX"
 	}
@@ -189,12 +186,6 @@ feed:
 	if err := wakeIdle(ctx, o, conns, &armed, &res); err != nil {
 		return res, err
 	}
-	if o.Out != nil {
-		fmt.Fprintf(o.Out, "imap idle: %d connections opened in %v; server heap %.1f KiB and RSS %.1f KiB per connection (heap %d → %d MiB, RSS %d → %d MiB); %d woken by one APPEND, p50 %v, max %v\n",
-			res.Conns, res.Opened.Round(time.Millisecond), res.HeapPerConn/1024, res.RSSPerConn/1024,
-			res.Before.Heap>>20, res.After.Heap>>20, res.Before.RSS>>20, res.After.RSS>>20,
-			res.Woken, res.WakeP50.Round(time.Microsecond), res.WakeMax.Round(time.Microsecond))
-	}
 	return res, nil
 }
 
@@ -213,7 +204,7 @@ func warmLogins(o IdleOptions) error {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			c, err := dialBench(o.Addr, o.TLS, nil)
+			c, err := dialIMAP(o.Addr, o.TLS, nil)
 			if err == nil {
 				err = c.Login(u, o.Password).Wait()
 				c.Close()
@@ -232,7 +223,7 @@ func warmLogins(o IdleOptions) error {
 // notes the first EXISTS that arrives once armed is set.
 func openIdle(o IdleOptions, user string, armed *atomic.Bool) (*idleConn, error) {
 	ic := &idleConn{woken: make(chan struct{})}
-	c, err := dialBench(o.Addr, o.TLS, &imapclient.Options{
+	c, err := dialIMAP(o.Addr, o.TLS, &imapclient.Options{
 		UnilateralDataHandler: &imapclient.UnilateralDataHandler{
 			Mailbox: func(d *imapclient.UnilateralDataMailbox) {
 				if d.NumMessages != nil && armed.Load() {
@@ -272,7 +263,7 @@ func wakeIdle(ctx context.Context, o IdleOptions, conns []*idleConn, armed *atom
 			mine = append(mine, ic)
 		}
 	}
-	c, err := dialBench(o.Addr, o.TLS, nil)
+	c, err := dialIMAP(o.Addr, o.TLS, nil)
 	if err != nil {
 		return fmt.Errorf("imap bench idle: dial: %w", err)
 	}
@@ -295,12 +286,8 @@ func wakeIdle(ctx context.Context, o IdleOptions, conns []*idleConn, armed *atom
 		case <-wait.Done():
 		}
 	}
-	slices.Sort(lat)
-	res.Woken = len(lat)
-	res.WakeP50 = percentile(lat, 50)
-	if len(lat) > 0 {
-		res.WakeMax = lat[len(lat)-1]
-	}
+	wake := Summarize(lat)
+	res.Woken, res.WakeP50, res.WakeMax = wake.Count, wake.P50, wake.Max
 	if res.Woken < len(mine) {
 		return fmt.Errorf("imap bench idle: %d of %d idle connections heard of the new message within a minute", res.Woken, len(mine))
 	}

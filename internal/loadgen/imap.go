@@ -1,12 +1,10 @@
-package imap
+package loadgen
 
 import (
 	"context"
 	"crypto/tls"
 	"fmt"
-	"io"
 	"slices"
-	"sort"
 	"sync"
 	"time"
 
@@ -14,17 +12,17 @@ import (
 	"github.com/emersion/go-imap/v2/imapclient"
 )
 
-// BenchMix names the commands the rounds of a Bench session run.
-type BenchMix string
+// Mix names the commands the rounds of an IMAP session run.
+type Mix string
 
-// The mixes Bench knows. Every session starts with LOGIN and SELECT and
+// The mixes IMAP knows. Every session starts with LOGIN and SELECT and
 // ends with LOGOUT; the mix says what each round does in between.
 const (
 	// MixWrite stores a message and handles it at once: each round
 	// APPENDs a small message, fetches its flags, envelope and header,
 	// STOREs \Seen and \Deleted on it, and every fourth round UID
 	// EXPUNGEs it. 2.25 of every 3.25 commands are durable writes.
-	MixWrite BenchMix = "write"
+	MixWrite Mix = "write"
 	// MixRead is a client reading its mail: each round fetches the flags
 	// of the 50 newest messages, the envelope and header of one of them,
 	// then its body, sends a NOOP and marks it read (or unread again, so
@@ -32,13 +30,13 @@ const (
 	// message and every tenth flags the session's last appended message
 	// \Deleted and UID EXPUNGEs it. 14 of every 54 commands are durable
 	// writes.
-	MixRead BenchMix = "read"
+	MixRead Mix = "read"
 )
 
-// BenchOptions configures Bench: Clients connections run sessions against
-// one account for Duration, then, with IdleConns, Bench measures what idle
-// connections cost the server (see BenchIdle).
-type BenchOptions struct {
+// IMAPOptions configures IMAP: Clients connections run sessions against
+// one account for Duration, then, with IdleConns, IMAP measures what idle
+// connections cost the server (see Idle).
+type IMAPOptions struct {
 	Addr     string // host:port of the server
 	Username string
 	Password string
@@ -48,9 +46,8 @@ type BenchOptions struct {
 	Clients  int           // concurrent connections (10)
 	Duration time.Duration // how long to run (10s)
 	Mailbox  string        // folder to work in ("INBOX")
-	Mix      BenchMix      // what the rounds do (MixWrite)
+	Mix      Mix           // what the rounds do (MixWrite)
 	Rounds   int           // rounds per session, between LOGIN and LOGOUT (20)
-	Out      io.Writer     // where to print the summary; nil prints nothing
 
 	// IdleConns, when positive, are opened after the load and left in
 	// IDLE, as IdleOptions describes; Memory reads the server's memory
@@ -60,10 +57,10 @@ type BenchOptions struct {
 	Memory    ServerMemory
 }
 
-// BenchResult is what Bench measured. Ops counts IMAP commands, each
-// timed from its sending to its tagged response; connecting and the
-// STARTTLS handshake are not counted.
-type BenchResult struct {
+// IMAPResult is what IMAP measured. Ops counts IMAP commands, each timed
+// from its sending to its tagged response; connecting and the STARTTLS
+// handshake are not counted.
+type IMAPResult struct {
 	Ops    int
 	Writes int // commands that made a durable change
 	Errors int // commands answered NO or BAD, or cut by a failed connection
@@ -71,21 +68,15 @@ type BenchResult struct {
 	ErrorSamples []string
 	Elapsed      time.Duration
 	OpsPerSec    float64
-	P50, P99     time.Duration
-	Logins       int // sessions that logged in
-	PerOp        map[string]OpStats
-	Idle         *IdleResult // with IdleConns
+	Latency      Latency            // of every command
+	Logins       int                // sessions that logged in
+	PerOp        map[string]Latency // by command of the mix
+	Idle         *IdleResult        // with IdleConns
 }
 
-// OpStats are the figures of one command of the mix.
-type OpStats struct {
-	Count    int
-	P50, P99 time.Duration
-}
-
-// Bench runs the load and returns its figures. Protocol errors are
+// IMAP runs the load and returns its figures. Protocol errors are
 // counted, not fatal; a failed connection or login is fatal.
-func Bench(ctx context.Context, o BenchOptions) (BenchResult, error) {
+func IMAP(ctx context.Context, o IMAPOptions) (IMAPResult, error) {
 	if o.Clients <= 0 {
 		o.Clients = 10
 	}
@@ -102,11 +93,11 @@ func Bench(ctx context.Context, o BenchOptions) (BenchResult, error) {
 		o.Rounds = 20
 	}
 	if o.Mix != MixWrite && o.Mix != MixRead {
-		return BenchResult{}, fmt.Errorf("imap bench: unknown mix %q", o.Mix)
+		return IMAPResult{}, fmt.Errorf("imap bench: unknown mix %q", o.Mix)
 	}
 	if o.Mix == MixRead {
 		if err := benchSeed(o, 50); err != nil {
-			return BenchResult{}, err
+			return IMAPResult{}, err
 		}
 	}
 	load, cancel := context.WithTimeout(ctx, o.Duration)
@@ -114,7 +105,7 @@ func Bench(ctx context.Context, o BenchOptions) (BenchResult, error) {
 	var (
 		mu    sync.Mutex
 		all   = map[string][]time.Duration{}
-		res   BenchResult
+		res   IMAPResult
 		first error
 		wg    sync.WaitGroup
 	)
@@ -149,27 +140,22 @@ func Bench(ctx context.Context, o BenchOptions) (BenchResult, error) {
 		return res, first
 	}
 	var lat []time.Duration
-	res.PerOp = map[string]OpStats{}
+	res.PerOp = map[string]Latency{}
 	for name, l := range all {
-		slices.Sort(l)
-		res.PerOp[name] = OpStats{Count: len(l), P50: percentile(l, 50), P99: percentile(l, 99)}
+		res.PerOp[name] = Summarize(l)
 		lat = append(lat, l...)
 	}
-	slices.Sort(lat)
+	res.Latency = Summarize(lat)
 	res.Ops = len(lat)
-	res.P50, res.P99 = percentile(lat, 50), percentile(lat, 99)
 	res.OpsPerSec = float64(res.Ops) / res.Elapsed.Seconds()
-	if o.Out != nil {
-		res.print(o)
-	}
 	if o.IdleConns > 0 {
 		users := o.IdleUsers
 		if len(users) == 0 {
 			users = []string{o.Username}
 		}
-		idle, err := BenchIdle(ctx, IdleOptions{
+		idle, err := Idle(ctx, IdleOptions{
 			Addr: o.Addr, Users: users, Password: o.Password, TLS: o.TLS,
-			Conns: o.IdleConns, Mailbox: o.Mailbox, Memory: o.Memory, Out: o.Out,
+			Conns: o.IdleConns, Mailbox: o.Mailbox, Memory: o.Memory,
 		})
 		if err != nil {
 			return res, err
@@ -179,37 +165,11 @@ func Bench(ctx context.Context, o BenchOptions) (BenchResult, error) {
 	return res, nil
 }
 
-// percentile returns the p-th percentile of sorted durations.
-func percentile(sorted []time.Duration, p int) time.Duration {
-	if len(sorted) == 0 {
-		return 0
-	}
-	return sorted[min(len(sorted)-1, len(sorted)*p/100)]
-}
-
-func (r BenchResult) print(o BenchOptions) {
-	fmt.Fprintf(o.Out, "imap bench: mix %s, %d clients, %d ops (%d writes, %d sessions) in %v: %.0f ops/s, p50 %v, p99 %v, %d errors\n",
-		o.Mix, o.Clients, r.Ops, r.Writes, r.Logins, r.Elapsed.Round(time.Millisecond), r.OpsPerSec,
-		r.P50.Round(time.Microsecond), r.P99.Round(time.Microsecond), r.Errors)
-	for _, e := range r.ErrorSamples {
-		fmt.Fprintf(o.Out, "  error: %s\n", e)
-	}
-	names := make([]string, 0, len(r.PerOp))
-	for name := range r.PerOp {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	for _, name := range names {
-		s := r.PerOp[name]
-		fmt.Fprintf(o.Out, "  %-14s %7d  p50 %9v  p99 %9v\n", name, s.Count, s.P50.Round(time.Microsecond), s.P99.Round(time.Microsecond))
-	}
-}
-
 const benchMessage = "From: bench@example.org\r\nTo: bench@example.org\r\nSubject: bench\r\n" +
 	"Message-ID: <bench@example.org>\r\n\r\nA short message body for the benchmark.\r\n"
 
-// dialBench connects, with STARTTLS when tlsConfig is set.
-func dialBench(addr string, tlsConfig *tls.Config, opts *imapclient.Options) (*imapclient.Client, error) {
+// dialIMAP connects, with STARTTLS when tlsConfig is set.
+func dialIMAP(addr string, tlsConfig *tls.Config, opts *imapclient.Options) (*imapclient.Client, error) {
 	if opts == nil {
 		opts = &imapclient.Options{}
 	}
@@ -222,8 +182,8 @@ func dialBench(addr string, tlsConfig *tls.Config, opts *imapclient.Options) (*i
 
 // benchSeed makes sure the folder holds at least n messages, for the
 // reading mix.
-func benchSeed(o BenchOptions, n int) error {
-	c, err := dialBench(o.Addr, o.TLS, nil)
+func benchSeed(o IMAPOptions, n int) error {
+	c, err := dialIMAP(o.Addr, o.TLS, nil)
 	if err != nil {
 		return fmt.Errorf("imap bench: dial: %w", err)
 	}
@@ -257,7 +217,7 @@ func appendBench(c *imapclient.Client, mailbox string) (imap.UID, error) {
 
 // benchClient is one connection's loop of sessions.
 type benchClient struct {
-	o       BenchOptions
+	o       IMAPOptions
 	c       *imapclient.Client
 	lat     map[string][]time.Duration
 	errors  int
@@ -302,7 +262,7 @@ func (b *benchClient) run(ctx context.Context) error {
 // login or select ends the run; other failures are counted and the
 // session goes on.
 func (b *benchClient) session(ctx context.Context) error {
-	c, err := dialBench(b.o.Addr, b.o.TLS, nil)
+	c, err := dialIMAP(b.o.Addr, b.o.TLS, nil)
 	if err != nil {
 		return fmt.Errorf("imap bench: dial: %w", err)
 	}

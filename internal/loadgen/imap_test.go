@@ -1,13 +1,13 @@
-package imap
+package loadgen
 
 import (
 	"context"
-	"crypto/tls"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"os"
-	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -17,11 +17,12 @@ import (
 
 	"caduceus/internal/core"
 	"caduceus/internal/core/coretest"
+	imapd "caduceus/internal/imap"
 )
 
 // Long measurements run only with CADUCEUS_IMAP_PERF=1, without -race:
 //
-//	CADUCEUS_IMAP_PERF=1 go test -run TestPerf -v -timeout 30m ./internal/imap
+//	CADUCEUS_IMAP_PERF=1 go test -run TestPerf -v -timeout 30m ./internal/loadgen
 //
 // The tests below them run the same code, scaled down, in every test run.
 
@@ -41,19 +42,19 @@ func perfDuration() time.Duration {
 	return 20 * time.Second
 }
 
-var clientTLS = &tls.Config{InsecureSkipVerify: true}
-
-// TestBench runs both mixes and a few idle connections against a server
+// TestIMAP runs both mixes and a few idle connections against a server
 // in the test process: no protocol error, every session logged in, every
-// idle connection woken by a new message.
-func TestBench(t *testing.T) {
-	ts := startServer(t)
-	coretest.User(t, ts.svc, "bench", "Bench")
-	ts.dial(t, "bench", nil) // the core remembers the password from now on
-	for _, mix := range []BenchMix{MixWrite, MixRead} {
+// idle connection woken by a new message, and a report that says so.
+func TestIMAP(t *testing.T) {
+	addr := startIMAP(t, newCore(t, "bench"), imapd.Options{})
+	// The core remembers the password from the first login on.
+	if err := warmLogins(IdleOptions{Addr: addr, Users: []string{"bench@" + coretest.Domain}, Password: coretest.Password, TLS: clientTLS}); err != nil {
+		t.Fatal(err)
+	}
+	for _, mix := range []Mix{MixWrite, MixRead} {
 		t.Run(string(mix), func(t *testing.T) {
-			res, err := Bench(t.Context(), BenchOptions{
-				Addr: ts.addr, Username: "bench@" + coretest.Domain, Password: coretest.Password,
+			res, err := IMAP(t.Context(), IMAPOptions{
+				Addr: addr, Username: "bench@" + coretest.Domain, Password: coretest.Password,
 				TLS: clientTLS, Clients: 3, Duration: 500 * time.Millisecond, Rounds: 5, Mix: mix,
 			})
 			if err != nil {
@@ -62,11 +63,20 @@ func TestBench(t *testing.T) {
 			if res.Ops == 0 || res.Errors != 0 || res.Logins < 3 || res.PerOp["store"].Count == 0 {
 				t.Errorf("bench = %+v, want operations, every client logged in and no errors", res)
 			}
+			var out strings.Builder
+			if err := res.Report(&out); err != nil {
+				t.Fatal(err)
+			}
+			for _, want := range []string{"operations  ", "\nerrors      0\n", "\n  store      "} {
+				if !strings.Contains(out.String(), want) {
+					t.Errorf("report lacks %q:\n%s", want, out.String())
+				}
+			}
 		})
 	}
 	t.Run("idle", func(t *testing.T) {
-		res, err := BenchIdle(t.Context(), IdleOptions{
-			Addr: ts.addr, Users: []string{"bench@" + coretest.Domain}, Password: coretest.Password,
+		res, err := Idle(t.Context(), IdleOptions{
+			Addr: addr, Users: []string{"bench@" + coretest.Domain}, Password: coretest.Password,
 			TLS: clientTLS, Conns: 20, Memory: processMemory,
 		})
 		if err != nil {
@@ -84,18 +94,20 @@ func TestBench(t *testing.T) {
 func TestPerfMixed(t *testing.T) {
 	perfOnly(t)
 	srv := startServerProcess(t, serverSpec{Users: 1})
-	mixes := []BenchMix{MixWrite, MixRead}
+	mixes := []Mix{MixWrite, MixRead}
 	if m := os.Getenv("CADUCEUS_IMAP_MIX"); m != "" {
-		mixes = []BenchMix{BenchMix(m)}
+		mixes = []Mix{Mix(m)}
 	}
 	for _, mix := range mixes {
-		res, err := Bench(context.Background(), BenchOptions{
+		res, err := IMAP(context.Background(), IMAPOptions{
 			Addr: srv.IMAP, Username: benchUser(0), Password: coretest.Password, TLS: clientTLS,
-			Clients: 10, Duration: perfDuration(), Mix: mix, Out: os.Stdout,
+			Clients: 10, Duration: perfDuration(), Mix: mix,
 		})
 		if err != nil {
 			t.Fatal(err)
 		}
+		fmt.Printf("mix %s, 10 clients:\n", mix)
+		res.Report(os.Stdout)
 		if res.Errors > 0 {
 			t.Errorf("mix %s: %d protocol errors", mix, res.Errors)
 		}
@@ -119,13 +131,17 @@ func TestPerfIdle(t *testing.T) {
 	for i := range users {
 		users[i] = benchUser(i)
 	}
-	res, err := BenchIdle(context.Background(), IdleOptions{
+	res, err := Idle(context.Background(), IdleOptions{
 		Addr: srv.IMAP, Users: users, Password: coretest.Password, TLS: clientTLS,
-		Conns: conns, Memory: MetricsMemory(srv.Metrics), Out: os.Stdout,
+		Conns: conns, Memory: MetricsMemory(srv.Metrics),
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
+	IMAPResult{Idle: &res}.Report(os.Stdout)
+	t.Logf("heap %d → %d MiB, RSS %d → %d MiB; %d woken by one APPEND, p50 %v, max %v",
+		res.Before.Heap>>20, res.After.Heap>>20, res.Before.RSS>>20, res.After.RSS>>20,
+		res.Woken, res.WakeP50.Round(time.Microsecond), res.WakeMax.Round(time.Microsecond))
 	if res.After.RSS-res.Before.RSS > 1<<30 {
 		t.Errorf("server RSS grew by %d MiB for %d idle connections, over 1 GiB", (res.After.RSS-res.Before.RSS)>>20, conns)
 	}
@@ -144,24 +160,23 @@ func TestPerfFetch(t *testing.T) {
 	t.Logf("filled %d messages in %s", n, srv.Filled)
 	st := measureHeaderFetch(t, srv.IMAP, benchUser(0), n, 500)
 	t.Logf("SELECT of %d messages %v; FETCH of 100 headers: p50 %v, p99 %v, max %v over %d fetches",
-		n, st.selectTime, st.p50, st.p99, st.max, st.count)
+		n, st.selectTime, st.P50, st.P99, st.Max, st.Count)
 }
 
 // TestFetchHeadersLargeFolder is TestPerfFetch scaled down: 2,000 messages
 // filled through the core, in the test process.
 func TestFetchHeadersLargeFolder(t *testing.T) {
-	ts := startServer(t)
-	coretest.User(t, ts.svc, "u0", "User 0")
+	svc := newCore(t, "u0")
+	addr := startIMAP(t, svc, imapd.Options{})
 	const n = 2000
-	fill(t, ts.svc, benchUser(0), n)
-	st := measureHeaderFetch(t, ts.addr, benchUser(0), n, 20)
-	t.Logf("SELECT of %d messages %v; FETCH of 100 headers: p50 %v, p99 %v", n, st.selectTime, st.p50, st.p99)
+	fill(t, svc, benchUser(0), n)
+	st := measureHeaderFetch(t, addr, benchUser(0), n, 20)
+	t.Logf("SELECT of %d messages %v; FETCH of 100 headers: p50 %v, p99 %v", n, st.selectTime, st.P50, st.P99)
 }
 
 type fetchStats struct {
-	selectTime    time.Duration
-	p50, p99, max time.Duration
-	count         int
+	selectTime time.Duration
+	Latency
 }
 
 // measureHeaderFetch selects the INBOX of n messages and times fetches of
@@ -169,7 +184,7 @@ type fetchStats struct {
 // flags, size, date and the header fields of a message list.
 func measureHeaderFetch(t *testing.T, addr, user string, n, fetches int) fetchStats {
 	t.Helper()
-	c, err := dialBench(addr, clientTLS, nil)
+	c, err := dialIMAP(addr, clientTLS, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -201,8 +216,7 @@ func measureHeaderFetch(t *testing.T, addr, user string, n, fetches int) fetchSt
 			t.Fatalf("FETCH gave no header: %+v", msgs[0])
 		}
 	}
-	slices.Sort(lat)
-	st.p50, st.p99, st.max, st.count = percentile(lat, 50), percentile(lat, 99), lat[len(lat)-1], len(lat)
+	st.Latency = Summarize(lat)
 	return st
 }
 
