@@ -13,7 +13,7 @@ import (
 
 	"caduceus/internal/config"
 	"caduceus/internal/core"
-	"caduceus/internal/directory"
+	"caduceus/internal/directory/synth"
 	"caduceus/internal/queue"
 	"caduceus/internal/server"
 )
@@ -95,7 +95,7 @@ func seedDev(ctx context.Context, srv *server.Server) error {
 	if err != nil || len(ds) > 0 {
 		return err
 	}
-	files, err := directory.Synth(ctx, filepath.Join(srv.Config.DataDir, "annuaire-demo"), 5000, 1)
+	files, err := synth.Write(ctx, filepath.Join(srv.Config.DataDir, "annuaire-demo"), 5000, 1)
 	if err != nil {
 		return fmt.Errorf("synthetic directory: %w", err)
 	}

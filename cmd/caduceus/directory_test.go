@@ -4,11 +4,13 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
 
-// synth, import and search through the command line, --config anywhere.
+// synth --zip, import and search through the command line, --config
+// anywhere: what each prints, in text and JSON, and what it refuses.
 func TestDirectoryCommands(t *testing.T) {
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "caduceus.toml")
@@ -16,21 +18,29 @@ func TestDirectoryCommands(t *testing.T) {
 		t.Fatal(err)
 	}
 	syn := filepath.Join(dir, "syn")
-	out, _, err := runCLI(t, cfg, "", "directory", "synth", "--rows", "500", "--dir", syn)
-	if err != nil || !strings.Contains(out, "PS_LibreAcces_Personne_activite") {
-		t.Fatalf("synth: %v %s", err, out)
+	out, _, err := runCLI(t, cfg, "", "directory", "synth", "--rows", "3000", "--dir", syn, "--zip")
+	zips := strings.Fields(out)
+	if err != nil || len(zips) != 2 || !strings.HasSuffix(zips[0], ".zip") || !strings.Contains(zips[0], "PS_LibreAcces_") {
+		t.Fatalf("synth: %v %q", err, out)
 	}
-	files, _ := filepath.Glob(filepath.Join(syn, "*"))
-	out, _, err = runCLI(t, cfg, "", append([]string{"directory", "import"}, files...)...)
-	if err != nil || !strings.Contains(out, "generation 1") {
-		t.Fatalf("import: %v %s", err, out)
+	out, errOut, err := runCLI(t, cfg, "", append([]string{"directory", "import"}, zips...)...)
+	if err != nil {
+		t.Fatalf("import: %v %s", err, errOut)
 	}
-	out, _, err = runCLI(t, cfg, "", "directory", "search", "--json", "--limit", "2", "--profession", "10")
+	for _, want := range []string{"generation 1 now answers searches", "PS_LibreAcces_Personne_activite", "Entries: ", "rejected"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("import summary lacks %q:\n%s", want, out)
+		}
+	}
+	if !strings.Contains(errOut, "directory import: ") {
+		t.Errorf("no progress on stderr: %q", errOut)
+	}
+	out, _, err = runCLI(t, cfg, "", "directory", "search", "mar", "--json", "--limit", "3", "--profession", "10")
 	if err != nil {
 		t.Fatalf("search: %v", err)
 	}
 	var got []map[string]any
-	if err := json.Unmarshal([]byte(out), &got); err != nil || len(got) == 0 {
+	if err := json.Unmarshal([]byte(out), &got); err != nil || len(got) != 3 {
 		t.Fatalf("search --json: %v %s", err, out)
 	}
 	for _, key := range []string{"national_id", "last_name", "first_name", "profession", "specialty", "organisation", "city", "postcode", "mailbox", "mailbox_kind"} {
@@ -41,7 +51,24 @@ func TestDirectoryCommands(t *testing.T) {
 	if got[0]["profession"] != "10" {
 		t.Errorf("--profession 10 returned %v", got[0]["profession"])
 	}
+	if out, _, err = runCLI(t, cfg, "", "directory", "search", "zzzzqqq", "--json"); err != nil || strings.TrimSpace(out) != "[]" {
+		t.Errorf("no match: %q, %v", out, err)
+	}
+	out, _, err = runCLI(t, cfg, "", "directory", "search", "--city", "paris", "--limit", "2")
+	if lines := strings.Split(strings.TrimSpace(out), "\n"); err != nil || len(lines) != 3 || !strings.Contains(lines[2], "shown") {
+		t.Errorf("text output: %v\n%s", err, out)
+	}
 	if _, _, err := runCLI(t, cfg, "", "directory", "import", filepath.Join(dir, "missing.txt")); err == nil {
 		t.Error("import of a missing file succeeded")
+	}
+	if _, _, err := runCLI(t, cfg, "", "directory", "import"); err == nil {
+		t.Error("import without files succeeded")
+	}
+}
+
+func TestCount(t *testing.T) {
+	got := []string{count(0), count(999), count(1000), count(2200000), count(-12345)}
+	if want := []string{"0", "999", "1,000", "2,200,000", "-12,345"}; !slices.Equal(got, want) {
+		t.Errorf("count: %q", got)
 	}
 }

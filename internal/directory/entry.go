@@ -79,9 +79,9 @@ func (e *Entry) DisplayName() string {
 	return e.Mailbox
 }
 
-// department derives the département code from a French postcode: "69003" gives
+// Department derives the département code from a French postcode: "69003" gives
 // "69", Corsica "2A" or "2B", overseas "971" to "976"; "" when unknown.
-func department(postcode string) string {
+func Department(postcode string) string {
 	if len(postcode) != 5 {
 		return ""
 	}

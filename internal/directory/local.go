@@ -40,7 +40,7 @@ func (d *Directory) UpsertLocal(ctx context.Context, le LocalEntry) error {
 		e.MailboxKind = KindPersonal
 	}
 	if e.Department == "" {
-		e.Department = department(e.Postcode)
+		e.Department = Department(e.Postcode)
 	}
 	row := finish(0, e)
 	listed := 0

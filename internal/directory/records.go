@@ -128,7 +128,7 @@ func fillPlace(e *Entry, r record) {
 	if e.City == "" {
 		e.City = city
 	}
-	e.Department = department(e.Postcode)
+	e.Department = Department(e.Postcode)
 	if d := r.get(fDepartment); e.Department == "" && len(d) <= 3 {
 		e.Department = strings.ToUpper(d)
 	}

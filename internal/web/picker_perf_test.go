@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"caduceus/internal/directory"
+	"caduceus/internal/directory/synth"
 )
 
 // TestPickerRoundTrip times what the compose picker does for each keystroke
@@ -29,7 +29,7 @@ func TestPickerRoundTrip(t *testing.T) {
 	}
 	ctx := context.Background()
 	e := newDirEnv(t)
-	files, err := directory.Synth(ctx, t.TempDir(), rows, 7)
+	files, err := synth.Write(ctx, t.TempDir(), rows, 7)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,23 +1,26 @@
-package directory
+package synth
 
 import (
 	"context"
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"caduceus/internal/directory"
+	"caduceus/internal/loadgen"
+	"caduceus/internal/store/storetest"
 )
 
 // The benchmarks import synthetic files: CADUCEUS_BENCH_ROWS activity rows
-// (default 50,000) written by Synth, or the files already in
+// (default 50,000) written by Write, or the files already in
 // CADUCEUS_BENCH_FILES. The figures in docs/performance-directory.md come from
 //
-//	caduceus directory synth --rows 2200000 --dir /tmp/bench   # or Synth
-//	CADUCEUS_BENCH_FILES=/tmp/bench go test -run XXX -bench . -benchtime 1x ./internal/directory
+//	caduceus directory synth --rows 2200000 --dir /tmp/bench   # or Write
+//	CADUCEUS_BENCH_FILES=/tmp/bench go test -run XXX -bench . -benchtime 1x ./internal/directory/synth
 //
 // BenchmarkImport reports the import's peak resident memory (VmHWM, reset
 // before the import) and its throughput; BenchmarkSearch the latency
@@ -38,11 +41,25 @@ func benchFiles(b *testing.B) []string {
 			b.Fatal(err)
 		}
 	}
-	paths, err := Synth(context.Background(), b.TempDir(), rows, 42)
+	paths, err := Write(context.Background(), b.TempDir(), rows, 42)
 	if err != nil {
 		b.Fatal(err)
 	}
 	return paths
+}
+
+// engines are the store engines the benchmarks run on.
+var engines = []string{"sqlite", "postgres"}
+
+// openDirectory opens an empty directory on a fresh store of the engine.
+func openDirectory(b *testing.B, engine string) *directory.Directory {
+	b.Helper()
+	d, err := directory.Open(context.Background(), storetest.Open(b, engine), b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { d.Close() })
+	return d
 }
 
 func BenchmarkImport(b *testing.B) {
@@ -73,32 +90,33 @@ func BenchmarkImport(b *testing.B) {
 // benchQueries is a mix of what people type: whole last names common and rare,
 // first and last name, beginnings, typos, and names with a place or a
 // profession.
-func benchQueries() []Query {
-	var qs []Query
+func benchQueries() []directory.Query {
+	var qs []directory.Query
 	for i, n := range synthLastNames[:40] {
-		w := fold(n)
-		first := fold(synthFirstNames[i%2][i%len(synthFirstNames[i%2])])
+		w := directory.Fold(n)
+		first := directory.Fold(synthFirstNames[i%2][i%len(synthFirstNames[i%2])])
 		qs = append(qs,
-			Query{Text: w},
-			Query{Text: first + " " + w},
-			Query{Text: w[:min(len(w), 3+i%3)]},
-			Query{Text: misspell(w, i)},
-			Query{Text: w, City: synthCities[i%len(synthCities)].name},
-			Query{Text: w[:min(len(w), 4)], Profession: synthProfessions[i%len(synthProfessions)].code},
-			Query{Text: w, WithMailbox: true},
+			directory.Query{Text: w},
+			directory.Query{Text: first + " " + w},
+			directory.Query{Text: w[:min(len(w), 3+i%3)]},
+			directory.Query{Text: misspell(w, i)},
+			directory.Query{Text: w, City: synthCities[i%len(synthCities)].name},
+			directory.Query{Text: w[:min(len(w), 4)], Profession: synthProfessions[i%len(synthProfessions)].code},
+			directory.Query{Text: w, WithMailbox: true},
 		)
 	}
 	s := synthSyllables
 	for i := range 40 {
-		tail := fold(s[0][i%len(s[0])] + s[1][i%len(s[1])] + s[2][i%len(s[2])])
-		qs = append(qs, Query{Text: tail}, Query{Text: misspell(tail, i)})
+		tail := directory.Fold(s[0][i%len(s[0])] + s[1][i%len(s[1])] + s[2][i%len(s[2])])
+		qs = append(qs, directory.Query{Text: tail}, directory.Query{Text: misspell(tail, i)})
 	}
 	return qs
 }
 
-// misspell changes one letter of w, or swaps two, or drops one.
+// misspell changes one letter of w, or swaps two, or drops one, when w
+// is long enough for the directory to forgive it.
 func misspell(w string, i int) string {
-	if len(w) < minFuzzy {
+	if len(w) < 4 {
 		return w
 	}
 	k := 1 + i%(len(w)-2)
@@ -136,13 +154,11 @@ func BenchmarkSearch(b *testing.B) {
 				lat = append(lat, time.Since(t0))
 			}
 			b.StopTimer()
-			slices.Sort(lat)
-			pct := func(p float64) float64 {
-				return float64(lat[min(len(lat)-1, int(p*float64(len(lat))))]) / float64(time.Millisecond)
-			}
-			b.ReportMetric(pct(0.50), "p50-ms")
-			b.ReportMetric(pct(0.99), "p99-ms")
-			b.ReportMetric(pct(1), "max-ms")
+			l := loadgen.Summarize(lat)
+			ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+			b.ReportMetric(ms(l.P50), "p50-ms")
+			b.ReportMetric(ms(l.P99), "p99-ms")
+			b.ReportMetric(ms(l.Max), "max-ms")
 		})
 	}
 }

@@ -1,6 +1,6 @@
-package directory
+package synth
 
-// Reference lists for Synth. Codes come from the ANS nomenclatures used in the
+// Reference lists for Write. Codes come from the ANS nomenclatures used in the
 // extractions (profession TRE_G15, savoir-faire TRE_R38, secteur TRE_R02, mode
 // d'exercice TRE_R23); names and places are common French ones.
 

@@ -1,4 +1,11 @@
-package directory
+// Package synth writes synthetic directory extractions: the three files
+// ANS publishes (PS_LibreAcces_Personne_activite, PS_LibreAcces_SavoirFaire,
+// Extraction_Correspondance_MSSante), in exactly their formats and with
+// data that follow the real code lists, for demonstrations, tests and
+// benchmarks of internal/directory. `caduceus directory synth` and the
+// demonstration directory of `caduceus dev` are made with it; no server
+// code calls it.
+package synth
 
 import (
 	"bufio"
@@ -9,15 +16,17 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"caduceus/internal/directory"
 )
 
-// Synth writes synthetic extraction files into dir, in exactly the published
+// Write writes synthetic extraction files into dir, in exactly the published
 // formats: PS_LibreAcces_Personne_activite with rows data lines (56 columns),
 // its SavoirFaire companion, and Extraction_Correspondance_MSSante with about one
 // mailbox for four activity rows. The data follow the real code lists; RPPS
 // numbers carry a valid Luhn key and national ids are "8" + RPPS. The same seed
 // gives the same files. It returns the paths written.
-func Synth(ctx context.Context, dir string, rows int, seed int64) ([]string, error) {
+func Write(ctx context.Context, dir string, rows int, seed int64) ([]string, error) {
 	if rows < 1 {
 		return nil, fmt.Errorf("synth: rows must be at least 1")
 	}
@@ -54,33 +63,6 @@ func Synth(ctx context.Context, dir string, rows int, seed int64) ([]string, err
 		return nil, fmt.Errorf("synth: %w", err)
 	}
 	return paths, nil
-}
-
-// Luhn returns the Luhn check digit of a string of digits, as RPPS numbers
-// carry: "1000000000" gives '9'.
-func Luhn(digits string) byte {
-	sum := 0
-	double := true
-	for i := len(digits) - 1; i >= 0; i-- {
-		d := int(digits[i] - '0')
-		if double {
-			d *= 2
-			if d > 9 {
-				d -= 9
-			}
-		}
-		sum += d
-		double = !double
-	}
-	return byte('0' + (10-sum%10)%10)
-}
-
-// ValidRPPS reports whether s is an 11-digit RPPS number with a valid Luhn key.
-func ValidRPPS(s string) bool {
-	if len(s) != 11 || strings.Trim(s, "0123456789") != "" {
-		return false
-	}
-	return Luhn(s[:10]) == s[10]
 }
 
 type synthFile struct {
@@ -420,7 +402,7 @@ type synthPerson struct {
 // without repetition from i, and the Luhn key.
 func rpps(i int, seed int64) string {
 	body := fmt.Sprintf("1%09d", (int64(i)*7919+seed%1000)%1_000_000_000)
-	return body + string(Luhn(body))
+	return body + string(directory.Luhn(body))
 }
 
 // place returns the k-th place of activity of person i.
@@ -535,7 +517,7 @@ func (g *synthesizer) firstName(female bool) string {
 // address returns a free mailbox address made of local@domain, numbering it when
 // the name is taken.
 func (g *synthesizer) address(local, domain string) string {
-	base := strings.Trim(strings.ReplaceAll(fold(local), " ", "."), ".")
+	base := strings.Trim(strings.ReplaceAll(directory.Fold(local), " ", "."), ".")
 	a := base + "@" + domain
 	for k := 2; g.used[a]; k++ {
 		a = base + strconv.Itoa(k) + "@" + domain
@@ -555,7 +537,7 @@ func (g *synthesizer) personalMailbox(p *synthPerson, s synthStructure) {
 		domain = "infirmier.mssante.fr"
 	}
 	if s.sector == "SA01" && g.chance(70) {
-		domain = "ch-" + strings.ReplaceAll(fold(s.city.name), " ", "-") + ".mssante.fr"
+		domain = "ch-" + strings.ReplaceAll(directory.Fold(s.city.name), " ", "-") + ".mssante.fr"
 	}
 	if g.chance(25) {
 		domain = synthDomains[g.rnd.IntN(len(synthDomains))]
@@ -568,7 +550,7 @@ func (g *synthesizer) personalMailbox(p *synthPerson, s synthStructure) {
 func (g *synthesizer) orgMailbox(i int) {
 	s := g.structs[i%len(g.structs)]
 	service := synthServices[g.rnd.IntN(len(synthServices))]
-	domain := "ch-" + strings.ReplaceAll(fold(s.city.name), " ", "-") + ".mssante.fr"
+	domain := "ch-" + strings.ReplaceAll(directory.Fold(s.city.name), " ", "-") + ".mssante.fr"
 	prefix := []string{"secretariat ", "accueil ", "", "contact "}[i%4]
 	addr := g.address(prefix+service, domain)
 	g.mailboxLine("ORG", addr, "", "", "", "Service "+service, "", "", "", coded{}, coded{}, s)
@@ -604,5 +586,5 @@ func (g *synthesizer) mailboxLine(kind, addr, idType, id, idnat, service, title,
 	g.mailbox.line(kind, addr, idType, id, idnat, structType, structID, service, title, last,
 		first, cat, catLabel, prof.code, prof.label, skill.code, skill.label, demat, s.name,
 		s.brand, "", "", s.number, s.repeat, s.streetType, s.street, "", delivery, s.postcode,
-		department(s.postcode), country)
+		directory.Department(s.postcode), country)
 }
