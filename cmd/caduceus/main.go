@@ -33,6 +33,8 @@ Usage:
   caduceus queue list | retry ID | drop ID
   caduceus audit list [--actor ADDR] [--action NAME] [--limit N]
   caduceus audit prune [--older-than D]     remove entries older than D (at least a year; default 8760h)
+  caduceus audit verify                    check the whole hash chain; names the first entry that breaks it
+  caduceus audit export [--since DATE] [--until DATE] [--actor ADDR] [--action NAME] > FILE.csv
   caduceus directory import FILE...         import the public extraction files (.txt or .zip)
   caduceus directory search QUERY [--profession CODE] [--city NAME] [--limit N] [--json]
   caduceus directory synth --rows N [--dir DIR]   write realistic synthetic extraction files
@@ -98,6 +100,8 @@ func commands() []command {
 		{[]string{"queue", "drop"}, cmdQueueDrop},
 		{[]string{"audit", "list"}, cmdAuditList},
 		{[]string{"audit", "prune"}, cmdAuditPrune},
+		{[]string{"audit", "verify"}, cmdAuditVerify},
+		{[]string{"audit", "export"}, cmdAuditExport},
 		{[]string{"bench", "imap"}, cmdBenchIMAP},
 		{[]string{"bench", "smtp"}, cmdBenchSMTP},
 		{[]string{"directory", "import"}, cmdDirectoryImport},

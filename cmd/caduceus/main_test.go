@@ -3,12 +3,16 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/csv"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"caduceus/internal/store"
 )
 
 // runCLI runs one command in-process against the config at cfg and returns its
@@ -114,5 +118,60 @@ func TestHelp(t *testing.T) {
 	}
 	if !strings.Contains(errOut.String(), "--notify-email") {
 		t.Errorf("user add --help lacks its flags:\n%s", errOut.String())
+	}
+}
+
+func TestAuditVerifyAndExport(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "caduceus.toml")
+	if err := os.WriteFile(cfg, []byte("hostname = \"mx.test\"\ndata_dir = \"data\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"domain", "add", "chu.mssante.fr"},
+		{"user", "add", "claire@chu.mssante.fr", "--name", "Dr Claire"},
+		{"user", "add", "sophie@chu.mssante.fr", "--name", "Sophie"},
+		{"mailbox", "add", "cardio@chu.mssante.fr", "--kind", "org", "--name", "Cardiologie"},
+		{"mailbox", "grant", "cardio@chu.mssante.fr", "sophie@chu.mssante.fr", "member"},
+	} {
+		if _, _, err := runCLI(t, cfg, "", args...); err != nil {
+			t.Fatalf("%v: %v", args, err)
+		}
+	}
+	out, _, err := runCLI(t, cfg, "", "audit", "verify")
+	if err != nil || !strings.Contains(out, "audit trail intact") {
+		t.Fatalf("verify of an untouched trail: %q, %v", out, err)
+	}
+
+	out, errOut, err := runCLI(t, cfg, "", "audit", "export", "--since", "2020-01-01", "--action", "rights.set")
+	if err != nil || !strings.Contains(errOut, "1 audit entries exported") {
+		t.Fatalf("export: %q, %v", errOut, err)
+	}
+	recs, err := csv.NewReader(strings.NewReader(out)).ReadAll()
+	if err != nil || len(recs) != 2 || recs[1][5] != "rights.set" {
+		t.Fatalf("exported %q, %v; want the header and the grant", recs, err)
+	}
+	if _, _, err := runCLI(t, cfg, "", "audit", "export", "--until", "yesterday"); err == nil || !strings.Contains(err.Error(), "want a date") {
+		t.Fatalf("export with a bad date: %v", err)
+	}
+
+	// Someone with access to the database edits the grant's row.
+	ctx := context.Background()
+	st, err := store.Open(ctx, "", filepath.Join(dir, "data"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var id int64
+	if err := st.QueryRow(ctx, `SELECT id FROM audit WHERE action = 'rights.set'`).Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Exec(ctx, `UPDATE audit SET target = 'cardio@chu.mssante.fr claire@chu.mssante.fr' WHERE id = ?`, id); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	out, _, err = runCLI(t, cfg, "", "audit", "verify")
+	want := fmt.Sprintf("audit trail broken at entry %d", id)
+	if err == nil || !strings.Contains(out, want) || !strings.Contains(out, "was changed") {
+		t.Fatalf("verify after an edit: %q, %v; want a failure naming entry %d", out, err, id)
 	}
 }

@@ -11,10 +11,13 @@ import (
 	"context"
 	"crypto/sha256"
 	"database/sql"
+	"encoding/csv"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"strconv"
+	"strings"
 	"time"
 
 	"caduceus/internal/store"
@@ -75,32 +78,13 @@ type Query struct {
 	Limit        int
 }
 
-// List returns the entries matching q.
+// List returns the entries matching q, newest first; at most 100 when q.Limit is 0.
 func (t *Trail) List(ctx context.Context, q Query) ([]Entry, error) {
-	sqlq := `SELECT id, at, actor, door, remote, action, target, result, detail FROM audit WHERE 1=1`
-	var args []any
-	if !q.Since.IsZero() {
-		sqlq += ` AND at >= ?`
-		args = append(args, q.Since.UnixMilli())
-	}
-	if !q.Until.IsZero() {
-		sqlq += ` AND at < ?`
-		args = append(args, q.Until.UnixMilli())
-	}
-	if q.Actor != "" {
-		sqlq += ` AND actor = ?`
-		args = append(args, q.Actor)
-	}
-	if q.Action != "" {
-		sqlq += ` AND action = ?`
-		args = append(args, q.Action)
-	}
+	where, args := q.where()
 	if q.Limit <= 0 {
 		q.Limit = 100
 	}
-	sqlq += ` ORDER BY id DESC LIMIT ?`
-	args = append(args, q.Limit)
-	rows, err := t.st.Query(ctx, sqlq, args...)
+	rows, err := t.st.Query(ctx, `SELECT id, at, actor, door, remote, action, target, result, detail FROM audit`+where+` ORDER BY id DESC LIMIT ?`, append(args, q.Limit)...)
 	if err != nil {
 		return nil, fmt.Errorf("list audit: %w", err)
 	}
@@ -116,6 +100,32 @@ func (t *Trail) List(ctx context.Context, q Query) ([]Entry, error) {
 		out = append(out, e)
 	}
 	return out, rows.Err()
+}
+
+// where turns q's filters into a WHERE clause and its arguments.
+func (q Query) where() (string, []any) {
+	var conds []string
+	var args []any
+	add := func(cond string, arg any) {
+		conds = append(conds, cond)
+		args = append(args, arg)
+	}
+	if !q.Since.IsZero() {
+		add(`at >= ?`, q.Since.UnixMilli())
+	}
+	if !q.Until.IsZero() {
+		add(`at < ?`, q.Until.UnixMilli())
+	}
+	if q.Actor != "" {
+		add(`actor = ?`, q.Actor)
+	}
+	if q.Action != "" {
+		add(`action = ?`, q.Action)
+	}
+	if len(conds) == 0 {
+		return "", nil
+	}
+	return ` WHERE ` + strings.Join(conds, ` AND `), args
 }
 
 // MinRetention is how long the trail keeps an entry at the least: a year, as
@@ -168,34 +178,131 @@ func (t *Trail) Prune(ctx context.Context, actor Entry, before time.Time) (int64
 	return n, err
 }
 
-// Verify walks the whole chain and returns the id of the first entry whose hash
-// does not match, or 0 when the trail is intact.
-func (t *Trail) Verify(ctx context.Context) (int64, error) {
-	prev := ""
+// Verification is what Verify found: how many entries it checked and, when the
+// chain is broken, where.
+type Verification struct {
+	Entries int64
+	Break   *Break // nil when every entry matches the chain
+}
+
+// Break names the first entry at which the chain no longer holds, and what
+// the mismatch means.
+type Break struct {
+	ID     int64
+	At     time.Time
+	Reason string
+}
+
+// Verify walks the whole chain from the anchor on and reports the first entry
+// that breaks it. A changed entry breaks at itself; a removed one at the entry
+// after it; an entry slipped in between two others is named as inserted when
+// the entry after it still chains to the one before. progress, when not nil,
+// is called with the count of entries checked every 100,000 entries and at the end.
+func (t *Trail) Verify(ctx context.Context, progress func(entries int64)) (Verification, error) {
+	var v Verification
+	prev, prevPrev := "", ""
 	var anchorID int64
 	err := t.st.QueryRow(ctx, `SELECT last_id, hash FROM audit_anchor`).Scan(&anchorID, &prev)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return 0, fmt.Errorf("read audit anchor: %w", err)
+		return v, fmt.Errorf("read audit anchor: %w", err)
 	}
 	rows, err := t.st.Query(ctx, `SELECT id, at, actor, door, remote, action, target, result, detail, hash FROM audit ORDER BY id`)
 	if err != nil {
-		return 0, fmt.Errorf("read audit: %w", err)
+		return v, fmt.Errorf("read audit: %w", err)
 	}
 	defer rows.Close()
+	var prevEntry Entry
 	for rows.Next() {
 		var e Entry
 		var at int64
 		var hash string
 		if err := rows.Scan(&e.ID, &at, &e.Actor, &e.Door, &e.Remote, &e.Action, &e.Target, &e.Result, &e.Detail, &hash); err != nil {
-			return 0, err
+			return v, fmt.Errorf("read audit: %w", err)
 		}
 		e.At = time.UnixMilli(at)
-		if e.ID <= anchorID || chain(prev, e) != hash {
-			return e.ID, nil
+		switch {
+		case e.ID <= anchorID:
+			v.Break = &Break{ID: e.ID, At: e.At, Reason: fmt.Sprintf("entry %d is older than the last pruned entry (%d): inserted", e.ID, anchorID)}
+		case chain(prev, e) == hash:
+		case v.Entries > 0 && chain(prevPrev, e) == hash:
+			v.Break = &Break{ID: prevEntry.ID, At: prevEntry.At, Reason: fmt.Sprintf("entry %d was inserted: entry %d chains to the entry before it", prevEntry.ID, e.ID)}
+		default:
+			v.Break = &Break{ID: e.ID, At: e.At, Reason: fmt.Sprintf("entry %d was changed, or the entry before it removed", e.ID)}
 		}
-		prev = hash
+		if v.Break != nil {
+			return v, nil
+		}
+		v.Entries++
+		if progress != nil && v.Entries%100000 == 0 {
+			progress(v.Entries)
+		}
+		prevPrev, prev, prevEntry = prev, hash, e
 	}
-	return 0, rows.Err()
+	if err := rows.Err(); err != nil {
+		return v, fmt.Errorf("read audit: %w", err)
+	}
+	if progress != nil {
+		progress(v.Entries)
+	}
+	return v, nil
+}
+
+// Export writes the entries q selects (all of them when q.Limit is 0), oldest
+// first, as CSV with a header line, and returns how many it wrote. Rows are
+// streamed, so a year of entries never sits in memory.
+func (t *Trail) Export(ctx context.Context, w io.Writer, q Query) (int64, error) {
+	where, args := q.where()
+	sqlq := `SELECT id, at, actor, door, remote, action, target, result, detail, hash FROM audit` + where + ` ORDER BY id`
+	if q.Limit > 0 {
+		sqlq += ` LIMIT ?`
+		args = append(args, q.Limit)
+	}
+	rows, err := t.st.Query(ctx, sqlq, args...)
+	if err != nil {
+		return 0, fmt.Errorf("export audit: %w", err)
+	}
+	defer rows.Close()
+	cw := csv.NewWriter(w)
+	if err := cw.Write([]string{"id", "time", "actor", "door", "remote", "action", "target", "result", "detail", "hash"}); err != nil {
+		return 0, fmt.Errorf("export audit: %w", err)
+	}
+	var n int64
+	for rows.Next() {
+		var e Entry
+		var at int64
+		var hash string
+		if err := rows.Scan(&e.ID, &at, &e.Actor, &e.Door, &e.Remote, &e.Action, &e.Target, &e.Result, &e.Detail, &hash); err != nil {
+			return n, fmt.Errorf("export audit: %w", err)
+		}
+		rec := []string{strconv.FormatInt(e.ID, 10), time.UnixMilli(at).UTC().Format("2006-01-02T15:04:05.000Z07:00"),
+			e.Actor, e.Door, e.Remote, e.Action, e.Target, e.Result, e.Detail, hash}
+		for i, f := range rec {
+			rec[i] = defuse(f)
+		}
+		if err := cw.Write(rec); err != nil {
+			return n, fmt.Errorf("export audit: %w", err)
+		}
+		n++
+	}
+	if err := rows.Err(); err != nil {
+		return n, fmt.Errorf("export audit: %w", err)
+	}
+	cw.Flush()
+	if err := cw.Error(); err != nil {
+		return n, fmt.Errorf("export audit: %w", err)
+	}
+	return n, nil
+}
+
+// defuse keeps a spreadsheet from reading a field as a formula: a field that
+// starts with = + - @ or a tab gets a leading apostrophe (OWASP's advice for
+// CSV injection). Actors and targets are addresses, but a remote address or
+// a detail may come from outside.
+func defuse(f string) string {
+	if f != "" && strings.ContainsRune("=+-@\t\r", rune(f[0])) {
+		return "'" + f
+	}
+	return f
 }
 
 // lockChain serialises changes to the chain across nodes for the rest of

@@ -37,6 +37,7 @@ type Config struct {
 	IMAP      IMAP      `toml:"imap"`
 	Directory Directory `toml:"directory"`
 	Blobs     Blobs     `toml:"blobs"`
+	Audit     Audit     `toml:"audit"`
 	Dev       Dev       `toml:"dev"`
 }
 
@@ -127,6 +128,14 @@ type Blobs struct {
 	CompactGrace Duration `toml:"compact_grace"`
 }
 
+// Audit configures the audit trail.
+type Audit struct {
+	// Retention is how long an entry is kept; `caduceus serve` removes older
+	// ones once a day. At least a year (8760h), as traces of access to health
+	// data must be kept.
+	Retention Duration `toml:"retention"`
+}
+
 // Dev holds settings of `caduceus dev`; in production they stay empty.
 type Dev struct {
 	// Outbox, when set, receives every message for a remote address as a file
@@ -166,6 +175,7 @@ func Defaults() Config {
 		Delivery:  Delivery{Expire: Duration{5 * 24 * time.Hour}},
 		Directory: Directory{LDAPBaseDN: "ou=annuaire,dc=caduceus"},
 		Blobs:     Blobs{CompactInterval: Duration{time.Hour}, CompactThreshold: 0.5, CompactGrace: Duration{time.Hour}},
+		Audit:     Audit{Retention: Duration{365 * 24 * time.Hour}},
 		IMAP:      IMAP{IdleTimeout: Duration{30 * time.Minute}, MaxConnsPerAccount: 50, MaxConnsPerIP: 500, CommandRate: 500},
 		Web: Web{
 			IdleTimeout:     Duration{30 * time.Minute},
@@ -241,6 +251,9 @@ func (c Config) Validate() error {
 	}
 	if g := c.Blobs.CompactGrace.Duration; g < time.Minute {
 		return fmt.Errorf("blobs.compact_grace %v: want at least 1m, so that reads in progress finish", g)
+	}
+	if r := c.Audit.Retention.Duration; r < 365*24*time.Hour {
+		return fmt.Errorf("audit.retention %v: want at least 8760h (a year)", r)
 	}
 	if c.Delivery.Relay != "" {
 		if _, _, err := net.SplitHostPort(c.Delivery.Relay); err != nil {

@@ -117,6 +117,24 @@ func TestBlobs(t *testing.T) {
 	}
 }
 
+func TestAuditRetention(t *testing.T) {
+	for _, c := range []struct {
+		name, body, wantErr string
+		want                time.Duration
+	}{
+		{name: "default a year", want: 365 * 24 * time.Hour},
+		{name: "two years", body: "[audit]\nretention = \"17520h\"\n", want: 2 * 365 * 24 * time.Hour},
+		{name: "a month is too short", body: "[audit]\nretention = \"720h\"\n", wantErr: "audit.retention"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cfg, ok := load(t, c.body, c.wantErr)
+			if ok && cfg.Audit.Retention.Duration != c.want {
+				t.Fatalf("retention = %v, want %v", cfg.Audit.Retention, c.want)
+			}
+		})
+	}
+}
+
 // load reads a configuration of body. With wantErr it checks that loading
 // fails with an error naming it and returns false; otherwise it returns the
 // configuration, failing the test on any error.

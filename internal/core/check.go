@@ -138,12 +138,12 @@ func (s *Service) Check(ctx context.Context, progress func(done, total int)) ([]
 		return nil, err
 	}
 
-	bad, err := s.audit.Verify(ctx)
+	v, err := s.audit.Verify(ctx, nil)
 	if err != nil {
 		return nil, err
 	}
-	if bad != 0 {
-		add("audit trail: entry %d does not match the chain (changed or removed entries)", bad)
+	if v.Break != nil {
+		add("audit trail: %s", v.Break.Reason)
 	}
 	return problems, nil
 }

@@ -99,14 +99,15 @@ type Server struct {
 	TLS   *tls.Config
 	addrs map[string]string
 
-	mu       sync.Mutex
-	stops    []func(context.Context) error
-	cancel   context.CancelFunc
-	shutOnce sync.Once
-	dir      *directory.Directory
-	compact  *compactor
-	bg       sync.WaitGroup
-	serveErr chan error
+	mu        sync.Mutex
+	stops     []func(context.Context) error
+	cancel    context.CancelFunc
+	shutOnce  sync.Once
+	dir       *directory.Directory
+	compact   *compactor
+	retention *retention
+	bg        sync.WaitGroup
+	serveErr  chan error
 }
 
 // Start opens the node and starts every listener cfg names. Addr tells where
@@ -124,6 +125,7 @@ func Start(ctx context.Context, cfg config.Config, logger *slog.Logger) (*Server
 	bgctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s := &Server{Node: node, log: logger, TLS: certs.ServerConfig(cert), addrs: map[string]string{}, cancel: cancel, serveErr: make(chan error, 16)}
 	s.compact = &compactor{core: node.Core, log: logger.With("task", "compaction"), cfg: cfg.Blobs}
+	s.retention = &retention{trail: node.Core.Audit(), log: logger.With("task", "audit-retention"), keep: cfg.Audit.Retention.Duration, now: time.Now}
 	if err := s.startListeners(bgctx); err != nil {
 		s.Shutdown(context.Background())
 		return nil, err
@@ -197,6 +199,7 @@ func (s *Server) startListeners(ctx context.Context) error {
 	}
 	s.startQueue(ctx)
 	s.startCompaction(ctx)
+	s.startRetention(ctx)
 	return nil
 }
 
@@ -255,5 +258,6 @@ func (s *Server) metricsHandler() http.Handler {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.registerMetrics(reg)
 	s.compact.register(reg)
+	s.retention.register(reg)
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 }
