@@ -121,7 +121,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // newConn counts a connection against its address's cap, or refuses it
 // when the address has too many already.
 func (s *Server) newConn(nc net.Conn) *conn {
-	ip := remoteIP(nc)
+	ip := netserve.RemoteIP(nc)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.perIP[ip] >= s.opts.MaxConnsPerIP {
@@ -157,12 +157,4 @@ func (s *Server) claimAccount(id int64) bool {
 	}
 	s.perUser[id]++
 	return true
-}
-
-func remoteIP(nc net.Conn) string {
-	host, _, err := net.SplitHostPort(nc.RemoteAddr().String())
-	if err != nil {
-		return nc.RemoteAddr().String()
-	}
-	return host
 }

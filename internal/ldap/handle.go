@@ -9,6 +9,8 @@ import (
 
 	ber "github.com/go-asn1-ber/asn1-ber"
 	goldap "github.com/go-ldap/ldap/v3"
+
+	"caduceus/internal/netserve"
 )
 
 // Object identifiers of the extended operations this server knows.
@@ -78,7 +80,7 @@ func (c *conn) bind(ctx context.Context, id int64, op *ber.Packet) error {
 		return reply(goldap.LDAPResultInvalidCredentials, "invalid credentials")
 	}
 	login := loginOf(name)
-	if err := c.srv.auth(ctx, login, password); err != nil {
+	if err := c.srv.auth(ctx, netserve.RemoteIP(c.raw), login, password); err != nil {
 		return reply(goldap.LDAPResultInvalidCredentials, "invalid credentials")
 	}
 	c.bound, c.login = true, login

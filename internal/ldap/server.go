@@ -43,10 +43,11 @@ import (
 	"caduceus/internal/netserve"
 )
 
-// AuthFunc checks an account's credentials; login is the bind name, an address
-// taken from a DN such as "uid=alice@example.org,ou=annuaire,dc=example,dc=org"
-// or given as is.
-type AuthFunc func(ctx context.Context, login, password string) error
+// AuthFunc checks an account's credentials; remote is the client's IP
+// address, login the bind name, an address taken from a DN such as
+// "uid=alice@example.org,ou=annuaire,dc=example,dc=org" or given as is. The
+// core counts failures by account and by remote address, and traces both.
+type AuthFunc func(ctx context.Context, remote, login, password string) error
 
 // Options configure a Server.
 type Options struct {

@@ -80,7 +80,7 @@ func mailboxFile() string {
 // a local account on the red list; it returns its address and the CA file.
 func testServer(t *testing.T, anonymous bool) (addr string, caFile string, srv *Server) {
 	t.Helper()
-	auth := func(ctx context.Context, login, pw string) error {
+	auth := func(ctx context.Context, remote, login, pw string) error {
 		if login == "alice@caduceus.example" && pw == password {
 			return nil
 		}
@@ -405,7 +405,7 @@ func TestPanicEndsOnlyItsConnection(t *testing.T) {
 		defer mu.Unlock()
 		return logs.Write(p)
 	}), nil))
-	addr, caFile, _ := testServerWith(t, Options{Logger: logger}, func(ctx context.Context, login, pw string) error {
+	addr, caFile, _ := testServerWith(t, Options{Logger: logger}, func(ctx context.Context, remote, login, pw string) error {
 		panic(errors.New("bind of " + login))
 	})
 	for range 2 { // the second connection finds the server still serving

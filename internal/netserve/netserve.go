@@ -140,6 +140,16 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 }
 
+// RemoteIP is the IP address of a connection's peer, without the port: what
+// the core counts login failures by and the audit trail records.
+func RemoteIP(nc net.Conn) string {
+	addr := nc.RemoteAddr().String()
+	if host, _, err := net.SplitHostPort(addr); err == nil {
+		return host
+	}
+	return addr
+}
+
 // DescribePanic names a recovered panic value for a log without what it
 // may carry: a runtime error's own message (an index out of range, a nil
 // dereference), otherwise only the value's type, since a value built from

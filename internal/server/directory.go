@@ -31,8 +31,8 @@ func (s *Server) startLDAP(addr string) error {
 	if err != nil {
 		return err
 	}
-	check := func(ctx context.Context, login, password string) error {
-		_, err := s.Core.Login(ctx, "ldap", "", login, password)
+	check := func(ctx context.Context, remote, login, password string) error {
+		_, err := s.Core.Login(ctx, "ldap", remote, login, password)
 		return err
 	}
 	srv, err := ldap.NewServer(s.dir, check, ldap.Options{

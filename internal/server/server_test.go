@@ -2,17 +2,20 @@ package server_test
 
 import (
 	"crypto/tls"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	gosmtp "github.com/emersion/go-smtp"
 	"github.com/go-ldap/ldap/v3"
 
+	"caduceus/internal/audit"
 	"caduceus/internal/directory"
-
+	"caduceus/internal/server"
 	"caduceus/internal/server/servertest"
 )
 
@@ -143,5 +146,54 @@ func TestLDAPView(t *testing.T) {
 	}
 	if len(res.Entries) != 1 || res.Entries[0].GetAttributeValue("mail") != "house@"+servertest.Domain {
 		t.Fatalf("entries = %d, first %v", len(res.Entries), res.Entries)
+	}
+}
+
+// ldapFrom dials the node's LDAP view from the loopback address ip (all of
+// 127/8 is the machine's own) and says STARTTLS.
+func ldapFrom(t *testing.T, srv *server.Server, ip string) *ldap.Conn {
+	t.Helper()
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}, Timeout: 5 * time.Second}
+	conn, err := ldap.DialURL("ldap://"+srv.Addr("ldap"), ldap.DialWithDialer(d))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	if err := conn.StartTLS(servertest.ClientTLS(t, srv)); err != nil {
+		t.Fatalf("starttls: %v", err)
+	}
+	return conn
+}
+
+// An LDAP bind reaches the core with the client's address: failures from one
+// address do not lock out binds from another, and the audit trail names the
+// address of each try.
+func TestLDAPBindsCountByAddress(t *testing.T) {
+	srv := servertest.Start(t, servertest.Options{Users: []string{"alice"}})
+	guesser := ldapFrom(t, srv, "127.0.0.2")
+	for i := range 10 {
+		if err := guesser.Bind(fmt.Sprintf("guess%d@%s", i, servertest.Domain), "wrong password"); err == nil {
+			t.Fatal("bind with a wrong password succeeded")
+		}
+	}
+	// The guessing address has spent its failures, even with the right password.
+	if err := guesser.Bind("alice@"+servertest.Domain, servertest.Password); err == nil {
+		t.Error("the 11th bind from 127.0.0.2 was let through")
+	}
+	if err := ldapFrom(t, srv, "127.0.0.3").Bind("alice@"+servertest.Domain, servertest.Password); err != nil {
+		t.Fatalf("bind from 127.0.0.3 after ten failures from 127.0.0.2: %v", err)
+	}
+	entries, err := srv.Core.Audit().List(t.Context(), audit.Query{Action: "login"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	remotes := map[string]int{}
+	for _, e := range entries {
+		if e.Door == "ldap" {
+			remotes[e.Remote]++
+		}
+	}
+	if remotes["127.0.0.2"] != 11 || remotes["127.0.0.3"] != 1 || len(remotes) != 2 {
+		t.Errorf("LDAP login entries by remote address = %v, want 11 from 127.0.0.2 and 1 from 127.0.0.3", remotes)
 	}
 }
