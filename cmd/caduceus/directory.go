@@ -291,4 +291,3 @@ func runDirectorySynth(ctx context.Context, args []string, stdout, stderr io.Wri
 	}
 	return nil
 }
-
