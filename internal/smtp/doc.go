@@ -7,6 +7,9 @@
 //     exist, quotas and delivery belong to internal/core. The door
 //     translates SMTP into core calls and core errors into replies.
 //   - 250 after DATA only once the core has committed the message durably.
+//   - Each connection runs on its own context, made in newSession from the
+//     server's and ended by Logout (the connection closed, or STARTTLS) or
+//     by Shutdown; every core call of a session takes it.
 //   - Failures are *Error values with a reply code, an enhanced status code
 //     (RFC 3463) and their cause; the cause goes to logs, never to the
 //     client.

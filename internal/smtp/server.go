@@ -82,6 +82,9 @@ type Server struct {
 	mu      sync.Mutex
 	closing bool
 	busy    sync.WaitGroup // transactions delivering to the core
+
+	// sessionStarted, when set (by tests), is told each session's context.
+	sessionStarted func(context.Context)
 }
 
 // traceReserve is room left under the core's size limit for the trace
@@ -170,7 +173,14 @@ func (s *Server) begin() bool {
 }
 
 func (s *Server) newSession(c *gosmtp.Conn) (gosmtp.Session, error) {
-	ss := &session{srv: s, conn: c, remote: remoteAddr(c.Conn())}
+	// Each connection runs on its own context: it ends when the connection
+	// does (go-smtp calls Logout as it closes, and before STARTTLS starts a
+	// new session) or when the server shuts down.
+	ctx, cancel := context.WithCancel(s.ctx)
+	ss := &session{srv: s, conn: c, remote: remoteAddr(c.Conn()), context: ctx, cancel: cancel}
+	if s.sessionStarted != nil {
+		s.sessionStarted(ctx)
+	}
 	if s.opts.Mode == MX {
 		return ss, nil
 	}

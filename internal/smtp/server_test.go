@@ -703,3 +703,81 @@ func TestShutdown(t *testing.T) {
 		t.Error("the listener still accepts")
 	}
 }
+
+// Each connection runs on a context of its own: a client that goes away in
+// the middle of DATA ends its session's context, and nothing of its
+// half-sent message is stored, while another session goes on and delivers;
+// Shutdown ends the contexts of the sessions left.
+func TestSessionContextPerConnection(t *testing.T) {
+	svc := coretest.New(t, coretest.Options{})
+	coretest.User(t, svc, "alice", "Alice")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := smtp.NewServer(svc, smtp.Options{})
+	started := smtp.SessionContexts(srv)
+	go srv.Serve(ln)
+	session := func() (*gosmtp.Client, context.Context) {
+		t.Helper()
+		c, err := gosmtp.Dial(ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		if err := c.Hello("client.example"); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case ctx := <-started:
+			return c, ctx
+		case <-time.After(5 * time.Second):
+			t.Fatal("no session started")
+		}
+		return nil, nil
+	}
+	quitter, quitterCtx := session()
+	stayer, stayerCtx := session()
+
+	// The quitter sends half a message and hangs up.
+	if err := quitter.Mail("x@remote.example", nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := quitter.Rcpt("alice@"+domain, nil); err != nil {
+		t.Fatal(err)
+	}
+	w, err := quitter.Data()
+	if err != nil {
+		t.Fatal(err)
+	}
+	half := message("x@remote.example", "alice@"+domain, "half@x")
+	if _, err := w.Write([]byte(half[:len(half)/2])); err != nil {
+		t.Fatal(err)
+	}
+	quitter.Close()
+	select {
+	case <-quitterCtx.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("the session's context lives on after its client hung up in the middle of DATA")
+	}
+	if err := stayerCtx.Err(); err != nil {
+		t.Fatalf("another session's context ended with the quitter's: %v", err)
+	}
+	if err := send(stayer, "x@remote.example", []string{"alice@" + domain}, message("x@remote.example", "alice@"+domain, "whole@x")); err != nil {
+		t.Fatalf("the other session: %v", err)
+	}
+	f := coretest.Folder(t, svc, "alice@"+domain, "INBOX")
+	msgs, err := svc.Messages(t.Context(), system, f.ID, core.MessageQuery{})
+	if err != nil || len(msgs) != 1 {
+		t.Fatalf("inbox holds %d messages (%v), want the whole one only", len(msgs), err)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	if stayerCtx.Err() == nil {
+		t.Error("Shutdown left a session's context alive")
+	}
+}

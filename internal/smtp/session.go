@@ -25,6 +25,10 @@ type session struct {
 	srv    *Server
 	conn   *gosmtp.Conn
 	remote netip.Addr
+	// context is the connection's: every core call of the session runs on
+	// it, and cancel ends it when the connection ends.
+	context context.Context
+	cancel  context.CancelFunc
 	// authenticated is set once a submission client has logged in.
 	authenticated bool
 
@@ -51,8 +55,12 @@ func (ss *session) Reset() {
 	ss.from, ss.opts, ss.rcpts = "", gosmtp.MailOptions{}, nil
 }
 
-// Logout ends the session.
-func (ss *session) Logout() error { return nil }
+// Logout ends the session and its context: go-smtp calls it when the
+// connection closes, and before STARTTLS starts the session again.
+func (ss *session) Logout() error {
+	ss.cancel()
+	return nil
+}
 
 // Mail starts a transaction. The reverse-path of an MX transaction may be
 // null: it is a bounce. RFC 5321 §4.1.1.2.
@@ -195,7 +203,8 @@ func (ss *session) trace() Trace {
 	return t
 }
 
-func (ss *session) ctx() context.Context { return ss.srv.ctx }
+// ctx is the session's context, for the core calls it makes.
+func (ss *session) ctx() context.Context { return ss.context }
 
 // refuse logs a refusal and turns it into the reply go-smtp writes.
 func (ss *session) refuse(e *Error) error {
