@@ -34,6 +34,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 )
 
 const (
@@ -228,6 +229,22 @@ func (s *Store) ReadAll(ref Ref) ([]byte, error) {
 		return nil, err
 	}
 	return b, nil
+}
+
+// Ping reports whether the store can take new blobs: its directory is there
+// and writable. Readiness probes call it every few seconds, so it writes nothing.
+func (s *Store) Ping() error {
+	fi, err := os.Stat(s.dir)
+	if err != nil {
+		return fmt.Errorf("blob dir: %w", err)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("blob dir %s: not a directory", s.dir)
+	}
+	if err := syscall.Access(s.dir, 2); err != nil { // W_OK
+		return fmt.Errorf("blob dir %s: not writable: %w", s.dir, err)
+	}
+	return nil
 }
 
 // Close closes the segment files.

@@ -137,6 +137,19 @@ func (s *Service) MessageSizeLimit() int64 { return s.opts.MessageSizeLimit }
 // store handle. Mail data is reached only through Service's methods.
 func (s *Service) Store() *store.Store { return s.st }
 
+// Ready reports whether the node can serve: its metadata store answers a
+// query and its blob store can take new messages.
+func (s *Service) Ready(ctx context.Context) error {
+	var one int
+	if err := s.st.QueryRow(ctx, `SELECT 1`).Scan(&one); err != nil {
+		return fmt.Errorf("metadata store: %w", err)
+	}
+	if err := s.blobs.Ping(); err != nil {
+		return fmt.Errorf("blob store: %w", err)
+	}
+	return nil
+}
+
 // Audit returns the audit trail, for doors that trace events the core does not
 // see (a failed web code, a logout).
 func (s *Service) Audit() *audit.Trail { return s.audit }

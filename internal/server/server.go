@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -106,6 +107,7 @@ type Server struct {
 	dir       *directory.Directory
 	compact   *compactor
 	retention *retention
+	draining  atomic.Bool
 	bg        sync.WaitGroup
 	serveErr  chan error
 }
@@ -149,6 +151,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 }
 
 func (s *Server) shutdown(ctx context.Context) error {
+	s.draining.Store(true) // /readyz answers 503 from now on
+	s.log.Info("draining: no new connections; finishing what was started")
 	s.mu.Lock()
 	stops := s.stops
 	s.stops = nil
@@ -253,11 +257,38 @@ func (s *Server) serveHTTP(ctx context.Context, name string, ln net.Listener, h 
 	s.onStop(srv.Shutdown)
 }
 
+// metricsHandler serves the metrics listener: /metrics for Prometheus,
+// /healthz (the process is alive) and /readyz (store and blobs reachable,
+// not draining) for load balancers and orchestrators.
 func (s *Server) metricsHandler() http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.registerMetrics(reg)
 	s.compact.register(reg)
 	s.retention.register(reg)
-	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("GET /readyz", s.ready)
+	return mux
+}
+
+// ready answers 200 when the node can take traffic, 503 with the reason
+// otherwise. The reason names a component, never data.
+func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	if s.draining.Load() {
+		http.Error(w, "draining", http.StatusServiceUnavailable)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.Core.Ready(ctx); err != nil {
+		s.log.Warn("not ready", "err", err)
+		http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	fmt.Fprintln(w, "ready")
 }

@@ -1,11 +1,16 @@
 package server_test
 
 import (
+	"bufio"
+	"context"
 	"crypto/tls"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +19,7 @@ import (
 	"github.com/go-ldap/ldap/v3"
 
 	"caduceus/internal/audit"
+	"caduceus/internal/core"
 	"caduceus/internal/directory"
 	"caduceus/internal/server"
 	"caduceus/internal/server/servertest"
@@ -196,4 +202,117 @@ func TestLDAPBindsCountByAddress(t *testing.T) {
 	if remotes["127.0.0.2"] != 11 || remotes["127.0.0.3"] != 1 || len(remotes) != 2 {
 		t.Errorf("LDAP login entries by remote address = %v, want 11 from 127.0.0.2 and 1 from 127.0.0.3", remotes)
 	}
+}
+
+// /healthz says the process lives; /readyz that the node can take traffic:
+// store and blobs reachable, not draining.
+func TestReadiness(t *testing.T) {
+	srv := servertest.Start(t, servertest.Options{})
+	base := "http://" + srv.Addr("metrics")
+	if code, body := get(t, base+"/healthz"); code != 200 || body != "ok" {
+		t.Fatalf("healthz = %d %q", code, body)
+	}
+	if code, body := get(t, base+"/readyz"); code != 200 || body != "ready" {
+		t.Fatalf("readyz = %d %q", code, body)
+	}
+	// The blob directory disappears (a volume unmounted): not ready, and says why.
+	blobs := filepath.Join(srv.Config.DataDir, "blobs")
+	if err := os.Rename(blobs, blobs+".away"); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := get(t, base+"/readyz"); code != 503 || !strings.Contains(body, "blob store") {
+		t.Fatalf("readyz without blobs = %d %q", code, body)
+	}
+	if err := os.Rename(blobs+".away", blobs); err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := get(t, base+"/readyz"); code != 200 {
+		t.Fatalf("readyz with the blobs back = %d", code)
+	}
+}
+
+// SIGTERM drains a node: IMAP clients are told BYE, /readyz answers 503 at
+// once, and an SMTP message whose DATA had begun still finishes and is kept.
+func TestShutdownDrains(t *testing.T) {
+	srv := servertest.Start(t, servertest.Options{Users: []string{"alice"}})
+	c, err := gosmtp.Dial(srv.Addr("smtp"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Mail("lab@remote.example", nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Rcpt("alice@"+servertest.Domain, nil); err != nil {
+		t.Fatal(err)
+	}
+	w, err := c.Data() // the server answered 354: this transaction is under way
+	if err != nil {
+		t.Fatal(err)
+	}
+	imapConn, err := net.Dial("tcp", srv.Addr("imap"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer imapConn.Close()
+	r := bufio.NewReader(imapConn)
+	if greeting, err := r.ReadString('\n'); err != nil || !strings.HasPrefix(greeting, "* OK") {
+		t.Fatalf("greeting %q, %v", greeting, err)
+	}
+
+	done := make(chan error, 1)
+	go func() { done <- srv.Shutdown(context.Background()) }()
+	imapConn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if bye, err := r.ReadString('\n'); err != nil || !strings.HasPrefix(bye, "* BYE") {
+		t.Fatalf("IMAP client got %q, %v; want BYE", bye, err)
+	}
+	if code, body := get(t, "http://"+srv.Addr("metrics")+"/readyz"); code != 503 || body != "draining" {
+		t.Fatalf("readyz while draining = %d %q", code, body)
+	}
+	io.WriteString(w, "From: lab@remote.example\r\nSubject: drain\r\nMessage-ID: <drain@test>\r\n\r\nresult\r\n")
+	if err := w.Close(); err != nil {
+		t.Fatalf("DATA during the drain: %v", err)
+	}
+	c.Quit()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("shutdown did not end after the last session")
+	}
+	n, err := server.Open(context.Background(), srv.Config, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	ctx := context.Background()
+	a, err := n.Core.User(ctx, "alice@"+servertest.Domain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice := core.Actor{AccountID: a.ID, Address: a.Address, Door: "test"}
+	mb, err := n.Core.MailboxByAddress(ctx, alice, a.Address)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if inbox, err := n.Core.FolderByName(ctx, alice, mb.ID, "INBOX"); err != nil || inbox.Messages != 1 {
+		t.Fatalf("after the drain, inbox = %+v, %v; want the message sent during it", inbox, err)
+	}
+}
+
+// get fetches url and returns its status and trimmed body.
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, strings.TrimSpace(string(b))
 }
