@@ -31,6 +31,7 @@ Usage:
   caduceus mailbox list | grant ADDR USER RIGHTS | revoke ADDR USER | acl ADDR
   caduceus mailbox stats ADDR [--json]
   caduceus queue list | retry ID | drop ID
+  caduceus dkim add DOMAIN [--selector NAME] | list   DKIM signing keys; prints the DNS TXT record
   caduceus audit list [--actor ADDR] [--action NAME] [--limit N]
   caduceus audit prune [--older-than D]     remove entries older than D (at least a year; default 8760h)
   caduceus audit verify                    check the whole hash chain; names the first entry that breaks it
@@ -95,6 +96,8 @@ func commands() []command {
 		{[]string{"mailbox", "revoke"}, cmdMailboxRevoke},
 		{[]string{"mailbox", "acl"}, cmdMailboxACL},
 		{[]string{"mailbox", "stats"}, cmdMailboxStats},
+		{[]string{"dkim", "add"}, cmdDKIMAdd},
+		{[]string{"dkim", "list"}, cmdDKIMList},
 		{[]string{"queue", "list"}, cmdQueueList},
 		{[]string{"queue", "retry"}, cmdQueueRetry},
 		{[]string{"queue", "drop"}, cmdQueueDrop},

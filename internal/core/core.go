@@ -45,6 +45,10 @@ type Options struct {
 	// QueueExpire is how long outbound mail is retried before a failure notice.
 	QueueExpire time.Duration
 	Logger      *slog.Logger
+	// DKIMSecret (32 bytes) seals the DKIM signing keys in the store; nil
+	// leaves outgoing mail unsigned. Every node of a cluster derives the
+	// same one from the master key.
+	DKIMSecret []byte
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
 }
@@ -59,6 +63,7 @@ type Service struct {
 	events *broker
 	commit *committer
 	audit  *audit.Trail
+	dkim   dkimKeys
 
 	queueSignal chan struct{}
 	logins      *logins

@@ -241,6 +241,13 @@ func (s *Service) Submit(ctx context.Context, actor Actor, sub Submission) (Subm
 			return SubmitResult{}, err
 		}
 	}
+	if len(remote) > 0 {
+		// One blob serves every copy: the signed message leaves, and the
+		// local and Sent copies carry the same signature.
+		if data, err = s.dkimSign(ctx, data); err != nil {
+			return SubmitResult{}, fmt.Errorf("submit: %w", err)
+		}
+	}
 	sm := summarize(data)
 	sealed, err := s.blobs.Seal(data)
 	if err != nil {

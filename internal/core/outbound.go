@@ -206,6 +206,9 @@ func (s *Service) SendNotice(ctx context.Context, actor Actor, to, kind string, 
 	if _, err := NormalizeAddress(to); err != nil {
 		return err
 	}
+	if data, err = s.dkimSign(ctx, data); err != nil {
+		return fmt.Errorf("send notice: %w", err)
+	}
 	sealed, err := s.blobs.Seal(data)
 	if err != nil {
 		return fmt.Errorf("seal: %w", err)

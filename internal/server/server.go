@@ -69,6 +69,7 @@ func Open(ctx context.Context, cfg config.Config, logger *slog.Logger) (*Node, e
 		Store: st, Blobs: blobs, Hostname: cfg.Hostname,
 		MessageSizeLimit: cfg.Limits.MessageSize, DefaultQuota: cfg.Limits.MailboxQuota,
 		QueueExpire: cfg.Delivery.Expire.Duration, Logger: logger,
+		DKIMSecret: deriveSecret(key, "dkim keys"),
 	})
 	if err != nil {
 		blobs.Close()
@@ -80,8 +81,10 @@ func Open(ctx context.Context, cfg config.Config, logger *slog.Logger) (*Node, e
 
 // Secret derives a 32-byte secret for one purpose from the master key, the same
 // on every node that shares the key.
-func (n *Node) Secret(purpose string) []byte {
-	k, err := hkdf.Key(sha256.New, n.key, nil, "caduceus "+purpose, 32)
+func (n *Node) Secret(purpose string) []byte { return deriveSecret(n.key, purpose) }
+
+func deriveSecret(master []byte, purpose string) []byte {
+	k, err := hkdf.Key(sha256.New, master, nil, "caduceus "+purpose, 32)
 	if err != nil {
 		panic(err) // only fails for lengths over 255×32 bytes
 	}

@@ -64,6 +64,9 @@ type Options struct {
 	// AuthFailureDelay slows every failed AUTH down, one second when 0. The
 	// core refuses an account or address that keeps failing.
 	AuthFailureDelay time.Duration
+	// LookupTXT looks up the DNS TXT records of DKIM keys (RFC 6376 §3.6.2)
+	// for the MX's verification; nil uses net.DefaultResolver.
+	LookupTXT func(ctx context.Context, name string) ([]string, error)
 	// Logger receives one line per transaction: never a subject, body,
 	// attachment name or correspondent's address.
 	Logger *slog.Logger

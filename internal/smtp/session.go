@@ -11,9 +11,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/emersion/go-message/textproto"
+	"github.com/emersion/go-msgauth/authres"
 	gosmtp "github.com/emersion/go-smtp"
 
 	"caduceus/internal/core"
+	"caduceus/internal/dkim"
 )
 
 // maxHeaderBytes bounds the header section the door holds in memory.
@@ -110,6 +113,9 @@ func (ss *session) Data(r io.Reader) error {
 	if err != nil {
 		return ss.refuse(dataError(err))
 	}
+	if err := ss.authenticate(m); err != nil {
+		return ss.refuse(dataError(err))
+	}
 	m.AddTrace(ss.trace(), true, ss.from)
 	var buf bytes.Buffer
 	buf.Grow(4096)
@@ -129,6 +135,41 @@ func (ss *session) Data(r io.Reader) error {
 		msgID = "<" + msgID + ">"
 	}
 	ss.notifyDelivered(data, msgID)
+	return nil
+}
+
+// authenticate puts an Authentication-Results field on the message with
+// its DKIM verdict (RFC 8601 §2.2, RFC 6376 §6), after removing any such
+// field that claims to come from us (RFC 8601 §5). The trace fields go on
+// top of it afterwards. Only a signed message is read whole here.
+func (ss *session) authenticate(m *Message) error {
+	authserv := ss.srv.opts.Hostname
+	for f := m.Header.FieldsByKey("Authentication-Results"); f.Next(); {
+		if id, _, err := authres.Parse(f.Value()); err == nil && strings.EqualFold(id, authserv) {
+			f.Del()
+		}
+	}
+	if !m.Header.Has("Dkim-Signature") {
+		m.Header.Add("Authentication-Results", dkim.None(authserv))
+		return nil
+	}
+	body, err := io.ReadAll(m.body)
+	if err != nil {
+		return err
+	}
+	m.body = bytes.NewReader(body)
+	var whole bytes.Buffer
+	if err := textproto.WriteHeader(&whole, m.Header); err != nil {
+		return err
+	}
+	whole.Write(body)
+	lookup := ss.srv.opts.LookupTXT
+	if lookup == nil {
+		lookup = net.DefaultResolver.LookupTXT
+	}
+	ctx, cancel := context.WithTimeout(ss.ctx(), 20*time.Second)
+	defer cancel()
+	m.Header.Add("Authentication-Results", dkim.Verify(&whole, authserv, func(name string) ([]string, error) { return lookup(ctx, name) }))
 	return nil
 }
 

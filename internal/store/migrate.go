@@ -170,6 +170,18 @@ CREATE INDEX blobs_segment ON blobs(segment, refs);
 	{common: `
 CREATE TABLE audit_anchor (last_id BIGINT NOT NULL, hash TEXT NOT NULL);
 `},
+	// DKIM signing keys (RFC 6376), sealed under a secret derived from the
+	// master key; the newest key of a domain signs.
+	{common: `
+CREATE TABLE dkim_keys (
+	id {{id}},
+	domain TEXT NOT NULL,
+	selector TEXT NOT NULL,
+	sealed {{bytes}} NOT NULL,
+	created BIGINT NOT NULL,
+	UNIQUE (domain, selector)
+);
+`},
 }
 
 func (s *Store) migrate(ctx context.Context) error {

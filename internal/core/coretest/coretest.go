@@ -42,8 +42,10 @@ func New(t testing.TB, o Options) *core.Service {
 	if err != nil {
 		t.Fatal(err)
 	}
+	dkimSecret := make([]byte, 32)
+	rand.Read(dkimSecret)
 	svc, err := core.New(context.Background(), core.Options{
-		Store: st, Blobs: blobs, Hostname: "mx.test.mssante.fr",
+		Store: st, Blobs: blobs, Hostname: "mx.test.mssante.fr", DKIMSecret: dkimSecret,
 		MessageSizeLimit: o.MessageLimit, DefaultQuota: o.DefaultQuota,
 		Logger: slog.New(slog.DiscardHandler), Now: o.Now,
 	})
