@@ -423,24 +423,8 @@ func parseWhen(flag, v string) (time.Time, error) {
 func cmdCheck(ctx context.Context, e env, args []string) error {
 	f := newFlags(e, "check", "check", 0)
 	return withNode(ctx, f, args, func(n *server.Node, _ []string) error {
-		var progress func(done, total int)
-		if isTerminal(e.stderr) {
-			progress = func(done, total int) {
-				fmt.Fprintf(e.stderr, "\rchecking blobs: %d/%d", done, total)
-				if done == total {
-					fmt.Fprintln(e.stderr)
-				}
-			}
-		}
-		problems, err := n.Core.Check(ctx, progress)
-		if err != nil {
+		if err := runCheck(ctx, e, n, "checking blobs"); err != nil {
 			return err
-		}
-		for _, p := range problems {
-			fmt.Fprintln(e.stdout, p)
-		}
-		if len(problems) > 0 {
-			return fmt.Errorf("%d problem(s) found", len(problems))
 		}
 		fmt.Fprintln(e.stdout, "store ok")
 		return nil

@@ -23,6 +23,8 @@ Usage:
   caduceus check                           verify the store (blobs, counters, audit chain)
   caduceus blobs compact [--threshold SHARE] [--grace DURATION]   reclaim the space of expunged messages
   caduceus blobs stats [--json]            segments on disk, live and dead bytes
+  caduceus backup DIR                      a consistent copy of the embedded store and blobs, while serving, checked
+  caduceus restore DIR                     put a backup back on a node with no data yet (its key file in place), checked
 
   caduceus domain add|list|remove NAME
   caduceus user add ADDR --name NAME [--password-stdin] [--notify-email ADDR] [--national-id ID]
@@ -81,6 +83,8 @@ func commands() []command {
 		{[]string{"check"}, cmdCheck},
 		{[]string{"blobs", "compact"}, cmdBlobsCompact},
 		{[]string{"blobs", "stats"}, cmdBlobsStats},
+		{[]string{"backup"}, cmdBackup},
+		{[]string{"restore"}, cmdRestore},
 		{[]string{"domain", "add"}, cmdDomainAdd},
 		{[]string{"domain", "list"}, cmdDomainList},
 		{[]string{"domain", "remove"}, cmdDomainRemove},

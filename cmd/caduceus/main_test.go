@@ -180,3 +180,53 @@ func TestAuditVerifyAndExport(t *testing.T) {
 		t.Fatalf("verify after an edit: %q, %v; want a failure naming entry %d", out, err, id)
 	}
 }
+
+func TestBackupAndRestoreCommands(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "caduceus.toml")
+	if err := os.WriteFile(cfg, []byte("hostname = \"mx.test\"\ndata_dir = \"data\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"domain", "add", "chu.mssante.fr"},
+		{"user", "add", "claire@chu.mssante.fr", "--name", "Dr Claire"},
+	} {
+		if _, _, err := runCLI(t, cfg, "", args...); err != nil {
+			t.Fatalf("%v: %v", args, err)
+		}
+	}
+	saved := filepath.Join(dir, "saved")
+	out, _, err := runCLI(t, cfg, "", "backup", saved)
+	if err != nil || !strings.Contains(out, "checked: store ok") || !strings.Contains(out, "keep the key file") {
+		t.Fatalf("backup: %q, %v", out, err)
+	}
+	if _, _, err := runCLI(t, cfg, "", "backup", saved); err == nil || !strings.Contains(err.Error(), "not empty") {
+		t.Fatalf("backup into the same folder again: %v", err)
+	}
+
+	other := filepath.Join(dir, "other.toml")
+	if err := os.WriteFile(other, []byte("hostname = \"mx.test\"\ndata_dir = \"restored\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := runCLI(t, other, "", "restore", saved); err == nil || !strings.Contains(err.Error(), "key file must be in place") {
+		t.Fatalf("restore without the key: %v", err)
+	}
+	key, err := os.ReadFile(filepath.Join(dir, "data", "blob.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "restored"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "restored", "blob.key"), key, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, _, err = runCLI(t, other, "", "restore", saved)
+	if err != nil || !strings.Contains(out, "restored into") {
+		t.Fatalf("restore: %q, %v", out, err)
+	}
+	out, _, err = runCLI(t, other, "", "user", "list")
+	if err != nil || !strings.Contains(out, "claire@chu.mssante.fr") {
+		t.Fatalf("users of the restored node: %q, %v", out, err)
+	}
+}

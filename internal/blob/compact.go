@@ -1,6 +1,7 @@
 package blob
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -222,6 +223,37 @@ func (s *Store) LockCompaction() (unlock func(), err error) {
 		return nil, fmt.Errorf("lock compaction: %w", err)
 	}
 	return func() { f.Close() }, nil
+}
+
+// HoldCompaction waits until no compaction runs and keeps any from starting
+// until unlock is called, so that no segment is moved or removed meanwhile (a
+// backup copies the segments under it). It gives up when ctx ends.
+func (s *Store) HoldCompaction(ctx context.Context) (unlock func(), err error) {
+	for {
+		unlock, err := s.LockCompaction()
+		if !errors.Is(err, ErrBusy) {
+			return unlock, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("wait for the running compaction: %w", ctx.Err())
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// SegmentFiles lists the paths of the segment files, oldest first. Call it
+// under HoldCompaction for a list that stays true.
+func (s *Store) SegmentFiles() ([]string, error) {
+	segs, err := segments(s.dir)
+	if err != nil {
+		return nil, err
+	}
+	paths := make([]string, len(segs))
+	for i, n := range segs {
+		paths[i] = s.path(n)
+	}
+	return paths, nil
 }
 
 func (s *Store) retiredPath(n int64) string {

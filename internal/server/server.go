@@ -10,6 +10,7 @@ import (
 	"crypto/hkdf"
 	"crypto/sha256"
 	"crypto/tls"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -51,11 +52,7 @@ func Open(ctx context.Context, cfg config.Config, logger *slog.Logger) (*Node, e
 	if err != nil {
 		return nil, err
 	}
-	keyFile := cfg.KeyFile
-	if keyFile == "" {
-		keyFile = filepath.Join(cfg.DataDir, "blob.key")
-	}
-	key, err := blob.LoadOrCreateKey(keyFile)
+	key, err := blob.LoadOrCreateKey(KeyFile(cfg))
 	if err != nil {
 		st.Close()
 		return nil, err
@@ -78,6 +75,28 @@ func Open(ctx context.Context, cfg config.Config, logger *slog.Logger) (*Node, e
 	}
 	return &Node{Config: cfg, Store: st, Blobs: blobs, Core: svc, key: key}, nil
 }
+
+// KeyFile is the path of the blob key cfg names: key_file, or blob.key in
+// the data folder.
+func KeyFile(cfg config.Config) string {
+	if cfg.KeyFile != "" {
+		return cfg.KeyFile
+	}
+	return filepath.Join(cfg.DataDir, "blob.key")
+}
+
+// KeyID names a blob key without revealing anything of it, so that a backup
+// can say which key its blobs need.
+func KeyID(key []byte) string {
+	k, err := hkdf.Key(sha256.New, key, nil, "caduceus key id", 8)
+	if err != nil {
+		panic(err) // only fails for lengths over 255×32 bytes
+	}
+	return hex.EncodeToString(k)
+}
+
+// KeyID names the node's blob key (see KeyID).
+func (n *Node) KeyID() string { return KeyID(n.key) }
 
 // Secret derives a 32-byte secret for one purpose from the master key, the same
 // on every node that shares the key.

@@ -128,6 +128,20 @@ func (s *Store) Close() error {
 	return err
 }
 
+// SnapshotTo writes a consistent copy of an SQLite database to path (which
+// must not exist) while writers go on: VACUUM INTO reads one snapshot of the
+// WAL database and writes it out compacted. PostgreSQL has its own tools
+// (pg_dump, base backups), so it is refused.
+func (s *Store) SnapshotTo(ctx context.Context, path string) error {
+	if s.dialect != SQLite {
+		return errors.New("snapshot: only the embedded SQLite store; back PostgreSQL up with pg_dump or a base backup")
+	}
+	if _, err := s.db.ExecContext(ctx, `VACUUM INTO ?`, path); err != nil {
+		return fmt.Errorf("snapshot database to %s: %w", path, err)
+	}
+	return nil
+}
+
 // DB returns the connection pool for reads and for packages that keep tables of
 // their own.
 func (s *Store) DB() *sql.DB { return s.db }
