@@ -1,6 +1,9 @@
 // The compose form: recipient suggestions (favourites, the directory, then
 // local accounts), the directory picker behind the A: and CC: labels, the
-// signature, attachments with a size check and upload progress.
+// signature, attachments with a size check and upload progress. Enter in a
+// recipient field completes the address and Enter in the subject goes to
+// the text: neither ever sends (the browser's implicit submission would
+// press "Envoyer"); sending with no subject or no text asks first.
 
 export function initCompose(doc) {
   const form = doc.querySelector("[data-compose]");
@@ -8,6 +11,13 @@ export function initCompose(doc) {
   const box = doc.body.dataset.box;
   const suggestURL = `/mail/${box}/suggest?q=`;
   form.querySelectorAll("[data-recipients]").forEach((input) => suggest(doc, input, suggestURL));
+  const subject = form.querySelector("#subject");
+  subject?.addEventListener("keydown", (e) => {
+    if (e.key !== "Enter" || e.isComposing) return;
+    e.preventDefault();
+    nextField(e.target);
+  });
+  noImplicitSubmit(subject);
   picker(doc, form, suggestURL);
   signature(form);
   attachments(doc, form);
@@ -67,6 +77,29 @@ function replaceLast(value, address) {
   const i = value.lastIndexOf(",");
   const head = i < 0 ? "" : value.slice(0, i + 1) + " ";
   return head + address + ", ";
+}
+
+// completeLast ends the value with ", " after its last address, so that
+// the next one can be typed: "a@x.fr" gives "a@x.fr, ".
+function completeLast(value) {
+  return value.split(",").map((s) => s.trim()).filter(Boolean).join(", ") + ", ";
+}
+
+// noImplicitSubmit keeps Enter in input from submitting the form. The
+// keydown handlers cancel it already in a browser, where a cancelled
+// keydown has no keypress; a keypress that comes on its own (automation,
+// some input methods) must not submit either.
+function noImplicitSubmit(input) {
+  input?.addEventListener("keypress", (e) => {
+    if (e.key === "Enter") e.preventDefault();
+  });
+}
+
+// nextField moves the focus to the field after input among the recipients,
+// the subject and the text.
+function nextField(input) {
+  const fields = [...input.form.querySelectorAll("[data-recipients], #subject, [data-body]")];
+  fields[fields.indexOf(input) + 1]?.focus();
 }
 
 function appendAddress(input, address) {
@@ -142,6 +175,16 @@ function suggest(doc, input, url) {
     highlight(-1);
   };
   input.addEventListener("keydown", (e) => {
+    if (e.key === "Enter" && !e.isComposing) {
+      // Enter completes the address, never sends the message: the chosen
+      // suggestion, or what was typed; with nothing typed it moves on.
+      e.preventDefault();
+      if (!list.hidden && active >= 0) return choose(active);
+      close();
+      if (lastToken(input.value)) input.value = completeLast(input.value);
+      else nextField(input);
+      return;
+    }
     if (list.hidden) return;
     if (e.key === "ArrowDown") {
       e.preventDefault();
@@ -149,14 +192,12 @@ function suggest(doc, input, url) {
     } else if (e.key === "ArrowUp") {
       e.preventDefault();
       highlight(Math.max(active - 1, 0));
-    } else if (e.key === "Enter" && active >= 0) {
-      e.preventDefault();
-      choose(active);
     } else if (e.key === "Escape") {
       close();
     }
   });
   input.addEventListener("blur", () => setTimeout(close, 150));
+  noImplicitSubmit(input);
 }
 
 // picker is the directory dialog opened from the A: and CC: labels: the
@@ -318,14 +359,17 @@ function attachments(doc, form) {
     if (e.target.name === "keep") check();
   });
 
-  form.addEventListener("submit", (e) => {
+  const confirmSend = confirmation(doc, form);
+  form.addEventListener("submit", async (e) => {
     e.preventDefault();
     if (!check()) {
       error.focus?.();
       return;
     }
+    const action = e.submitter?.value || "send";
+    if (action === "send" && !(await confirmSend())) return;
     const data = new FormData(form);
-    data.set("action", e.submitter?.value || "send");
+    data.set("action", action);
     const xhr = new XMLHttpRequest();
     xhr.open("POST", form.getAttribute("action"));
     xhr.setRequestHeader("X-Partial", "compose");
@@ -352,4 +396,26 @@ function attachments(doc, form) {
     xhr.addEventListener("error", done);
     xhr.send(data);
   });
+}
+
+// confirmation returns a function that, when the message has no subject or
+// no text (a signature alone is no text), asks in the page whether to send
+// it anyway, and resolves to the answer; otherwise it resolves to true.
+function confirmation(doc, form) {
+  const dialog = doc.querySelector("[data-confirm-send]");
+  const subject = form.querySelector("#subject");
+  const body = form.querySelector("[data-body]");
+  return () => {
+    const noSubject = !subject.value.trim();
+    const noText = !body.value.replace(/(^|\n)-- \n[\s\S]*$/, "").trim();
+    if (!dialog || typeof dialog.showModal !== "function" || (!noSubject && !noText)) return Promise.resolve(true);
+    const texts = dialog.dataset;
+    dialog.querySelector("[data-confirm-question]").textContent =
+      noSubject && noText ? texts.empty : noSubject ? texts.noSubject : texts.noText;
+    dialog.returnValue = "";
+    dialog.showModal();
+    return new Promise((resolve) => {
+      dialog.addEventListener("close", () => resolve(dialog.returnValue === "send"), { once: true });
+    });
+  };
 }
