@@ -21,36 +21,9 @@ type SQLStore struct {
 	h SQLHandle
 }
 
-// schema is valid on SQLite and PostgreSQL alike.
-var schema = []string{
-	`CREATE TABLE IF NOT EXISTS auth_sessions (
-		id TEXT PRIMARY KEY,
-		account TEXT NOT NULL,
-		pending INTEGER NOT NULL,
-		created BIGINT NOT NULL,
-		seen BIGINT NOT NULL,
-		remote TEXT NOT NULL
-	)`,
-	`CREATE INDEX IF NOT EXISTS auth_sessions_account ON auth_sessions (account)`,
-	`CREATE TABLE IF NOT EXISTS auth_codes (
-		code_key TEXT PRIMARY KEY,
-		hash TEXT NOT NULL,
-		salt TEXT NOT NULL,
-		created BIGINT NOT NULL,
-		expires BIGINT NOT NULL,
-		tries INTEGER NOT NULL
-	)`,
-}
-
-// OpenSQLStore creates the tables if they are missing and returns the store.
-func OpenSQLStore(ctx context.Context, h SQLHandle) (*SQLStore, error) {
-	for _, q := range schema {
-		if _, err := h.DB().ExecContext(ctx, q); err != nil {
-			return nil, fmt.Errorf("auth: migrate: %w", err)
-		}
-	}
-	return &SQLStore{h: h}, nil
-}
+// NewSQLStore returns the store over h. Its tables (auth_sessions,
+// auth_codes) are created by the metadata store's migrations.
+func NewSQLStore(h SQLHandle) *SQLStore { return &SQLStore{h: h} }
 
 func (s *SQLStore) exec(ctx context.Context, q string, args ...any) error {
 	_, err := s.h.DB().ExecContext(ctx, s.h.Rebind(q), args...)

@@ -417,7 +417,8 @@ func (s *Service) UpdateProfile(ctx context.Context, actor Actor, address string
 	})
 }
 
-// RemoveUser deletes an account, its personal mailbox and everything in it.
+// RemoveUser deletes an account, its personal mailbox and everything in it,
+// its signatures and its directory profile.
 func (s *Service) RemoveUser(ctx context.Context, actor Actor, address string) error {
 	if !actor.IsSystem() {
 		return ErrPermission
@@ -435,6 +436,11 @@ func (s *Service) RemoveUser(ctx context.Context, actor Actor, address string) e
 		}
 		if _, err := tx.Exec(ctx, `UPDATE mailboxes SET owner_id = NULL WHERE owner_id = ?`, a.ID); err != nil {
 			return err
+		}
+		for _, q := range []string{`DELETE FROM web_signatures WHERE account_id = ?`, `DELETE FROM web_directory_profiles WHERE account_id = ?`} {
+			if _, err := tx.Exec(ctx, q, a.ID); err != nil {
+				return fmt.Errorf("delete preferences: %w", err)
+			}
 		}
 		if _, err := tx.Exec(ctx, `DELETE FROM accounts WHERE id = ?`, a.ID); err != nil {
 			return fmt.Errorf("delete account: %w", err)

@@ -138,9 +138,13 @@ func (s *Service) Hostname() string { return s.opts.Hostname }
 // MessageSizeLimit is the largest message any door may accept, in bytes.
 func (s *Service) MessageSizeLimit() int64 { return s.opts.MessageSizeLimit }
 
-// Store gives packages that keep tables of their own (sessions, directory) the
-// store handle. Mail data is reached only through Service's methods.
-func (s *Service) Store() *store.Store { return s.st }
+// Ping tells whether the store answers, for health checks.
+func (s *Service) Ping(ctx context.Context) error {
+	if err := s.st.DB().PingContext(ctx); err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	return nil
+}
 
 // Ready reports whether the node can serve: its metadata store answers a
 // query and its blob store can take new messages.

@@ -36,6 +36,15 @@ const outboundColumns = `o.id, COALESCE(o.mailbox_id, 0), o.mail_from, o.rcpt, o
 // runner wakes at once instead of at its next poll.
 func (s *Service) QueueSignal() <-chan struct{} { return s.queueSignal }
 
+// QueueLength counts the remote recipients waiting in the outbound queue.
+func (s *Service) QueueLength(ctx context.Context) (int64, error) {
+	var n int64
+	if err := s.st.QueryRow(ctx, `SELECT COUNT(*) FROM outbound`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count outbound: %w", err)
+	}
+	return n, nil
+}
+
 func (s *Service) pokeQueue() {
 	select {
 	case s.queueSignal <- struct{}{}:

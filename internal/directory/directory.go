@@ -32,14 +32,16 @@ type Directory struct {
 // another node of a cluster) may have switched it.
 const refreshEvery = time.Second
 
-// Open opens the directory kept in st, creating its tables if needed. dataDir is
-// where national data is kept when st is SQLite.
+// Open opens the directory kept in st. Its tables (directory_state,
+// directory_local, directory_favourite) are created by the store's
+// migrations; the national data's tables, one set per generation, by
+// imports. dataDir is where national data is kept when st is SQLite.
 func Open(ctx context.Context, st *store.Store, dataDir string) (*Directory, error) {
-	d := &Directory{st: st, dataDir: dataDir}
-	if err := d.migrate(ctx); err != nil {
-		return nil, fmt.Errorf("directory tables: %w", err)
+	var n int64
+	if err := st.QueryRow(ctx, `SELECT generation FROM directory_state WHERE id = 1`).Scan(&n); err != nil {
+		return nil, fmt.Errorf("read directory state: %w", err)
 	}
-	return d, nil
+	return &Directory{st: st, dataDir: dataDir}, nil
 }
 
 // Close releases the national data's connections. The store stays open.
@@ -63,73 +65,6 @@ func (d *Directory) Generation(ctx context.Context) (int64, error) {
 	}
 	defer g.release()
 	return g.n, nil
-}
-
-// migrate creates the tables the directory keeps in the store.
-func (d *Directory) migrate(ctx context.Context) error {
-	stmts := []string{
-		`CREATE TABLE IF NOT EXISTS directory_state (
-			id INTEGER PRIMARY KEY,
-			generation BIGINT NOT NULL,
-			previous BIGINT NOT NULL,
-			switched BIGINT NOT NULL,
-			entries BIGINT NOT NULL,
-			local_version BIGINT NOT NULL
-		)`,
-		`CREATE TABLE IF NOT EXISTS directory_local (
-			key TEXT PRIMARY KEY,
-			listed INTEGER NOT NULL,
-			national_id TEXT NOT NULL,
-			civility TEXT NOT NULL,
-			last_name TEXT NOT NULL,
-			first_name TEXT NOT NULL,
-			profession TEXT NOT NULL,
-			profession_label TEXT NOT NULL,
-			specialty TEXT NOT NULL,
-			specialty_label TEXT NOT NULL,
-			organisation TEXT NOT NULL,
-			service TEXT NOT NULL,
-			address TEXT NOT NULL,
-			postcode TEXT{C} NOT NULL,
-			city TEXT NOT NULL,
-			department TEXT NOT NULL,
-			mailbox TEXT{C} NOT NULL,
-			kind TEXT NOT NULL,
-			demat INTEGER NOT NULL,
-			city_key TEXT NOT NULL,
-			toks TEXT NOT NULL,
-			names TEXT NOT NULL,
-			updated BIGINT NOT NULL
-		)`,
-		`CREATE INDEX IF NOT EXISTS directory_local_mailbox ON directory_local(mailbox)`,
-		`CREATE TABLE IF NOT EXISTS directory_favourite (
-			account_id BIGINT NOT NULL,
-			entry_id TEXT NOT NULL,
-			created BIGINT NOT NULL,
-			PRIMARY KEY (account_id, entry_id)
-		)`,
-		`INSERT INTO directory_state (id, generation, previous, switched, entries, local_version)
-			SELECT 1, 0, 0, 0, 0, 0 WHERE NOT EXISTS (SELECT 1 FROM directory_state)`,
-	}
-	return d.st.Tx(ctx, func(tx *store.Tx) error {
-		if tx.Dialect() == store.Postgres {
-			// Nodes starting together would race on CREATE TABLE IF NOT EXISTS.
-			if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(7243105)`); err != nil {
-				return err
-			}
-		}
-		collate := ""
-		if tx.Dialect() == store.Postgres {
-			collate = ` COLLATE "C"` // postcodes and mailboxes are read by range
-		}
-		for _, s := range stmts {
-			s = strings.ReplaceAll(s, "{C}", collate)
-			if _, err := tx.Exec(ctx, s); err != nil {
-				return fmt.Errorf("%s: %w", firstLine(s), err)
-			}
-		}
-		return nil
-	})
 }
 
 // current returns the generation searches should read, acquired: the caller

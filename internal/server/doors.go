@@ -8,6 +8,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"caduceus/internal/auth"
 	"caduceus/internal/core"
 	"caduceus/internal/imap"
 	"caduceus/internal/queue"
@@ -90,6 +91,7 @@ func (s *Server) webHandler() (http.Handler, error) {
 		BaseURL:         s.baseURL(),
 		Logger:          s.log.With("door", "web"),
 		Mailer:          noticeMailer{s.Core},
+		Auth:            auth.NewSQLStore(s.Store),
 		IdleTimeout:     s.Config.Web.IdleTimeout.Duration,
 		SessionLifetime: s.Config.Web.SessionLifetime.Duration,
 		CodePepper:      s.Secret("web code pepper"),
@@ -132,7 +134,7 @@ func (m noticeMailer) SendSystemMail(ctx context.Context, to string, msg []byte)
 
 // health answers 200 when the store answers, 503 otherwise.
 func (s *Server) health(w http.ResponseWriter, r *http.Request) {
-	if err := s.Store.DB().PingContext(r.Context()); err != nil {
+	if err := s.Core.Ping(r.Context()); err != nil {
 		http.Error(w, "store unavailable", http.StatusServiceUnavailable)
 		return
 	}
@@ -160,10 +162,10 @@ func (s *Server) registerMetrics(reg *prometheus.Registry) {
 		Name: "caduceus_queue_messages",
 		Help: "Remote recipients waiting in the outbound queue.",
 	}, func() float64 {
-		var n float64
-		if err := s.Store.DB().QueryRow(`SELECT COUNT(*) FROM outbound`).Scan(&n); err != nil {
+		n, err := s.Core.QueueLength(context.Background())
+		if err != nil {
 			return -1
 		}
-		return n
+		return float64(n)
 	}))
 }

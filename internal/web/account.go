@@ -1,8 +1,11 @@
 package web
 
 import (
+	"errors"
 	"net/http"
 	"strings"
+
+	"caduceus/internal/core"
 )
 
 // accountPage is "Gérer votre compte" (F9): who I am, the mailboxes I can
@@ -22,7 +25,7 @@ func (a *app) accountPage(w http.ResponseWriter, r *http.Request) {
 	for _, b := range boxes {
 		v.Boxes = append(v.Boxes, boxOf(b.Mailbox, u.account.ID))
 	}
-	sigs, err := a.prefs.signatures(ctx, u.account.ID)
+	sigs, err := a.svc.Signatures(ctx, u.actor, u.account.ID)
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -31,12 +34,12 @@ func (a *app) accountPage(w http.ResponseWriter, r *http.Request) {
 		v.Signatures = append(v.Signatures, signatureView{ID: s.ID, Name: s.Name, Text: s.Text})
 	}
 	if a.opts.Directory != nil {
-		pr, err := a.prefs.profile(ctx, u.account.ID)
+		pr, err := a.svc.Profile(ctx, u.actor, u.account.ID)
 		if err != nil {
 			a.fail(w, r, err)
 			return
 		}
-		v.Profile = &profileView{profile: pr, Professions: professionOptions(pr.Profession)}
+		v.Profile = &profileView{Profile: pr, Professions: professionOptions(pr.Profession)}
 	}
 	if r.URL.Query().Get("saved") != "" {
 		v.Flash = a.t(v, "saved")
@@ -48,18 +51,22 @@ func (a *app) addSignature(w http.ResponseWriter, r *http.Request) {
 	u := currentUser(r)
 	name := strings.TrimSpace(r.FormValue("name"))
 	text := strings.TrimSpace(strings.ReplaceAll(r.FormValue("text"), "\r\n", "\n"))
-	if name != "" && text != "" && len(name) <= 100 && len(text) <= 4000 {
-		if err := a.prefs.addSignature(r.Context(), u.account.ID, name, text); err != nil {
-			a.fail(w, r, err)
-			return
-		}
+	_, err := a.svc.AddSignature(r.Context(), u.actor, u.account.ID, name, text)
+	if errors.Is(err, core.ErrInvalid) {
+		// The form's own limits say the same; nothing is kept.
+		http.Redirect(w, r, "/account", http.StatusSeeOther)
+		return
+	}
+	if err != nil {
+		a.fail(w, r, err)
+		return
 	}
 	http.Redirect(w, r, "/account?saved=1", http.StatusSeeOther)
 }
 
 func (a *app) deleteSignature(w http.ResponseWriter, r *http.Request) {
 	u := currentUser(r)
-	if err := a.prefs.deleteSignature(r.Context(), u.account.ID, r.PathValue("id")); err != nil {
+	if err := a.svc.DeleteSignature(r.Context(), u.actor, u.account.ID, r.PathValue("id")); err != nil {
 		a.fail(w, r, err)
 		return
 	}

@@ -60,7 +60,7 @@ func (a *app) composePage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *app) fillComposeLimits(r *http.Request, u *user, v *view, c *composeView, selected string) error {
-	sigs, err := a.prefs.signatures(r.Context(), u.account.ID)
+	sigs, err := a.svc.Signatures(r.Context(), u.actor, u.account.ID)
 	if err != nil {
 		return err
 	}
@@ -196,7 +196,7 @@ func (a *app) composeSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	body := c.Body
 	if sigID := r.FormValue("signature"); sigID != "" {
-		sigs, err := a.prefs.signatures(r.Context(), u.account.ID)
+		sigs, err := a.svc.Signatures(r.Context(), u.actor, u.account.ID)
 		if err != nil {
 			a.fail(w, r, err)
 			return

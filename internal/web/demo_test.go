@@ -1,6 +1,10 @@
 package web
 
-import "context"
+import (
+	"context"
+
+	"caduceus/internal/core"
+)
 
 // seedDemo fills Alice's inbox with the kind of mail a cardiologist gets,
 // with invented names, for screenshots and the browser tests.
@@ -9,17 +13,9 @@ func (e *env) seedDemo() {
 	for _, m := range demoMail {
 		e.deliver(m, alice)
 	}
-	if err := e.prefsFor().addSignature(context.Background(), e.accountID(alice), "Cabinet", "Dr Alice Martin\nCardiologue — Hôpital Sud\n04 00 00 00 00"); err != nil {
+	if _, err := e.svc.AddSignature(context.Background(), core.System("test"), e.accountID(alice), "Cabinet", "Dr Alice Martin\nCardiologue — Hôpital Sud\n04 00 00 00 00"); err != nil {
 		e.t.Fatal(err)
 	}
-}
-
-func (e *env) prefsFor() *prefStore {
-	p, err := openPrefStore(context.Background(), e.svc.Store())
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return p
 }
 
 func (e *env) accountID(addr string) int64 {

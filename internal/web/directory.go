@@ -68,7 +68,7 @@ func (a *app) syncDirectory(ctx context.Context) error {
 
 // publish upserts an account's local entry from its name and profile.
 func (a *app) publish(ctx context.Context, acct core.Account) error {
-	pr, err := a.prefs.profile(ctx, acct.ID)
+	pr, err := a.svc.Profile(ctx, core.System("web"), acct.ID)
 	if err != nil {
 		return err
 	}
@@ -411,12 +411,12 @@ func (a *app) saveProfile(w http.ResponseWriter, r *http.Request) {
 	u := currentUser(r)
 	field := func(name string) string {
 		s := strings.TrimSpace(r.PostFormValue(name))
-		if len(s) > 200 {
-			s = s[:200]
+		if r := []rune(s); len(r) > core.MaxProfileField {
+			s = string(r[:core.MaxProfileField])
 		}
 		return s
 	}
-	pr := profile{
+	pr := core.Profile{
 		Listed:         r.PostFormValue("listed") != "0",
 		Dematerialised: r.PostFormValue("dematerialised") != "",
 		Profession:     field("profession"),
@@ -428,7 +428,7 @@ func (a *app) saveProfile(w http.ResponseWriter, r *http.Request) {
 	if _, ok := professionLabels[pr.Profession]; !ok {
 		pr.Profession = ""
 	}
-	if err := a.prefs.saveProfile(r.Context(), u.account.ID, pr); err != nil {
+	if err := a.svc.SaveProfile(r.Context(), u.actor, u.account.ID, pr); err != nil {
 		a.fail(w, r, err)
 		return
 	}

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"caduceus/internal/auth"
 	"caduceus/internal/core"
 	"caduceus/internal/core/coretest"
 	"caduceus/internal/directory"
@@ -55,7 +56,7 @@ func newDirEnv(t testing.TB) *env {
 func newEnvWith(t testing.TB, withDir bool) *env {
 	t.Helper()
 	ctx := context.Background()
-	svc := coretest.New(t, coretest.Options{MessageLimit: 4 << 20})
+	svc, st := coretest.NewWithStore(t, coretest.Options{MessageLimit: 4 << 20})
 	coretest.User(t, svc, "alice", "Alice Martin")
 	coretest.User(t, svc, "bob", "Bob Durand")
 	coretest.User(t, svc, "celia", "Célia Lagarde")
@@ -73,13 +74,13 @@ func newEnvWith(t testing.TB, withDir bool) *env {
 	}
 	e := &env{t: t, svc: svc, outbox: t.TempDir()}
 	if withDir {
-		e.dir, err = directory.Open(ctx, svc.Store(), t.TempDir())
+		e.dir, err = directory.Open(ctx, st, t.TempDir())
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { e.dir.Close() })
 	}
-	h, err := New(svc, Options{Mailer: e, DevOutboxDir: e.outbox, Directory: e.dir})
+	h, err := New(svc, Options{Mailer: e, Auth: auth.NewSQLStore(st), DevOutboxDir: e.outbox, Directory: e.dir})
 	if err != nil {
 		t.Fatal(err)
 	}

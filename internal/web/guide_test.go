@@ -289,7 +289,7 @@ var ready = chromedp.WaitReady(chromedp.CSS(`body[data-ready="1"]`))
 const sentOK = `//p[contains(@class,"flash") and contains(., "Message envoyé")]`
 
 func sigValue(t *testing.T, e *env) string {
-	sigs, err := e.prefsFor().signatures(context.Background(), e.accountID(alice))
+	sigs, err := e.svc.Signatures(context.Background(), core.System("test"), e.accountID(alice))
 	if err != nil || len(sigs) == 0 {
 		t.Fatalf("no signature: %v", err)
 	}

@@ -7,6 +7,8 @@ import (
 	"html/template"
 	"net/http"
 	"strings"
+
+	"caduceus/internal/core"
 )
 
 // view is what every template receives; each page fills the parts it shows.
@@ -118,7 +120,7 @@ type signatureView struct {
 
 // profileView is the "Informations personnelles" form.
 type profileView struct {
-	profile
+	core.Profile
 	Professions []optionView
 }
 

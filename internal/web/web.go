@@ -3,7 +3,6 @@ package web
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -21,7 +20,14 @@ type Mailer interface {
 	SendSystemMail(ctx context.Context, to string, msg []byte) error
 }
 
-// Options configure the web app. Only Mailer is required.
+// AuthStore keeps login codes and web sessions: *auth.SQLStore over the
+// node's store, shared by every node, or *auth.MemoryStore for one process.
+type AuthStore interface {
+	auth.CodeStore
+	auth.SessionStore
+}
+
+// Options configure the web app. Mailer and Auth are required.
 type Options struct {
 	// Hostname names the server in system mail; the core's when empty.
 	Hostname string
@@ -31,6 +37,8 @@ type Options struct {
 	Logger *slog.Logger
 	// Mailer sends login codes.
 	Mailer Mailer
+	// Auth keeps login codes and sessions.
+	Auth AuthStore
 	// SystemFrom is the From of login-code mail; noreply@Hostname when empty.
 	SystemFrom string
 	// IdleTimeout and SessionLifetime bound sessions; 30 minutes and 12
@@ -59,7 +67,6 @@ type app struct {
 	sessions  *auth.Sessions
 	codes     *auth.Codes
 	limits    limits
-	prefs     *prefStore
 	static    *staticFiles
 }
 
@@ -73,12 +80,15 @@ type limits struct {
 }
 
 // New returns the web app over svc, ready to mount at the root of the
-// HTTPS listener. It creates its tables (sessions, codes, signatures) in
-// the core's store if they are missing.
+// HTTPS listener. Everything it keeps goes through svc (signatures,
+// profiles) or opts.Auth (codes, sessions); it never reaches the store.
 func New(svc *core.Service, opts Options) (http.Handler, error) {
 	ctx := context.Background()
 	if opts.Mailer == nil {
 		return nil, errors.New("web: Options.Mailer is required")
+	}
+	if opts.Auth == nil {
+		return nil, errors.New("web: Options.Auth is required")
 	}
 	if opts.Hostname == "" {
 		opts.Hostname = svc.Hostname()
@@ -96,14 +106,6 @@ func New(svc *core.Service, opts Options) (http.Handler, error) {
 	if len(opts.CodePepper) == 0 {
 		opts.CodePepper = randomBytes(32)
 	}
-	st, err := auth.OpenSQLStore(ctx, svc.Store())
-	if err != nil {
-		return nil, fmt.Errorf("web: session store: %w", err)
-	}
-	prefs, err := openPrefStore(ctx, svc.Store())
-	if err != nil {
-		return nil, err
-	}
 	static, err := loadStatic()
 	if err != nil {
 		return nil, err
@@ -118,15 +120,14 @@ func New(svc *core.Service, opts Options) (http.Handler, error) {
 		log:       opts.Logger,
 		views:     v,
 		sanitizer: NewSanitizer(),
-		sessions:  &auth.Sessions{Store: st, Idle: opts.IdleTimeout, Absolute: opts.SessionLifetime},
-		codes:     &auth.Codes{Store: st, Pepper: opts.CodePepper},
+		sessions:  &auth.Sessions{Store: opts.Auth, Idle: opts.IdleTimeout, Absolute: opts.SessionLifetime},
+		codes:     &auth.Codes{Store: opts.Auth, Pepper: opts.CodePepper},
 		limits: limits{
 			password: auth.NewLimiter(5, time.Minute),
 			code:     auth.NewLimiter(5, time.Minute),
 			resend:   auth.NewLimiter(3, 5*time.Minute),
 			ip:       auth.NewLimiter(30, 10*time.Second),
 		},
-		prefs:  prefs,
 		static: static,
 	}
 	if opts.Directory != nil {

@@ -11,6 +11,7 @@ import (
 
 	"caduceus/internal/blob"
 	"caduceus/internal/core"
+	"caduceus/internal/store"
 	"caduceus/internal/store/storetest"
 )
 
@@ -31,6 +32,15 @@ type Options struct {
 
 // New returns a running core on a fresh store; it is closed when the test ends.
 func New(t testing.TB, o Options) *core.Service {
+	t.Helper()
+	svc, _ := NewWithStore(t, o)
+	return svc
+}
+
+// NewWithStore is New, and also returns the store under the core, for the
+// packages a node hands it to at start (auth's session store, the
+// directory): wiring, as internal/server does, never a way around the core.
+func NewWithStore(t testing.TB, o Options) (*core.Service, *store.Store) {
 	t.Helper()
 	if o.Engine == "" {
 		o.Engine = "sqlite"
@@ -59,7 +69,7 @@ func New(t testing.TB, o Options) *core.Service {
 	if err := svc.AddDomain(context.Background(), core.System("test"), Domain); err != nil {
 		t.Fatal(err)
 	}
-	return svc
+	return svc, st
 }
 
 // User creates an account local@Domain and returns its actor, logged in

@@ -19,28 +19,41 @@ import (
 // CI run here have, with trust authentication.
 const PostgresURL = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
 
+// Engines are the SQL engines every store test runs on.
+var Engines = []string{"sqlite", "postgres"}
+
+// EachEngine runs fn as one subtest per engine, named for it: the loop every
+// test of code over the store starts with. T is *testing.T or *testing.B.
+func EachEngine[T interface{ Run(string, func(T)) bool }](t T, fn func(t T, engine string)) {
+	for _, engine := range Engines {
+		t.Run(engine, func(t T) { fn(t, engine) })
+	}
+}
+
 // Open opens a fresh store for a test on the named engine ("sqlite" or
 // "postgres"): a temporary SQLite file, or a new PostgreSQL database dropped when
 // the test ends. Without a reachable PostgreSQL the test is skipped, except on CI
 // (CI=true), where that is a failure.
 func Open(t testing.TB, engine string) *store.Store {
 	t.Helper()
-	ctx := context.Background()
-	if engine == "sqlite" {
-		s, err := store.Open(ctx, "", t.TempDir())
-		if err != nil {
-			t.Fatalf("open sqlite store: %v", err)
-		}
-		t.Cleanup(func() { s.Close() })
-		return s
-	}
-	dsn := PostgresDSN(t)
-	s, err := store.Open(ctx, dsn, "")
+	dsn, dir := Location(t, engine)
+	s, err := store.Open(context.Background(), dsn, dir)
 	if err != nil {
-		t.Fatalf("open postgres store: %v", err)
+		t.Fatalf("open %s store: %v", engine, err)
 	}
 	t.Cleanup(func() { s.Close() })
 	return s
+}
+
+// Location returns where a fresh, empty store lives on the named engine, as
+// store.Open takes it: a temporary data directory for SQLite, a new database's
+// URL for PostgreSQL (see PostgresDSN). Tests that reopen a store use it.
+func Location(t testing.TB, engine string) (dsn, dataDir string) {
+	t.Helper()
+	if engine == "sqlite" {
+		return "", t.TempDir()
+	}
+	return PostgresDSN(t), ""
 }
 
 // PostgresDSN creates an empty PostgreSQL database for one test and returns
