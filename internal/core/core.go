@@ -138,14 +138,6 @@ func (s *Service) Hostname() string { return s.opts.Hostname }
 // MessageSizeLimit is the largest message any door may accept, in bytes.
 func (s *Service) MessageSizeLimit() int64 { return s.opts.MessageSizeLimit }
 
-// Ping tells whether the store answers, for health checks.
-func (s *Service) Ping(ctx context.Context) error {
-	if err := s.st.DB().PingContext(ctx); err != nil {
-		return fmt.Errorf("store: %w", err)
-	}
-	return nil
-}
-
 // Ready reports whether the node can serve: its metadata store answers a
 // query and its blob store can take new messages.
 func (s *Service) Ready(ctx context.Context) error {

@@ -132,9 +132,10 @@ func (m noticeMailer) SendSystemMail(ctx context.Context, to string, msg []byte)
 	return m.svc.SendNotice(ctx, core.System("web"), to, "login-code", msg)
 }
 
-// health answers 200 when the store answers, 503 otherwise.
+// health answers 200 when the store and blobs answer (core.Ready), 503
+// otherwise.
 func (s *Server) health(w http.ResponseWriter, r *http.Request) {
-	if err := s.Core.Ping(r.Context()); err != nil {
+	if err := s.Core.Ready(r.Context()); err != nil {
 		http.Error(w, "store unavailable", http.StatusServiceUnavailable)
 		return
 	}
