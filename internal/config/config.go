@@ -38,7 +38,33 @@ type Config struct {
 	Directory Directory `toml:"directory"`
 	Blobs     Blobs     `toml:"blobs"`
 	Audit     Audit     `toml:"audit"`
+	Trust     Trust     `toml:"trust"`
 	Dev       Dev       `toml:"dev"`
+}
+
+// Trust configures the MSSanté trust space: mutual TLS with other operators
+// and the national whitelist of their domains (docs/trust-space.md).
+type Trust struct {
+	// Enabled turns trust mode on: the MX accepts mail only over mutually
+	// authenticated TLS from whitelisted domains, and the queue sends only
+	// to whitelisted domains, presenting ClientCert.
+	Enabled bool `toml:"enabled"`
+	// CABundle is the file of the IGC-Santé chain: PEM, DER or PKCS#7 (.p7b).
+	CABundle string `toml:"ca_bundle"`
+	// CRLs are files or http(s) URLs of the authorities' revocation lists.
+	CRLs []string `toml:"crls"`
+	// Whitelist is a file or an https URL of the national whitelist XML.
+	Whitelist string `toml:"whitelist"`
+	// WhitelistNamespace is the XML namespace of //Domaine/Nom; the one of
+	// the reference notes §1.1 when empty.
+	WhitelistNamespace string `toml:"whitelist_namespace"`
+	// Refresh is how often the whitelist, the CRLs and the bundle are read
+	// again; a failed read keeps the last good copy.
+	Refresh Duration `toml:"refresh"`
+	// ClientCert and ClientKey are our operator certificate, presented to
+	// the servers we deliver to; empty means the [tls] pair.
+	ClientCert string `toml:"client_cert"`
+	ClientKey  string `toml:"client_key"`
 }
 
 // Listen names the "host:port" of each listener; an empty value turns it off.
@@ -80,6 +106,10 @@ type Delivery struct {
 	// Expire is how long the queue keeps retrying before it gives up and
 	// sends a delivery status notification.
 	Expire Duration `toml:"expire"`
+	// RetryFirst is the wait after a first failed attempt, doubled after
+	// each further one up to RetryMax.
+	RetryFirst Duration `toml:"retry_first"`
+	RetryMax   Duration `toml:"retry_max"`
 }
 
 // IMAP bounds what IMAP clients may do.
@@ -172,7 +202,8 @@ func Defaults() Config {
 			MessageSize:  50 << 20,
 			MailboxQuota: 10 << 30,
 		},
-		Delivery:  Delivery{Expire: Duration{5 * 24 * time.Hour}},
+		Delivery:  Delivery{Expire: Duration{5 * 24 * time.Hour}, RetryFirst: Duration{5 * time.Minute}, RetryMax: Duration{4 * time.Hour}},
+		Trust:     Trust{Refresh: Duration{time.Hour}},
 		Directory: Directory{LDAPBaseDN: "ou=annuaire,dc=caduceus"},
 		Blobs:     Blobs{CompactInterval: Duration{time.Hour}, CompactThreshold: 0.5, CompactGrace: Duration{time.Hour}},
 		Audit:     Audit{Retention: Duration{365 * 24 * time.Hour}},
@@ -255,9 +286,39 @@ func (c Config) Validate() error {
 	if r := c.Audit.Retention.Duration; r < 365*24*time.Hour {
 		return fmt.Errorf("audit.retention %v: want at least 8760h (a year)", r)
 	}
+	if f, m := c.Delivery.RetryFirst.Duration, c.Delivery.RetryMax.Duration; f < time.Second || m < f {
+		return fmt.Errorf("delivery.retry_first %v, retry_max %v: want at least 1s, and retry_max at least retry_first", f, m)
+	}
+	if err := c.Trust.validate(); err != nil {
+		return err
+	}
 	if c.Delivery.Relay != "" {
 		if _, _, err := net.SplitHostPort(c.Delivery.Relay); err != nil {
 			return fmt.Errorf("delivery.relay %q: want host:port: %w", c.Delivery.Relay, err)
+		}
+	}
+	return nil
+}
+
+func (t Trust) validate() error {
+	if (t.ClientCert == "") != (t.ClientKey == "") {
+		return errors.New("trust: set both client_cert and client_key, or neither for the [tls] pair")
+	}
+	if t.Refresh.Duration < time.Minute {
+		return fmt.Errorf("trust.refresh %v: want at least 1m", t.Refresh.Duration)
+	}
+	if !t.Enabled {
+		return nil
+	}
+	if t.CABundle == "" || t.Whitelist == "" {
+		return errors.New("trust: enabled needs ca_bundle and whitelist")
+	}
+	if strings.HasPrefix(t.Whitelist, "http://") {
+		return fmt.Errorf("trust.whitelist %q: an URL must be https", t.Whitelist)
+	}
+	for _, c := range t.CRLs {
+		if c == "" {
+			return errors.New("trust.crls: an entry is empty")
 		}
 	}
 	return nil

@@ -57,6 +57,28 @@ expire = "48h"
 		{name: "tiny size", body: "[limits]\nmessage_size = 10\n", wantErr: "message_size"},
 		{name: "bad duration", body: "[delivery]\nexpire = \"forever\"\n", wantErr: "forever"},
 		{name: "syntax", body: "hostname = \n", wantErr: "read config"},
+		{name: "trust", body: `
+[trust]
+enabled = true
+ca_bundle = "/etc/caduceus/igc-sante.p7b"
+crls = ["http://igc-sante.example/ac.crl", "/etc/caduceus/ac2.crl"]
+whitelist = "https://espacedeconfiance.mssante.fr/listeblanchemssante.xml"
+refresh = "30m"
+`, check: func(t *testing.T, c Config) {
+			if !c.Trust.Enabled || c.Trust.CABundle != "/etc/caduceus/igc-sante.p7b" || len(c.Trust.CRLs) != 2 || c.Trust.Refresh.Duration != 30*time.Minute {
+				t.Errorf("trust not read: %+v", c.Trust)
+			}
+		}},
+		{name: "trust off by default", body: `hostname = "x"`, check: func(t *testing.T, c Config) {
+			if c.Trust.Enabled || c.Trust.Refresh.Duration != time.Hour {
+				t.Errorf("trust defaults: %+v", c.Trust)
+			}
+		}},
+		{name: "trust without whitelist", body: "[trust]\nenabled = true\nca_bundle = \"b.pem\"\n", wantErr: "trust: enabled needs"},
+		{name: "trust plain http whitelist", body: "[trust]\nenabled = true\nca_bundle = \"b.pem\"\nwhitelist = \"http://x/l.xml\"\n", wantErr: "https"},
+		{name: "trust half client pair", body: "[trust]\nclient_cert = \"c.crt\"\n", wantErr: "client_key"},
+		{name: "trust refresh too short", body: "[trust]\nrefresh = \"1s\"\n", wantErr: "trust.refresh"},
+		{name: "retry", body: "[delivery]\nretry_first = \"2s\"\nretry_max = \"1s\"\n", wantErr: "retry_max"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			cfg, ok := load(t, c.body, c.wantErr)
