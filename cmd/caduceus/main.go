@@ -42,6 +42,8 @@ Usage:
   caduceus directory search QUERY [--profession CODE] [--city NAME] [--limit N] [--json]
   caduceus directory synth --rows N [--dir DIR]   write realistic synthetic extraction files
   caduceus bench smtp|imap [flags]         load a running server and print throughput
+  caduceus trust show                      the trust space in force: whitelist, its age, CAs, CRLs
+  caduceus trust check HOST:PORT [--name N] [--domain D]   connect to a peer as delivery would; what passes, what fails
 
 Every command takes --config FILE right after its words (default: $CADUCEUS_CONFIG,
 then ./caduceus-dev/caduceus.toml when present, then /etc/caduceus/caduceus.toml).
@@ -111,6 +113,8 @@ func commands() []command {
 		{[]string{"audit", "export"}, cmdAuditExport},
 		{[]string{"bench", "imap"}, cmdBenchIMAP},
 		{[]string{"bench", "smtp"}, cmdBenchSMTP},
+		{[]string{"trust", "show"}, cmdTrustShow},
+		{[]string{"trust", "check"}, cmdTrustCheck},
 		{[]string{"directory", "import"}, cmdDirectoryImport},
 		{[]string{"directory", "search"}, cmdDirectorySearch},
 		{[]string{"directory", "synth"}, cmdDirectorySynth},

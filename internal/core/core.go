@@ -51,6 +51,19 @@ type Options struct {
 	DKIMSecret []byte
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
+	// RemotePolicy, when set, decides which remote recipients a submission
+	// may be queued for (the MSSanté whitelist in trust mode); nil allows any.
+	RemotePolicy RemotePolicy
+}
+
+// RemotePolicy decides whether mail may be sent to a remote recipient.
+type RemotePolicy interface {
+	// AllowRemote returns nil when the actor may send to rcpt, a remote
+	// address; otherwise an error that says why, safe to show the sender
+	// (it names the domain, never the message). The core wraps it in
+	// ErrUntrusted. The external-recipient path (a patient or a professional
+	// outside the trust space, reached through a secure link) decides here.
+	AllowRemote(ctx context.Context, actor Actor, rcpt string) error
 }
 
 // Service is the core of one Caduceus node.
@@ -210,6 +223,9 @@ var (
 	// ErrTooManyAttempts: this account or address failed to log in too often
 	// and must wait. Doors say so without telling whether the account exists.
 	ErrTooManyAttempts = errors.New("too many failed attempts, try again later")
+	// ErrUntrusted: a remote recipient is outside the trust space: its
+	// domain is not on the whitelist. The wrapping error names the domain.
+	ErrUntrusted = errors.New("recipient outside the trust space")
 )
 
 // NormalizeAddress lowercases an address and checks its shape: one @, a non-empty

@@ -234,6 +234,9 @@ func (s *Service) Submit(ctx context.Context, actor Actor, sub Submission) (Subm
 		case err == nil:
 			local = append(local, rc)
 		case errors.Is(err, ErrInvalid):
+			if err := s.CheckRemote(ctx, actor, addr); err != nil {
+				return SubmitResult{}, err
+			}
 			// RFC 5321 §2.4: the case of a remote local part is the remote
 			// domain's business; keep it as written.
 			remote = append(remote, strings.TrimSpace(r))
@@ -300,6 +303,20 @@ func (s *Service) Submit(ctx context.Context, actor Actor, sub Submission) (Subm
 		s.pokeQueue()
 	}
 	return res, nil
+}
+
+// CheckRemote tells whether the actor may send to addr, a remote address:
+// nil without a RemotePolicy, or an error wrapping ErrUntrusted with the
+// policy's reason. Submission doors call it at RCPT time; Submit calls it for
+// every remote recipient.
+func (s *Service) CheckRemote(ctx context.Context, actor Actor, addr string) error {
+	if s.opts.RemotePolicy == nil {
+		return nil
+	}
+	if err := s.opts.RemotePolicy.AllowRemote(ctx, actor, addr); err != nil {
+		return fmt.Errorf("%w: %w", ErrUntrusted, err)
+	}
+	return nil
 }
 
 // CheckSender tells whether the actor may send from addr: they own its mailbox,

@@ -216,10 +216,9 @@ func (q *Queue) notify(ctx context.Context, e core.Outbound, header []byte, res 
 	if e.MailFrom == "" || !wantsFailureNotice(e.Notify) {
 		return nil
 	}
-	diagnostic := ""
-	if res.Err.Remote != "" {
-		diagnostic = fmt.Sprintf("%d %s %s", res.Err.Code, res.Err.Status(), res.Err.Message)
-	}
+	// The reply of the remote host, or our own reason (a TLS or trust-space
+	// failure), so that the sender learns why.
+	diagnostic := fmt.Sprintf("%d %s %s", res.Err.Code, res.Err.Status(), res.Err.Message)
 	report := smtp.Report{
 		Hostname:   q.opts.Hostname,
 		To:         e.MailFrom,

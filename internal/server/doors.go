@@ -34,10 +34,14 @@ func (s *Server) startDoors(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		srv := smtp.NewServer(s.Core, smtp.Options{
+		opts := smtp.Options{
 			Mode: d.mode, Hostname: s.Config.Hostname, TLS: s.TLS.Clone(),
 			MaxMessageBytes: s.Config.Limits.MessageSize, Logger: s.log.With("door", d.name),
-		})
+		}
+		if d.mode == smtp.MX && s.Trust != nil {
+			opts.Trust, opts.TLS = s.Trust, s.Trust.ServerTLS(s.TLS, d.name)
+		}
+		srv := smtp.NewServer(s.Core, opts)
 		s.serve(d.name, func() error { return srv.Serve(ln) })
 		s.onStop(srv.Shutdown)
 	}
@@ -72,15 +76,23 @@ func (s *Server) startDoors(ctx context.Context) error {
 // startQueue runs the outbound queue for the node's life: to other servers,
 // or into the dev outbox when the configuration names one.
 func (s *Server) startQueue(ctx context.Context) {
-	var tr queue.Transport = &smtp.Outbound{
+	out := &smtp.Outbound{
 		Hostname: s.Config.Hostname, Relay: s.Config.Delivery.Relay,
 		RelayUsername: s.Config.Delivery.RelayUsername, RelayPassword: s.Config.Delivery.RelayPassword,
 		RequireTLS: s.Config.Delivery.RequireTLS,
 	}
+	if s.Trust != nil {
+		// Only to whitelisted domains, over mutual TLS, never in plain text.
+		out.TLS, out.RequireTLS, out.CheckDomain = s.Trust.ClientTLS(&s.clientCert), true, s.Trust.CheckDomain
+	}
+	var tr queue.Transport = out
 	if s.Config.Dev.Outbox != "" {
 		tr = queue.DevOutbox{Dir: s.Config.Dev.Outbox}
 	}
-	q := queue.New(s.Core, queue.Options{Transport: tr, Hostname: s.Config.Hostname, Logger: s.log.With("door", "queue")})
+	q := queue.New(s.Core, queue.Options{
+		Transport: tr, Hostname: s.Config.Hostname, Logger: s.log.With("door", "queue"),
+		Schedule: queue.Schedule{First: s.Config.Delivery.RetryFirst.Duration, Max: s.Config.Delivery.RetryMax.Duration},
+	})
 	s.serve("queue", func() error { return q.Run(ctx) })
 }
 

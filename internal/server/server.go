@@ -32,6 +32,7 @@ import (
 	"caduceus/internal/directory"
 	"caduceus/internal/imap"
 	"caduceus/internal/store"
+	"caduceus/internal/trust"
 )
 
 // Node is an open core: the store, the blobs and the rules, without listeners.
@@ -48,6 +49,11 @@ type Node struct {
 
 // Open opens the store, the blobs and the core that cfg names.
 func Open(ctx context.Context, cfg config.Config, logger *slog.Logger) (*Node, error) {
+	return open(ctx, cfg, logger, nil)
+}
+
+// open is Open with the policy for remote recipients of a running server.
+func open(ctx context.Context, cfg config.Config, logger *slog.Logger, remote core.RemotePolicy) (*Node, error) {
 	st, err := store.Open(ctx, cfg.Database, cfg.DataDir)
 	if err != nil {
 		return nil, err
@@ -65,7 +71,7 @@ func Open(ctx context.Context, cfg config.Config, logger *slog.Logger) (*Node, e
 	svc, err := core.New(ctx, core.Options{
 		Store: st, Blobs: blobs, Hostname: cfg.Hostname,
 		MessageSizeLimit: cfg.Limits.MessageSize, DefaultQuota: cfg.Limits.MailboxQuota,
-		QueueExpire: cfg.Delivery.Expire.Duration, Logger: logger,
+		QueueExpire: cfg.Delivery.Expire.Duration, Logger: logger, RemotePolicy: remote,
 		DKIMSecret: deriveSecret(key, "dkim keys"),
 	})
 	if err != nil {
@@ -118,9 +124,13 @@ func (n *Node) Close() error {
 // Server is a running node with its listeners.
 type Server struct {
 	*Node
-	log   *slog.Logger
-	TLS   *tls.Config
-	addrs map[string]string
+	log *slog.Logger
+	TLS *tls.Config
+	// Trust is the MSSanté trust space in force, nil unless [trust] enabled.
+	Trust *trust.Space
+	// clientCert is the certificate the queue presents to other operators.
+	clientCert tls.Certificate
+	addrs      map[string]string
 
 	mu        sync.Mutex
 	stops     []func(context.Context) error
@@ -137,17 +147,31 @@ type Server struct {
 // Start opens the node and starts every listener cfg names. Addr tells where
 // each one listens (useful with port 0 in tests).
 func Start(ctx context.Context, cfg config.Config, logger *slog.Logger) (*Server, error) {
-	node, err := Open(ctx, cfg, logger)
+	cert, err := certs.Load(cfg.TLS.Cert, cfg.TLS.Key, cfg.DataDir, cfg.Hostname)
 	if err != nil {
 		return nil, err
 	}
-	cert, err := certs.Load(cfg.TLS.Cert, cfg.TLS.Key, cfg.DataDir, cfg.Hostname)
+	var space *trust.Space
+	var remote core.RemotePolicy
+	clientCert := cert
+	if cfg.Trust.Enabled {
+		if space, err = OpenTrust(ctx, cfg, logger); err != nil {
+			return nil, err
+		}
+		remote = trustPolicy{space}
+		if cfg.Trust.ClientCert != "" {
+			if clientCert, err = tls.LoadX509KeyPair(cfg.Trust.ClientCert, cfg.Trust.ClientKey); err != nil {
+				return nil, fmt.Errorf("trust: client certificate %s: %w", cfg.Trust.ClientCert, err)
+			}
+		}
+	}
+	node, err := open(ctx, cfg, logger, remote)
 	if err != nil {
-		node.Close()
 		return nil, err
 	}
 	bgctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	s := &Server{Node: node, log: logger, TLS: certs.ServerConfig(cert), addrs: map[string]string{}, cancel: cancel, serveErr: make(chan error, 16)}
+	s := &Server{Node: node, log: logger, TLS: certs.ServerConfig(cert), Trust: space, clientCert: clientCert,
+		addrs: map[string]string{}, cancel: cancel, serveErr: make(chan error, 16)}
 	s.compact = &compactor{core: node.Core, log: logger.With("task", "compaction"), cfg: cfg.Blobs}
 	s.retention = &retention{trail: node.Core.Audit(), log: logger.With("task", "audit-retention"), keep: cfg.Audit.Retention.Duration, now: time.Now}
 	if err := s.startListeners(bgctx); err != nil {
@@ -226,6 +250,9 @@ func (s *Server) startListeners(ctx context.Context) error {
 	s.startQueue(ctx)
 	s.startCompaction(ctx)
 	s.startRetention(ctx)
+	if s.Trust != nil {
+		s.serve("trust", func() error { s.Trust.Run(ctx); return nil })
+	}
 	return nil
 }
 
@@ -288,6 +315,9 @@ func (s *Server) metricsHandler() http.Handler {
 	s.registerMetrics(reg)
 	s.compact.register(reg)
 	s.retention.register(reg)
+	if s.Trust != nil {
+		s.Trust.Register(reg)
+	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {

@@ -174,8 +174,11 @@ func (r *Report) writeHuman(w io.Writer) {
 func (r *Report) writeList(w io.Writer) {
 	for _, rc := range r.Recipients {
 		fmt.Fprintf(w, "  <%s>: %s", rc.Final, rc.Action)
-		if rc.Diagnostic != "" {
+		switch {
+		case rc.Diagnostic != "" && rc.RemoteMTA != "":
 			fmt.Fprintf(w, " (%s: %s)", rc.RemoteMTA, oneLine(rc.Diagnostic))
+		case rc.Diagnostic != "":
+			fmt.Fprintf(w, " (%s)", oneLine(rc.Diagnostic))
 		}
 		w.Write([]byte("\r\n"))
 	}

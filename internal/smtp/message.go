@@ -110,6 +110,9 @@ type Trace struct {
 	TLS *tls.ConnectionState
 	// Authenticated is true when the client logged in with AUTH.
 	Authenticated bool
+	// PeerSubject and PeerIssuer name the client certificate the trust
+	// space verified, empty when none was.
+	PeerSubject, PeerIssuer string
 	// UTF8 is true when the transaction used SMTPUTF8.
 	UTF8 bool
 	// ID identifies the transaction in our logs.
@@ -151,6 +154,11 @@ func (t Trace) received() string {
 		// RFC 8314 §4.3: record the TLS version and cipher in a comment.
 		fmt.Fprintf(&b, " (%s %s)", strings.ReplaceAll(tls.VersionName(t.TLS.Version), " ", ""), tls.CipherSuiteName(t.TLS.CipherSuite))
 	}
+	if t.PeerSubject != "" {
+		// The operator's certificate, as Postfix records it: a comment
+		// (RFC 5322 §3.2.2), quotes and backslashes escaped.
+		fmt.Fprintf(&b, "\r\n\t(client certificate %s issued by %s verified by the MSSante trust space)", quoteComment(t.PeerSubject), quoteComment(t.PeerIssuer))
+	}
 	if t.ID != "" {
 		fmt.Fprintf(&b, " id %s", t.ID)
 	}
@@ -158,6 +166,26 @@ func (t Trace) received() string {
 		fmt.Fprintf(&b, "\r\n\tfor <%s>", t.For)
 	}
 	fmt.Fprintf(&b, ";\r\n\t%s", t.Time.Format(time.RFC1123Z))
+	return b.String()
+}
+
+// quoteComment makes s a quoted string safe inside a comment: no controls,
+// no parentheses, quotes and backslashes escaped.
+func quoteComment(s string) string {
+	var b strings.Builder
+	b.WriteByte('"')
+	for _, r := range s {
+		switch {
+		case r < ' ' || r == 0x7f, r == '(' || r == ')':
+			b.WriteByte('_')
+		case r == '"' || r == '\\':
+			b.WriteByte('\\')
+			b.WriteRune(r)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	b.WriteByte('"')
 	return b.String()
 }
 

@@ -42,6 +42,12 @@ type Outbound struct {
 	TLS *tls.Config
 	// RequireTLS refuses to send to a server that does not offer STARTTLS.
 	RequireTLS bool
+	// CheckDomain, when set, is asked about every recipient's domain before
+	// any connection; an error keeps that recipient queued (a temporary
+	// 451 4.7.1 naming the reason), so that it is retried and, at expiry,
+	// bounced with the reason in the DSN. The trust space sets it to the
+	// whitelist.
+	CheckDomain func(domain string) error
 	// Resolver looks up MX records; nil uses net.DefaultResolver.
 	Resolver Resolver
 	// Dialer opens connections; nil uses a net.Dialer with a 30 s timeout.
@@ -111,7 +117,19 @@ type Result struct {
 // one transaction per domain (or one through the relay).
 func (o *Outbound) Deliver(ctx context.Context, env Envelope, content Content) []Result {
 	results := make([]Result, 0, len(env.To))
-	for _, group := range o.groups(env.To) {
+	to := env.To
+	if o.CheckDomain != nil {
+		to = nil
+		for _, r := range env.To {
+			d := strings.ToLower(r.Address[strings.LastIndexByte(r.Address, '@')+1:])
+			if err := o.CheckDomain(d); err != nil {
+				results = append(results, Result{Recipient: r.Address, Err: &Error{Code: 451, Enhanced: [3]int{4, 7, 1}, Message: err.Error(), Err: err}})
+				continue
+			}
+			to = append(to, r)
+		}
+	}
+	for _, group := range o.groups(to) {
 		results = append(results, o.deliverGroup(ctx, env, group, content)...)
 	}
 	order := make(map[string]int, len(env.To))
@@ -343,7 +361,9 @@ func (o *Outbound) open(ctx context.Context, conn net.Conn, h host) (*gosmtp.Cli
 		tc := tls.Client(conn, cfg)
 		if err := tc.HandshakeContext(ctx); err != nil {
 			// RFC 3463 §3.8: 4.7.0, security failure; no plain text retry.
-			return nil, nil, &Error{Code: 451, Enhanced: [3]int{4, 7, 0}, Message: "TLS handshake with " + h.name + " failed", Err: err}
+			// The cause (an unknown authority, a revoked certificate, a
+			// name that does not match) goes into the DSN if it persists.
+			return nil, nil, &Error{Code: 451, Enhanced: [3]int{4, 7, 0}, Message: "TLS handshake with " + h.name + " failed: " + oneLine(err.Error()), Err: err}
 		}
 		cs := tc.ConnectionState()
 		state = &cs

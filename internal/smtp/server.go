@@ -14,6 +14,7 @@ import (
 	gosmtp "github.com/emersion/go-smtp"
 
 	"caduceus/internal/core"
+	"caduceus/internal/trust"
 )
 
 // Mode says which service a Server provides.
@@ -67,6 +68,11 @@ type Options struct {
 	// LookupTXT looks up the DNS TXT records of DKIM keys (RFC 6376 §3.6.2)
 	// for the MX's verification; nil uses net.DefaultResolver.
 	LookupTXT func(ctx context.Context, name string) ([]string, error)
+	// Trust, in MX mode, applies the MSSanté trust space: STARTTLS before
+	// MAIL, a client certificate chaining to the bundle and not revoked,
+	// and a whitelisted sender domain; TLS must then come from
+	// Trust.ServerTLS. Nil accepts mail from anyone.
+	Trust *trust.Space
 	// Logger receives one line per transaction: never a subject, body,
 	// attachment name or correspondent's address.
 	Logger *slog.Logger

@@ -17,6 +17,7 @@ import (
 
 	"caduceus/internal/core"
 	"caduceus/internal/dkim"
+	"caduceus/internal/trust"
 )
 
 // maxHeaderBytes bounds the header section the door holds in memory.
@@ -34,6 +35,8 @@ type session struct {
 	cancel  context.CancelFunc
 	// authenticated is set once a submission client has logged in.
 	authenticated bool
+	// peer is the operator the trust space verified on this connection.
+	peer *trust.Peer
 
 	// The transaction under way.
 	id    string
@@ -72,8 +75,16 @@ func (ss *session) Mail(from string, opts *gosmtp.MailOptions) error {
 	if opts != nil {
 		ss.opts = *opts
 	}
+	var sender Address
 	if from != "" {
-		if _, err := ss.parsePath(from, 553, [3]int{5, 1, 7}); err != nil {
+		a, err := ss.parsePath(from, 553, [3]int{5, 1, 7})
+		if err != nil {
+			return ss.refuse(err)
+		}
+		sender = a
+	}
+	if ss.srv.opts.Mode == MX && ss.srv.opts.Trust != nil {
+		if err := ss.checkTrust(from, sender); err != nil {
 			return ss.refuse(err)
 		}
 	}
@@ -173,6 +184,55 @@ func (ss *session) authenticate(m *Message) error {
 	return nil
 }
 
+// checkTrust applies the trust space to a MAIL command: TLS first, then the
+// operator's certificate (verified once per connection), then the domain of
+// the reverse-path. A null reverse-path (a notice) needs the certificate
+// only. Every refusal is logged and counted under its rule.
+func (ss *session) checkTrust(from string, sender Address) *Error {
+	sp := ss.srv.opts.Trust
+	door := ss.srv.opts.Mode.String()
+	state, ok := ss.conn.TLSConnectionState()
+	var err error
+	switch {
+	case !ok || !state.HandshakeComplete:
+		err = &trust.RuleError{Rule: trust.RuleStartTLS, Detail: "Must issue a STARTTLS command first"}
+	case ss.peer == nil:
+		err = trust.CheckTLS(state)
+		if err == nil {
+			var p trust.Peer
+			if p, err = sp.VerifyClient(state.PeerCertificates); err == nil {
+				ss.peer = &p
+			}
+		}
+	}
+	if err == nil && from != "" {
+		err = sp.CheckDomain(sender.Domain)
+	}
+	if err == nil {
+		return nil
+	}
+	var re *trust.RuleError
+	if !errors.As(err, &re) {
+		return AsError(err)
+	}
+	sp.Refused(door, re, "session", ss.id, "remote", ss.remote.String())
+	return trustError(re)
+}
+
+// trustError turns a trust-space refusal into its reply: 530 5.7.0 until
+// TLS and a certificate are there (RFC 3207 §4, RFC 3463 §3.8), 550 5.7.1
+// for a peer or a domain outside the trust space. The text names the rule.
+func trustError(re *trust.RuleError) *Error {
+	e := &Error{Code: 550, Enhanced: [3]int{5, 7, 1}, Message: "Trust space [" + re.Rule + "]: " + re.Detail, Err: re}
+	switch re.Rule {
+	case trust.RuleStartTLS:
+		e.Code, e.Enhanced, e.Message = 530, [3]int{5, 7, 0}, "Must issue a STARTTLS command first (MSSante trust space)"
+	case trust.RuleClientCert:
+		e.Code, e.Enhanced = 530, [3]int{5, 7, 0}
+	}
+	return e
+}
+
 // recipient checks the syntax of a forward-path and returns it normalised
 // as the core wants it.
 func (ss *session) recipient(to string) (string, *Error) {
@@ -238,6 +298,9 @@ func (ss *session) trace() Trace {
 	if tlsState, ok := ss.conn.TLSConnectionState(); ok && tlsState.HandshakeComplete {
 		t.TLS = &tlsState
 	}
+	if ss.peer != nil {
+		t.PeerSubject, t.PeerIssuer = ss.peer.Subject, ss.peer.Issuer
+	}
 	if len(ss.rcpts) == 1 {
 		t.For = ss.rcpts[0].addr
 	}
@@ -293,6 +356,14 @@ func fromCore(err error) *Error {
 		return &Error{Code: 552, Enhanced: [3]int{5, 3, 4}, Message: "Message too big", Err: err}
 	case errors.Is(err, core.ErrPermission):
 		return &Error{Code: 550, Enhanced: [3]int{5, 7, 1}, Message: "Not authorised to send from this address", Err: err}
+	case errors.Is(err, core.ErrUntrusted):
+		// The sender learns which domain and why: the text names no message.
+		var re *trust.RuleError
+		msg := "Recipient outside the MSSante trust space"
+		if errors.As(err, &re) {
+			msg += " [" + re.Rule + "]: " + re.Detail
+		}
+		return &Error{Code: 550, Enhanced: [3]int{5, 7, 1}, Message: msg, Err: err}
 	case errors.Is(err, core.ErrInvalid):
 		return &Error{Code: 550, Enhanced: [3]int{5, 6, 0}, Message: "Message refused: malformed", Err: err}
 	case errors.Is(err, core.ErrAuth), errors.Is(err, core.ErrDisabled):

@@ -89,6 +89,9 @@ func (ss *submissionSession) Rcpt(to string, opts *gosmtp.RcptOptions) error {
 		return ss.refuse(fromCore(cerr))
 	}
 	if cerr != nil {
+		if err := ss.srv.svc.CheckRemote(ss.ctx(), ss.actor, addr); err != nil {
+			return ss.refuse(fromCore(err))
+		}
 		// Remote: keep the local part's case as the client wrote it.
 		addr = to
 	}

@@ -295,7 +295,7 @@ func (a *app) submitError(v *view, err error) string {
 		return a.t(v, "too_big", a.views.texts.humanSize(v.Lang, a.attachmentLimit()))
 	case errors.Is(err, core.ErrPermission):
 		return a.t(v, "forbidden")
-	case errors.Is(err, core.ErrNoSuchRecipient), errors.Is(err, core.ErrInvalid), errors.Is(err, core.ErrQuota):
+	case errors.Is(err, core.ErrNoSuchRecipient), errors.Is(err, core.ErrInvalid), errors.Is(err, core.ErrQuota), errors.Is(err, core.ErrUntrusted):
 		return a.t(v, "send_failed", err.Error())
 	}
 	a.log.Error("web: send failed", "err", err)
