@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of Caduceus on a fresh machine: it starts PostgreSQL (or
-# installs it) and installs Debian's Chromium, ldap-utils and python3 (whose
-# imaplib is a second IMAP client) when missing, then runs vet, staticcheck
+# installs it) and installs Debian's Chromium, ldap-utils, python3 (whose
+# imaplib is a second IMAP client), Postfix (a second operator for the
+# trust-space interop test) and testssl.sh when missing, then runs vet, staticcheck
 # and the whole suite with the race detector. The fuzz seed corpora run as
 # ordinary tests.
 set -euo pipefail
@@ -48,6 +49,10 @@ ensure_tools() {
 	command -v ldapsearch >/dev/null || missing+=(ldap-utils)
 	command -v pg_isready >/dev/null || missing+=(postgresql-client)
 	command -v python3 >/dev/null || missing+=(python3)
+	# A real second MSSanté operator for the trust-space interop test, and
+	# the TLS scanner behind docs/security.md.
+	[ -x /usr/sbin/postfix ] || command -v postfix >/dev/null || missing+=(postfix)
+	command -v testssl >/dev/null || command -v testssl.sh >/dev/null || missing+=(testssl.sh)
 	if [ ${#missing[@]} -gt 0 ]; then apt_install "${missing[@]}"; fi
 }
 
