@@ -20,21 +20,12 @@ func NewMemoryStore() *MemoryStore {
 
 // PutCode implements CodeStore.
 func (s *MemoryStore) PutCode(_ context.Context, c Code) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.codes[c.Key] = c
-	return nil
+	return put(s, s.codes, c.Key, c)
 }
 
 // GetCode implements CodeStore.
 func (s *MemoryStore) GetCode(_ context.Context, key string) (Code, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	c, ok := s.codes[key]
-	if !ok {
-		return Code{}, ErrNotFound
-	}
-	return c, nil
+	return get(s, s.codes, key)
 }
 
 // AddCodeTry implements CodeStore.
@@ -52,29 +43,17 @@ func (s *MemoryStore) AddCodeTry(_ context.Context, key string) (Code, error) {
 
 // DeleteCode implements CodeStore.
 func (s *MemoryStore) DeleteCode(_ context.Context, key string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.codes, key)
-	return nil
+	return remove(s, s.codes, key)
 }
 
 // CreateSession implements SessionStore.
 func (s *MemoryStore) CreateSession(_ context.Context, sess Session) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.sessions[sess.ID] = sess
-	return nil
+	return put(s, s.sessions, sess.ID, sess)
 }
 
 // GetSession implements SessionStore.
 func (s *MemoryStore) GetSession(_ context.Context, id string) (Session, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	sess, ok := s.sessions[id]
-	if !ok {
-		return Session{}, ErrNotFound
-	}
-	return sess, nil
+	return get(s, s.sessions, id)
 }
 
 // TouchSession implements SessionStore.
@@ -90,10 +69,7 @@ func (s *MemoryStore) TouchSession(_ context.Context, id string, seen time.Time)
 
 // DeleteSession implements SessionStore.
 func (s *MemoryStore) DeleteSession(_ context.Context, id string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.sessions, id)
-	return nil
+	return remove(s, s.sessions, id)
 }
 
 // DeleteAccountSessions implements SessionStore.
@@ -117,5 +93,32 @@ func (s *MemoryStore) DeleteSessionsBefore(_ context.Context, created, seen time
 			delete(s.sessions, id)
 		}
 	}
+	return nil
+}
+
+// put stores v under key in m, one of s's maps.
+func put[V any](s *MemoryStore, m map[string]V, key string, v V) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m[key] = v
+	return nil
+}
+
+// get returns what m, one of s's maps, holds under key, or ErrNotFound.
+func get[V any](s *MemoryStore, m map[string]V, key string) (V, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v, ok := m[key]
+	if !ok {
+		return v, ErrNotFound
+	}
+	return v, nil
+}
+
+// remove deletes key from m, one of s's maps.
+func remove[V any](s *MemoryStore, m map[string]V, key string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(m, key)
 	return nil
 }

@@ -16,12 +16,7 @@ func (p *Parser) args(cmd *Command) {
 			cmd.Args = &ExpungeArgs{Set: p.numSet()}
 		}
 	case "LOGIN":
-		a := &LoginArgs{}
-		p.sp()
-		a.Username = p.astring()
-		p.sp()
-		a.Password = p.astring()
-		cmd.Args = a
+		cmd.Args = p.loginArgs()
 	case "AUTHENTICATE":
 		cmd.Args = p.authenticateArgs()
 	case "SELECT", "EXAMINE":
@@ -32,12 +27,7 @@ func (p *Parser) args(cmd *Command) {
 		p.sp()
 		cmd.Args = &MailboxArgs{Mailbox: p.mailbox()}
 	case "RENAME":
-		a := &RenameArgs{}
-		p.sp()
-		a.From = p.mailbox()
-		p.sp()
-		a.To = p.mailbox()
-		cmd.Args = a
+		cmd.Args = p.renameArgs()
 	case "LIST":
 		cmd.Args = p.listArgs()
 	case "LSUB":
@@ -111,6 +101,26 @@ func (p *Parser) args(cmd *Command) {
 	default:
 		p.fail("unknown command %s", cmd.Name)
 	}
+}
+
+// loginArgs: "LOGIN" SP userid SP password (RFC 9051 §6.2.3).
+func (p *Parser) loginArgs() *LoginArgs {
+	a := &LoginArgs{}
+	p.sp()
+	a.Username = p.astring()
+	p.sp()
+	a.Password = p.astring()
+	return a
+}
+
+// renameArgs: "RENAME" SP mailbox SP mailbox (RFC 9051 §6.3.6).
+func (p *Parser) renameArgs() *RenameArgs {
+	a := &RenameArgs{}
+	p.sp()
+	a.From = p.mailbox()
+	p.sp()
+	a.To = p.mailbox()
+	return a
 }
 
 // authenticateArgs: "AUTHENTICATE" SP auth-type [SP (base64 / "=")]
