@@ -39,7 +39,44 @@ type Config struct {
 	Blobs     Blobs     `toml:"blobs"`
 	Audit     Audit     `toml:"audit"`
 	Trust     Trust     `toml:"trust"`
+	Auth      Auth      `toml:"auth"`
 	Dev       Dev       `toml:"dev"`
+}
+
+// Auth configures the strong ways of logging in to the web app beside the
+// password and e-mailed code: CPx cards and Pro Santé Connect.
+type Auth struct {
+	Card Card `toml:"card"`
+	PSC  PSC  `toml:"psc"`
+}
+
+// Card configures login with a CPx card (a TLS client certificate). An empty
+// CABundle turns card login off.
+type Card struct {
+	// CABundle is a PEM file of the certificate authorities a card may chain
+	// to: the IGC-Santé roots and their FORT PERSONNES intermediates.
+	CABundle string `toml:"ca_bundle"`
+	// CRLs are revocation lists, as files or https:// URLs; URLs are fetched
+	// at start and refreshed, and the last good copy is kept when a fetch fails.
+	CRLs []string `toml:"crls"`
+	// CRLRefresh is how often the CRL URLs are fetched again.
+	CRLRefresh Duration `toml:"crl_refresh"`
+}
+
+// PSC configures login with Pro Santé Connect, the national OpenID Connect
+// provider of health professionals. An empty Issuer turns it off.
+type PSC struct {
+	// Issuer is the provider's issuer URL, such as
+	// https://auth.esw.esante.gouv.fr/auth/realms/esante-wallet.
+	Issuer string `toml:"issuer"`
+	// ClientID is the client identifier ANS registered for this service.
+	ClientID string `toml:"client_id"`
+	// ClientSecretFile holds the client secret, so that it stays out of the
+	// configuration file.
+	ClientSecretFile string `toml:"client_secret_file"`
+	// RedirectURL is the callback registered with the provider:
+	// https://<host>/login/psc/callback.
+	RedirectURL string `toml:"redirect_url"`
 }
 
 // Trust configures the MSSanté trust space: mutual TLS with other operators
@@ -207,6 +244,7 @@ func Defaults() Config {
 		Directory: Directory{LDAPBaseDN: "ou=annuaire,dc=caduceus"},
 		Blobs:     Blobs{CompactInterval: Duration{time.Hour}, CompactThreshold: 0.5, CompactGrace: Duration{time.Hour}},
 		Audit:     Audit{Retention: Duration{365 * 24 * time.Hour}},
+		Auth:      Auth{Card: Card{CRLRefresh: Duration{time.Hour}}},
 		IMAP:      IMAP{IdleTimeout: Duration{30 * time.Minute}, MaxConnsPerAccount: 50, MaxConnsPerIP: 500, CommandRate: 500},
 		Web: Web{
 			IdleTimeout:     Duration{30 * time.Minute},
@@ -292,6 +330,9 @@ func (c Config) Validate() error {
 	if err := c.Trust.validate(); err != nil {
 		return err
 	}
+	if err := c.Auth.validate(); err != nil {
+		return err
+	}
 	if c.Delivery.Relay != "" {
 		if _, _, err := net.SplitHostPort(c.Delivery.Relay); err != nil {
 			return fmt.Errorf("delivery.relay %q: want host:port: %w", c.Delivery.Relay, err)
@@ -344,4 +385,35 @@ func applyEnv(c *Config, lookup func(string) (string, bool)) {
 	if v, ok := lookup("CADUCEUS_DATABASE"); ok {
 		c.Database = v
 	}
+}
+
+func (a Auth) validate() error {
+	if a.Card.CABundle == "" && len(a.Card.CRLs) > 0 {
+		return errors.New("auth.card: crls set without ca_bundle")
+	}
+	for _, u := range a.Card.CRLs {
+		if strings.Contains(u, "://") && !strings.HasPrefix(u, "https://") && !strings.HasPrefix(u, "http://") {
+			return fmt.Errorf("auth.card.crls %q: want a file or an http(s):// URL", u)
+		}
+	}
+	if a.Card.CABundle != "" && a.Card.CRLRefresh.Duration < time.Minute {
+		return fmt.Errorf("auth.card.crl_refresh %v: want at least 1m", a.Card.CRLRefresh.Duration)
+	}
+	p := a.PSC
+	if p.Issuer == "" {
+		if p.ClientID != "" || p.ClientSecretFile != "" || p.RedirectURL != "" {
+			return errors.New("auth.psc: client_id, client_secret_file or redirect_url set without issuer")
+		}
+		return nil
+	}
+	if !strings.HasPrefix(p.Issuer, "https://") && !strings.HasPrefix(p.Issuer, "http://127.0.0.1") && !strings.HasPrefix(p.Issuer, "http://localhost") {
+		return fmt.Errorf("auth.psc.issuer %q: want an https:// URL", p.Issuer)
+	}
+	if p.ClientID == "" || p.ClientSecretFile == "" || p.RedirectURL == "" {
+		return errors.New("auth.psc: issuer needs client_id, client_secret_file and redirect_url")
+	}
+	if !strings.HasPrefix(p.RedirectURL, "https://") {
+		return fmt.Errorf("auth.psc.redirect_url %q: want an https:// URL", p.RedirectURL)
+	}
+	return nil
 }

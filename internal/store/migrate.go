@@ -268,6 +268,70 @@ CREATE TABLE IF NOT EXISTS web_directory_profiles (
 	postcode TEXT NOT NULL
 );
 `},
+	// Ways into an account beside the password: a TOTP secret (sealed with
+	// the node's key), recovery codes (keyed hashes), linked CPx cards, Pro
+	// Santé Connect links and passkeys; short-lived login flows (OIDC state,
+	// WebAuthn challenges, links waiting for a second factor); the device
+	// and method of each web session.
+	{common: `
+CREATE TABLE auth_totp (
+	account_id BIGINT PRIMARY KEY REFERENCES accounts(id) ON DELETE CASCADE,
+	sealed TEXT NOT NULL,
+	confirmed INTEGER NOT NULL DEFAULT 0,
+	last_step BIGINT NOT NULL DEFAULT 0,
+	created BIGINT NOT NULL
+);
+CREATE TABLE auth_recovery (
+	account_id BIGINT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+	hash TEXT NOT NULL,
+	PRIMARY KEY (account_id, hash)
+);
+CREATE TABLE auth_cards (
+	id {{id}},
+	account_id BIGINT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+	fingerprint TEXT NOT NULL UNIQUE,
+	issuer TEXT NOT NULL,
+	serial TEXT NOT NULL,
+	national_id TEXT NOT NULL,
+	not_after BIGINT NOT NULL,
+	created BIGINT NOT NULL,
+	last_used BIGINT NOT NULL DEFAULT 0
+);
+CREATE INDEX auth_cards_account ON auth_cards(account_id);
+CREATE TABLE auth_psc (
+	id {{id}},
+	account_id BIGINT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+	subject TEXT NOT NULL UNIQUE,
+	name TEXT NOT NULL,
+	created BIGINT NOT NULL,
+	last_used BIGINT NOT NULL DEFAULT 0
+);
+CREATE INDEX auth_psc_account ON auth_psc(account_id);
+CREATE TABLE auth_passkeys (
+	id {{id}},
+	account_id BIGINT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+	credential_id TEXT NOT NULL UNIQUE,
+	name TEXT NOT NULL,
+	credential TEXT NOT NULL,
+	created BIGINT NOT NULL,
+	last_used BIGINT NOT NULL DEFAULT 0
+);
+CREATE INDEX auth_passkeys_account ON auth_passkeys(account_id);
+CREATE TABLE auth_flows (
+	id TEXT PRIMARY KEY,
+	kind TEXT NOT NULL,
+	data TEXT NOT NULL,
+	expires BIGINT NOT NULL
+);
+CREATE INDEX auth_flows_expires ON auth_flows(expires);
+CREATE TABLE auth_session_devices (
+	session_id TEXT PRIMARY KEY,
+	account TEXT NOT NULL,
+	user_agent TEXT NOT NULL,
+	method TEXT NOT NULL
+);
+CREATE INDEX auth_session_devices_account ON auth_session_devices(account);
+`},
 }
 
 func (s *Store) migrate(ctx context.Context) error { return s.migrateTo(ctx, len(migrations)) }
