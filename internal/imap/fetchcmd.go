@@ -144,9 +144,11 @@ func (c *conn) cmdFetch(cmd *Command) error {
 	case failed:
 		c.w.Tagged(cmd.Tag, "NO", "SERVERBUG", "some messages could not be read")
 	case gone && !cmd.UID:
-		// RFC 2180 §4.1.2, RFC 5530 §3. UID FETCH ignores UIDs that no
-		// longer exist (RFC 9051 §6.4.8).
-		c.w.Tagged(cmd.Tag, "NO", "EXPUNGEISSUED", "some messages were expunged meanwhile")
+		// The surviving messages were sent: OK, with a hint to NOOP
+		// (RFC 2180 §4.1.1, RFC 5530 §3 EXPUNGEISSUED). A client
+		// pipelining FETCHes expects what survives, not a failure. UID
+		// FETCH ignores UIDs that no longer exist (RFC 9051 §6.4.8).
+		c.ok(cmd.Tag, "EXPUNGEISSUED", "some messages were expunged meanwhile")
 	default:
 		c.ok(cmd.Tag, "", "FETCH done")
 	}
@@ -310,6 +312,9 @@ func (c *conn) fetchOne(ct *content, items []FetchItem) error {
 		}
 	}
 	w := c.w
+	if hasItem(items, "FLAGS") {
+		c.announceKeywords(m.Keywords)
+	}
 	w.Untagged()
 	w.Number(seq)
 	w.Atom(" FETCH (")

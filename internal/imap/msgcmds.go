@@ -78,6 +78,7 @@ func (c *conn) cmdStore(cmd *Command) {
 		if !ok || a.Silent {
 			continue
 		}
+		c.announceKeywords(m.Keywords)
 		c.w.Untagged()
 		c.w.Number(seq)
 		c.w.Atom(" FETCH (FLAGS ")

@@ -22,6 +22,57 @@ type selection struct {
 	own      map[uint32]uint64 // flag changes this connection made: UID to MODSEQ
 	saved    []uint32          // the saved search result "$" (RFC 5182), as UIDs
 	changed  bool              // an event came in since the last sync
+	keywords []string          // keywords announced in FLAGS, in order
+	kwSeen   map[string]bool   // the same, lower-cased
+}
+
+// systemFlags are the flags every mailbox supports (RFC 9051 §2.3.2).
+const systemFlags = `\Answered \Flagged \Deleted \Seen \Draft`
+
+// announceKeywords tells the client of the keywords among flags it was
+// not told of yet, before a FETCH response names them: an untagged FLAGS
+// with every keyword announced so far and the PERMANENTFLAGS that go with
+// it. A client may reject a keyword it never saw in FLAGS (RFC 9051
+// §7.3.5: FLAGS lists the flags applicable to the mailbox; §2.3.2).
+func (c *conn) announceKeywords(flags []string) {
+	sel := c.sel
+	fresh := false
+	for _, f := range flags {
+		if strings.HasPrefix(f, `\`) {
+			continue
+		}
+		k := strings.ToLower(f)
+		if sel.kwSeen[k] {
+			continue
+		}
+		if sel.kwSeen == nil {
+			sel.kwSeen = map[string]bool{}
+		}
+		sel.kwSeen[k] = true
+		sel.keywords = append(sel.keywords, f)
+		fresh = true
+	}
+	if fresh {
+		c.writeFlags()
+	}
+}
+
+// writeFlags writes the FLAGS and PERMANENTFLAGS responses of the
+// selected mailbox (RFC 9051 §7.3.5, §7.1).
+func (c *conn) writeFlags() {
+	sel, w := c.sel, c.w
+	kws := ""
+	for _, k := range sel.keywords {
+		kws += " " + k
+	}
+	w.Untagged()
+	w.Atom("FLAGS (" + systemFlags + kws + ")\r\n")
+	w.Untagged()
+	if sel.readOnly {
+		w.Atom("OK [PERMANENTFLAGS ()] read-only\r\n")
+	} else {
+		w.Atom("OK [PERMANENTFLAGS (" + systemFlags + kws + ` \*)] flags allowed` + "\r\n")
+	}
 }
 
 // A change this connection made whose MODSEQ is exactly one above what
@@ -84,14 +135,7 @@ func (c *conn) cmdSelect(cmd *Command) {
 	}
 	c.sel, c.state = sel, stateSelected
 	w := c.w
-	w.Untagged()
-	w.Atom(`FLAGS (\Answered \Flagged \Deleted \Seen \Draft)` + "\r\n")
-	w.Untagged()
-	if sel.readOnly {
-		w.Atom("OK [PERMANENTFLAGS ()] read-only\r\n")
-	} else {
-		w.Atom(`OK [PERMANENTFLAGS (\Answered \Flagged \Deleted \Seen \Draft \*)] flags allowed` + "\r\n")
-	}
+	c.writeFlags()
 	w.Untagged()
 	w.Number(sel.tracker.Len())
 	w.Atom(" EXISTS\r\n")
@@ -143,6 +187,7 @@ func (c *conn) qresync(q *QResyncArgs) {
 		if !ok {
 			continue
 		}
+		c.announceKeywords(m.Keywords)
 		c.w.Untagged()
 		c.w.Number(seq)
 		c.w.Atom(" FETCH (UID ")
@@ -255,6 +300,9 @@ func (c *conn) sync(expungeOK bool) {
 	if sel.changed {
 		sel.changed = false
 		c.readChanges()
+	}
+	for flags := range sel.tracker.PendingFlags() {
+		c.announceKeywords(flags)
 	}
 	sel.tracker.Flush(c.w, FlushOptions{Expunge: expungeOK, Vanished: c.enabled["QRESYNC"], ModSeq: c.cond})
 }

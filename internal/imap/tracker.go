@@ -186,6 +186,18 @@ func (t *Tracker) FlagsChanged(uid uint32, u FlagUpdate) {
 	t.flags[uid] = u
 }
 
+// PendingFlags yields the flags of the queued flag changes, so that the
+// keywords among them can be announced before Flush names them.
+func (t *Tracker) PendingFlags() iter.Seq[[]string] {
+	return func(yield func([]string) bool) {
+		for _, u := range t.flags {
+			if !yield(u.Flags) {
+				return
+			}
+		}
+	}
+}
+
 // Pending reports whether changes wait to be announced.
 func (t *Tracker) Pending() bool {
 	return len(t.newUIDs) > 0 || len(t.expunged) > 0 || len(t.flags) > 0
