@@ -76,6 +76,9 @@ func cmdDev(ctx context.Context, e env, args []string) error {
 	if cfg.Dev.Outbox == "" {
 		cfg.Dev.Outbox = "outbox"
 	}
+	if cfg.MSSante.NIL == "" {
+		cfg.MSSante.NIL = "CADUCEUS-DEV"
+	}
 	if !filepath.IsAbs(cfg.Dev.Outbox) {
 		cfg.Dev.Outbox = filepath.Join(cfg.DataDir, cfg.Dev.Outbox)
 	}

@@ -40,6 +40,7 @@ type Config struct {
 	Audit     Audit     `toml:"audit"`
 	Trust     Trust     `toml:"trust"`
 	Auth      Auth      `toml:"auth"`
+	MSSante   MSSante   `toml:"mssante"`
 	Dev       Dev       `toml:"dev"`
 }
 
@@ -201,6 +202,21 @@ type Audit struct {
 	// ones once a day. At least a year (8760h), as traces of access to health
 	// data must be kept.
 	Retention Duration `toml:"retention"`
+}
+
+// MSSante holds the values the MSSanté référentiels give the software.
+type MSSante struct {
+	// NIL is X-MSS-NIL, sent on every message: the product reference given
+	// when the software is declared on convergence.esante.gouv.fr
+	// (Référentiel #2 ECO.2.4.3). Empty leaves the header out.
+	NIL string `toml:"nil"`
+	// INSOIDs are the OIDs that make a CDA patient identifier an INS, for
+	// X-MSS-INS; empty means NIR, NIA, test and demo (1.2.250.1.213.1.4.8
+	// to .11) [verify in the CI-SIS "annexe INS"].
+	INSOIDs []string `toml:"ins_oids"`
+	// PatientDomain is the domain of patients' mailboxes in Mon Espace
+	// Santé; "patient.mssante.fr" when empty.
+	PatientDomain string `toml:"patient_domain"`
 }
 
 // Dev holds settings of `caduceus dev`; in production they stay empty.

@@ -49,6 +49,16 @@ type Options struct {
 	// leaves outgoing mail unsigned. Every node of a cluster derives the
 	// same one from the master key.
 	DKIMSecret []byte
+	// NIL is the value of X-MSS-NIL on every message sent: the software's
+	// reference from its declaration on convergence.esante.gouv.fr
+	// (Référentiel #2 ECO.2.4.3); empty leaves the header out.
+	NIL string
+	// INSOIDs are the OIDs of a qualified INS in a CDA header; nil means
+	// xdm.DefaultINSOIDs.
+	INSOIDs []string
+	// PatientDomain is the domain of patients' mailboxes (Mon Espace
+	// Santé); empty means DefaultPatientDomain.
+	PatientDomain string
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
 	// RemotePolicy, when set, decides which remote recipients a submission

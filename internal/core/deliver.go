@@ -159,6 +159,9 @@ type Submission struct {
 	EnvID, Notify, Ret string
 	// DraftID, when set, is a draft of the actor's to remove once sent.
 	DraftID int64
+	// BlockPatientReplies asks that a patient may not answer: X-MSS-MES:
+	// FIN on a message to a patient (Référentiel #2 ECO.2.2.8).
+	BlockPatientReplies bool
 	// Trace holds header fields the door puts on top of the message, above
 	// what the core adds (RFC 5321 §4.4): its Received field, CRLF-terminated.
 	Trace []byte
@@ -210,6 +213,9 @@ func (s *Service) Submit(ctx context.Context, actor Actor, sub Submission) (Subm
 		if !other.Owned && !other.Rights.Has(RightSendAs) && onBehalf == "" {
 			return SubmitResult{}, fmt.Errorf("header From: %s: %w", fa, ErrPermission)
 		}
+	}
+	if data, err = s.mssHeaders(data, sub.Recipients, sub.BlockPatientReplies); err != nil {
+		return SubmitResult{}, err
 	}
 	if len(sub.Trace) > 0 {
 		data = append(append(make([]byte, 0, len(sub.Trace)+len(data)), sub.Trace...), data...)

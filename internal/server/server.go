@@ -73,6 +73,7 @@ func open(ctx context.Context, cfg config.Config, logger *slog.Logger, remote co
 		MessageSizeLimit: cfg.Limits.MessageSize, DefaultQuota: cfg.Limits.MailboxQuota,
 		QueueExpire: cfg.Delivery.Expire.Duration, Logger: logger, RemotePolicy: remote,
 		DKIMSecret: deriveSecret(key, "dkim keys"),
+		NIL:        cfg.MSSante.NIL, INSOIDs: cfg.MSSante.INSOIDs, PatientDomain: cfg.MSSante.PatientDomain,
 	})
 	if err != nil {
 		blobs.Close()
@@ -168,6 +169,9 @@ func Start(ctx context.Context, cfg config.Config, logger *slog.Logger) (*Server
 	node, err := open(ctx, cfg, logger, remote)
 	if err != nil {
 		return nil, err
+	}
+	if cfg.MSSante.NIL == "" {
+		logger.Warn("[mssante] nil is empty: messages are sent without X-MSS-NIL (Référentiel #2 ECO.2.4.3)")
 	}
 	bgctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s := &Server{Node: node, log: logger, TLS: certs.ServerConfig(cert), Trust: space, clientCert: clientCert,

@@ -26,6 +26,8 @@ type Options struct {
 	Engine       string // "sqlite" (default) or "postgres"
 	MessageLimit int64
 	DefaultQuota int64
+	// NIL is the X-MSS-NIL value of every message sent.
+	NIL string
 	// Now, when set, is the core's clock.
 	Now func() time.Time
 }
@@ -55,7 +57,7 @@ func NewWithStore(t testing.TB, o Options) (*core.Service, *store.Store) {
 	dkimSecret := make([]byte, 32)
 	rand.Read(dkimSecret)
 	svc, err := core.New(context.Background(), core.Options{
-		Store: st, Blobs: blobs, Hostname: "mx.test.mssante.fr", DKIMSecret: dkimSecret,
+		Store: st, Blobs: blobs, Hostname: "mx.test.mssante.fr", DKIMSecret: dkimSecret, NIL: o.NIL,
 		MessageSizeLimit: o.MessageLimit, DefaultQuota: o.DefaultQuota,
 		Logger: slog.New(slog.DiscardHandler), Now: o.Now,
 	})
