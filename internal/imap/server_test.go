@@ -2,13 +2,7 @@ package imap
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"math/big"
 	"net"
 	"strings"
 	"testing"
@@ -17,6 +11,7 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
 
+	"caduceus/internal/certs/certstest"
 	"caduceus/internal/core"
 	"caduceus/internal/core/coretest"
 )
@@ -57,23 +52,12 @@ func startServerWith(t testing.TB, opts Options) *testServer {
 	return &testServer{svc: svc, srv: srv, addr: ln.Addr().String()}
 }
 
-// testTLS makes a self-signed certificate for the test server.
+// testTLS is the test server's configuration: a fresh self-signed
+// certificate (clients here do not check it).
 func testTLS(t testing.TB) *tls.Config {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "imap.test"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		DNSNames: []string{"imap.test"}, IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}
+	server, _ := certstest.TLS(t)
+	return server
 }
 
 // dial connects with STARTTLS and logs in as local@Domain.

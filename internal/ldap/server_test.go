@@ -3,16 +3,10 @@ package ldap
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"log/slog"
-	"math/big"
 	"net"
 	"os"
 	"os/exec"
@@ -25,6 +19,7 @@ import (
 
 	goldap "github.com/go-ldap/ldap/v3"
 
+	"caduceus/internal/certs/certstest"
 	"caduceus/internal/directory"
 	"caduceus/internal/store/storetest"
 )
@@ -114,9 +109,10 @@ func testServerWith(t *testing.T, opts Options, auth AuthFunc) (addr string, caF
 	if err != nil {
 		t.Fatal(err)
 	}
-	cert, caFile := testCertificate(t)
+	serverTLS, _ := certstest.TLS(t)
+	caFile = certstest.CAFile(t, serverTLS)
 	opts.BaseDN, opts.SizeLimit = baseDN, 50
-	opts.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	opts.TLSConfig = serverTLS
 	srv, err = NewServer(dir, auth, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -138,32 +134,6 @@ func testServerWith(t *testing.T, opts Options, auth AuthFunc) (addr string, caF
 		}
 	})
 	return ln.Addr().String(), caFile, srv
-}
-
-// testCertificate makes a self-signed certificate for 127.0.0.1 and writes it
-// to a CA file clients can trust.
-func testCertificate(t *testing.T) (tls.Certificate, string) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, IsCA: true, BasicConstraintsValid: true,
-		KeyUsage:    x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	caFile := filepath.Join(t.TempDir(), "ca.pem")
-	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, caFile
 }
 
 // dial connects a go-ldap client, upgraded with STARTTLS when tlsCA is set.

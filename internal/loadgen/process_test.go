@@ -23,10 +23,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"caduceus/internal/certs/certstest"
 	"caduceus/internal/core"
 	"caduceus/internal/core/coretest"
 	imapd "caduceus/internal/imap"
-	"caduceus/internal/smtp/smtptest"
 )
 
 // Measurements run the server in a process of its own, so that the
@@ -138,7 +138,7 @@ func TestServerProcess(t *testing.T) {
 		fill(t, svc, benchUser(0), spec.Fill)
 	}
 	filled := time.Since(start)
-	serverTLS, _ := smtptest.TLS(t)
+	serverTLS, _ := certstest.TLS(t)
 	srv := imapd.NewServer(svc, imapd.Options{Hostname: "imap.test", TLS: serverTLS,
 		MaxConnsPerIP: spec.MaxConnsIP, MaxConnsPerAccount: spec.MaxConnsUser,
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})

@@ -7,11 +7,11 @@ import (
 	"testing"
 	"time"
 
+	"caduceus/internal/certs/certstest"
 	"caduceus/internal/core"
 	"caduceus/internal/core/coretest"
 	imapd "caduceus/internal/imap"
 	"caduceus/internal/smtp"
-	"caduceus/internal/smtp/smtptest"
 )
 
 // clientTLS is what the load generators use against the test servers.
@@ -40,7 +40,7 @@ func shutdown(t testing.TB, stop func(context.Context) error) {
 // its address.
 func startIMAP(t testing.TB, svc *core.Service, opts imapd.Options) string {
 	t.Helper()
-	serverTLS, _ := smtptest.TLS(t)
+	serverTLS, _ := certstest.TLS(t)
 	opts.Hostname, opts.TLS = "imap.test", serverTLS
 	srv := imapd.NewServer(svc, opts)
 	ln := listen(t)
@@ -53,7 +53,7 @@ func startIMAP(t testing.TB, svc *core.Service, opts imapd.Options) string {
 // returns its address.
 func startSMTP(t testing.TB, svc *core.Service, mode smtp.Mode) string {
 	t.Helper()
-	serverTLS, _ := smtptest.TLS(t)
+	serverTLS, _ := certstest.TLS(t)
 	srv := smtp.NewServer(svc, smtp.Options{Mode: mode, TLS: serverTLS})
 	ln := listen(t)
 	go srv.Serve(ln)

@@ -12,6 +12,7 @@ import (
 	"github.com/emersion/go-sasl"
 	gosmtp "github.com/emersion/go-smtp"
 
+	"caduceus/internal/certs/certstest"
 	"caduceus/internal/core"
 	"caduceus/internal/core/coretest"
 	"caduceus/internal/queue"
@@ -76,7 +77,7 @@ func newFixture(t *testing.T, opts queue.Options) *fixture {
 	t.Helper()
 	svc := coretest.New(t, coretest.Options{})
 	f := &fixture{svc: svc, alice: coretest.User(t, svc, "alice", "Alice")}
-	serverTLS, clientTLS := smtptest.TLS(t)
+	serverTLS, clientTLS := certstest.TLS(t)
 	f.remote = smtptest.NewServer(t, serverTLS)
 	_, port, _ := net.SplitHostPort(f.remote.Addr)
 	if opts.Transport == nil {

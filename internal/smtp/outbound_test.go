@@ -9,6 +9,7 @@ import (
 
 	gosmtp "github.com/emersion/go-smtp"
 
+	"caduceus/internal/certs/certstest"
 	"caduceus/internal/smtp"
 	"caduceus/internal/smtp/smtptest"
 )
@@ -49,7 +50,7 @@ func rcpts(addrs ...string) []smtp.Recipient {
 }
 
 func TestOutboundDeliversOverSTARTTLS(t *testing.T) {
-	serverTLS, clientTLS := smtptest.TLS(t)
+	serverTLS, clientTLS := certstest.TLS(t)
 	srv := smtptest.NewServer(t, serverTLS)
 	_, port, _ := net.SplitHostPort(srv.Addr)
 	o := &smtp.Outbound{
@@ -168,7 +169,7 @@ func TestOutboundPerRecipientReplies(t *testing.T) {
 func TestOutboundFailures(t *testing.T) {
 	plain := smtptest.NewServer(t, nil)
 	_, plainPort, _ := net.SplitHostPort(plain.Addr)
-	serverTLS, _ := smtptest.TLS(t)
+	serverTLS, _ := certstest.TLS(t)
 	tlsSrv := smtptest.NewServer(t, serverTLS)
 	_, tlsPort, _ := net.SplitHostPort(tlsSrv.Addr)
 	dataRefused := smtptest.NewServer(t, nil)

@@ -14,10 +14,10 @@ import (
 	"github.com/emersion/go-sasl"
 	gosmtp "github.com/emersion/go-smtp"
 
+	"caduceus/internal/certs/certstest"
 	"caduceus/internal/core"
 	"caduceus/internal/core/coretest"
 	"caduceus/internal/smtp"
-	"caduceus/internal/smtp/smtptest"
 )
 
 const domain = coretest.Domain
@@ -39,7 +39,7 @@ func newEnv(t *testing.T, opts smtp.Options) *testEnv {
 	for _, u := range []string{"alice", "bob", "secretaire"} {
 		coretest.User(t, svc, u, u)
 	}
-	serverTLS, clientTLS := smtptest.TLS(t)
+	serverTLS, clientTLS := certstest.TLS(t)
 	e := &testEnv{svc: svc, clientTLS: clientTLS, serverTLS: serverTLS}
 	opts.TLS = serverTLS
 	opts.Mode = smtp.MX
@@ -578,7 +578,7 @@ func TestSubmissionRights(t *testing.T) {
 func TestSubmissions(t *testing.T) {
 	svc := coretest.New(t, coretest.Options{})
 	coretest.User(t, svc, "alice", "Alice")
-	serverTLS, clientTLS := smtptest.TLS(t)
+	serverTLS, clientTLS := certstest.TLS(t)
 	addr := serve(t, svc, smtp.Options{Mode: smtp.Submissions, TLS: serverTLS})
 	c, err := gosmtp.DialTLS(addr, clientTLS)
 	if err != nil {
