@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"sort"
 	"strconv"
 	"sync"
 	"testing"
@@ -12,6 +11,7 @@ import (
 
 	"caduceus/internal/core"
 	"caduceus/internal/core/coretest"
+	"caduceus/internal/loadgen"
 )
 
 // TestLargeMailbox fills an Inbox with CADUCEUS_LARGE messages (default 2,000
@@ -72,10 +72,9 @@ func TestLargeMailbox(t *testing.T) {
 				t.Fatalf("%s found nothing", name)
 			}
 		}
-		sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
-		p99 := ds[len(ds)*99/100]
-		t.Logf("%-30s p50 %8v  p99 %8v", name, ds[len(ds)/2].Round(time.Microsecond), p99.Round(time.Microsecond))
-		return p99
+		l := loadgen.Summarize(ds)
+		t.Logf("%-30s p50 %8v  p99 %8v", name, l.P50.Round(time.Microsecond), l.P99.Round(time.Microsecond))
+		return l.P99
 	}
 	page := measure("page of 50 newest", 200, func() int {
 		msgs, err := svc.Messages(ctx, alice, inbox.ID, core.MessageQuery{Order: core.ByDateDesc, Limit: 50, Offset: 0})

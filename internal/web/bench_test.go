@@ -5,12 +5,12 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"slices"
 	"sync"
 	"testing"
 	"time"
 
 	"caduceus/internal/core"
+	"caduceus/internal/loadgen"
 )
 
 // fill delivers n small messages to addr, from a few goroutines so that
@@ -77,9 +77,9 @@ func BenchmarkMailbox100k(b *testing.B) {
 			for i := 0; b.Loop(); i++ {
 				ds = append(ds, serve(path(i)))
 			}
-			slices.Sort(ds)
-			b.ReportMetric(float64(ds[len(ds)/2].Microseconds())/1000, "p50-ms")
-			b.ReportMetric(float64(ds[len(ds)*99/100].Microseconds())/1000, "p99-ms")
+			l := loadgen.Summarize(ds)
+			b.ReportMetric(float64(l.P50.Microseconds())/1000, "p50-ms")
+			b.ReportMetric(float64(l.P99.Microseconds())/1000, "p99-ms")
 		})
 	}
 	bench("inbox", func(int) string { return fmt.Sprintf("/mail/%d/%d", box, f) })
