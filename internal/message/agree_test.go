@@ -139,8 +139,8 @@ func clearDecoded(p *Part) {
 func checkCore(t *testing.T, file string, m *Message, attachments []string, textDiffers bool) {
 	var g struct {
 		MessageID, InReplyTo, References, Subject, From, To, Cc, Text string
-		Date                                                        int64
-		Attachments                                                 []string
+		Date                                                          int64
+		Attachments                                                   []string
 	}
 	golden(t, file+".core.json", &g)
 	h := m.Header
