@@ -21,6 +21,8 @@ type job struct {
 	// transactions rolled back but the last (see committer.commit): it must set,
 	// not accumulate, what it keeps outside the transaction.
 	apply func(ctx context.Context, tx *store.Tx, blobID int64) ([]Event, error)
+	// model is the stored form of the blob's message model.
+	model []byte
 	// text, when set, goes into the search index under the blob.
 	text *searchText
 	done chan error
@@ -238,8 +240,8 @@ func (c *committer) runJob(ctx context.Context, tx *store.Tx, j *job, ref blobRe
 // insertBlob writes the row of a job's blob and, when the job has text, the
 // blob's search index; it returns the blob's id.
 func insertBlob(ctx context.Context, tx *store.Tx, j *job, ref blobRef, now int64) (int64, error) {
-	const insert = `INSERT INTO blobs (segment, offset_bytes, length, size, refs, created) VALUES (?, ?, ?, ?, 0, ?)`
-	args := []any{ref.segment, ref.offset, ref.length, j.size, now}
+	const insert = `INSERT INTO blobs (segment, offset_bytes, length, size, refs, created, model) VALUES (?, ?, ?, ?, 0, ?, ?)`
+	args := []any{ref.segment, ref.offset, ref.length, j.size, now, j.model}
 	if j.text != nil && tx.Dialect() == store.Postgres {
 		// One statement writes both: a round trip less per message.
 		var id int64

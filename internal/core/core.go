@@ -92,6 +92,10 @@ type Service struct {
 	logins      *logins
 	hashing     chan struct{} // slots for password checks
 
+	// modelFallbacks counts the models parsed on the fly, for messages
+	// the background migration has not reached yet.
+	modelFallbacks atomic.Int64
+
 	node      string // this node's id in cluster events
 	listening atomic.Bool
 	stopRelay context.CancelFunc

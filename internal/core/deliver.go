@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"caduceus/internal/message"
 	"caduceus/internal/store"
 )
 
@@ -74,17 +75,17 @@ func (s *Service) Deliver(ctx context.Context, actor Actor, d Delivery) error {
 	if err != nil {
 		return err
 	}
-	sm := summarize(d.Data)
+	md := modelOf(d.Data)
 	sealed, err := s.blobs.Seal(d.Data)
 	if err != nil {
 		return fmt.Errorf("seal: %w", err)
 	}
 	size := int64(len(d.Data))
 	internal := s.now()
-	j := &job{sealed: sealed, size: size, text: newSearchText(sm, d.Data), apply: func(ctx context.Context, tx *store.Tx, blobID int64) ([]Event, error) {
+	j := &job{sealed: sealed, size: size, model: md.stored, text: newSearchText(md), apply: func(ctx context.Context, tx *store.Tx, blobID int64) ([]Event, error) {
 		var events []Event
 		for _, r := range rcpts {
-			e, err := s.insertInto(ctx, tx, r.MailboxID, "", blobID, size, 0, nil, internal, sm)
+			e, err := s.insertInto(ctx, tx, r.MailboxID, "", blobID, size, 0, nil, internal, md)
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", r.Address, err)
 			}
@@ -125,15 +126,15 @@ func (s *Service) Append(ctx context.Context, actor Actor, folderID int64, flags
 	if date.IsZero() {
 		date = s.now()
 	}
-	sm := summarize(data)
+	md := modelOf(data)
 	sealed, err := s.blobs.Seal(data)
 	if err != nil {
 		return Message{}, fmt.Errorf("seal: %w", err)
 	}
 	var id int64
 	size := int64(len(data))
-	j := &job{sealed: sealed, size: size, text: newSearchText(sm, data), apply: func(ctx context.Context, tx *store.Tx, blobID int64) ([]Event, error) {
-		e, err := s.insertInto(ctx, tx, f.MailboxID, f.Name, blobID, size, flags, keywords, date, sm)
+	j := &job{sealed: sealed, size: size, model: md.stored, text: newSearchText(md), apply: func(ctx context.Context, tx *store.Tx, blobID int64) ([]Event, error) {
+		e, err := s.insertInto(ctx, tx, f.MailboxID, f.Name, blobID, size, flags, keywords, date, md)
 		if err != nil {
 			return nil, err
 		}
@@ -257,24 +258,24 @@ func (s *Service) Submit(ctx context.Context, actor Actor, sub Submission) (Subm
 			return SubmitResult{}, fmt.Errorf("submit: %w", err)
 		}
 	}
-	sm := summarize(data)
+	md := modelOf(data)
 	sealed, err := s.blobs.Seal(data)
 	if err != nil {
 		return SubmitResult{}, fmt.Errorf("seal: %w", err)
 	}
 	size := int64(len(data))
 	now := s.now()
-	res := SubmitResult{MessageID: sm.messageID, Local: len(local), Queued: len(remote)}
-	j := &job{sealed: sealed, size: size, text: newSearchText(sm, data), apply: func(ctx context.Context, tx *store.Tx, blobID int64) ([]Event, error) {
+	res := SubmitResult{MessageID: md.Header.MessageID, Local: len(local), Queued: len(remote)}
+	j := &job{sealed: sealed, size: size, model: md.stored, text: newSearchText(md), apply: func(ctx context.Context, tx *store.Tx, blobID int64) ([]Event, error) {
 		var events []Event
 		for _, r := range local {
-			e, err := s.insertInto(ctx, tx, r.MailboxID, "", blobID, size, 0, nil, now, sm)
+			e, err := s.insertInto(ctx, tx, r.MailboxID, "", blobID, size, 0, nil, now, md)
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", r.Address, err)
 			}
 			events = append(events, e.Event)
 		}
-		sent, err := s.insertInto(ctx, tx, from.ID, `\Sent`, blobID, size, FlagSeen, nil, now, sm)
+		sent, err := s.insertInto(ctx, tx, from.ID, `\Sent`, blobID, size, FlagSeen, nil, now, md)
 		if err != nil {
 			return nil, fmt.Errorf("copy to Sent: %w", err)
 		}
@@ -395,7 +396,7 @@ type inserted struct {
 // folderName is set, by special use when it starts with a backslash, else the
 // INBOX. It charges the quota, takes a UID and a MODSEQ, threads the message and
 // counts a reference to its blob.
-func (s *Service) insertInto(ctx context.Context, tx *store.Tx, mailboxID int64, folderName string, blobID, size int64, flags Flags, keywords []string, internal time.Time, sm summary) (inserted, error) {
+func (s *Service) insertInto(ctx context.Context, tx *store.Tx, mailboxID int64, folderName string, blobID, size int64, flags Flags, keywords []string, internal time.Time, md *model) (inserted, error) {
 	if err := chargeQuota(ctx, tx, mailboxID, size); err != nil {
 		return inserted{}, err
 	}
@@ -425,14 +426,15 @@ func (s *Service) insertInto(ctx context.Context, tx *store.Tx, mailboxID int64,
 	kw := append([]string(nil), keywords...)
 	sort.Strings(kw)
 	var sent int64
-	if !sm.date.IsZero() {
-		sent = sm.date.UnixMilli()
+	h := md.Header
+	if !h.Date.IsZero() {
+		sent = h.Date.UnixMilli()
 	}
 	// The INSERT looks the thread up itself, saving a round trip; a message
 	// that starts a thread is its own, which only its new id can say.
-	thread, threadArgs := threadOf(mailboxID, sm)
+	thread, threadArgs := threadOf(mailboxID, h)
 	args = append([]any{folderID, uid, modseq, int64(flags), strings.Join(kw, " "), internal.UnixMilli(), size, blobID}, threadArgs...)
-	args = append(args, sm.messageID, sm.inReplyTo, sm.references, sent, sm.subject, sm.from, sm.to, sm.cc, strings.Join(sm.attachments, "\n"), boolInt(len(sm.attachments) > 0))
+	args = append(args, h.MessageID, h.InReplyTo, h.References, sent, h.Subject, h.From, h.To, h.Cc, strings.Join(md.attachments, "\n"), boolInt(len(md.attachments) > 0))
 	var id, threadID int64
 	err = tx.QueryRow(ctx, `INSERT INTO messages (folder_id, uid, modseq, flags, keywords, internal_date, size, blob_id, thread_id, message_id, in_reply_to, refs, sent_date, subject, from_addr, to_addrs, cc_addrs, attachments, has_attachments)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, `+thread+`, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id, thread_id`, args...).Scan(&id, &threadID)
@@ -453,10 +455,10 @@ func (s *Service) insertInto(ctx context.Context, tx *store.Tx, mailboxID int64,
 // threadOf returns an SQL expression, and its arguments, for the thread of a
 // message this one refers to (or is a copy of) in the same mailbox, or 0 for
 // a new thread.
-func threadOf(mailboxID int64, sm summary) (string, []any) {
-	ids := sm.parents()
-	if sm.messageID != "" {
-		ids = append(ids, sm.messageID)
+func threadOf(mailboxID int64, h message.Header) (string, []any) {
+	ids := h.Parents()
+	if h.MessageID != "" {
+		ids = append(ids, h.MessageID)
 	}
 	if len(ids) == 0 {
 		return "0", nil

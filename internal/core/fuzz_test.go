@@ -5,9 +5,9 @@ import (
 	"time"
 )
 
-// FuzzSummarize feeds arbitrary bytes to the header and MIME reader that runs on
-// every message arriving from outside: it must never panic or loop.
-func FuzzSummarize(f *testing.F) {
+// FuzzModel feeds arbitrary bytes to the model taken of every message
+// arriving from outside: it must never panic or loop.
+func FuzzModel(f *testing.F) {
 	for _, s := range []string{
 		"Subject: =?utf-8?q?R=C3=A9sultats?=\r\nFrom: a@b.fr\r\n\r\nbody",
 		"Content-Type: multipart/mixed; boundary=x\r\n\r\n--x\r\nContent-Disposition: attachment; filename=\"cr.pdf\"\r\n\r\n%PDF\r\n--x--\r\n",
@@ -19,9 +19,9 @@ func FuzzSummarize(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		sm := summarize(data)
-		if len(sm.attachments) > maxAttachmentNames*2 {
-			t.Fatalf("%d attachment names", len(sm.attachments))
+		md := modelOf(data)
+		if len(md.attachments) > maxAttachmentNames {
+			t.Fatalf("%d attachment names", len(md.attachments))
 		}
 	})
 }
@@ -46,8 +46,7 @@ func FuzzPrepareSubmission(f *testing.F) {
 		if len(from) == 0 {
 			t.Fatal("accepted without a From address")
 		}
-		sm := summarize(out)
-		if sm.messageID == "" {
+		if modelOf(out).Header.MessageID == "" {
 			t.Fatalf("no Message-ID after preparation:\n%q", out)
 		}
 	})

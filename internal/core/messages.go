@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"caduceus/internal/blob"
+	"caduceus/internal/message"
 	"caduceus/internal/store"
 )
 
@@ -81,6 +82,9 @@ type Message struct {
 	// ref locates the content when the message was listed by Messages, so
 	// that OpenListed needs no query.
 	ref blob.Ref
+	// model is the stored form of the message's model, when it was listed
+	// by Messages and its model is computed (see Service.Model).
+	model []byte
 }
 
 // UIDRange is an inclusive range of UIDs; Hi 0 means no upper bound.
@@ -107,7 +111,7 @@ type MessageQuery struct {
 const messageColumns = `id, folder_id, uid, modseq, flags, keywords, internal_date, size, thread_id, message_id, in_reply_to, refs, sent_date, subject, from_addr, to_addrs, cc_addrs, attachments, has_attachments`
 
 // listColumns are messageColumns of messages m with the location of their blob b.
-var listColumns = "m." + strings.ReplaceAll(messageColumns, ", ", ", m.") + ", b.segment, b.offset_bytes, b.length, b.size"
+var listColumns = "m." + strings.ReplaceAll(messageColumns, ", ", ", m.") + ", b.segment, b.offset_bytes, b.length, b.size, b.model"
 
 // maxRanges is how many UID ranges one query takes; a longer set is read in
 // several queries.
@@ -252,6 +256,57 @@ func (s *Service) OpenListed(m Message) (*blob.Reader, error) {
 		return nil, fmt.Errorf("%w: message %d was not listed by Messages", ErrInvalid, m.ID)
 	}
 	return s.blobs.Open(m.ref)
+}
+
+// Model returns the part tree of a message listed by Messages: its stored
+// model, or, for a message stored before models were (until the
+// background migration reaches it), one parsed from its content now.
+// Like OpenListed it asks no right again.
+func (s *Service) Model(m Message) (*message.Part, error) {
+	if m.model != nil {
+		if p, err := message.Unmarshal(m.model); err == nil {
+			return p, nil
+		}
+		// A model of a version this node does not read: parse.
+	}
+	rd, err := s.OpenListed(m)
+	if err != nil {
+		return nil, err
+	}
+	md, err := message.Parse(io.NewSectionReader(rd, 0, rd.Size()))
+	if err != nil {
+		return nil, fmt.Errorf("message %d: %w", m.ID, err)
+	}
+	s.modelFallbacks.Add(1)
+	return md.Root, nil
+}
+
+// OpenModel returns a reader of a message's content and its part tree. It
+// takes the read right.
+func (s *Service) OpenModel(ctx context.Context, actor Actor, messageID int64) (*blob.Reader, *message.Part, error) {
+	if _, err := s.Message(ctx, actor, messageID); err != nil {
+		return nil, nil, err
+	}
+	var r blob.Ref
+	var stored []byte
+	err := s.st.QueryRow(ctx, `SELECT b.segment, b.offset_bytes, b.length, b.size, b.model FROM blobs b JOIN messages m ON m.blob_id = b.id WHERE m.id = ?`, messageID).
+		Scan(&r.Segment, &r.Offset, &r.Length, &r.Size, &stored)
+	if err != nil {
+		return nil, nil, fmt.Errorf("message %d: %w", messageID, err)
+	}
+	rd, err := s.blobs.Open(r)
+	if err != nil {
+		return nil, nil, err
+	}
+	if p, err := message.Unmarshal(stored); err == nil {
+		return rd, p, nil
+	}
+	md, err := message.Parse(io.NewSectionReader(rd, 0, rd.Size()))
+	if err != nil {
+		return nil, nil, fmt.Errorf("message %d: %w", messageID, err)
+	}
+	s.modelFallbacks.Add(1)
+	return rd, md.Root, nil
 }
 
 // ReadMessage returns a message's whole raw content.
@@ -751,11 +806,12 @@ func scanListed(rows *sql.Rows) ([]Message, error) {
 	var out []Message
 	for rows.Next() {
 		var r blob.Ref
-		m, err := scanMessageWith(rows, &r.Segment, &r.Offset, &r.Length, &r.Size)
+		var model []byte
+		m, err := scanMessageWith(rows, &r.Segment, &r.Offset, &r.Length, &r.Size, &model)
 		if err != nil {
 			return nil, err
 		}
-		m.ref = r
+		m.ref, m.model = r, model
 		out = append(out, m)
 	}
 	return out, rows.Err()

@@ -1,15 +1,11 @@
 package core
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"io"
-	"regexp"
 	"strings"
 	"unicode"
 
-	"github.com/emersion/go-message"
 	"golang.org/x/text/runes"
 	"golang.org/x/text/transform"
 	"golang.org/x/text/unicode/norm"
@@ -17,21 +13,20 @@ import (
 	"caduceus/internal/store"
 )
 
-// maxIndexedBody bounds how much of a message's text the search index takes.
-const maxIndexedBody = 256 << 10
-
 // searchText is what the index keeps of one blob, already folded (lower case,
 // no diacritics) so that both engines match "resultats" with "Résultats".
 type searchText struct {
 	subject, addrs, attachments, body string
 }
 
-func newSearchText(sm summary, raw []byte) *searchText {
+// newSearchText takes the index's text from a message's model.
+func newSearchText(md *model) *searchText {
+	h := md.Header
 	return &searchText{
-		subject:     indexWords(sm.subject),
-		addrs:       indexWords(sm.from + " " + sm.to + " " + sm.cc),
-		attachments: indexWords(strings.Join(sm.attachments, " ")),
-		body:        indexWords(bodyText(raw)),
+		subject:     indexWords(h.Subject),
+		addrs:       indexWords(h.From + " " + h.To + " " + h.Cc),
+		attachments: indexWords(strings.Join(md.attachments, " ")),
+		body:        indexWords(md.Text),
 	}
 }
 
@@ -167,48 +162,4 @@ func fold(s string) string {
 		return strings.ToLower(s)
 	}
 	return out
-}
-
-var tagRE = regexp.MustCompile(`(?s)<(script|style)[^>]*>.*?</(script|style)>|<[^>]*>`)
-
-// bodyText returns the text of a message's text parts, decoded, HTML tags
-// removed, up to maxIndexedBody bytes. Attachments are not read.
-func bodyText(raw []byte) string {
-	m, err := message.Read(bytes.NewReader(raw))
-	if err != nil && !message.IsUnknownCharset(err) && !message.IsUnknownEncoding(err) {
-		return ""
-	}
-	var b strings.Builder
-	walkText(m, &b, 0)
-	return b.String()
-}
-
-func walkText(e *message.Entity, b *strings.Builder, depth int) {
-	if depth > 20 || b.Len() >= maxIndexedBody {
-		return
-	}
-	if mr := e.MultipartReader(); mr != nil {
-		for {
-			p, err := mr.NextPart()
-			if p == nil || (err != nil && !message.IsUnknownCharset(err) && !message.IsUnknownEncoding(err)) {
-				return
-			}
-			walkText(p, b, depth+1)
-		}
-	}
-	mt, _, _ := e.Header.ContentType()
-	disp, _, _ := e.Header.ContentDisposition()
-	if disp == "attachment" || (mt != "" && !strings.HasPrefix(mt, "text/")) {
-		return
-	}
-	data, err := io.ReadAll(io.LimitReader(e.Body, int64(maxIndexedBody-b.Len())))
-	if err != nil && len(data) == 0 {
-		return
-	}
-	text := strings.ToValidUTF8(string(data), " ")
-	if mt == "text/html" {
-		text = tagRE.ReplaceAllString(text, " ")
-	}
-	b.WriteString(text)
-	b.WriteByte('\n')
 }

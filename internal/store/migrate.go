@@ -332,6 +332,12 @@ CREATE TABLE auth_session_devices (
 );
 CREATE INDEX auth_session_devices_account ON auth_session_devices(account);
 `},
+	// The message model of a blob (internal/message, its stored form),
+	// computed at delivery and at APPEND; NULL until the background
+	// migration computes it for a blob stored before.
+	{common: `
+ALTER TABLE blobs ADD COLUMN model {{bytes}};
+`},
 }
 
 func (s *Store) migrate(ctx context.Context) error { return s.migrateTo(ctx, len(migrations)) }
