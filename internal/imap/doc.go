@@ -10,10 +10,12 @@
 //     io.Reader;
 //   - the view of the selected mailbox: Tracker maps sequence numbers to
 //     UIDs and keeps them right while other doors change the mailbox;
-//   - message structure: ParseStructure reads a message once, as a stream,
-//     and records where every part starts and ends, so ENVELOPE,
-//     BODYSTRUCTURE and BODY[section] are answered without holding the
-//     message in memory.
+//   - message structure: the message model (internal/message), computed
+//     once when the message was stored and kept with it
+//     (core.Service.Model), says where every part starts and ends, so
+//     ENVELOPE and BODYSTRUCTURE are answered without reading the
+//     message, and BODY[section] and BINARY[section] stream that part's
+//     byte range from the blob, never holding the message in memory.
 //
 // What SEARCH, SORT and THREAD compare:
 //

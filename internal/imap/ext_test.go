@@ -18,8 +18,8 @@ import (
 // The tests of this file speak the extensions the server advertises, one
 // test (or more) each; caps_test.go checks that none is left untested.
 
-// message builds a small message with the given header fields.
-func message(subject, id, refs, date string) string {
+// sampleMessage builds a small message with the given header fields.
+func sampleMessage(subject, id, refs, date string) string {
 	var b strings.Builder
 	b.WriteString("From: Dr House <house@example.org>\r\nTo: alice@" + coretest.Domain + "\r\n")
 	b.WriteString("Subject: " + subject + "\r\n")
@@ -405,12 +405,12 @@ func TestThread(t *testing.T) {
 	coretest.User(t, ts.svc, "alice", "Alice")
 	r := ts.raw(t, "alice")
 	msgs := []string{
-		message("Bilan sanguin", "<a@x>", "", "Mon, 2 Mar 2026 09:00:00 +0100"),
-		message("Re: Bilan sanguin", "<b@x>", "<a@x>", "Mon, 2 Mar 2026 10:00:00 +0100"),
-		message("Re: Bilan sanguin", "<c@x>", "<a@x>", "Mon, 2 Mar 2026 11:00:00 +0100"),
-		message("Garde du week-end", "<d@x>", "", "Sun, 1 Mar 2026 08:00:00 +0100"),
-		message("Re: Re: Bilan sanguin", "<e@x>", "<a@x> <c@x>", "Mon, 2 Mar 2026 12:00:00 +0100"),
-		message("Re: Garde du week-end", "<f@x>", "<lost@x>", "Sun, 1 Mar 2026 09:00:00 +0100"),
+		sampleMessage("Bilan sanguin", "<a@x>", "", "Mon, 2 Mar 2026 09:00:00 +0100"),
+		sampleMessage("Re: Bilan sanguin", "<b@x>", "<a@x>", "Mon, 2 Mar 2026 10:00:00 +0100"),
+		sampleMessage("Re: Bilan sanguin", "<c@x>", "<a@x>", "Mon, 2 Mar 2026 11:00:00 +0100"),
+		sampleMessage("Garde du week-end", "<d@x>", "", "Sun, 1 Mar 2026 08:00:00 +0100"),
+		sampleMessage("Re: Re: Bilan sanguin", "<e@x>", "<a@x> <c@x>", "Mon, 2 Mar 2026 12:00:00 +0100"),
+		sampleMessage("Re: Garde du week-end", "<f@x>", "<lost@x>", "Sun, 1 Mar 2026 09:00:00 +0100"),
 	}
 	for _, m := range msgs {
 		r.appendRaw("INBOX", m)

@@ -8,12 +8,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"mime/quotedprintable"
 	"slices"
 	"strings"
 
 	"caduceus/internal/blob"
 	"caduceus/internal/core"
+	"caduceus/internal/message"
 )
 
 // target is a message a command names: its sequence number and UID.
@@ -221,7 +221,7 @@ type content struct {
 	m      core.Message
 	rd     *blob.Reader
 	header []byte // the whole header, with the empty line that ends it
-	root   *Part
+	root   *message.Part
 }
 
 // reader opens the message, listed by Messages, without asking the core
@@ -248,7 +248,7 @@ func (ct *content) headerBytes() ([]byte, error) {
 	}
 	br := bufio.NewReader(io.NewSectionReader(rd, 0, rd.Size()))
 	var h bytes.Buffer
-	for h.Len() < maxHeaderBytes {
+	for h.Len() < message.MaxHeaderBytes {
 		line, err := br.ReadSlice('\n')
 		h.Write(line)
 		if err != nil && err != bufio.ErrBufferFull {
@@ -262,16 +262,13 @@ func (ct *content) headerBytes() ([]byte, error) {
 	return ct.header, nil
 }
 
-// structure parses the whole message, streaming it.
-func (ct *content) structure() (*Part, error) {
+// structure returns the message's model, stored with it at delivery
+// (core.Service.Model), without reading the message.
+func (ct *content) structure() (*message.Part, error) {
 	if ct.root != nil {
 		return ct.root, nil
 	}
-	rd, err := ct.reader()
-	if err != nil {
-		return nil, err
-	}
-	root, err := ParseStructure(io.NewSectionReader(rd, 0, rd.Size()))
+	root, err := ct.c.srv.svc.Model(ct.m)
 	if err != nil {
 		return nil, err
 	}
@@ -285,19 +282,21 @@ func (ct *content) structure() (*Part, error) {
 func (c *conn) fetchOne(ct *content, items []FetchItem) error {
 	seq, m := ct.seq, ct.m
 	type prepared struct {
-		data   []byte // small values: headers, decoded parts
+		data   []byte // small values: headers
 		start  int64  // or a range of the blob, streamed
 		length int64
 		nilVal bool
 		binary bool
+		// decoded, when set, is a leaf's body without its transfer
+		// encoding (BINARY), streamed from start over length bytes of
+		// the decoded body.
+		decoded *message.Part
 	}
 	prep := make([]prepared, len(items))
 	for i, it := range items {
 		var err error
 		switch it.Name {
-		case "ENVELOPE":
-			_, err = ct.headerBytes()
-		case "BODYSTRUCTURE":
+		case "ENVELOPE", "BODYSTRUCTURE":
 			_, err = ct.structure()
 		case "BODY", "BINARY", "BINARY.SIZE", "RFC822", "RFC822.HEADER", "RFC822.TEXT":
 			if it.Name == "BODY" && it.Section == nil {
@@ -305,7 +304,7 @@ func (c *conn) fetchOne(ct *content, items []FetchItem) error {
 				break
 			}
 			p := &prep[i]
-			p.data, p.start, p.length, p.nilVal, p.binary, err = c.section(ct, it)
+			p.data, p.decoded, p.start, p.length, p.nilVal, p.binary, err = c.section(ct, it)
 		}
 		if err != nil {
 			return err
@@ -341,7 +340,7 @@ func (c *conn) fetchOne(ct *content, items []FetchItem) error {
 			w.Close()
 		case "ENVELOPE":
 			w.Atom("ENVELOPE ")
-			w.Envelope(envelopeOf(parseHeaderLenient(ct.header)))
+			w.Envelope(ct.root.Envelope)
 		case "BODYSTRUCTURE":
 			w.Atom("BODYSTRUCTURE ")
 			w.BodyStructure(ct.root, true)
@@ -359,6 +358,16 @@ func (c *conn) fetchOne(ct *content, items []FetchItem) error {
 				w.Number64(uint64(p.length))
 			case p.nilVal:
 				w.NIL()
+			case p.decoded != nil:
+				r, err := decodedRange(ct.rd, p.decoded, p.start, p.length)
+				if err != nil {
+					return err
+				}
+				if p.binary {
+					w.Literal8(p.length, r)
+				} else {
+					w.Literal(p.length, r)
+				}
 			case p.data != nil && p.binary:
 				w.Literal8(int64(len(p.data)), bytes.NewReader(p.data))
 			case p.data != nil:
@@ -374,8 +383,9 @@ func (c *conn) fetchOne(ct *content, items []FetchItem) error {
 }
 
 // section prepares a BODY[...], BINARY[...], BINARY.SIZE[...] or RFC822*
-// item: small data in memory, or a range of the blob to stream.
-func (c *conn) section(ct *content, it FetchItem) (data []byte, start, length int64, nilVal, binary bool, err error) {
+// item: small data in memory, or a range of the blob to stream, as it is
+// or decoded.
+func (c *conn) section(ct *content, it FetchItem) (data []byte, decoded *message.Part, start, length int64, nilVal, binary bool, err error) {
 	sec := it.Section
 	switch it.Name {
 	case "RFC822":
@@ -388,87 +398,99 @@ func (c *conn) section(ct *content, it FetchItem) (data []byte, start, length in
 	if len(sec.Part) == 0 && strings.HasPrefix(sec.Specifier, "HEADER") && it.Name == "BODY" || it.Name == "RFC822.HEADER" {
 		h, err := ct.headerBytes()
 		if err != nil {
-			return nil, 0, 0, false, false, err
+			return nil, nil, 0, 0, false, false, err
 		}
 		if strings.HasPrefix(sec.Specifier, "HEADER.FIELDS") {
 			h = FilterHeader(h, sec.Fields, sec.Specifier == "HEADER.FIELDS.NOT")
 		}
-		return partialBytes(h, it.Partial), 0, 0, false, false, nil
+		return partialBytes(h, it.Partial), nil, 0, 0, false, false, nil
 	}
 	root, err := ct.structure()
 	if err != nil {
-		return nil, 0, 0, false, false, err
+		return nil, nil, 0, 0, false, false, err
+	}
+	if _, err := ct.reader(); err != nil {
+		return nil, nil, 0, 0, false, false, err
 	}
 	if it.Name == "BINARY" || it.Name == "BINARY.SIZE" {
 		part, ok := root.Locate(sec.Part)
 		if !ok || part.IsMultipart() {
-			return nil, 0, 0, true, false, nil
+			return nil, nil, 0, 0, true, false, nil
 		}
-		dec, err := c.decodePart(ct, part)
-		if err != nil {
-			return nil, 0, 0, false, false, err
+		// RFC 3516 §4.2: a body whose encoding cannot be undone is refused.
+		if !message.KnownEncoding(part.Encoding) {
+			return nil, nil, 0, 0, false, false, fmt.Errorf("imap: %w: transfer encoding %q", errUnknownCTE, part.Encoding)
 		}
 		if it.Name == "BINARY.SIZE" {
-			return nil, 0, int64(len(dec)), false, false, nil
+			return nil, nil, 0, part.DecodedSize, false, false, nil
 		}
-		dec = partialBytes(dec, it.Partial)
-		return dec, 0, 0, false, bytes.IndexByte(dec, 0) >= 0, nil
+		start, end := int64(0), part.DecodedSize
+		if p := it.Partial; p != nil {
+			start = min(int64(p.Offset), end)
+			end = min(start+int64(p.Count), end)
+		}
+		// RFC 3516 §4.3: literal8 when the content holds a NUL.
+		nul, err := hasNUL(ct.rd, part, start, end-start)
+		if err != nil {
+			return nil, nil, 0, 0, false, false, err
+		}
+		return nil, part, start, end - start, false, nul, nil
 	}
-	s, e, ok := root.SectionRange(sec)
+	s, e, ok := sectionRange(root, sec)
 	if !ok {
-		return []byte{}, 0, 0, false, false, nil
+		return []byte{}, nil, 0, 0, false, false, nil
 	}
 	if strings.HasPrefix(sec.Specifier, "HEADER.FIELDS") {
 		raw := make([]byte, e-s)
 		if _, err := ct.rd.ReadAt(raw, s); err != nil && err != io.EOF {
-			return nil, 0, 0, false, false, err
+			return nil, nil, 0, 0, false, false, err
 		}
 		h := FilterHeader(raw, sec.Fields, sec.Specifier == "HEADER.FIELDS.NOT")
-		return partialBytes(h, it.Partial), 0, 0, false, false, nil
+		return partialBytes(h, it.Partial), nil, 0, 0, false, false, nil
 	}
 	if p := it.Partial; p != nil {
 		s = min(s+int64(p.Offset), e)
 		e = min(s+int64(p.Count), e)
 	}
-	return nil, s, e - s, false, false, nil
+	return nil, nil, s, e - s, false, false, nil
 }
 
-// decodePart returns a leaf part's body without its transfer encoding
-// (RFC 3516 §4.2). Unknown encodings are refused with UNKNOWN-CTE.
-func (c *conn) decodePart(ct *content, p *Part) ([]byte, error) {
-	var r io.Reader = io.NewSectionReader(ct.rd, p.BodyOffset, p.Size())
-	switch p.Encoding {
-	case "7bit", "8bit", "binary", "":
-	case "base64":
-		r = base64.NewDecoder(base64.StdEncoding, &crlfStripper{r: r})
-	case "quoted-printable":
-		r = quotedprintable.NewReader(r)
-	default:
-		return nil, fmt.Errorf("imap: %w: transfer encoding %q", errUnknownCTE, p.Encoding)
+// decodedRange returns a reader of length bytes from start of a leaf's
+// body without its transfer encoding (RFC 3516 §4.2), decoded as it is
+// read: memory stays flat whatever the part's size.
+func decodedRange(rd io.ReaderAt, p *message.Part, start, length int64) (io.Reader, error) {
+	r, err := message.NewDecoder(p.Encoding, io.NewSectionReader(rd, p.BodyOffset, p.Size()))
+	if err != nil {
+		return nil, fmt.Errorf("imap: %w: %v", errUnknownCTE, err)
 	}
-	return io.ReadAll(io.LimitReader(r, c.srv.opts.Limits.MaxMessage))
+	if _, err := io.CopyN(io.Discard, r, start); err != nil {
+		return nil, fmt.Errorf("imap: decode part: %w", err)
+	}
+	return io.LimitReader(r, length), nil
+}
+
+// hasNUL reads a decoded range for a NUL byte.
+func hasNUL(rd io.ReaderAt, p *message.Part, start, length int64) (bool, error) {
+	r, err := decodedRange(rd, p, start, length)
+	if err != nil {
+		return false, err
+	}
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := r.Read(buf)
+		if bytes.IndexByte(buf[:n], 0) >= 0 {
+			return true, nil
+		}
+		if err == io.EOF {
+			return false, nil
+		}
+		if err != nil {
+			return false, err
+		}
+	}
 }
 
 var errUnknownCTE = errors.New("unknown content transfer encoding")
-
-// crlfStripper drops line ends and spaces, which base64 bodies carry
-// between their lines.
-type crlfStripper struct{ r io.Reader }
-
-func (s *crlfStripper) Read(b []byte) (int, error) {
-	n, err := s.r.Read(b)
-	j := 0
-	for _, ch := range b[:n] {
-		if ch != '\r' && ch != '\n' && ch != ' ' && ch != '\t' {
-			b[j] = ch
-			j++
-		}
-	}
-	if j == 0 && n > 0 && err == nil {
-		return s.Read(b)
-	}
-	return j, err
-}
 
 func partialBytes(b []byte, p *Partial) []byte {
 	if p == nil {

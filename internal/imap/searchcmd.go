@@ -8,6 +8,7 @@ import (
 	"unicode"
 
 	"caduceus/internal/core"
+	"caduceus/internal/message"
 )
 
 // cmdSearch answers SEARCH (RFC 9051 §6.4.4) with ESEARCH return options
@@ -306,9 +307,9 @@ func (r *searchRun) match(k *SearchKey, seq uint32, m core.Message, ct *content)
 		if err != nil {
 			return false
 		}
-		hdr := parseHeaderLenient(h)
+		hdr := message.ParseHeader(h)
 		for _, v := range hdr.Values(field) {
-			if containsFold(decodeWords(v), k.Value) {
+			if containsFold(message.DecodeWords(v), k.Value) {
 				return true
 			}
 		}

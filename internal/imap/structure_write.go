@@ -5,18 +5,20 @@ import (
 	"mime"
 	"strings"
 	"unicode/utf8"
+
+	"caduceus/internal/message"
 )
 
 // Envelope writes an ENVELOPE (RFC 9051 §7.5.2).
-func (w *Writer) Envelope(e *Envelope) {
+func (w *Writer) Envelope(e *message.Envelope) {
 	if e == nil {
-		e = &Envelope{}
+		e = &message.Envelope{}
 	}
 	w.Open()
 	w.nText(e.Date)
 	w.SP()
 	w.nText(e.Subject)
-	for _, list := range [][]Address{e.From, e.Sender, e.ReplyTo, e.To, e.Cc, e.Bcc} {
+	for _, list := range [][]message.Address{e.From, e.Sender, e.ReplyTo, e.To, e.Cc, e.Bcc} {
 		w.SP()
 		w.addresses(list)
 	}
@@ -27,7 +29,7 @@ func (w *Writer) Envelope(e *Envelope) {
 	w.Close()
 }
 
-func (w *Writer) addresses(list []Address) {
+func (w *Writer) addresses(list []message.Address) {
 	if len(list) == 0 {
 		w.NIL()
 		return
@@ -77,7 +79,7 @@ func (w *Writer) mimeText(s string) string {
 
 // BodyStructure writes the BODYSTRUCTURE of p, or with extended false
 // the BODY form without extension data (RFC 9051 §7.5.2).
-func (w *Writer) BodyStructure(p *Part, extended bool) {
+func (w *Writer) BodyStructure(p *message.Part, extended bool) {
 	w.Open()
 	if p.IsMultipart() && len(p.Parts) > 0 {
 		for _, c := range p.Parts {
@@ -162,7 +164,7 @@ func (w *Writer) params(params [][2]string) {
 	w.Close()
 }
 
-func (w *Writer) disposition(p *Part) {
+func (w *Writer) disposition(p *message.Part) {
 	if p.Disposition == "" {
 		w.NIL()
 		return
@@ -189,36 +191,12 @@ func (w *Writer) language(langs []string) {
 	w.Close()
 }
 
-// Locate returns the part that a section's part numbers name in the
-// message p (RFC 9051 §6.4.5): the children of a multipart are numbered
-// from 1, a part that is not a multipart is part 1 of its message, and
-// the numbers after a message/rfc822 part name parts of the enclosed
+// sectionRange returns the bytes of the message p that a section names
+// (RFC 9051 §6.4.5), as offsets: the whole message, a header (before any
+// HEADER.FIELDS filtering, see FilterHeader), a text, or a part's body or
+// MIME header. ok is false when the section names nothing in this
 // message.
-func (p *Part) Locate(path []int) (*Part, bool) {
-	cur := p
-	for i, n := range path {
-		message := i == 0
-		if i > 0 && cur.IsMessage() {
-			cur, message = cur.Parts[0], true
-		}
-		switch {
-		case cur.IsMultipart() && len(cur.Parts) > 0:
-			if n < 1 || n > len(cur.Parts) {
-				return nil, false
-			}
-			cur = cur.Parts[n-1]
-		case !message || n != 1:
-			return nil, false
-		}
-	}
-	return cur, true
-}
-
-// SectionRange returns the bytes of the message p that a section names,
-// as offsets: the whole message, a header (before any HEADER.FIELDS
-// filtering, see FilterHeader), a text, or a part's body or MIME header.
-// ok is false when the section names nothing in this message.
-func (p *Part) SectionRange(s *Section) (start, end int64, ok bool) {
+func sectionRange(p *message.Part, s *Section) (start, end int64, ok bool) {
 	target := p
 	if len(s.Part) > 0 {
 		if target, ok = p.Locate(s.Part); !ok {

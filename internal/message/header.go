@@ -13,10 +13,11 @@ import (
 	"github.com/emersion/go-message/textproto"
 )
 
-// parseHeaderLenient parses a raw header with go-message's textproto,
-// first dropping lines that are neither a field nor a continuation, so
-// one broken line does not lose the fields after it.
-func parseHeaderLenient(raw []byte) textproto.Header {
+// ParseHeader parses a raw header (RFC 5322 §2.2) leniently with
+// go-message's textproto, first dropping lines that are neither a field
+// nor a continuation, so one broken line does not lose the fields after
+// it.
+func ParseHeader(raw []byte) textproto.Header {
 	var clean bytes.Buffer
 	clean.Grow(len(raw) + 2)
 	for i, line := range bytes.SplitAfter(raw, []byte("\n")) {
@@ -58,9 +59,9 @@ func wordDecoder() *mime.WordDecoder {
 	return &mime.WordDecoder{CharsetReader: charset.Reader}
 }
 
-// decodeWords returns s with its encoded words decoded, or s itself when
-// they cannot be (an unknown charset, a broken word).
-func decodeWords(s string) string {
+// DecodeWords returns s with its RFC 2047 encoded words decoded, or s
+// itself when they cannot be (an unknown charset, a broken word).
+func DecodeWords(s string) string {
 	d, err := wordDecoder().DecodeHeader(s)
 	if err != nil {
 		return s
@@ -97,7 +98,7 @@ func describe(p *Part, h textproto.Header, defType string) {
 		p.Encoding = "7bit"
 	}
 	p.ID = strings.TrimSpace(h.Get("Content-Id"))
-	p.Description = decodeWords(strings.TrimSpace(h.Get("Content-Description")))
+	p.Description = DecodeWords(strings.TrimSpace(h.Get("Content-Description")))
 	p.MD5 = strings.TrimSpace(h.Get("Content-Md5"))
 	p.Location = strings.TrimSpace(h.Get("Content-Location"))
 	if cd := strings.TrimSpace(h.Get("Content-Disposition")); cd != "" {
@@ -123,7 +124,7 @@ func sortedParams(params map[string]string) [][2]string {
 	}
 	out := make([][2]string, 0, len(params))
 	for k, v := range params {
-		out = append(out, [2]string{k, decodeWords(v)})
+		out = append(out, [2]string{k, DecodeWords(v)})
 	}
 	slices.SortFunc(out, func(a, b [2]string) int { return strings.Compare(a[0], b[0]) })
 	return out
@@ -134,7 +135,7 @@ func sortedParams(params map[string]string) [][2]string {
 func envelopeOf(h textproto.Header) *Envelope {
 	e := &Envelope{
 		Date:      strings.TrimSpace(h.Get("Date")),
-		Subject:   decodeWords(strings.TrimSpace(h.Get("Subject"))),
+		Subject:   DecodeWords(strings.TrimSpace(h.Get("Subject"))),
 		From:      addressList(h.Get("From")),
 		Sender:    addressList(h.Get("Sender")),
 		ReplyTo:   addressList(h.Get("Reply-To")),
@@ -163,7 +164,7 @@ func addressList(v string) []Address {
 		return nil
 	}
 	if name, members, ok := cutGroup(v); ok {
-		out := []Address{{Group: true, Mailbox: decodeWords(name)}}
+		out := []Address{{Group: true, Mailbox: DecodeWords(name)}}
 		out = append(out, addressList(members)...)
 		return append(out, Address{Group: true})
 	}
@@ -228,7 +229,7 @@ type Header struct {
 
 // headerOf reads the listed fields of a message's header (RFC 5322 §3.6).
 func headerOf(h textproto.Header) Header {
-	valid := func(v string) string { return strings.ToValidUTF8(decodeWords(v), "\uFFFD") }
+	valid := func(v string) string { return strings.ToValidUTF8(DecodeWords(v), "\uFFFD") }
 	out := Header{
 		MessageID:  strings.ToValidUTF8(strings.TrimSpace(h.Get("Message-Id")), "\uFFFD"),
 		InReplyTo:  strings.ToValidUTF8(strings.TrimSpace(h.Get("In-Reply-To")), "\uFFFD"),

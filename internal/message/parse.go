@@ -206,7 +206,7 @@ func (s *parser) entity(bounds []string, depth int, defType string, enclosed boo
 	if err != nil {
 		return nil, textproto.Header{}, stop{}, err
 	}
-	h := parseHeaderLenient(raw)
+	h := ParseHeader(raw)
 	describe(p, h, defType)
 	if ended {
 		// The header ran into a delimiter or EOF: the body is empty.
