@@ -8,6 +8,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -40,6 +41,8 @@ func bigMessage(size int) (msg, attachment []byte) {
 // heapPeak samples the heap in use until stop is called, and returns its
 // peak above the level when it started.
 func heapPeak() (stop func() uint64) {
+	// A low GC target keeps garbage from passing for memory in use.
+	old := debug.SetGCPercent(10)
 	runtime.GC()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
@@ -68,6 +71,7 @@ func heapPeak() (stop func() uint64) {
 	return func() uint64 {
 		close(done)
 		wg.Wait()
+		debug.SetGCPercent(old)
 		return peak.Load()
 	}
 }
@@ -121,8 +125,10 @@ func TestFetchLargePartMemoryFlat(t *testing.T) {
 				t.Errorf("%s: the bytes differ from the part", tt.item)
 			}
 			// The client here reads in the same process and holds 4 KiB;
-			// the server streams 64 KiB chunks.
-			if grew > 4<<20 {
+			// the server streams 64 KiB chunks: the heap grows by under
+			// 1 MB (about 5 MB under the race detector). A whole-part
+			// buffer would be 20 MB (27 encoded).
+			if grew > 8<<20 {
 				t.Errorf("%s of %d MB: heap in use grew by %.1f MB", tt.item, size>>20, float64(grew)/(1<<20))
 			}
 			t.Logf("%s of %d MB: heap in use grew by at most %.2f MB", tt.item, size>>20, float64(grew)/(1<<20))
