@@ -11,7 +11,8 @@ import (
 // TestComposeKeys types as a person does in "Nouveau message": Enter after
 // an address in A:, CC: or CCI: completes the address and never sends the
 // half-written message (the browser's implicit submission would press the
-// first submit button, "Envoyer"); Tab moves on; "Envoyer" with no subject
+// first submit button, "Envoyer"), and after part of a name it takes the
+// first suggestion; Tab moves on; "Envoyer" with no subject
 // or no text asks first, in the page.
 func TestComposeKeys(t *testing.T) {
 	e := newEnv(t)
@@ -49,8 +50,13 @@ func TestComposeKeys(t *testing.T) {
 	if at := focused(); at != "cc" {
 		t.Fatalf("Enter in an A: with nothing new typed: focus on %q, want CC:", at)
 	}
-	do(t, ctx, chromedp.KeyEvent(celia), chromedp.KeyEvent(kb.Enter))
-	nothingSent("Enter after an address in CC:")
+	t.Log("Enter after part of a name takes the first suggestion")
+	do(t, ctx,
+		chromedp.KeyEvent("lagar"),
+		chromedp.WaitVisible(chromedp.CSS(`#cc-suggest li[data-address="`+celia+`"]`)),
+		chromedp.KeyEvent(kb.Enter),
+	)
+	nothingSent("Enter after a name in CC:")
 	do(t, ctx, chromedp.KeyEvent(kb.Tab))
 	if cc, at := run(t, ctx, chromedp.Value(chromedp.ID("cc"))), focused(); cc != celia+", " || at != "bcc" {
 		t.Fatalf("after Enter and Tab in CC: %q, focus on %q, want CCI:", cc, at)

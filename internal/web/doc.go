@@ -15,6 +15,10 @@
 //   - Login errors never say whether an account exists.
 //   - Health data (subjects, bodies, addresses of correspondents, file
 //     names) never goes into logs.
+//   - Only a click on "Envoyer" sends: Enter in a recipient field completes
+//     the address and Enter in the subject moves on (static/compose.js),
+//     and a message with no subject or no text is sent only once the
+//     in-page confirmation says so (TestComposeKeys).
 //   - The directory's JSON API and pages need a session like every page;
 //     its changes (favourites) are POST or DELETE, under the same
 //     cross-origin protection as the forms.

@@ -176,10 +176,12 @@ function suggest(doc, input, url) {
   };
   input.addEventListener("keydown", (e) => {
     if (e.key === "Enter" && !e.isComposing) {
-      // Enter completes the address, never sends the message: the chosen
-      // suggestion, or what was typed; with nothing typed it moves on.
+      // Enter completes the address, never sends the message: the
+      // highlighted suggestion, the first one for a name typed in part, or
+      // the address as typed; with nothing typed it moves on.
       e.preventDefault();
       if (!list.hidden && active >= 0) return choose(active);
+      if (!list.hidden && items.length > 0 && !lastToken(input.value).includes("@")) return choose(0);
       close();
       if (lastToken(input.value)) input.value = completeLast(input.value);
       else nextField(input);
