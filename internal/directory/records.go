@@ -33,27 +33,11 @@ type skillRow struct {
 // activityRow turns a PS_LibreAcces_Personne_activite row into an entry: the
 // practitioner at one place of activity. It returns why the row is rejected, or "".
 func activityRow(r record) (stageRow, string) {
-	idnat := r.get(fIDNat)
-	if idnat == "" {
-		idnat = r.get(fIDType) + r.get(fID)
-	}
-	if idnat == "" {
+	e := person(r)
+	if e.NationalID == "" {
 		return stageRow{}, "no national id (Identification nationale PP)"
 	}
-	e := Entry{
-		NationalID:      idnat,
-		Civility:        r.get(fCivility),
-		LastName:        r.get(fLastName),
-		FirstName:       r.get(fFirstName),
-		Profession:      r.get(fProfession),
-		ProfessionLabel: r.get(fProfessionLabel),
-		Specialty:       r.get(fSkill),
-		SpecialtyLabel:  r.get(fSkillLabel),
-		Organisation:    firstOf(r.get(fOrganisation), r.get(fBrand)),
-		Address:         joinNonEmpty(r.get(fNumber), r.get(fRepeat), r.get(fStreetType), r.get(fStreet)),
-		Postcode:        r.get(fPostcode),
-		City:            r.get(fCity),
-	}
+	e.City = r.get(fCity)
 	if e.Civility == "" {
 		e.Civility = r.get(fCivilityLabel)
 	}
@@ -65,7 +49,7 @@ func activityRow(r record) (stageRow, string) {
 	if site == "" && e.Organisation != "" {
 		site = headerKey(e.Organisation + " " + e.Postcode)
 	}
-	e.ID = "p:" + idnat + ":" + site
+	e.ID = "p:" + e.NationalID + ":" + site
 	return finish(originActivity, e), ""
 }
 
@@ -80,12 +64,23 @@ func mailboxRow(r record) (stageRow, string) {
 	if at := strings.IndexByte(addr, '@'); at <= 0 || at == len(addr)-1 || strings.ContainsAny(addr, " ,;<>") {
 		return stageRow{}, "mailbox address (Adresse BAL) is not an e-mail address"
 	}
+	e := person(r)
+	e.ID = "m:" + addr
+	e.Service = r.get(fService)
+	e.Mailbox, e.MailboxKind = addr, kind
+	e.Dematerialised = isTrue(r.get(fDematerialised))
+	fillPlace(&e, r)
+	return finish(originMailbox, e), ""
+}
+
+// person reads what both national files say alike of a professional and
+// their place: identity, profession, organisation, street and postcode.
+func person(r record) Entry {
 	idnat := r.get(fIDNat)
 	if idnat == "" {
 		idnat = r.get(fIDType) + r.get(fID)
 	}
-	e := Entry{
-		ID:              "m:" + addr,
+	return Entry{
 		NationalID:      idnat,
 		Civility:        r.get(fCivility),
 		LastName:        r.get(fLastName),
@@ -95,15 +90,9 @@ func mailboxRow(r record) (stageRow, string) {
 		Specialty:       r.get(fSkill),
 		SpecialtyLabel:  r.get(fSkillLabel),
 		Organisation:    firstOf(r.get(fOrganisation), r.get(fBrand)),
-		Service:         r.get(fService),
 		Address:         joinNonEmpty(r.get(fNumber), r.get(fRepeat), r.get(fStreetType), r.get(fStreet)),
 		Postcode:        r.get(fPostcode),
-		Mailbox:         addr,
-		MailboxKind:     kind,
-		Dematerialised:  isTrue(r.get(fDematerialised)),
 	}
-	fillPlace(&e, r)
-	return finish(originMailbox, e), ""
 }
 
 // skill turns a PS_LibreAcces_SavoirFaire row into a skill.
