@@ -92,80 +92,76 @@ func TestVerifyNamesTheFirstBrokenEntry(t *testing.T) {
 }
 
 func TestExportWritesCSVOldestFirst(t *testing.T) {
-	for _, engine := range []string{"sqlite", "postgres"} {
-		t.Run(engine, func(t *testing.T) {
-			ctx := context.Background()
-			st := storetest.Open(t, engine)
-			tr := writeTrail(t, st, 4)
-			if err := tr.Write(ctx, audit.Entry{At: time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC), Actor: "paul@chu.mssante.fr", Door: "imap", Remote: "=cmd|' /C calc'!A0", Action: "login", Target: "paul@chu.mssante.fr", Result: "failed", Detail: "bad password, with a comma"}); err != nil {
-				t.Fatal(err)
-			}
-			var buf bytes.Buffer
-			n, err := tr.Export(ctx, &buf, audit.Query{Since: time.Date(2026, 11, 25, 9, 1, 0, 0, time.UTC)})
-			if err != nil || n != 4 {
-				t.Fatalf("Export = %d, %v; want the 4 entries from 09:01", n, err)
-			}
-			recs, err := csv.NewReader(&buf).ReadAll()
-			if err != nil {
-				t.Fatalf("exported CSV does not parse: %v\n%s", err, buf.String())
-			}
-			if len(recs) != 5 || strings.Join(recs[0], ",") != "id,time,actor,door,remote,action,target,result,detail,hash" {
-				t.Fatalf("records = %q", recs)
-			}
-			if recs[1][0] != "2" || recs[1][1] != "2026-11-25T09:01:00.000Z" || recs[1][5] != "send" {
-				t.Fatalf("first row = %q; want entry 2 at 09:01", recs[1])
-			}
-			last := recs[4]
-			if last[2] != "paul@chu.mssante.fr" || last[8] != "bad password, with a comma" || last[4] != "'=cmd|' /C calc'!A0" {
-				t.Fatalf("last row = %q; want paul's failed login, the remote defused", last)
-			}
-			buf.Reset()
-			if n, err := tr.Export(ctx, &buf, audit.Query{Actor: "paul@chu.mssante.fr"}); err != nil || n != 1 {
-				t.Fatalf("Export by actor = %d, %v; want 1", n, err)
-			}
-		})
-	}
+	storetest.EachEngine(t, func(t *testing.T, engine string) {
+		ctx := context.Background()
+		st := storetest.Open(t, engine)
+		tr := writeTrail(t, st, 4)
+		if err := tr.Write(ctx, audit.Entry{At: time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC), Actor: "paul@chu.mssante.fr", Door: "imap", Remote: "=cmd|' /C calc'!A0", Action: "login", Target: "paul@chu.mssante.fr", Result: "failed", Detail: "bad password, with a comma"}); err != nil {
+			t.Fatal(err)
+		}
+		var buf bytes.Buffer
+		n, err := tr.Export(ctx, &buf, audit.Query{Since: time.Date(2026, 11, 25, 9, 1, 0, 0, time.UTC)})
+		if err != nil || n != 4 {
+			t.Fatalf("Export = %d, %v; want the 4 entries from 09:01", n, err)
+		}
+		recs, err := csv.NewReader(&buf).ReadAll()
+		if err != nil {
+			t.Fatalf("exported CSV does not parse: %v\n%s", err, buf.String())
+		}
+		if len(recs) != 5 || strings.Join(recs[0], ",") != "id,time,actor,door,remote,action,target,result,detail,hash" {
+			t.Fatalf("records = %q", recs)
+		}
+		if recs[1][0] != "2" || recs[1][1] != "2026-11-25T09:01:00.000Z" || recs[1][5] != "send" {
+			t.Fatalf("first row = %q; want entry 2 at 09:01", recs[1])
+		}
+		last := recs[4]
+		if last[2] != "paul@chu.mssante.fr" || last[8] != "bad password, with a comma" || last[4] != "'=cmd|' /C calc'!A0" {
+			t.Fatalf("last row = %q; want paul's failed login, the remote defused", last)
+		}
+		buf.Reset()
+		if n, err := tr.Export(ctx, &buf, audit.Query{Actor: "paul@chu.mssante.fr"}); err != nil || n != 1 {
+			t.Fatalf("Export by actor = %d, %v; want 1", n, err)
+		}
+	})
 }
 
 func TestPruneKeepsAYearAndTheChain(t *testing.T) {
-	for _, engine := range []string{"sqlite", "postgres"} {
-		t.Run(engine, func(t *testing.T) {
-			ctx := context.Background()
-			st := storetest.Open(t, engine)
-			tr := audit.New(st)
-			now := time.Now()
-			for _, age := range []time.Duration{900, 800, 500, 300, 10, 1} { // days
-				e := audit.Entry{At: now.Add(-age * 24 * time.Hour), Actor: "claire@chu.mssante.fr", Door: "imap", Action: "login", Target: "claire@chu.mssante.fr", Result: "ok"}
-				if err := tr.Write(ctx, e); err != nil {
-					t.Fatal(err)
-				}
-			}
-			operator := audit.Entry{Actor: "system", Door: "cli"}
-			if _, err := tr.Prune(ctx, operator, now.Add(-30*24*time.Hour)); err == nil {
-				t.Fatal("pruned entries younger than a year")
-			}
-			n, err := tr.Prune(ctx, operator, now.Add(-400*24*time.Hour))
-			if err != nil || n != 3 {
-				t.Fatalf("Prune = %d, %v; want the 3 entries older than 400 days", n, err)
-			}
-			if v, err := tr.Verify(ctx, nil); err != nil || v.Break != nil || v.Entries != 4 {
-				t.Fatalf("after pruning: %+v, %v; want 4 entries verified", v, err)
-			}
-			all, err := tr.List(ctx, audit.Query{})
-			if err != nil || len(all) != 4 || all[0].Action != "audit.prune" || all[0].Detail == "" || all[0].Actor != "system" {
-				t.Fatalf("kept %+v, %v; want 3 logins and the pruning", all, err)
-			}
-			if n, err := tr.Prune(ctx, operator, now.Add(-400*24*time.Hour)); err != nil || n != 0 {
-				t.Fatalf("second Prune = %d, %v; want nothing left to prune", n, err)
-			}
-			// The chain still catches a removal among what is kept.
-			oldest := all[len(all)-1].ID
-			if _, err := st.Exec(ctx, `DELETE FROM audit WHERE id = ?`, oldest); err != nil {
+	storetest.EachEngine(t, func(t *testing.T, engine string) {
+		ctx := context.Background()
+		st := storetest.Open(t, engine)
+		tr := audit.New(st)
+		now := time.Now()
+		for _, age := range []time.Duration{900, 800, 500, 300, 10, 1} { // days
+			e := audit.Entry{At: now.Add(-age * 24 * time.Hour), Actor: "claire@chu.mssante.fr", Door: "imap", Action: "login", Target: "claire@chu.mssante.fr", Result: "ok"}
+			if err := tr.Write(ctx, e); err != nil {
 				t.Fatal(err)
 			}
-			if v, err := tr.Verify(ctx, nil); err != nil || v.Break == nil {
-				t.Fatalf("after removing a kept entry: %+v, %v; want a break", v, err)
-			}
-		})
-	}
+		}
+		operator := audit.Entry{Actor: "system", Door: "cli"}
+		if _, err := tr.Prune(ctx, operator, now.Add(-30*24*time.Hour)); err == nil {
+			t.Fatal("pruned entries younger than a year")
+		}
+		n, err := tr.Prune(ctx, operator, now.Add(-400*24*time.Hour))
+		if err != nil || n != 3 {
+			t.Fatalf("Prune = %d, %v; want the 3 entries older than 400 days", n, err)
+		}
+		if v, err := tr.Verify(ctx, nil); err != nil || v.Break != nil || v.Entries != 4 {
+			t.Fatalf("after pruning: %+v, %v; want 4 entries verified", v, err)
+		}
+		all, err := tr.List(ctx, audit.Query{})
+		if err != nil || len(all) != 4 || all[0].Action != "audit.prune" || all[0].Detail == "" || all[0].Actor != "system" {
+			t.Fatalf("kept %+v, %v; want 3 logins and the pruning", all, err)
+		}
+		if n, err := tr.Prune(ctx, operator, now.Add(-400*24*time.Hour)); err != nil || n != 0 {
+			t.Fatalf("second Prune = %d, %v; want nothing left to prune", n, err)
+		}
+		// The chain still catches a removal among what is kept.
+		oldest := all[len(all)-1].ID
+		if _, err := st.Exec(ctx, `DELETE FROM audit WHERE id = ?`, oldest); err != nil {
+			t.Fatal(err)
+		}
+		if v, err := tr.Verify(ctx, nil); err != nil || v.Break == nil {
+			t.Fatalf("after removing a kept entry: %+v, %v; want a break", v, err)
+		}
+	})
 }

@@ -19,25 +19,23 @@ func TestPerfVerifyMillion(t *testing.T) {
 		t.Skip("set CADUCEUS_AUDIT_PERF=1 to time Verify over a million entries")
 	}
 	const n = 1_000_000
-	for _, engine := range []string{"sqlite", "postgres"} {
-		t.Run(engine, func(t *testing.T) {
-			ctx := context.Background()
-			st := storetest.Open(t, engine)
-			start := time.Now()
-			fillChain(t, st, n)
-			t.Logf("%s: wrote %d chained entries in %v", engine, n, time.Since(start).Round(time.Millisecond))
-			start = time.Now()
-			v, err := New(st).Verify(ctx, nil)
-			took := time.Since(start)
-			if err != nil || v.Break != nil || v.Entries != n {
-				t.Fatalf("Verify = %+v, %v", v, err)
-			}
-			t.Logf("%s: verified %d entries in %v (%.0f entries/s)", engine, n, took.Round(time.Millisecond), float64(n)/took.Seconds())
-			if took > 10*time.Second {
-				t.Errorf("Verify took %v for a million entries; the target is under 10 s", took)
-			}
-		})
-	}
+	storetest.EachEngine(t, func(t *testing.T, engine string) {
+		ctx := context.Background()
+		st := storetest.Open(t, engine)
+		start := time.Now()
+		fillChain(t, st, n)
+		t.Logf("%s: wrote %d chained entries in %v", engine, n, time.Since(start).Round(time.Millisecond))
+		start = time.Now()
+		v, err := New(st).Verify(ctx, nil)
+		took := time.Since(start)
+		if err != nil || v.Break != nil || v.Entries != n {
+			t.Fatalf("Verify = %+v, %v", v, err)
+		}
+		t.Logf("%s: verified %d entries in %v (%.0f entries/s)", engine, n, took.Round(time.Millisecond), float64(n)/took.Seconds())
+		if took > 10*time.Second {
+			t.Errorf("Verify took %v for a million entries; the target is under 10 s", took)
+		}
+	})
 }
 
 // fillChain writes n chained entries straight into the table, in large

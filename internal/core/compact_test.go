@@ -208,90 +208,88 @@ func keepTenth(subject string) bool { return strings.HasSuffix(subject, "0") }
 // readable with the same bytes, even through a listing made before the move,
 // and gives the space back once the grace period has passed.
 func TestCompactBlobs(t *testing.T) {
-	for _, engine := range engines {
-		t.Run(engine, func(t *testing.T) {
-			ctx := context.Background()
-			n := newCompactNode(t, engine)
-			want, before := n.closedSegment(60, "old")
-			inbox := coretest.Folder(t, n.svc, "alice@"+coretest.Domain, "INBOX")
-			listed, err := n.svc.Messages(ctx, core.System("test"), inbox.ID, core.MessageQuery{})
+	storetest.EachEngine(t, func(t *testing.T, engine string) {
+		ctx := context.Background()
+		n := newCompactNode(t, engine)
+		want, before := n.closedSegment(60, "old")
+		inbox := coretest.Folder(t, n.svc, "alice@"+coretest.Domain, "INBOX")
+		listed, err := n.svc.Messages(ctx, core.System("test"), inbox.ID, core.MessageQuery{})
+		if err != nil {
+			t.Fatal(err)
+		}
+
+		sys := core.System("test")
+		// The segment being written is never compacted, however dead.
+		res, err := n.svc.CompactBlobs(ctx, sys, core.CompactOptions{Grace: time.Hour})
+		if err != nil || res.Compacted != 1 || res.Moved != len(want) || res.DeadRows != 54 || res.Removed != 0 {
+			t.Fatalf("compact = %+v, %v; want 1 segment, %d moved, 54 dead rows, none removed", res, err, len(want))
+		}
+		n.verify(want)
+		// A listing made before the move still reads the old place.
+		for _, m := range listed {
+			r, err := n.svc.OpenListed(m)
 			if err != nil {
-				t.Fatal(err)
+				t.Fatalf("listed before the move: %v", err)
 			}
+			if got, err := io.ReadAll(r); err != nil || !bytes.Equal(got, want[m.Subject]) {
+				t.Fatalf("listed before the move: %d bytes, %v", len(got), err)
+			}
+		}
+		stats, err := n.svc.BlobStats(ctx)
+		if err != nil || len(stats) != 2 || stats[0].State != core.SegmentRetired || stats[1].State != core.SegmentActive || stats[1].LiveBlobs != int64(len(want)) {
+			t.Fatalf("stats = %+v, %v", stats, err)
+		}
 
-			sys := core.System("test")
-			// The segment being written is never compacted, however dead.
-			res, err := n.svc.CompactBlobs(ctx, sys, core.CompactOptions{Grace: time.Hour})
-			if err != nil || res.Compacted != 1 || res.Moved != len(want) || res.DeadRows != 54 || res.Removed != 0 {
-				t.Fatalf("compact = %+v, %v; want 1 segment, %d moved, 54 dead rows, none removed", res, err, len(want))
-			}
-			n.verify(want)
-			// A listing made before the move still reads the old place.
-			for _, m := range listed {
-				r, err := n.svc.OpenListed(m)
-				if err != nil {
-					t.Fatalf("listed before the move: %v", err)
-				}
-				if got, err := io.ReadAll(r); err != nil || !bytes.Equal(got, want[m.Subject]) {
-					t.Fatalf("listed before the move: %d bytes, %v", len(got), err)
-				}
-			}
-			stats, err := n.svc.BlobStats(ctx)
-			if err != nil || len(stats) != 2 || stats[0].State != core.SegmentRetired || stats[1].State != core.SegmentActive || stats[1].LiveBlobs != int64(len(want)) {
-				t.Fatalf("stats = %+v, %v", stats, err)
-			}
-
-			// Within the grace period nothing goes; past it, the file does.
-			if res, err := n.svc.CompactBlobs(ctx, sys, core.CompactOptions{Grace: time.Hour}); err != nil || res.Removed != 0 || res.Compacted != 0 {
-				t.Fatalf("second run within grace = %+v, %v", res, err)
-			}
-			n.clock.Store(int64(2 * time.Hour))
-			res, err = n.svc.CompactBlobs(ctx, sys, core.CompactOptions{Grace: time.Hour})
-			if err != nil || res.Removed != 1 || res.Reclaimed != stats[0].Size {
-				t.Fatalf("run past grace = %+v, %v; want segment of %d bytes removed", res, err, stats[0].Size)
-			}
-			if _, err := os.Stat(filepath.Join(n.dir, fmt.Sprintf("seg-%08d", stats[0].Number))); !os.IsNotExist(err) {
-				t.Fatalf("old segment still on disk: %v", err)
-			}
-			after := n.diskBytes()
-			if after > before/5 {
-				t.Fatalf("disk: %d bytes before, %d after compaction of 90%% dead", before, after)
-			}
-			n.verify(want)
-			// The search index forgot the dead and still finds the living.
-			alice := coretest.Mailbox(t, n.svc, "alice@"+coretest.Domain)
-			if found, err := n.svc.Search(ctx, sys, alice.ID, "old-10", 10); err != nil || len(found) != 1 {
-				t.Fatalf("search of a moved message: %d found, %v", len(found), err)
-			}
-			if found, err := n.svc.Search(ctx, sys, alice.ID, "old-11", 10); err != nil || len(found) != 0 {
-				t.Fatalf("search of an expunged message: %d found, %v", len(found), err)
-			}
-			var texts int
-			if err := n.st.DB().QueryRow(`SELECT COUNT(*) FROM blob_text`).Scan(&texts); err != nil || texts != len(want) {
-				t.Fatalf("search rows = %d (%v), want %d", texts, err, len(want))
-			}
-			// Check names a row pointing into a segment no longer on disk.
-			if _, err := n.st.DB().Exec(n.st.Rebind(`UPDATE blobs SET segment = ? WHERE id = (SELECT MIN(id) FROM blobs)`), stats[0].Number); err != nil {
-				t.Fatal(err)
-			}
-			problems, err := n.svc.Check(ctx, nil)
-			if err != nil || !strings.Contains(fmt.Sprint(problems), fmt.Sprintf("segment %d is not on disk", stats[0].Number)) {
-				t.Fatalf("check after pointing a row into a removed segment: %v, %v", problems, err)
-			}
-			// Only the system compacts.
-			if _, err := n.svc.CompactBlobs(ctx, coretest.User(t, n.svc, "eve", "Eve"), core.CompactOptions{}); err == nil {
-				t.Fatal("a user compacted the blobs")
-			}
-		})
-	}
+		// Within the grace period nothing goes; past it, the file does.
+		if res, err := n.svc.CompactBlobs(ctx, sys, core.CompactOptions{Grace: time.Hour}); err != nil || res.Removed != 0 || res.Compacted != 0 {
+			t.Fatalf("second run within grace = %+v, %v", res, err)
+		}
+		n.clock.Store(int64(2 * time.Hour))
+		res, err = n.svc.CompactBlobs(ctx, sys, core.CompactOptions{Grace: time.Hour})
+		if err != nil || res.Removed != 1 || res.Reclaimed != stats[0].Size {
+			t.Fatalf("run past grace = %+v, %v; want segment of %d bytes removed", res, err, stats[0].Size)
+		}
+		if _, err := os.Stat(filepath.Join(n.dir, fmt.Sprintf("seg-%08d", stats[0].Number))); !os.IsNotExist(err) {
+			t.Fatalf("old segment still on disk: %v", err)
+		}
+		after := n.diskBytes()
+		if after > before/5 {
+			t.Fatalf("disk: %d bytes before, %d after compaction of 90%% dead", before, after)
+		}
+		n.verify(want)
+		// The search index forgot the dead and still finds the living.
+		alice := coretest.Mailbox(t, n.svc, "alice@"+coretest.Domain)
+		if found, err := n.svc.Search(ctx, sys, alice.ID, "old-10", 10); err != nil || len(found) != 1 {
+			t.Fatalf("search of a moved message: %d found, %v", len(found), err)
+		}
+		if found, err := n.svc.Search(ctx, sys, alice.ID, "old-11", 10); err != nil || len(found) != 0 {
+			t.Fatalf("search of an expunged message: %d found, %v", len(found), err)
+		}
+		var texts int
+		if err := n.st.DB().QueryRow(`SELECT COUNT(*) FROM blob_text`).Scan(&texts); err != nil || texts != len(want) {
+			t.Fatalf("search rows = %d (%v), want %d", texts, err, len(want))
+		}
+		// Check names a row pointing into a segment no longer on disk.
+		if _, err := n.st.DB().Exec(n.st.Rebind(`UPDATE blobs SET segment = ? WHERE id = (SELECT MIN(id) FROM blobs)`), stats[0].Number); err != nil {
+			t.Fatal(err)
+		}
+		problems, err := n.svc.Check(ctx, nil)
+		if err != nil || !strings.Contains(fmt.Sprint(problems), fmt.Sprintf("segment %d is not on disk", stats[0].Number)) {
+			t.Fatalf("check after pointing a row into a removed segment: %v, %v", problems, err)
+		}
+		// Only the system compacts.
+		if _, err := n.svc.CompactBlobs(ctx, coretest.User(t, n.svc, "eve", "Eve"), core.CompactOptions{}); err == nil {
+			t.Fatal("a user compacted the blobs")
+		}
+	})
 }
 
 // A crash at any step of compaction loses nothing: after a restart every
 // message reads back, Check passes, and the next run finishes the work.
 func TestCompactCrash(t *testing.T) {
-	for _, engine := range engines {
+	storetest.EachEngine(t, func(t *testing.T, engine string) {
 		for _, step := range []string{"copied", "repointed-part", "repointed", "retired"} {
-			t.Run(engine+"/"+step, func(t *testing.T) {
+			t.Run(step, func(t *testing.T) {
 				ctx := context.Background()
 				n := newCompactNode(t, engine)
 				want, before := n.closedSegment(40, "m")
@@ -310,125 +308,123 @@ func TestCompactCrash(t *testing.T) {
 				}
 			})
 		}
-	}
+	})
 }
 
 // Deliveries, reads and expunges go on while compaction runs, and nothing is
 // lost or misread.
 func TestCompactConcurrent(t *testing.T) {
-	for _, engine := range engines {
-		t.Run(engine, func(t *testing.T) {
-			ctx := context.Background()
-			n := newCompactNode(t, engine)
-			var mu sync.Mutex
-			want := n.fill(60, "old")
-			n.restart()
-			keep := func(s string) bool { return strings.HasSuffix(s, "1") || strings.HasSuffix(s, "2") }
-			n.expungeAllBut(want, keep)
-			started := make(chan struct{})
+	storetest.EachEngine(t, func(t *testing.T, engine string) {
+		ctx := context.Background()
+		n := newCompactNode(t, engine)
+		var mu sync.Mutex
+		want := n.fill(60, "old")
+		n.restart()
+		keep := func(s string) bool { return strings.HasSuffix(s, "1") || strings.HasSuffix(s, "2") }
+		n.expungeAllBut(want, keep)
+		started := make(chan struct{})
 
-			stop := make(chan struct{})
-			var wg sync.WaitGroup
-			errs := make(chan error, 100)
-			// A writer delivers new messages.
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		errs := make(chan error, 100)
+		// A writer delivers new messages.
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				subject := fmt.Sprintf("new-%d", i)
+				data := []byte("Subject: " + subject + "\r\n\r\n" + strings.Repeat("new body ", 200+i) + "\r\n")
+				if err := n.svc.Deliver(ctx, core.System("smtp"), core.Delivery{Recipients: []string{"alice@" + coretest.Domain}, Data: data}); err != nil {
+					errs <- err
+					return
+				}
+				mu.Lock()
+				want[subject] = data
+				mu.Unlock()
+				if i == 10 {
+					close(started)
+				}
+			}
+		})
+		// Readers list alice's inbox and read what they listed.
+		inbox := coretest.Folder(t, n.svc, "alice@"+coretest.Domain, "INBOX")
+		for range 2 {
 			wg.Go(func() {
-				for i := 0; ; i++ {
+				for {
 					select {
 					case <-stop:
 						return
 					default:
 					}
-					subject := fmt.Sprintf("new-%d", i)
-					data := []byte("Subject: " + subject + "\r\n\r\n" + strings.Repeat("new body ", 200+i) + "\r\n")
-					if err := n.svc.Deliver(ctx, core.System("smtp"), core.Delivery{Recipients: []string{"alice@" + coretest.Domain}, Data: data}); err != nil {
+					msgs, err := n.svc.Messages(ctx, core.System("test"), inbox.ID, core.MessageQuery{})
+					if err != nil {
 						errs <- err
 						return
 					}
-					mu.Lock()
-					want[subject] = data
-					mu.Unlock()
-					if i == 10 {
-						close(started)
+					for _, m := range msgs {
+						r, err := n.svc.OpenListed(m)
+						if err != nil {
+							errs <- fmt.Errorf("open %s: %w", m.Subject, err)
+							return
+						}
+						got, err := io.ReadAll(r)
+						mu.Lock()
+						w, known := want[m.Subject]
+						mu.Unlock()
+						if err != nil || known && !bytes.Equal(got, w) {
+							errs <- fmt.Errorf("%s: %d bytes read, %v", m.Subject, len(got), err)
+							return
+						}
 					}
 				}
 			})
-			// Readers list alice's inbox and read what they listed.
-			inbox := coretest.Folder(t, n.svc, "alice@"+coretest.Domain, "INBOX")
-			for range 2 {
-				wg.Go(func() {
-					for {
-						select {
-						case <-stop:
-							return
-						default:
-						}
-						msgs, err := n.svc.Messages(ctx, core.System("test"), inbox.ID, core.MessageQuery{})
-						if err != nil {
-							errs <- err
-							return
-						}
-						for _, m := range msgs {
-							r, err := n.svc.OpenListed(m)
-							if err != nil {
-								errs <- fmt.Errorf("open %s: %w", m.Subject, err)
-								return
-							}
-							got, err := io.ReadAll(r)
-							mu.Lock()
-							w, known := want[m.Subject]
-							mu.Unlock()
-							if err != nil || known && !bytes.Equal(got, w) {
-								errs <- fmt.Errorf("%s: %d bytes read, %v", m.Subject, len(got), err)
-								return
-							}
-						}
-					}
-				})
+		}
+		// An expunger removes bob's copies meanwhile, changing reference
+		// counts of blobs being moved.
+		wg.Go(func() {
+			bobInbox := coretest.Folder(t, n.svc, "bob@"+coretest.Domain, "INBOX")
+			msgs, err := n.svc.Messages(ctx, core.System("test"), bobInbox.ID, core.MessageQuery{})
+			if err != nil {
+				errs <- err
+				return
 			}
-			// An expunger removes bob's copies meanwhile, changing reference
-			// counts of blobs being moved.
-			wg.Go(func() {
-				bobInbox := coretest.Folder(t, n.svc, "bob@"+coretest.Domain, "INBOX")
-				msgs, err := n.svc.Messages(ctx, core.System("test"), bobInbox.ID, core.MessageQuery{})
-				if err != nil {
+			for _, m := range msgs {
+				if _, _, err := n.svc.StoreFlags(ctx, core.System("test"), bobInbox.ID, []uint32{m.UID}, core.FlagChange{Op: core.FlagsAdd, Flags: core.FlagDeleted}); err != nil {
 					errs <- err
 					return
 				}
-				for _, m := range msgs {
-					if _, _, err := n.svc.StoreFlags(ctx, core.System("test"), bobInbox.ID, []uint32{m.UID}, core.FlagChange{Op: core.FlagsAdd, Flags: core.FlagDeleted}); err != nil {
-						errs <- err
-						return
-					}
-					if _, err := n.svc.Expunge(ctx, core.System("test"), bobInbox.ID, nil); err != nil {
-						errs <- err
-						return
-					}
-				}
-			})
-			<-started
-			res, err := n.svc.CompactBlobs(ctx, core.System("test"), core.CompactOptions{Grace: time.Hour})
-			close(stop)
-			wg.Wait()
-			close(errs)
-			for err := range errs {
-				t.Error(err)
-			}
-			if err != nil || res.Compacted != 1 {
-				t.Fatalf("compact = %+v, %v", res, err)
-			}
-			n.clock.Store(int64(2 * time.Hour))
-			if res, err := n.svc.CompactBlobs(ctx, core.System("test"), core.CompactOptions{Grace: time.Hour}); err != nil || res.Removed != 1 {
-				t.Fatalf("removal run = %+v, %v", res, err)
-			}
-			// Bob's inbox is empty now: verify only alice's messages.
-			for s := range want {
-				if !strings.HasPrefix(s, "new-") && !keep(s) {
-					delete(want, s)
+				if _, err := n.svc.Expunge(ctx, core.System("test"), bobInbox.ID, nil); err != nil {
+					errs <- err
+					return
 				}
 			}
-			n.verify(want)
 		})
-	}
+		<-started
+		res, err := n.svc.CompactBlobs(ctx, core.System("test"), core.CompactOptions{Grace: time.Hour})
+		close(stop)
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Error(err)
+		}
+		if err != nil || res.Compacted != 1 {
+			t.Fatalf("compact = %+v, %v", res, err)
+		}
+		n.clock.Store(int64(2 * time.Hour))
+		if res, err := n.svc.CompactBlobs(ctx, core.System("test"), core.CompactOptions{Grace: time.Hour}); err != nil || res.Removed != 1 {
+			t.Fatalf("removal run = %+v, %v", res, err)
+		}
+		// Bob's inbox is empty now: verify only alice's messages.
+		for s := range want {
+			if !strings.HasPrefix(s, "new-") && !keep(s) {
+				delete(want, s)
+			}
+		}
+		n.verify(want)
+	})
 }
 
 // A compaction killed (SIGKILL, no deferred cleanup) after each step, or at a
@@ -439,9 +435,9 @@ func TestCompactKilled(t *testing.T) {
 		compactChild(t, spec)
 		return
 	}
-	for _, engine := range engines {
+	storetest.EachEngine(t, func(t *testing.T, engine string) {
 		for _, step := range []string{"copied", "repointed", "retired", "random"} {
-			t.Run(engine+"/"+step, func(t *testing.T) {
+			t.Run(step, func(t *testing.T) {
 				ctx := context.Background()
 				n := newCompactNode(t, engine)
 				want, before := n.closedSegment(30, "m")
@@ -482,7 +478,7 @@ func TestCompactKilled(t *testing.T) {
 				}
 			})
 		}
-	}
+	})
 }
 
 // compactChild runs in the child process of TestCompactKilled: it compacts

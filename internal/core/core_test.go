@@ -12,55 +12,52 @@ import (
 
 	"caduceus/internal/core"
 	"caduceus/internal/core/coretest"
+	"caduceus/internal/store/storetest"
 )
-
-var engines = []string{"sqlite", "postgres"}
 
 func msg(from, to, subject, extra string) []byte {
 	return []byte("From: " + from + "\r\nTo: " + to + "\r\nSubject: " + subject + "\r\nMessage-ID: <" + subject + "@test>\r\n" + extra + "\r\nHello.\r\n")
 }
 
 func TestDeliverAndRead(t *testing.T) {
-	for _, engine := range engines {
-		t.Run(engine, func(t *testing.T) {
-			ctx := context.Background()
-			svc := coretest.New(t, coretest.Options{Engine: engine})
-			alice := coretest.User(t, svc, "alice", "Alice Martin")
-			coretest.User(t, svc, "bob", "Bob Durand")
-			data := msg("x@remote.example", "alice@test.mssante.fr", "=?utf-8?q?R=C3=A9sultats?=", "")
-			err := svc.Deliver(ctx, core.System("smtp"), core.Delivery{MailFrom: "x@remote.example", Recipients: []string{"alice@test.mssante.fr", "bob@test.mssante.fr"}, Data: data})
-			if err != nil {
-				t.Fatal(err)
-			}
-			inbox := coretest.Folder(t, svc, "alice@test.mssante.fr", "INBOX")
-			if inbox.Messages != 1 || inbox.Unseen != 1 || inbox.UIDNext != 2 {
-				t.Fatalf("inbox counters = %+v", inbox)
-			}
-			msgs, err := svc.Messages(ctx, alice, inbox.ID, core.MessageQuery{})
-			if err != nil || len(msgs) != 1 {
-				t.Fatalf("messages = %v, %v", msgs, err)
-			}
-			if msgs[0].Subject != "Résultats" {
-				t.Errorf("subject = %q, want decoded Résultats", msgs[0].Subject)
-			}
-			raw, err := svc.ReadMessage(ctx, alice, msgs[0].ID)
-			if err != nil || string(raw) != string(data) {
-				t.Fatalf("read back %q, %v", raw, err)
-			}
-			// Bob cannot read Alice's message: it does not exist for him.
-			bob, _ := svc.User(ctx, "bob@test.mssante.fr")
-			bobActor := core.Actor{AccountID: bob.ID, Address: bob.Address, Door: "test"}
-			if _, err := svc.Message(ctx, bobActor, msgs[0].ID); !errors.Is(err, core.ErrNotFound) {
-				t.Errorf("bob reads alice's message: err = %v, want ErrNotFound", err)
-			}
-			if _, err := svc.Messages(ctx, bobActor, inbox.ID, core.MessageQuery{}); !errors.Is(err, core.ErrNotFound) {
-				t.Errorf("bob lists alice's inbox: err = %v, want ErrNotFound", err)
-			}
-			if problems, err := svc.Check(ctx, nil); err != nil || len(problems) > 0 {
-				t.Fatalf("check: %v %v", problems, err)
-			}
-		})
-	}
+	storetest.EachEngine(t, func(t *testing.T, engine string) {
+		ctx := context.Background()
+		svc := coretest.New(t, coretest.Options{Engine: engine})
+		alice := coretest.User(t, svc, "alice", "Alice Martin")
+		coretest.User(t, svc, "bob", "Bob Durand")
+		data := msg("x@remote.example", "alice@test.mssante.fr", "=?utf-8?q?R=C3=A9sultats?=", "")
+		err := svc.Deliver(ctx, core.System("smtp"), core.Delivery{MailFrom: "x@remote.example", Recipients: []string{"alice@test.mssante.fr", "bob@test.mssante.fr"}, Data: data})
+		if err != nil {
+			t.Fatal(err)
+		}
+		inbox := coretest.Folder(t, svc, "alice@test.mssante.fr", "INBOX")
+		if inbox.Messages != 1 || inbox.Unseen != 1 || inbox.UIDNext != 2 {
+			t.Fatalf("inbox counters = %+v", inbox)
+		}
+		msgs, err := svc.Messages(ctx, alice, inbox.ID, core.MessageQuery{})
+		if err != nil || len(msgs) != 1 {
+			t.Fatalf("messages = %v, %v", msgs, err)
+		}
+		if msgs[0].Subject != "Résultats" {
+			t.Errorf("subject = %q, want decoded Résultats", msgs[0].Subject)
+		}
+		raw, err := svc.ReadMessage(ctx, alice, msgs[0].ID)
+		if err != nil || string(raw) != string(data) {
+			t.Fatalf("read back %q, %v", raw, err)
+		}
+		// Bob cannot read Alice's message: it does not exist for him.
+		bob, _ := svc.User(ctx, "bob@test.mssante.fr")
+		bobActor := core.Actor{AccountID: bob.ID, Address: bob.Address, Door: "test"}
+		if _, err := svc.Message(ctx, bobActor, msgs[0].ID); !errors.Is(err, core.ErrNotFound) {
+			t.Errorf("bob reads alice's message: err = %v, want ErrNotFound", err)
+		}
+		if _, err := svc.Messages(ctx, bobActor, inbox.ID, core.MessageQuery{}); !errors.Is(err, core.ErrNotFound) {
+			t.Errorf("bob lists alice's inbox: err = %v, want ErrNotFound", err)
+		}
+		if problems, err := svc.Check(ctx, nil); err != nil || len(problems) > 0 {
+			t.Fatalf("check: %v %v", problems, err)
+		}
+	})
 }
 
 func TestUnknownRecipientAndQuota(t *testing.T) {
@@ -88,125 +85,121 @@ func TestUnknownRecipientAndQuota(t *testing.T) {
 }
 
 func TestSubmitRights(t *testing.T) {
-	for _, engine := range engines {
-		t.Run(engine, func(t *testing.T) {
-			ctx := context.Background()
-			svc := coretest.New(t, coretest.Options{Engine: engine})
-			alice := coretest.User(t, svc, "alice", "Alice")
-			bob := coretest.User(t, svc, "bob", "Bob")
-			sys := core.System("cli")
-			org, err := svc.AddMailbox(ctx, sys, "cardio@test.mssante.fr", core.KindOrganisational, "Cardiologie", "")
-			if err != nil {
-				t.Fatal(err)
+	storetest.EachEngine(t, func(t *testing.T, engine string) {
+		ctx := context.Background()
+		svc := coretest.New(t, coretest.Options{Engine: engine})
+		alice := coretest.User(t, svc, "alice", "Alice")
+		bob := coretest.User(t, svc, "bob", "Bob")
+		sys := core.System("cli")
+		org, err := svc.AddMailbox(ctx, sys, "cardio@test.mssante.fr", core.KindOrganisational, "Cardiologie", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Without any right, Bob cannot send as the service.
+		_, err = svc.Submit(ctx, bob, core.Submission{MailFrom: "cardio@test.mssante.fr", Recipients: []string{"alice@test.mssante.fr"},
+			Data: msg("cardio@test.mssante.fr", "alice@test.mssante.fr", "s1", "")})
+		if !errors.Is(err, core.ErrPermission) {
+			t.Fatalf("send as org without right: %v", err)
+		}
+		// Nor forge From: while using his own envelope.
+		_, err = svc.Submit(ctx, bob, core.Submission{MailFrom: "bob@test.mssante.fr", Recipients: []string{"alice@test.mssante.fr"},
+			Data: msg("alice@test.mssante.fr", "alice@test.mssante.fr", "s2", "")})
+		if !errors.Is(err, core.ErrPermission) {
+			t.Fatalf("forged From: %v", err)
+		}
+		// With send-on-behalf, the message goes out with Sender: Bob.
+		member, _ := core.ParseRights("member")
+		if err := svc.SetRights(ctx, sys, org.ID, "bob@test.mssante.fr", member); err != nil {
+			t.Fatal(err)
+		}
+		res, err := svc.Submit(ctx, bob, core.Submission{MailFrom: "cardio@test.mssante.fr", Recipients: []string{"alice@test.mssante.fr", "dr.x@other-operator.example"},
+			Data: []byte("From: Cardiologie <cardio@test.mssante.fr>\r\nTo: alice@test.mssante.fr\r\nBcc: hidden@test.mssante.fr\r\nSubject: s3\r\n\r\nBonjour\r\n")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Local != 1 || res.Queued != 1 || res.MessageID == "" {
+			t.Fatalf("result = %+v", res)
+		}
+		inbox := coretest.Folder(t, svc, "alice@test.mssante.fr", "INBOX")
+		msgs, _ := svc.Messages(ctx, alice, inbox.ID, core.MessageQuery{})
+		raw, _ := svc.ReadMessage(ctx, alice, msgs[0].ID)
+		for _, want := range []string{"Sender: bob@test.mssante.fr", "Message-Id: <", "Date: "} {
+			if !strings.Contains(string(raw), want) {
+				t.Errorf("delivered message lacks %q:\n%s", want, raw)
 			}
-			// Without any right, Bob cannot send as the service.
-			_, err = svc.Submit(ctx, bob, core.Submission{MailFrom: "cardio@test.mssante.fr", Recipients: []string{"alice@test.mssante.fr"},
-				Data: msg("cardio@test.mssante.fr", "alice@test.mssante.fr", "s1", "")})
-			if !errors.Is(err, core.ErrPermission) {
-				t.Fatalf("send as org without right: %v", err)
-			}
-			// Nor forge From: while using his own envelope.
-			_, err = svc.Submit(ctx, bob, core.Submission{MailFrom: "bob@test.mssante.fr", Recipients: []string{"alice@test.mssante.fr"},
-				Data: msg("alice@test.mssante.fr", "alice@test.mssante.fr", "s2", "")})
-			if !errors.Is(err, core.ErrPermission) {
-				t.Fatalf("forged From: %v", err)
-			}
-			// With send-on-behalf, the message goes out with Sender: Bob.
-			member, _ := core.ParseRights("member")
-			if err := svc.SetRights(ctx, sys, org.ID, "bob@test.mssante.fr", member); err != nil {
-				t.Fatal(err)
-			}
-			res, err := svc.Submit(ctx, bob, core.Submission{MailFrom: "cardio@test.mssante.fr", Recipients: []string{"alice@test.mssante.fr", "dr.x@other-operator.example"},
-				Data: []byte("From: Cardiologie <cardio@test.mssante.fr>\r\nTo: alice@test.mssante.fr\r\nBcc: hidden@test.mssante.fr\r\nSubject: s3\r\n\r\nBonjour\r\n")})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if res.Local != 1 || res.Queued != 1 || res.MessageID == "" {
-				t.Fatalf("result = %+v", res)
-			}
-			inbox := coretest.Folder(t, svc, "alice@test.mssante.fr", "INBOX")
-			msgs, _ := svc.Messages(ctx, alice, inbox.ID, core.MessageQuery{})
-			raw, _ := svc.ReadMessage(ctx, alice, msgs[0].ID)
-			for _, want := range []string{"Sender: bob@test.mssante.fr", "Message-Id: <", "Date: "} {
-				if !strings.Contains(string(raw), want) {
-					t.Errorf("delivered message lacks %q:\n%s", want, raw)
-				}
-			}
-			if strings.Contains(string(raw), "Bcc:") {
-				t.Errorf("Bcc header leaked to recipients")
-			}
-			sent := coretest.Folder(t, svc, "cardio@test.mssante.fr", "Sent")
-			if sent.Messages != 1 || sent.Unseen != 0 {
-				t.Errorf("org Sent folder = %+v, want one seen copy", sent)
-			}
-			q, err := svc.OutboundList(ctx, sys)
-			if err != nil || len(q) != 1 || q[0].Rcpt != "dr.x@other-operator.example" {
-				t.Fatalf("queue = %+v, %v", q, err)
-			}
-			// Revoking takes effect at once.
-			if err := svc.SetRights(ctx, sys, org.ID, "bob@test.mssante.fr", 0); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := svc.Folders(ctx, bob, org.ID); !errors.Is(err, core.ErrNotFound) {
-				t.Fatalf("folders after revoke: %v", err)
-			}
-			if problems, err := svc.Check(ctx, nil); err != nil || len(problems) > 0 {
-				t.Fatalf("check: %v %v", problems, err)
-			}
-		})
-	}
+		}
+		if strings.Contains(string(raw), "Bcc:") {
+			t.Errorf("Bcc header leaked to recipients")
+		}
+		sent := coretest.Folder(t, svc, "cardio@test.mssante.fr", "Sent")
+		if sent.Messages != 1 || sent.Unseen != 0 {
+			t.Errorf("org Sent folder = %+v, want one seen copy", sent)
+		}
+		q, err := svc.OutboundList(ctx, sys)
+		if err != nil || len(q) != 1 || q[0].Rcpt != "dr.x@other-operator.example" {
+			t.Fatalf("queue = %+v, %v", q, err)
+		}
+		// Revoking takes effect at once.
+		if err := svc.SetRights(ctx, sys, org.ID, "bob@test.mssante.fr", 0); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := svc.Folders(ctx, bob, org.ID); !errors.Is(err, core.ErrNotFound) {
+			t.Fatalf("folders after revoke: %v", err)
+		}
+		if problems, err := svc.Check(ctx, nil); err != nil || len(problems) > 0 {
+			t.Fatalf("check: %v %v", problems, err)
+		}
+	})
 }
 
 func TestFlagsExpungeVanishedAndMove(t *testing.T) {
-	for _, engine := range engines {
-		t.Run(engine, func(t *testing.T) {
-			ctx := context.Background()
-			svc := coretest.New(t, coretest.Options{Engine: engine})
-			alice := coretest.User(t, svc, "alice", "Alice")
-			for i := range 3 {
-				if err := svc.Deliver(ctx, core.System("smtp"), core.Delivery{Recipients: []string{"alice@test.mssante.fr"}, Data: msg("a@b.example", "alice@test.mssante.fr", fmt.Sprint("m", i), "")}); err != nil {
-					t.Fatal(err)
-				}
+	storetest.EachEngine(t, func(t *testing.T, engine string) {
+		ctx := context.Background()
+		svc := coretest.New(t, coretest.Options{Engine: engine})
+		alice := coretest.User(t, svc, "alice", "Alice")
+		for i := range 3 {
+			if err := svc.Deliver(ctx, core.System("smtp"), core.Delivery{Recipients: []string{"alice@test.mssante.fr"}, Data: msg("a@b.example", "alice@test.mssante.fr", fmt.Sprint("m", i), "")}); err != nil {
+				t.Fatal(err)
 			}
-			inbox := coretest.Folder(t, svc, "alice@test.mssante.fr", "INBOX")
-			w := svc.Watch(inbox.MailboxID)
-			defer w.Close()
-			before := inbox.HighestModSeq
-			changed, _, err := svc.StoreFlags(ctx, alice, inbox.ID, []uint32{1, 2}, core.FlagChange{Op: core.FlagsAdd, Flags: core.FlagSeen | core.FlagDeleted})
-			if err != nil || len(changed) != 2 {
-				t.Fatalf("store = %v, %v", changed, err)
-			}
-			if e := <-w.C; e.Kind != core.EventFlags || e.FolderID != inbox.ID {
-				t.Fatalf("event = %+v", e)
-			}
-			// UNCHANGEDSINCE below the new MODSEQ fails for the changed ones.
-			_, failed, err := svc.StoreFlags(ctx, alice, inbox.ID, []uint32{1, 3}, core.FlagChange{Op: core.FlagsAdd, Flags: core.FlagFlagged, UnchangedSince: before})
-			if err != nil || len(failed) != 1 || failed[0] != 1 {
-				t.Fatalf("unchangedsince failed = %v, %v", failed, err)
-			}
-			gone, err := svc.Expunge(ctx, alice, inbox.ID, nil)
-			if err != nil || fmt.Sprint(gone) != "[1 2]" {
-				t.Fatalf("expunge = %v, %v", gone, err)
-			}
-			vanished, err := svc.Vanished(ctx, alice, inbox.ID, before)
-			if err != nil || fmt.Sprint(vanished) != "[1 2]" {
-				t.Fatalf("vanished = %v, %v", vanished, err)
-			}
-			archive := coretest.Folder(t, svc, "alice@test.mssante.fr", "Archive")
-			pairs, err := svc.Move(ctx, alice, inbox.ID, []uint32{3}, archive.ID)
-			if err != nil || len(pairs) != 1 || pairs[0] != (core.UIDPair{Src: 3, Dst: 1}) {
-				t.Fatalf("move = %v, %v", pairs, err)
-			}
-			inbox = coretest.Folder(t, svc, "alice@test.mssante.fr", "INBOX")
-			archive = coretest.Folder(t, svc, "alice@test.mssante.fr", "Archive")
-			if inbox.Messages != 0 || archive.Messages != 1 || archive.Unseen != 1 {
-				t.Fatalf("after move: inbox %+v archive %+v", inbox, archive)
-			}
-			if problems, err := svc.Check(ctx, nil); err != nil || len(problems) > 0 {
-				t.Fatalf("check: %v %v", problems, err)
-			}
-		})
-	}
+		}
+		inbox := coretest.Folder(t, svc, "alice@test.mssante.fr", "INBOX")
+		w := svc.Watch(inbox.MailboxID)
+		defer w.Close()
+		before := inbox.HighestModSeq
+		changed, _, err := svc.StoreFlags(ctx, alice, inbox.ID, []uint32{1, 2}, core.FlagChange{Op: core.FlagsAdd, Flags: core.FlagSeen | core.FlagDeleted})
+		if err != nil || len(changed) != 2 {
+			t.Fatalf("store = %v, %v", changed, err)
+		}
+		if e := <-w.C; e.Kind != core.EventFlags || e.FolderID != inbox.ID {
+			t.Fatalf("event = %+v", e)
+		}
+		// UNCHANGEDSINCE below the new MODSEQ fails for the changed ones.
+		_, failed, err := svc.StoreFlags(ctx, alice, inbox.ID, []uint32{1, 3}, core.FlagChange{Op: core.FlagsAdd, Flags: core.FlagFlagged, UnchangedSince: before})
+		if err != nil || len(failed) != 1 || failed[0] != 1 {
+			t.Fatalf("unchangedsince failed = %v, %v", failed, err)
+		}
+		gone, err := svc.Expunge(ctx, alice, inbox.ID, nil)
+		if err != nil || fmt.Sprint(gone) != "[1 2]" {
+			t.Fatalf("expunge = %v, %v", gone, err)
+		}
+		vanished, err := svc.Vanished(ctx, alice, inbox.ID, before)
+		if err != nil || fmt.Sprint(vanished) != "[1 2]" {
+			t.Fatalf("vanished = %v, %v", vanished, err)
+		}
+		archive := coretest.Folder(t, svc, "alice@test.mssante.fr", "Archive")
+		pairs, err := svc.Move(ctx, alice, inbox.ID, []uint32{3}, archive.ID)
+		if err != nil || len(pairs) != 1 || pairs[0] != (core.UIDPair{Src: 3, Dst: 1}) {
+			t.Fatalf("move = %v, %v", pairs, err)
+		}
+		inbox = coretest.Folder(t, svc, "alice@test.mssante.fr", "INBOX")
+		archive = coretest.Folder(t, svc, "alice@test.mssante.fr", "Archive")
+		if inbox.Messages != 0 || archive.Messages != 1 || archive.Unseen != 1 {
+			t.Fatalf("after move: inbox %+v archive %+v", inbox, archive)
+		}
+		if problems, err := svc.Check(ctx, nil); err != nil || len(problems) > 0 {
+			t.Fatalf("check: %v %v", problems, err)
+		}
+	})
 }
 
 func TestReadOnlyDelegateCannotChange(t *testing.T) {

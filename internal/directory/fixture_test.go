@@ -11,9 +11,6 @@ import (
 	"caduceus/internal/store/storetest"
 )
 
-// engines are the store engines every directory test runs on.
-var engines = []string{"sqlite", "postgres"}
-
 // openDirectory opens an empty directory on a fresh store of the engine.
 func openDirectory(t testing.TB, engine string) *Directory {
 	t.Helper()

@@ -12,32 +12,32 @@ import (
 	"unicode/utf16"
 
 	"golang.org/x/text/encoding/charmap"
+
+	"caduceus/internal/store/storetest"
 )
 
 func TestImportSummary(t *testing.T) {
-	for _, engine := range engines {
-		t.Run(engine, func(t *testing.T) {
-			d := openDirectory(t, engine)
-			sum, err := d.Import(context.Background(), fixtureFiles(t), nil)
-			if err != nil {
-				t.Fatal(err)
+	storetest.EachEngine(t, func(t *testing.T, engine string) {
+		d := openDirectory(t, engine)
+		sum, err := d.Import(context.Background(), fixtureFiles(t), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Nine entries: Lefèvre through her mailbox (her activity row folds
+		// into it), the organisational mailbox, D'Almeida at two places, and
+		// five others.
+		want := Summary{Generation: 1, Rows: 12, Entries: 9, Added: 9, Folded: 1, Skills: 2}
+		got := sum
+		got.Files, got.Rejections, got.Timings, got.Duration = nil, nil, nil, 0
+		if !equalSummary(got, want) {
+			t.Errorf("summary %+v, want %+v", got, want)
+		}
+		for _, f := range sum.Files {
+			if f.Encoding != "UTF-8" || f.Rejected != 0 || f.Kind == "" {
+				t.Errorf("file %+v", f)
 			}
-			// Nine entries: Lefèvre through her mailbox (her activity row folds
-			// into it), the organisational mailbox, D'Almeida at two places, and
-			// five others.
-			want := Summary{Generation: 1, Rows: 12, Entries: 9, Added: 9, Folded: 1, Skills: 2}
-			got := sum
-			got.Files, got.Rejections, got.Timings, got.Duration = nil, nil, nil, 0
-			if !equalSummary(got, want) {
-				t.Errorf("summary %+v, want %+v", got, want)
-			}
-			for _, f := range sum.Files {
-				if f.Encoding != "UTF-8" || f.Rejected != 0 || f.Kind == "" {
-					t.Errorf("file %+v", f)
-				}
-			}
-		})
-	}
+		}
+	})
 }
 
 func equalSummary(a, b Summary) bool {
@@ -49,46 +49,44 @@ func equalSummary(a, b Summary) bool {
 // TestReimport imports changed data over the test data: what vanished is
 // removed, what changed is updated, and the same files again change nothing.
 func TestReimport(t *testing.T) {
-	for _, engine := range engines {
-		t.Run(engine, func(t *testing.T) {
-			ctx := context.Background()
-			d := imported(t, engine)
-			rows := activityRows()
-			rows[3]["Libellé commune (coord. structure)"] = "BREST CEDEX" // Le Gall: updated
-			rows = slices.Delete(rows, 6, 7)                              // Martim: removed
-			rows = append(rows, practitioner(8, "NGUYEN", "Thi", "40", "", "R9", "", "31000", "TOULOUSE"))
-			dir := t.TempDir()
-			files := []string{
-				writeFile(t, dir, "PS_LibreAcces_Personne_activite.txt", extractionText(activityColumns, rows...)),
-				writeFile(t, dir, "PS_LibreAcces_SavoirFaire.txt", extractionText(skillColumnNames, skillRows()...)),
-				writeFile(t, dir, "Extraction_Correspondance_MSSante.txt", extractionText(mailboxColumns, mailboxRows()...)),
+	storetest.EachEngine(t, func(t *testing.T, engine string) {
+		ctx := context.Background()
+		d := imported(t, engine)
+		rows := activityRows()
+		rows[3]["Libellé commune (coord. structure)"] = "BREST CEDEX" // Le Gall: updated
+		rows = slices.Delete(rows, 6, 7)                              // Martim: removed
+		rows = append(rows, practitioner(8, "NGUYEN", "Thi", "40", "", "R9", "", "31000", "TOULOUSE"))
+		dir := t.TempDir()
+		files := []string{
+			writeFile(t, dir, "PS_LibreAcces_Personne_activite.txt", extractionText(activityColumns, rows...)),
+			writeFile(t, dir, "PS_LibreAcces_SavoirFaire.txt", extractionText(skillColumnNames, skillRows()...)),
+			writeFile(t, dir, "Extraction_Correspondance_MSSante.txt", extractionText(mailboxColumns, mailboxRows()...)),
+		}
+		sum, err := d.Import(ctx, files, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sum.Generation != 2 || sum.Added != 1 || sum.Updated != 1 || sum.Removed != 1 || sum.Unchanged != 7 {
+			t.Errorf("summary %+v", sum)
+		}
+		for q, want := range map[string]int{"martim anne": 0, "nguyen": 1} {
+			res, err := d.Search(ctx, Query{Text: q})
+			if err != nil || res.Total != want {
+				t.Errorf("search %q: %d entries, %v; want %d", q, res.Total, err, want)
 			}
-			sum, err := d.Import(ctx, files, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if sum.Generation != 2 || sum.Added != 1 || sum.Updated != 1 || sum.Removed != 1 || sum.Unchanged != 7 {
-				t.Errorf("summary %+v", sum)
-			}
-			for q, want := range map[string]int{"martim anne": 0, "nguyen": 1} {
-				res, err := d.Search(ctx, Query{Text: q})
-				if err != nil || res.Total != want {
-					t.Errorf("search %q: %d entries, %v; want %d", q, res.Total, err, want)
-				}
-			}
-			sum, err = d.Import(ctx, files, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if sum.Generation != 3 || sum.Added != 0 || sum.Updated != 0 || sum.Removed != 0 || sum.Unchanged != 9 {
-				t.Errorf("same files again: %+v", sum)
-			}
-			gens, err := d.generations(ctx)
-			if err != nil || !slices.Equal(sorted(gens), []int64{2, 3}) {
-				t.Errorf("generations kept: %v, %v; want the current and the previous", gens, err)
-			}
-		})
-	}
+		}
+		sum, err = d.Import(ctx, files, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sum.Generation != 3 || sum.Added != 0 || sum.Updated != 0 || sum.Removed != 0 || sum.Unchanged != 9 {
+			t.Errorf("same files again: %+v", sum)
+		}
+		gens, err := d.generations(ctx)
+		if err != nil || !slices.Equal(sorted(gens), []int64{2, 3}) {
+			t.Errorf("generations kept: %v, %v; want the current and the previous", gens, err)
+		}
+	})
 }
 
 func sorted(s []int64) []int64 {
@@ -99,38 +97,36 @@ func sorted(s []int64) []int64 {
 // TestImportSwitchesAtomically searches during an import: until the new data
 // is complete, searches answer from the old.
 func TestImportSwitchesAtomically(t *testing.T) {
-	for _, engine := range engines {
-		t.Run(engine, func(t *testing.T) {
-			ctx := context.Background()
-			d := imported(t, engine)
-			dir := t.TempDir()
-			files := []string{writeFile(t, dir, "a.txt", extractionText(activityColumns,
-				practitioner(9, "ZOLA", "Émile", "10", "", "R1", "", "75001", "PARIS")))}
-			var during []int
-			progress := writerFunc(func(p []byte) {
-				if !strings.Contains(string(p), "finishing") {
-					return
-				}
-				for _, q := range []string{"martin", "zola"} {
-					res, err := d.Search(ctx, Query{Text: q})
-					if err != nil {
-						t.Error(err)
-					}
-					during = append(during, res.Total)
-				}
-			})
-			if _, err := d.Import(ctx, files, progress); err != nil {
-				t.Fatal(err)
+	storetest.EachEngine(t, func(t *testing.T, engine string) {
+		ctx := context.Background()
+		d := imported(t, engine)
+		dir := t.TempDir()
+		files := []string{writeFile(t, dir, "a.txt", extractionText(activityColumns,
+			practitioner(9, "ZOLA", "Émile", "10", "", "R1", "", "75001", "PARIS")))}
+		var during []int
+		progress := writerFunc(func(p []byte) {
+			if !strings.Contains(string(p), "finishing") {
+				return
 			}
-			if !slices.Equal(during, []int{3, 0}) {
-				t.Errorf("during the import, martin and zola gave %v entries, want the old data [3 0]", during)
-			}
-			res, err := d.Search(ctx, Query{Text: "zola"})
-			if err != nil || res.Total != 1 {
-				t.Errorf("after the import: %+v, %v", res, err)
+			for _, q := range []string{"martin", "zola"} {
+				res, err := d.Search(ctx, Query{Text: q})
+				if err != nil {
+					t.Error(err)
+				}
+				during = append(during, res.Total)
 			}
 		})
-	}
+		if _, err := d.Import(ctx, files, progress); err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(during, []int{3, 0}) {
+			t.Errorf("during the import, martin and zola gave %v entries, want the old data [3 0]", during)
+		}
+		res, err := d.Search(ctx, Query{Text: "zola"})
+		if err != nil || res.Total != 1 {
+			t.Errorf("after the import: %+v, %v", res, err)
+		}
+	})
 }
 
 type writerFunc func(p []byte)
@@ -207,50 +203,48 @@ func TestImportBrokenFiles(t *testing.T) {
 			},
 		},
 	}
-	for _, engine := range engines {
-		t.Run(engine, func(t *testing.T) {
-			d := imported(t, engine)
-			ctx := context.Background()
-			before, err := d.Search(ctx, Query{Text: "mar"})
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, tt := range tests {
-				t.Run(tt.name, func(t *testing.T) {
-					path := writeFile(t, t.TempDir(), "Extraction_Correspondance_MSSante.txt", tt.content)
-					gen, _ := d.Generation(ctx)
-					files := append(fixtureFiles(t)[:2], path)
-					sum, err := d.Import(ctx, files, nil)
-					if tt.err != "" {
-						if err == nil || !strings.Contains(err.Error(), tt.err) || !strings.Contains(err.Error(), "nothing was changed") {
-							t.Fatalf("error %v, want one saying %q and that nothing was changed", err, tt.err)
-						}
-						if now, _ := d.Generation(ctx); now != gen {
-							t.Errorf("generation went from %d to %d", gen, now)
-						}
-						after, err := d.Search(ctx, Query{Text: "mar"})
-						if err != nil || !slices.Equal(names(after.Entries), names(before.Entries)) {
-							t.Errorf("after the failed import, %q, %v; before %q", names(after.Entries), err, names(before.Entries))
-						}
-						return
+	storetest.EachEngine(t, func(t *testing.T, engine string) {
+		d := imported(t, engine)
+		ctx := context.Background()
+		before, err := d.Search(ctx, Query{Text: "mar"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				path := writeFile(t, t.TempDir(), "Extraction_Correspondance_MSSante.txt", tt.content)
+				gen, _ := d.Generation(ctx)
+				files := append(fixtureFiles(t)[:2], path)
+				sum, err := d.Import(ctx, files, nil)
+				if tt.err != "" {
+					if err == nil || !strings.Contains(err.Error(), tt.err) || !strings.Contains(err.Error(), "nothing was changed") {
+						t.Fatalf("error %v, want one saying %q and that nothing was changed", err, tt.err)
 					}
-					if err != nil {
-						t.Fatal(err)
+					if now, _ := d.Generation(ctx); now != gen {
+						t.Errorf("generation went from %d to %d", gen, now)
 					}
-					var got []string
-					for _, r := range sum.Rejections {
-						got = append(got, strings.TrimPrefix(r.String(), filepath.Base(path)+" "))
+					after, err := d.Search(ctx, Query{Text: "mar"})
+					if err != nil || !slices.Equal(names(after.Entries), names(before.Entries)) {
+						t.Errorf("after the failed import, %q, %v; before %q", names(after.Entries), err, names(before.Entries))
 					}
-					if !slices.Equal(got, tt.rejects) || sum.Rejected != len(tt.rejects) {
-						t.Errorf("rejections %q (%d), want %q", got, sum.Rejected, tt.rejects)
-					}
-					if tt.check != nil {
-						tt.check(t, d, sum)
-					}
-				})
-			}
-		})
-	}
+					return
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				var got []string
+				for _, r := range sum.Rejections {
+					got = append(got, strings.TrimPrefix(r.String(), filepath.Base(path)+" "))
+				}
+				if !slices.Equal(got, tt.rejects) || sum.Rejected != len(tt.rejects) {
+					t.Errorf("rejections %q (%d), want %q", got, sum.Rejected, tt.rejects)
+				}
+				if tt.check != nil {
+					tt.check(t, d, sum)
+				}
+			})
+		}
+	})
 }
 
 // dataLine returns a mailbox row as a line, without its line end.

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"slices"
 	"testing"
+
+	"caduceus/internal/store/storetest"
 )
 
 func TestSearch(t *testing.T) {
@@ -39,63 +41,59 @@ func TestSearch(t *testing.T) {
 		{"mailbox prefix", Query{Mailbox: "HELENE."}, []string{"LEFÈVRE Hélène"}},
 		{"words and filters", Query{Text: "mar", Profession: "21"}, []string{"MARTINEZ Paul"}},
 	}
-	for _, engine := range engines {
-		t.Run(engine, func(t *testing.T) {
-			d := imported(t, engine)
-			for _, tt := range tests {
-				t.Run(tt.name, func(t *testing.T) {
-					res, err := d.Search(context.Background(), tt.query)
-					if err != nil {
-						t.Fatal(err)
-					}
-					if got := names(res.Entries); !slices.Equal(got, tt.want) {
-						t.Errorf("got %q, want %q", got, tt.want)
-					}
-					if res.Total != len(tt.want) || res.Capped {
-						t.Errorf("total %d capped %v, want %d", res.Total, res.Capped, len(tt.want))
-					}
-				})
-			}
-		})
-	}
+	storetest.EachEngine(t, func(t *testing.T, engine string) {
+		d := imported(t, engine)
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				res, err := d.Search(context.Background(), tt.query)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := names(res.Entries); !slices.Equal(got, tt.want) {
+					t.Errorf("got %q, want %q", got, tt.want)
+				}
+				if res.Total != len(tt.want) || res.Capped {
+					t.Errorf("total %d capped %v, want %d", res.Total, res.Capped, len(tt.want))
+				}
+			})
+		}
+	})
 }
 
 func TestSearchEntryFields(t *testing.T) {
-	for _, engine := range engines {
-		t.Run(engine, func(t *testing.T) {
-			d := imported(t, engine)
-			ctx := context.Background()
-			res, err := d.Search(ctx, Query{Text: "martin marie"})
-			if err != nil || len(res.Entries) != 1 {
-				t.Fatalf("search: %v, %d entries", err, len(res.Entries))
-			}
-			got := res.Entries[0]
-			want := Entry{
-				ID: "p:8" + testRPPS(4) + ":R5", NationalID: "8" + testRPPS(4), LastName: "MARTIN",
-				FirstName: "Marie", Profession: "10", Specialty: "SM04",
-				SpecialtyLabel: "Cardiologie et maladies vasculaires", Organisation: "HOPITAL SAINT-JOSEPH",
-				Address: "RUE DES LILAS", Postcode: "75014", City: "PARIS", Department: "75",
-			}
-			if got != want {
-				t.Errorf("entry\n got %+v\nwant %+v", got, want)
-			}
-			again, err := d.Entry(ctx, want.ID)
-			if err != nil || again != want {
-				t.Errorf("Entry(%q) = %+v, %v", want.ID, again, err)
-			}
-			org, err := d.Entry(ctx, "m:secretariat.cardio@ch-lyon.mssante.fr")
-			if err != nil {
-				t.Fatal(err)
-			}
-			if org.MailboxKind != KindOrganisation || org.Service != "Service de cardiologie" ||
-				org.City != "LYON" || org.Postcode != "69003" || !org.Dematerialised {
-				t.Errorf("organisational mailbox: %+v", org)
-			}
-			if _, err := d.Entry(ctx, "m:nobody@example.org"); !errors.Is(err, ErrNotFound) {
-				t.Errorf("unknown entry: %v", err)
-			}
-		})
-	}
+	storetest.EachEngine(t, func(t *testing.T, engine string) {
+		d := imported(t, engine)
+		ctx := context.Background()
+		res, err := d.Search(ctx, Query{Text: "martin marie"})
+		if err != nil || len(res.Entries) != 1 {
+			t.Fatalf("search: %v, %d entries", err, len(res.Entries))
+		}
+		got := res.Entries[0]
+		want := Entry{
+			ID: "p:8" + testRPPS(4) + ":R5", NationalID: "8" + testRPPS(4), LastName: "MARTIN",
+			FirstName: "Marie", Profession: "10", Specialty: "SM04",
+			SpecialtyLabel: "Cardiologie et maladies vasculaires", Organisation: "HOPITAL SAINT-JOSEPH",
+			Address: "RUE DES LILAS", Postcode: "75014", City: "PARIS", Department: "75",
+		}
+		if got != want {
+			t.Errorf("entry\n got %+v\nwant %+v", got, want)
+		}
+		again, err := d.Entry(ctx, want.ID)
+		if err != nil || again != want {
+			t.Errorf("Entry(%q) = %+v, %v", want.ID, again, err)
+		}
+		org, err := d.Entry(ctx, "m:secretariat.cardio@ch-lyon.mssante.fr")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if org.MailboxKind != KindOrganisation || org.Service != "Service de cardiologie" ||
+			org.City != "LYON" || org.Postcode != "69003" || !org.Dematerialised {
+			t.Errorf("organisational mailbox: %+v", org)
+		}
+		if _, err := d.Entry(ctx, "m:nobody@example.org"); !errors.Is(err, ErrNotFound) {
+			t.Errorf("unknown entry: %v", err)
+		}
+	})
 }
 
 func TestSearchPaging(t *testing.T) {

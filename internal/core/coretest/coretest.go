@@ -23,7 +23,7 @@ const Password = "correct horse battery"
 
 // Options tunes New; the zero value is fine.
 type Options struct {
-	Engine       string // "sqlite" (default) or "postgres"
+	Engine       string // "sqlite" or "postgres"; storetest.DefaultEngine() when empty
 	MessageLimit int64
 	DefaultQuota int64
 	// NIL is the X-MSS-NIL value of every message sent.
@@ -45,7 +45,7 @@ func New(t testing.TB, o Options) *core.Service {
 func NewWithStore(t testing.TB, o Options) (*core.Service, *store.Store) {
 	t.Helper()
 	if o.Engine == "" {
-		o.Engine = "sqlite"
+		o.Engine = storetest.DefaultEngine()
 	}
 	st := storetest.Open(t, o.Engine)
 	key := make([]byte, blob.KeySize)

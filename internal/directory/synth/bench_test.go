@@ -48,9 +48,6 @@ func benchFiles(b *testing.B) []string {
 	return paths
 }
 
-// engines are the store engines the benchmarks run on.
-var engines = []string{"sqlite", "postgres"}
-
 // openDirectory opens an empty directory on a fresh store of the engine.
 func openDirectory(b *testing.B, engine string) *directory.Directory {
 	b.Helper()
@@ -64,27 +61,25 @@ func openDirectory(b *testing.B, engine string) *directory.Directory {
 
 func BenchmarkImport(b *testing.B) {
 	paths := benchFiles(b)
-	for _, engine := range engines {
-		b.Run(engine, func(b *testing.B) {
-			for range b.N {
-				b.StopTimer()
-				d := openDirectory(b, engine)
-				resetPeakMemory()
-				b.StartTimer()
-				sum, err := d.Import(context.Background(), paths, nil)
-				if err != nil {
-					b.Fatal(err)
-				}
-				b.StopTimer()
-				b.ReportMetric(float64(sum.Rows)/sum.Duration.Seconds(), "rows/s")
-				b.ReportMetric(sum.Duration.Seconds(), "s/import")
-				b.ReportMetric(float64(peakMemory())/(1<<20), "peak-MiB")
-				b.Logf("%s: %d rows, %d entries in %s; steps %v", engine, sum.Rows, sum.Entries,
-					sum.Duration.Round(time.Millisecond), sum.Timings)
-				d.Close()
+	storetest.EachEngine(b, func(b *testing.B, engine string) {
+		for range b.N {
+			b.StopTimer()
+			d := openDirectory(b, engine)
+			resetPeakMemory()
+			b.StartTimer()
+			sum, err := d.Import(context.Background(), paths, nil)
+			if err != nil {
+				b.Fatal(err)
 			}
-		})
-	}
+			b.StopTimer()
+			b.ReportMetric(float64(sum.Rows)/sum.Duration.Seconds(), "rows/s")
+			b.ReportMetric(sum.Duration.Seconds(), "s/import")
+			b.ReportMetric(float64(peakMemory())/(1<<20), "peak-MiB")
+			b.Logf("%s: %d rows, %d entries in %s; steps %v", engine, sum.Rows, sum.Entries,
+				sum.Duration.Round(time.Millisecond), sum.Timings)
+			d.Close()
+		}
+	})
 }
 
 // benchQueries is a mix of what people type: whole last names common and rare,
@@ -132,35 +127,33 @@ func misspell(w string, i int) string {
 func BenchmarkSearch(b *testing.B) {
 	paths := benchFiles(b)
 	queries := benchQueries()
-	for _, engine := range engines {
-		b.Run(engine, func(b *testing.B) {
-			d := openDirectory(b, engine)
-			defer d.Close()
-			ctx := context.Background()
-			if _, err := d.Import(ctx, paths, nil); err != nil {
+	storetest.EachEngine(b, func(b *testing.B, engine string) {
+		d := openDirectory(b, engine)
+		defer d.Close()
+		ctx := context.Background()
+		if _, err := d.Import(ctx, paths, nil); err != nil {
+			b.Fatal(err)
+		}
+		for _, q := range queries[:20] { // warm the caches
+			d.Search(ctx, q)
+		}
+		lat := make([]time.Duration, 0, b.N)
+		b.ResetTimer()
+		for i := range b.N {
+			q := queries[i%len(queries)]
+			t0 := time.Now()
+			if _, err := d.Search(ctx, q); err != nil {
 				b.Fatal(err)
 			}
-			for _, q := range queries[:20] { // warm the caches
-				d.Search(ctx, q)
-			}
-			lat := make([]time.Duration, 0, b.N)
-			b.ResetTimer()
-			for i := range b.N {
-				q := queries[i%len(queries)]
-				t0 := time.Now()
-				if _, err := d.Search(ctx, q); err != nil {
-					b.Fatal(err)
-				}
-				lat = append(lat, time.Since(t0))
-			}
-			b.StopTimer()
-			l := loadgen.Summarize(lat)
-			ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-			b.ReportMetric(ms(l.P50), "p50-ms")
-			b.ReportMetric(ms(l.P99), "p99-ms")
-			b.ReportMetric(ms(l.Max), "max-ms")
-		})
-	}
+			lat = append(lat, time.Since(t0))
+		}
+		b.StopTimer()
+		l := loadgen.Summarize(lat)
+		ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+		b.ReportMetric(ms(l.P50), "p50-ms")
+		b.ReportMetric(ms(l.P99), "p99-ms")
+		b.ReportMetric(ms(l.Max), "max-ms")
+	})
 }
 
 // resetPeakMemory resets the process's resident memory high-water mark

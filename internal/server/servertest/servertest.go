@@ -27,7 +27,7 @@ const Password = "correct horse battery"
 
 // Options tunes Start; the zero value starts every listener on SQLite.
 type Options struct {
-	// Engine is "sqlite" (default) or "postgres".
+	// Engine is "sqlite" or "postgres"; storetest.DefaultEngine() when empty.
 	Engine string
 	// Users are local parts of accounts to create in Domain, e.g. "alice".
 	Users []string
@@ -50,6 +50,9 @@ func Start(t testing.TB, o Options) *server.Server {
 		IMAP: "127.0.0.1:0", IMAPS: "127.0.0.1:0", HTTPS: "127.0.0.1:0", Metrics: "127.0.0.1:0", LDAP: "127.0.0.1:0",
 	}
 	cfg.Delivery.Relay = "127.0.0.1:1" // nothing leaves the machine unless a test sets a relay
+	if o.Engine == "" {
+		o.Engine = storetest.DefaultEngine()
+	}
 	if o.Engine == "postgres" {
 		cfg.Database = storetest.PostgresDSN(t)
 	}

@@ -22,6 +22,16 @@ const PostgresURL = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable
 // Engines are the SQL engines every store test runs on.
 var Engines = []string{"sqlite", "postgres"}
 
+// DefaultEngine is the engine of tests that do not loop over both: SQLite,
+// or the one CADUCEUS_TEST_ENGINE names ("postgres" runs such a package's
+// whole suite on PostgreSQL).
+func DefaultEngine() string {
+	if os.Getenv("CADUCEUS_TEST_ENGINE") == "postgres" {
+		return "postgres"
+	}
+	return "sqlite"
+}
+
 // EachEngine runs fn as one subtest per engine, named for it: the loop every
 // test of code over the store starts with. T is *testing.T or *testing.B.
 func EachEngine[T interface{ Run(string, func(T)) bool }](t T, fn func(t T, engine string)) {
