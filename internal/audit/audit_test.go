@@ -54,9 +54,9 @@ func TestVerifyNamesTheFirstBrokenEntry(t *testing.T) {
 			id: 3, reason: "entry 3 was inserted",
 		},
 	}
-	for _, engine := range []string{"sqlite", "postgres"} {
+	storetest.EachEngine(t, func(t *testing.T, engine string) {
 		for _, tc := range tests {
-			t.Run(engine+"/"+tc.name, func(t *testing.T) {
+			t.Run(tc.name, func(t *testing.T) {
 				ctx := context.Background()
 				st := storetest.Open(t, engine)
 				tr := writeTrail(t, st, 5)
@@ -88,7 +88,7 @@ func TestVerifyNamesTheFirstBrokenEntry(t *testing.T) {
 				}
 			})
 		}
-	}
+	})
 }
 
 func TestExportWritesCSVOldestFirst(t *testing.T) {

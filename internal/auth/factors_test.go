@@ -49,9 +49,7 @@ func addAccount(t *testing.T, st *store.Store, addr string) int64 {
 }
 
 func TestFactorLinks(t *testing.T) {
-	for _, engine := range []string{"sqlite", "postgres"} {
-		t.Run(engine, func(t *testing.T) { testFactorLinks(t, storetest.Open(t, engine)) })
-	}
+	storetest.EachEngine(t, func(t *testing.T, engine string) { testFactorLinks(t, storetest.Open(t, engine)) })
 }
 
 func testFactorLinks(t *testing.T, st *store.Store) {

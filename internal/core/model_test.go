@@ -1,6 +1,7 @@
 package core_test
 
 import (
+	"caduceus/internal/store/storetest"
 	"context"
 	"fmt"
 	"reflect"
@@ -21,58 +22,56 @@ func multipartMsg(i int) []byte {
 // one stored before models existed is parsed on the fly until the
 // migration computes its model, in resumable batches.
 func TestModelStoredAndMigrated(t *testing.T) {
-	for _, engine := range engines {
-		t.Run(engine, func(t *testing.T) {
-			ctx := context.Background()
-			svc := coretest.New(t, coretest.Options{Engine: engine})
-			alice := coretest.User(t, svc, "alice", "Alice Martin")
-			for i := range 5 {
-				err := svc.Deliver(ctx, core.System("smtp"), core.Delivery{Recipients: []string{"alice@test.mssante.fr"}, Data: multipartMsg(i)})
-				if err != nil {
-					t.Fatal(err)
-				}
-			}
-			inbox := coretest.Folder(t, svc, "alice@test.mssante.fr", "INBOX")
-			list := func() []core.Message {
-				msgs, err := svc.Messages(ctx, alice, inbox.ID, core.MessageQuery{})
-				if err != nil || len(msgs) != 5 {
-					t.Fatalf("messages: %d, %v", len(msgs), err)
-				}
-				return msgs
-			}
-			stored, err := svc.Model(list()[0])
+	storetest.EachEngine(t, func(t *testing.T, engine string) {
+		ctx := context.Background()
+		svc := coretest.New(t, coretest.Options{Engine: engine})
+		alice := coretest.User(t, svc, "alice", "Alice Martin")
+		for i := range 5 {
+			err := svc.Deliver(ctx, core.System("smtp"), core.Delivery{Recipients: []string{"alice@test.mssante.fr"}, Data: multipartMsg(i)})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if svc.ModelFallbacks() != 0 {
-				t.Fatal("a message delivered now was parsed again")
+		}
+		inbox := coretest.Folder(t, svc, "alice@test.mssante.fr", "INBOX")
+		list := func() []core.Message {
+			msgs, err := svc.Messages(ctx, alice, inbox.ID, core.MessageQuery{})
+			if err != nil || len(msgs) != 5 {
+				t.Fatalf("messages: %d, %v", len(msgs), err)
 			}
-			if a := message.Attachments(stored); len(a) != 1 || a[0].Name != "cr0.pdf" || a[0].Part.DecodedSize != 9 {
-				t.Fatalf("attachments of the stored model: %+v", a)
-			}
-			if err := core.ClearModels(ctx, svc); err != nil {
+			return msgs
+		}
+		stored, err := svc.Model(list()[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if svc.ModelFallbacks() != 0 {
+			t.Fatal("a message delivered now was parsed again")
+		}
+		if a := message.Attachments(stored); len(a) != 1 || a[0].Name != "cr0.pdf" || a[0].Part.DecodedSize != 9 {
+			t.Fatalf("attachments of the stored model: %+v", a)
+		}
+		if err := core.ClearModels(ctx, svc); err != nil {
+			t.Fatal(err)
+		}
+		parsed, err := svc.Model(list()[0])
+		if err != nil || svc.ModelFallbacks() != 1 || !reflect.DeepEqual(parsed, stored) {
+			t.Fatalf("fallback: %v, %d fallbacks, same=%v", err, svc.ModelFallbacks(), reflect.DeepEqual(parsed, stored))
+		}
+		var calls []core.ModelProgress
+		p, err := svc.MigrateModels(ctx, 2, func(p core.ModelProgress) { calls = append(calls, p) })
+		if err != nil || p.Done != 5 || p.Total != 5 || len(calls) != 3 {
+			t.Fatalf("migration: %+v, %v, progress %v", p, err, calls)
+		}
+		for _, m := range list() {
+			if _, err := svc.Model(m); err != nil {
 				t.Fatal(err)
 			}
-			parsed, err := svc.Model(list()[0])
-			if err != nil || svc.ModelFallbacks() != 1 || !reflect.DeepEqual(parsed, stored) {
-				t.Fatalf("fallback: %v, %d fallbacks, same=%v", err, svc.ModelFallbacks(), reflect.DeepEqual(parsed, stored))
-			}
-			var calls []core.ModelProgress
-			p, err := svc.MigrateModels(ctx, 2, func(p core.ModelProgress) { calls = append(calls, p) })
-			if err != nil || p.Done != 5 || p.Total != 5 || len(calls) != 3 {
-				t.Fatalf("migration: %+v, %v, progress %v", p, err, calls)
-			}
-			for _, m := range list() {
-				if _, err := svc.Model(m); err != nil {
-					t.Fatal(err)
-				}
-			}
-			if svc.ModelFallbacks() != 1 {
-				t.Errorf("%d fallbacks after the migration, want still 1", svc.ModelFallbacks())
-			}
-			if p, err := svc.MigrateModels(ctx, 2, nil); err != nil || p.Total != 0 {
-				t.Errorf("second run: %+v, %v", p, err)
-			}
-		})
-	}
+		}
+		if svc.ModelFallbacks() != 1 {
+			t.Errorf("%d fallbacks after the migration, want still 1", svc.ModelFallbacks())
+		}
+		if p, err := svc.MigrateModels(ctx, 2, nil); err != nil || p.Total != 0 {
+			t.Errorf("second run: %+v, %v", p, err)
+		}
+	})
 }
