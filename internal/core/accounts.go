@@ -365,6 +365,32 @@ func (s *Service) SetPassword(ctx context.Context, actor Actor, address, passwor
 	})
 }
 
+// ChangePassword replaces the actor's own password after checking the
+// current one, as a person does from the account page. A wrong current
+// password gives ErrAuth and counts as a failed login of the account, so
+// that the form cannot be used to guess it.
+func (s *Service) ChangePassword(ctx context.Context, actor Actor, current, password string) error {
+	a, err := s.Account(ctx, actor.AccountID)
+	if err != nil {
+		return err
+	}
+	now := s.now()
+	if s.logins.blocked(a.Address, actor.Remote, now) {
+		return ErrTooManyAttempts
+	}
+	_, hash, err := s.credentials(ctx, a.Address)
+	if err != nil {
+		hash = dummyHash()
+	}
+	ok, verr := s.verifyPassword(ctx, hash, current)
+	if err != nil || verr != nil || !ok {
+		s.logins.failed(a.Address, actor.Remote, now)
+		s.audit.Write(ctx, actor.audit("user.passwd", a.Address, ErrAuth, "wrong current password"))
+		return ErrAuth
+	}
+	return s.SetPassword(ctx, actor, a.Address, password)
+}
+
 // SetDisabled disables or re-enables an account; a disabled account cannot log in
 // through any door.
 func (s *Service) SetDisabled(ctx context.Context, actor Actor, address string, disabled bool) error {
