@@ -40,6 +40,10 @@ type SMTPOptions struct {
 	ImplicitTLS bool
 	// Username and Password, when set, log in with AUTH PLAIN (submission).
 	Username, Password string
+	// PerConnection is how many messages a session sends before it quits
+	// and connects again (a new TLS handshake each time); 0 keeps one
+	// connection for all its messages.
+	PerConnection int
 }
 
 // SMTPResult is what a load run against an SMTP server measured.
@@ -92,6 +96,7 @@ func SMTP(ctx context.Context, opts SMTPOptions) (SMTPResult, error) {
 		go func() {
 			defer wg.Done()
 			var c *gosmtp.Client
+			sent := 0
 			defer func() {
 				if c != nil {
 					c.Quit()
@@ -126,6 +131,10 @@ func SMTP(ctx context.Context, opts SMTPOptions) (SMTPResult, error) {
 				mu.Lock()
 				latencies = append(latencies, d)
 				mu.Unlock()
+				if sent++; opts.PerConnection > 0 && sent%opts.PerConnection == 0 {
+					c.Quit()
+					c = nil
+				}
 			}
 		}()
 	}
