@@ -318,3 +318,42 @@ func FuzzParseBundle(f *testing.F) {
 		}
 	})
 }
+
+// TestSignedWhitelist: a signed list is used when its signer chains to the
+// bundle and is not revoked; otherwise the node does not start on it.
+func TestSignedWhitelist(t *testing.T) {
+	p := newPKI(t)
+	signer := p.sub.Issue(t, "listeblanche.mssante.fr")
+	revoked := p.sub.Issue(t, "ancienne-signature.mssante.fr")
+	p.sub.Revoke(revoked.Cert)
+	dir, bundle, wl := files(t, p)
+	crl := filepath.Join(dir, "sub.crl")
+	trusttest.Write(t, crl, p.sub.CRL(t))
+	ctx := context.Background()
+	for _, c := range []struct {
+		name   string
+		signer trusttest.Leaf
+		ok     bool
+	}{
+		{"signer in the bundle", signer, true},
+		{"signer of another CA", p.other.Issue(t, "faussaire.example"), false},
+		{"revoked signer", revoked, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			trusttest.Write(t, wl, trusttest.Sign(t, trusttest.Whitelist("chu-a.mssante.fr"), c.signer))
+			s, err := trust.Open(ctx, trust.Options{CABundle: bundle, Whitelist: wl, CRLs: []string{crl}, CacheDir: t.TempDir()})
+			if !c.ok {
+				if err == nil {
+					t.Fatal("opened on a list signed by " + c.signer.Cert.Subject.String())
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if snap := s.Snapshot(); !snap.Signed || !strings.Contains(snap.Signer, "listeblanche.mssante.fr") || s.CheckDomain("chu-a.mssante.fr") != nil {
+				t.Errorf("snapshot %+v", snap)
+			}
+		})
+	}
+}
