@@ -149,6 +149,7 @@ func (c *committer) commit(batch []*job) {
 			all = append(all, ev...)
 		}
 		c.s.publishLocal(all...)
+		c.s.announceArrivals(all)
 	}
 	c.commits.Add(1)
 	for i, j := range batch {

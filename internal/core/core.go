@@ -24,6 +24,7 @@ import (
 	"log/slog"
 	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -100,6 +101,9 @@ type Service struct {
 	listening atomic.Bool
 	stopRelay context.CancelFunc
 	relayDone chan struct{}
+
+	arrivalsMu sync.Mutex
+	arrivals   []func(Arrival)
 }
 
 // New starts a Service over an open store and blob store. Close stops it.

@@ -89,7 +89,7 @@ func (s *Service) Deliver(ctx context.Context, actor Actor, d Delivery) error {
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", r.Address, err)
 			}
-			events = append(events, e.Event)
+			events = append(events, e.arrival())
 			if err := s.audit.Record(ctx, tx, actor.audit("deliver", r.Address, nil, "")); err != nil {
 				return nil, err
 			}
@@ -273,7 +273,7 @@ func (s *Service) Submit(ctx context.Context, actor Actor, sub Submission) (Subm
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", r.Address, err)
 			}
-			events = append(events, e.Event)
+			events = append(events, e.arrival())
 		}
 		sent, err := s.insertInto(ctx, tx, from.ID, `\Sent`, blobID, size, FlagSeen, nil, now, md)
 		if err != nil {
@@ -390,6 +390,14 @@ type inserted struct {
 	Event
 	messageID int64
 	uid       uint32
+}
+
+// arrival is the event of a message that arrived, rather than one a client
+// filed: it also tells the new-mail notifications.
+func (i inserted) arrival() Event {
+	e := i.Event
+	e.Delivered = i.messageID
+	return e
 }
 
 // insertInto writes one message row into a mailbox's folder: by name when

@@ -22,6 +22,43 @@ type Event struct {
 	FolderID  int64
 	Kind      EventKind
 	ModSeq    uint64
+	// Delivered is, for a message that arrived (a delivery or a local
+	// submission, not an APPEND, copy or move), the new message's id. It
+	// stays on the node that stored the message: other nodes hear 0.
+	Delivered int64
+}
+
+// Arrival is a message just delivered to a mailbox, for the new-mail
+// notifications.
+type Arrival struct {
+	MailboxID, FolderID, MessageID int64
+}
+
+// OnArrival registers f to be called, on this node, after the commit of each
+// message delivered to a mailbox. f must return at once (record and go): it
+// runs on the group committer's path.
+func (s *Service) OnArrival(f func(Arrival)) {
+	s.arrivalsMu.Lock()
+	defer s.arrivalsMu.Unlock()
+	s.arrivals = append(s.arrivals, f)
+}
+
+// announceArrivals calls the OnArrival functions for the deliveries among events.
+func (s *Service) announceArrivals(events []Event) {
+	s.arrivalsMu.Lock()
+	fs := s.arrivals
+	s.arrivalsMu.Unlock()
+	if len(fs) == 0 {
+		return
+	}
+	for _, e := range events {
+		if e.Delivered == 0 {
+			continue
+		}
+		for _, f := range fs {
+			f(Arrival{MailboxID: e.MailboxID, FolderID: e.FolderID, MessageID: e.Delivered})
+		}
+	}
 }
 
 // Watcher receives the events of one mailbox on C until Close.

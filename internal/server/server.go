@@ -31,6 +31,7 @@ import (
 	"caduceus/internal/core"
 	"caduceus/internal/directory"
 	"caduceus/internal/imap"
+	"caduceus/internal/notify"
 	"caduceus/internal/store"
 	"caduceus/internal/trust"
 )
@@ -141,6 +142,7 @@ type Server struct {
 	compact   *compactor
 	retention *retention
 	draining  atomic.Bool
+	notifier  *notify.Notifier
 	bg        sync.WaitGroup
 	serveErr  chan error
 }
@@ -241,6 +243,7 @@ func (s *Server) startListeners(ctx context.Context) error {
 		}
 		s.serveHTTP(ctx, "https", ln, h, true)
 	}
+	s.startNotifier(ctx)
 	if l.Metrics != "" {
 		ln, err := s.listen("metrics", l.Metrics)
 		if err != nil {
@@ -322,6 +325,7 @@ func (s *Server) metricsHandler() http.Handler {
 	if s.Trust != nil {
 		s.Trust.Register(reg)
 	}
+	s.registerNotifier(reg)
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {

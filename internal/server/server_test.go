@@ -316,3 +316,44 @@ func get(t *testing.T, url string) (int, string) {
 	}
 	return resp.StatusCode, strings.TrimSpace(string(b))
 }
+
+// A message that arrives over SMTP gives its reader a notification mail, on
+// its way within seconds, that links to it and says nothing of it.
+func TestArrivalIsNotified(t *testing.T) {
+	srv := servertest.Start(t, servertest.Options{Users: []string{"alice"}})
+	c, err := gosmtp.Dial(srv.Addr("smtp"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	msg := "From: lab@remote.example\r\nTo: alice@test.mssante.fr\r\nSubject: Bilan de M. Hubert Lachaise\r\nMessage-ID: <n1@lab>\r\n\r\nbody\r\n"
+	if err := c.SendMail("lab@remote.example", []string{"alice@" + servertest.Domain}, strings.NewReader(msg)); err != nil {
+		t.Fatal(err)
+	}
+	sys := core.System("test")
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		queued, err := srv.Core.OutboundList(t.Context(), sys)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(queued) == 1 && queued[0].Rcpt == "alice@notify.example" {
+			r, err := srv.Core.OpenOutbound(t.Context(), queued[0].ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := io.ReadAll(r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.Contains(string(b), "Lachaise") || !strings.Contains(string(b), "/m/") {
+				t.Fatalf("notification:\n%s", b)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no notification queued 10 s after the delivery; queue: %+v", queued)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}

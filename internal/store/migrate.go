@@ -338,6 +338,27 @@ CREATE INDEX auth_session_devices_account ON auth_session_devices(account);
 	{common: `
 ALTER TABLE blobs ADD COLUMN model {{bytes}};
 `},
+	// New-mail notifications: each person's setting per mailbox, and what
+	// is waiting to be told (shared by every node, so the one-mail-per-five-
+	// minutes rule holds across a cluster).
+	{common: `
+CREATE TABLE notify_prefs (
+	mailbox_id BIGINT NOT NULL REFERENCES mailboxes(id) ON DELETE CASCADE,
+	account_id BIGINT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+	mode TEXT NOT NULL,
+	every_minutes BIGINT NOT NULL,
+	PRIMARY KEY (mailbox_id, account_id)
+);
+CREATE TABLE notify_state (
+	mailbox_id BIGINT NOT NULL REFERENCES mailboxes(id) ON DELETE CASCADE,
+	account_id BIGINT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+	pending BIGINT NOT NULL DEFAULT 0,
+	first_pending BIGINT NOT NULL DEFAULT 0,
+	last_message BIGINT NOT NULL DEFAULT 0,
+	last_sent BIGINT NOT NULL DEFAULT 0,
+	PRIMARY KEY (mailbox_id, account_id)
+);
+`},
 }
 
 func (s *Store) migrate(ctx context.Context) error { return s.migrateTo(ctx, len(migrations)) }
