@@ -145,6 +145,9 @@ func (o *Outbound) Deliver(ctx context.Context, env Envelope, content Content) [
 // groups splits recipients into one group per transaction: a single group
 // through a relay, or one per domain.
 func (o *Outbound) groups(rcpts []Recipient) [][]Recipient {
+	if len(rcpts) == 0 {
+		return nil
+	}
 	if o.Relay != "" {
 		return [][]Recipient{rcpts}
 	}

@@ -90,7 +90,7 @@ type Server struct {
 
 	mu      sync.Mutex
 	closing bool
-	busy    sync.WaitGroup // transactions delivering to the core
+	busy    sync.WaitGroup // transactions under way, from MAIL to their end
 
 	// sessionStarted, when set (by tests), is told each session's context.
 	sessionStarted func(context.Context)
@@ -144,9 +144,9 @@ func (s *Server) Serve(ln net.Listener) error {
 	return nil
 }
 
-// Shutdown stops accepting connections, lets the transactions that are
-// delivering finish (their clients get their 250), refuses new ones, then
-// closes every connection. If ctx ends first, connections are closed at
+// Shutdown stops accepting connections, lets the transactions under way
+// (from MAIL on) finish (their clients get their 250), refuses new ones,
+// then closes every connection. If ctx ends first, connections are closed at
 // once; a message the core already committed is kept either way.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
@@ -170,7 +170,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return err
 }
 
-// begin marks a transaction as delivering, unless the server is closing.
+// begin counts a transaction as under way, unless the server is closing.
 func (s *Server) begin() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()

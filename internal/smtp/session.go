@@ -37,6 +37,9 @@ type session struct {
 	authenticated bool
 	// peer is the operator the trust space verified on this connection.
 	peer *trust.Peer
+	// inTx is set from MAIL to the end of the transaction: Shutdown waits
+	// for it (the server counts it busy), so a message under way is finished.
+	inTx bool
 
 	// The transaction under way.
 	id    string
@@ -59,13 +62,36 @@ var _ gosmtp.Session = (*session)(nil)
 // Reset forgets the transaction. RFC 5321 §4.1.1.5.
 func (ss *session) Reset() {
 	ss.from, ss.opts, ss.rcpts = "", gosmtp.MailOptions{}, nil
+	ss.leave()
 }
 
 // Logout ends the session and its context: go-smtp calls it when the
 // connection closes, and before STARTTLS starts the session again.
 func (ss *session) Logout() error {
+	ss.leave()
 	ss.cancel()
 	return nil
+}
+
+// enter counts the transaction as under way, so that Shutdown lets it
+// finish; it fails once the server is closing.
+func (ss *session) enter() bool {
+	if ss.inTx {
+		return true
+	}
+	if !ss.srv.begin() {
+		return false
+	}
+	ss.inTx = true
+	return true
+}
+
+// leave ends what enter started.
+func (ss *session) leave() {
+	if ss.inTx {
+		ss.inTx = false
+		ss.srv.busy.Done()
+	}
 }
 
 // Mail starts a transaction. The reverse-path of an MX transaction may be
@@ -87,6 +113,9 @@ func (ss *session) Mail(from string, opts *gosmtp.MailOptions) error {
 		if err := ss.checkTrust(from, sender); err != nil {
 			return ss.refuse(err)
 		}
+	}
+	if !ss.enter() {
+		return shuttingDown()
 	}
 	ss.from = from
 	ss.id = strings.ToLower(rand.Text()[:16])
@@ -115,10 +144,10 @@ func (ss *session) Rcpt(to string, opts *gosmtp.RcptOptions) error {
 // every recipient's Inbox. The reply is 250 only once the core has
 // committed it. RFC 5321 §4.1.1.4 and §4.4.
 func (ss *session) Data(r io.Reader) error {
-	if !ss.srv.begin() {
+	if !ss.enter() {
 		return shuttingDown()
 	}
-	defer ss.srv.busy.Done()
+	defer ss.leave()
 	start := time.Now()
 	m, err := ReadMessage(r, maxHeaderBytes)
 	if err != nil {

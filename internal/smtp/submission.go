@@ -68,6 +68,7 @@ func (ss *submissionSession) Mail(from string, opts *gosmtp.MailOptions) error {
 		return err
 	}
 	if from == "" {
+		ss.Reset()
 		return ss.refuse(&Error{Code: 550, Enhanced: [3]int{5, 7, 1}, Message: "A null sender is for the server alone"})
 	}
 	if _, err := ss.srv.svc.CheckSender(ss.ctx(), ss.actor, from); err != nil {
@@ -104,10 +105,10 @@ func (ss *submissionSession) Rcpt(to string, opts *gosmtp.RcptOptions) error {
 // where needed (RFC 6409 §8), delivers local recipients, queues remote ones
 // and files the Sent copy, all in one commit before the 250.
 func (ss *submissionSession) Data(r io.Reader) error {
-	if !ss.srv.begin() {
+	if !ss.enter() {
 		return shuttingDown()
 	}
-	defer ss.srv.busy.Done()
+	defer ss.leave()
 	start := time.Now()
 	var buf bytes.Buffer
 	buf.Grow(4096)
