@@ -65,3 +65,7 @@ log "staticcheck"
 go run honnef.co/go/tools/cmd/staticcheck@v0.7.0 ./...
 log "go test -race"
 go test -race -count=1 -timeout 40m "$@" ./...
+# The packages whose tests run on one engine (SQLite) run again on
+# PostgreSQL: the web app and the node as a whole keep their tables there too.
+log "go test -race on PostgreSQL (web, server)"
+CADUCEUS_TEST_ENGINE=postgres go test -race -count=1 -timeout 40m "$@" ./internal/web ./internal/server
