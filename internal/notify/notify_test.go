@@ -14,6 +14,7 @@ import (
 	"caduceus/internal/core"
 	"caduceus/internal/core/coretest"
 	"caduceus/internal/notify"
+	"caduceus/internal/store/storetest"
 )
 
 // clock is a test clock the core and the test share.
@@ -100,100 +101,94 @@ func (e *env) sent(t *testing.T) map[string][]string {
 	return out
 }
 
-var engines = []string{"sqlite", "postgres"}
-
 // A notification names the mailbox and links to the message, and holds no
 // word of the subject, the body or the sender.
 func TestNotificationHoldsNothingOfTheMessage(t *testing.T) {
-	for _, engine := range engines {
-		t.Run(engine, func(t *testing.T) {
-			e := newEnv(t, engine)
-			claire := e.user(t, "claire", "claire@perso.example")
-			e.deliver(t, claire.Address, "Résultats de Mme Josiane Dupuis-Lemaire", "Hémoglobine glyquée 9,1 %, diabète déséquilibré, Josiane")
-			e.n.Once(context.Background())
-			mails := e.sent(t)["claire@perso.example"]
-			if len(mails) != 1 {
-				t.Fatalf("notifications to claire: %d, want 1", len(mails))
+	storetest.EachEngine(t, func(t *testing.T, engine string) {
+		e := newEnv(t, engine)
+		claire := e.user(t, "claire", "claire@perso.example")
+		e.deliver(t, claire.Address, "Résultats de Mme Josiane Dupuis-Lemaire", "Hémoglobine glyquée 9,1 %, diabète déséquilibré, Josiane")
+		e.n.Once(context.Background())
+		mails := e.sent(t)["claire@perso.example"]
+		if len(mails) != 1 {
+			t.Fatalf("notifications to claire: %d, want 1", len(mails))
+		}
+		m := mails[0]
+		for _, word := range []string{"Josiane", "Dupuis", "Lemaire", "Résultats", "glyqu", "diab", "secretariat", "clinique"} {
+			if strings.Contains(m, word) {
+				t.Errorf("notification holds %q:\n%s", word, m)
 			}
-			m := mails[0]
-			for _, word := range []string{"Josiane", "Dupuis", "Lemaire", "Résultats", "glyqu", "diab", "secretariat", "clinique"} {
-				if strings.Contains(m, word) {
-					t.Errorf("notification holds %q:\n%s", word, m)
-				}
+		}
+		msg := e.inbox(t, claire)[0]
+		link := fmt.Sprintf("https://messagerie.test/m/%d", msg.ID)
+		for _, want := range []string{"claire@test.mssante.fr", link, "Auto-Submitted: auto-generated"} {
+			if !strings.Contains(m, want) {
+				t.Errorf("notification lacks %q:\n%s", want, m)
 			}
-			msg := e.inbox(t, claire)[0]
-			link := fmt.Sprintf("https://messagerie.test/m/%d", msg.ID)
-			for _, want := range []string{"claire@test.mssante.fr", link, "Auto-Submitted: auto-generated"} {
-				if !strings.Contains(m, want) {
-					t.Errorf("notification lacks %q:\n%s", want, m)
-				}
-			}
-		})
-	}
+		}
+	})
 }
 
 // Each message is told at once, then at most once per five minutes: a burst
 // gives one mail now and one summary when the five minutes are up. A digest
 // gives one mail for ten messages; none gives nothing.
 func TestModes(t *testing.T) {
-	for _, engine := range engines {
-		t.Run(engine, func(t *testing.T) {
-			ctx := context.Background()
-			e := newEnv(t, engine)
-			each := e.user(t, "each", "each@perso.example")
-			digest := e.user(t, "digest", "digest@perso.example")
-			none := e.user(t, "none", "none@perso.example")
-			for _, c := range []struct {
-				who  core.Actor
-				mode core.NotifyPrefs
-			}{
-				{digest, core.NotifyPrefs{Mode: core.NotifyDigest, Every: 30 * time.Minute}},
-				{none, core.NotifyPrefs{Mode: core.NotifyNone}},
-			} {
-				mb, err := e.svc.MailboxByAddress(ctx, c.who, c.who.Address)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if err := e.svc.SetNotifyPrefs(ctx, c.who, mb.ID, c.mode); err != nil {
-					t.Fatal(err)
-				}
+	storetest.EachEngine(t, func(t *testing.T, engine string) {
+		ctx := context.Background()
+		e := newEnv(t, engine)
+		each := e.user(t, "each", "each@perso.example")
+		digest := e.user(t, "digest", "digest@perso.example")
+		none := e.user(t, "none", "none@perso.example")
+		for _, c := range []struct {
+			who  core.Actor
+			mode core.NotifyPrefs
+		}{
+			{digest, core.NotifyPrefs{Mode: core.NotifyDigest, Every: 30 * time.Minute}},
+			{none, core.NotifyPrefs{Mode: core.NotifyNone}},
+		} {
+			mb, err := e.svc.MailboxByAddress(ctx, c.who, c.who.Address)
+			if err != nil {
+				t.Fatal(err)
 			}
-			for i := range 10 {
-				for _, who := range []core.Actor{each, digest, none} {
-					e.deliver(t, who.Address, fmt.Sprintf("analyse %d", i), "texte")
-				}
-				e.n.Once(ctx)
+			if err := e.svc.SetNotifyPrefs(ctx, c.who, mb.ID, c.mode); err != nil {
+				t.Fatal(err)
 			}
-			count := func() (int, int, int) {
-				s := e.sent(t)
-				return len(s["each@perso.example"]), len(s["digest@perso.example"]), len(s["none@perso.example"])
+		}
+		for i := range 10 {
+			for _, who := range []core.Actor{each, digest, none} {
+				e.deliver(t, who.Address, fmt.Sprintf("analyse %d", i), "texte")
 			}
-			if a, b, c := count(); a != 1 || b != 0 || c != 0 {
-				t.Fatalf("after ten messages: each %d, digest %d, none %d; want 1, 0, 0", a, b, c)
-			}
-			e.clock.Add(5 * time.Minute)
 			e.n.Once(ctx)
-			if a, b, _ := count(); a != 2 || b != 0 {
-				t.Fatalf("five minutes on: each %d, digest %d; want the summary of the other nine, and no digest yet", a, b)
-			}
-			if s := e.sent(t)["each@perso.example"][1]; !strings.Contains(s, "9 nouveaux messages") || !strings.Contains(s, "9 new messages") {
-				t.Errorf("summary does not count the nine messages:\n%s", s)
-			}
-			e.clock.Add(25 * time.Minute)
-			e.n.Once(ctx)
-			if a, b, c := count(); a != 2 || b != 1 || c != 0 {
-				t.Fatalf("thirty minutes on: each %d, digest %d, none %d; want 2, 1, 0", a, b, c)
-			}
-			if s := e.sent(t)["digest@perso.example"][0]; !strings.Contains(s, "10 nouveaux messages") {
-				t.Errorf("digest does not count ten messages:\n%s", s)
-			}
-			e.clock.Add(time.Hour)
-			e.n.Once(ctx)
-			if a, b, _ := count(); a != 2 || b != 1 {
-				t.Fatalf("with nothing new: each %d, digest %d; want no more mail", a, b)
-			}
-		})
-	}
+		}
+		count := func() (int, int, int) {
+			s := e.sent(t)
+			return len(s["each@perso.example"]), len(s["digest@perso.example"]), len(s["none@perso.example"])
+		}
+		if a, b, c := count(); a != 1 || b != 0 || c != 0 {
+			t.Fatalf("after ten messages: each %d, digest %d, none %d; want 1, 0, 0", a, b, c)
+		}
+		e.clock.Add(5 * time.Minute)
+		e.n.Once(ctx)
+		if a, b, _ := count(); a != 2 || b != 0 {
+			t.Fatalf("five minutes on: each %d, digest %d; want the summary of the other nine, and no digest yet", a, b)
+		}
+		if s := e.sent(t)["each@perso.example"][1]; !strings.Contains(s, "9 nouveaux messages") || !strings.Contains(s, "9 new messages") {
+			t.Errorf("summary does not count the nine messages:\n%s", s)
+		}
+		e.clock.Add(25 * time.Minute)
+		e.n.Once(ctx)
+		if a, b, c := count(); a != 2 || b != 1 || c != 0 {
+			t.Fatalf("thirty minutes on: each %d, digest %d, none %d; want 2, 1, 0", a, b, c)
+		}
+		if s := e.sent(t)["digest@perso.example"][0]; !strings.Contains(s, "10 nouveaux messages") {
+			t.Errorf("digest does not count ten messages:\n%s", s)
+		}
+		e.clock.Add(time.Hour)
+		e.n.Once(ctx)
+		if a, b, _ := count(); a != 2 || b != 1 {
+			t.Fatalf("with nothing new: each %d, digest %d; want no more mail", a, b)
+		}
+	})
 }
 
 // The members of an organisational mailbox who may read it are told; a
