@@ -49,7 +49,76 @@ func TestKeywordAnnouncedBeforeUse(t *testing.T) {
 		t.Errorf("NOOP after another connection's keyword = %q; want * FLAGS naming $Label1 before the FETCH", lines)
 	}
 	lines = other.ok("FETCH 1:2 (FLAGS)")
-	if indexOf(lines, "* FLAGS") >= 0 || indexOf(lines, "* 2 FETCH (FLAGS ($Label1))") < 0 {
+	if indexOf(lines, "* FLAGS") >= 0 || indexOf(lines, `* 2 FETCH (FLAGS ($Label1 \Recent))`) < 0 {
 		t.Errorf("FETCH after the announcement = %q; want the flags and no second FLAGS", lines)
+	}
+}
+
+// TestRecentInOneSession checks \Recent (RFC 3501 §2.3.2): a new message
+// is recent in exactly one session, the first read-write one told of it;
+// EXAMINE and STATUS show the count without taking it; SEARCH RECENT, NEW
+// and OLD follow; an IMAP4rev2 client hears nothing of it.
+func TestRecentInOneSession(t *testing.T) {
+	ts := startServer(t)
+	coretest.User(t, ts.svc, "alice", "Alice")
+	r := ts.raw(t, "alice")
+	r.ok("CREATE Box")
+	r.appendRaw("Box", testMsg)
+	r.appendRaw("Box", testMsg)
+
+	if lines := r.ok("EXAMINE Box"); indexOf(lines, "* 2 RECENT") < 0 || indexOf(lines, "* OK [UNSEEN 1]") < 0 {
+		t.Errorf("EXAMINE = %q; want 2 RECENT and UNSEEN 1", lines)
+	}
+	if lines := r.ok("FETCH 1 (FLAGS)"); strings.Join(lines, "|") != `* 1 FETCH (FLAGS (\Recent))` {
+		t.Errorf("FETCH after EXAMINE = %q, want \\Recent", lines)
+	}
+	r.ok("CLOSE")
+	other := ts.raw(t, "alice")
+	if lines := other.ok("STATUS Box (RECENT)"); strings.Join(lines, "|") != `* STATUS "Box" (RECENT 2)` {
+		t.Errorf("STATUS after EXAMINE = %q, want RECENT 2: EXAMINE takes nothing", lines)
+	}
+	if lines := r.ok("SELECT Box"); indexOf(lines, "* 2 RECENT") < 0 {
+		t.Errorf("SELECT = %q; want 2 RECENT", lines)
+	}
+	if lines := other.ok("STATUS Box (RECENT)"); strings.Join(lines, "|") != `* STATUS "Box" (RECENT 0)` {
+		t.Errorf("STATUS after SELECT = %q, want RECENT 0", lines)
+	}
+	if lines := other.ok("SELECT Box"); indexOf(lines, "* 0 RECENT") < 0 {
+		t.Errorf("second SELECT = %q; want 0 RECENT", lines)
+	}
+
+	// A message arriving while both sessions are selected is recent in
+	// the first one told of it only.
+	r.ok(`STORE 1 +FLAGS (\Seen)`)
+	third := ts.raw(t, "alice")
+	third.appendRaw("Box", testMsg)
+	lines := r.ok("NOOP")
+	if indexOf(lines, "* 3 EXISTS") < 0 || indexOf(lines, "* 3 RECENT") < 0 {
+		t.Errorf("NOOP in the first session = %q; want 3 EXISTS and 3 RECENT", lines)
+	}
+	if lines := other.ok("NOOP"); indexOf(lines, "* 3 EXISTS") < 0 || indexOf(lines, "RECENT") >= 0 {
+		t.Errorf("NOOP in the second session = %q; want 3 EXISTS and no RECENT", lines)
+	}
+	if lines := other.ok("FETCH 3 (FLAGS)"); strings.Join(lines, "|") != `* 3 FETCH (FLAGS ())` {
+		t.Errorf("FETCH in the second session = %q; want no \\Recent", lines)
+	}
+	for _, c := range []struct{ search, want string }{
+		{"SEARCH RECENT", "* SEARCH 1 2 3"},
+		{"SEARCH NEW", "* SEARCH 2 3"},
+		{"SEARCH OLD", "* SEARCH"},
+	} {
+		if lines := r.ok(c.search); strings.Join(lines, "|") != c.want {
+			t.Errorf("%s = %q, want %q", c.search, lines, c.want)
+		}
+	}
+
+	rev2 := ts.raw(t, "alice")
+	rev2.ok("ENABLE IMAP4rev2")
+	third.appendRaw("Box", testMsg)
+	if lines := rev2.ok("SELECT Box"); indexOf(lines, "RECENT") >= 0 || indexOf(lines, "UNSEEN") >= 0 {
+		t.Errorf("SELECT with IMAP4rev2 = %q; want no RECENT nor UNSEEN", lines)
+	}
+	if lines := rev2.ok("FETCH 4 (FLAGS)"); strings.Contains(strings.Join(lines, "|"), `\Recent`) {
+		t.Errorf("FETCH with IMAP4rev2 = %q; want no \\Recent", lines)
 	}
 }

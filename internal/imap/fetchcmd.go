@@ -114,10 +114,20 @@ func (c *conn) cmdFetch(cmd *Command) error {
 	}
 	var list []*content
 	gone := false // some messages were expunged by another connection
+	uidOnly := !slices.ContainsFunc(items, func(it FetchItem) bool { return it.Name != "UID" })
 	for _, t := range ts {
 		m, ok := msgs[t.uid]
 		if !ok {
 			gone = true
+			if uidOnly {
+				// The client still knows the message: its UID is all it
+				// asked and can still be told (RFC 2180 §4.1.1).
+				c.w.Untagged()
+				c.w.Number(t.seq)
+				c.w.Atom(" FETCH (UID ")
+				c.w.Number(t.uid)
+				c.w.Atom(")\r\n")
+			}
 			continue
 		}
 		if a.ChangedSince > 0 && m.ModSeq <= a.ChangedSince {
@@ -327,7 +337,7 @@ func (c *conn) fetchOne(ct *content, items []FetchItem) error {
 			w.Number(m.UID)
 		case "FLAGS":
 			w.Atom("FLAGS ")
-			w.Flags(flagNames(m))
+			w.Flags(c.flagNames(m))
 		case "INTERNALDATE":
 			w.Atom("INTERNALDATE ")
 			w.String(m.InternalDate.Format("02-Jan-2006 15:04:05 -0700"))

@@ -85,8 +85,8 @@ func TestPythonImaplib(t *testing.T) {
 		{"fetch", `"APPLICATION" "PDF" ("NAME" "cr.pdf")`},
 		{"fetch", `ENVELOPE (NIL "=?utf-8?`},
 		{"subject", "OK résultats"},
-		{"fetch", `FLAGS (\Seen)`},
-		{"store", `FLAGS (\Seen \Flagged)`},
+		{"fetch", `FLAGS (\Seen \Recent)`}, // the session that selected first (RFC 3501 §2.3.2)
+		{"store", `FLAGS (\Seen \Flagged \Recent)`},
 		{"quota", `"INBOX" "alice@test.mssante.fr"`},
 		{"myrights", `"INBOX" "lrswipkxtea12"`},
 		{"status", `(MESSAGES 1 UNSEEN 0 UIDNEXT 2)`},

@@ -351,8 +351,9 @@ func (c *conn) writeStatus(name string, f core.Folder, acc core.Access, items []
 			c.w.Number(uint32(f.Deleted))
 		case "SIZE": // RFC 8438
 			c.w.Number64(uint64(f.Bytes))
-		case "RECENT":
-			c.w.Number(0)
+		case "RECENT": // RFC 3501 §6.3.10: not yet claimed by a session
+			n, _ := c.srv.svc.RecentCount(c.ctx, c.actor, f.ID)
+			c.w.Number(uint32(n))
 		case "HIGHESTMODSEQ":
 			c.w.Number64(f.HighestModSeq)
 		case "APPENDLIMIT": // RFC 7889 §3.2

@@ -82,7 +82,7 @@ func (c *conn) cmdStore(cmd *Command) {
 		c.w.Untagged()
 		c.w.Number(seq)
 		c.w.Atom(" FETCH (FLAGS ")
-		c.w.Flags(flagNames(m))
+		c.w.Flags(c.flagNames(m))
 		if cmd.UID {
 			c.w.Atom(" UID ")
 			c.w.Number(m.UID)

@@ -268,12 +268,16 @@ func (r *searchRun) match(k *SearchKey, seq uint32, m core.Message, ct *content)
 		return has(core.FlagFlagged)
 	case "UNFLAGGED":
 		return !has(core.FlagFlagged)
-	case "SEEN", "OLD":
-		return k.Op == "OLD" || has(core.FlagSeen)
+	case "SEEN":
+		return has(core.FlagSeen)
 	case "UNSEEN":
 		return !has(core.FlagSeen)
-	case "NEW", "RECENT":
-		return false // no message is \Recent (RFC 9051 removed it)
+	case "RECENT": // RFC 3501 §6.4.4; never true for IMAP4rev2 (RFC 9051 Appendix E)
+		return r.c.withRecent() && sel.isRecent(m.UID)
+	case "NEW":
+		return r.c.withRecent() && sel.isRecent(m.UID) && !has(core.FlagSeen)
+	case "OLD":
+		return !r.c.withRecent() || !sel.isRecent(m.UID)
 	case "KEYWORD", "UNKEYWORD":
 		in := slices.ContainsFunc(m.Keywords, func(kw string) bool { return strings.EqualFold(kw, k.Value) })
 		if sys, ok := core.ParseFlag(k.Value); ok {

@@ -24,6 +24,78 @@ type selection struct {
 	changed  bool              // an event came in since the last sync
 	keywords []string          // keywords announced in FLAGS, in order
 	kwSeen   map[string]bool   // the same, lower-cased
+	recent   []NumRange        // UIDs \Recent in this session (RFC 3501 §2.3.2)
+	recentN  uint32            // the RECENT count last told to the client
+}
+
+// withRecent reports whether the session tells of \Recent: IMAP4rev1
+// clients only, as IMAP4rev2 removed it (RFC 9051 Appendix E).
+func (c *conn) withRecent() bool { return !c.enabled["IMAP4REV2"] }
+
+// isRecent reports whether uid is \Recent in this session.
+func (sel *selection) isRecent(uid uint32) bool {
+	for _, r := range sel.recent {
+		if uid >= r.Start && uid <= r.Stop {
+			return true
+		}
+	}
+	return false
+}
+
+// recentCount counts the messages the client knows that are \Recent in
+// this session.
+func (sel *selection) recentCount() uint32 {
+	var n uint32
+	for range sel.tracker.UIDs(sel.recent) {
+		n++
+	}
+	return n
+}
+
+// claimRecent takes, for this read-write session, the messages of the
+// folder that no session has seen as \Recent yet (RFC 3501 §2.3.2: the
+// first session notified of a message sees it as recent).
+func (c *conn) claimRecent() {
+	sel := c.sel
+	if sel.readOnly || !c.withRecent() {
+		return
+	}
+	from, to, err := c.srv.svc.ClaimRecent(c.ctx, c.actor, sel.folder.ID)
+	if err != nil || to <= from {
+		return
+	}
+	if n := len(sel.recent); n > 0 && sel.recent[n-1].Stop == from {
+		sel.recent[n-1].Stop = to
+		return
+	}
+	sel.recent = append(sel.recent, NumRange{Start: from + 1, Stop: to})
+}
+
+// flagNames returns a message's flags and keywords as this session shows
+// them: with \Recent when the message is recent here.
+func (c *conn) flagNames(m core.Message) []string {
+	names := flagNames(m)
+	if c.sel != nil && c.withRecent() && c.sel.isRecent(m.UID) {
+		names = append(names, `\Recent`)
+	}
+	return names
+}
+
+// writeRecent tells an IMAP4rev1 client the number of recent messages
+// when it changed (RFC 3501 §7.3.2).
+func (c *conn) writeRecent(force bool) {
+	sel := c.sel
+	if !c.withRecent() {
+		return
+	}
+	n := sel.recentCount()
+	if n == sel.recentN && !force {
+		return
+	}
+	sel.recentN = n
+	c.w.Untagged()
+	c.w.Number(n)
+	c.w.Atom(" RECENT\r\n")
 }
 
 // systemFlags are the flags every mailbox supports (RFC 9051 §2.3.2).
@@ -134,14 +206,31 @@ func (c *conn) cmdSelect(cmd *Command) {
 		own:      map[uint32]uint64{},
 	}
 	c.sel, c.state = sel, stateSelected
+	if sel.readOnly && c.withRecent() {
+		// EXAMINE shows what is recent without taking it from the
+		// session that will SELECT (RFC 3501 §6.3.2).
+		if r, err := c.srv.svc.RecentUID(c.ctx, c.actor, f.ID); err == nil && r < sel.tracker.MaxUID() {
+			sel.recent = []NumRange{{Start: r + 1, Stop: sel.tracker.MaxUID()}}
+		}
+	} else {
+		c.claimRecent()
+	}
 	w := c.w
 	c.writeFlags()
 	w.Untagged()
 	w.Number(sel.tracker.Len())
 	w.Atom(" EXISTS\r\n")
-	if !c.enabled["IMAP4REV2"] {
-		w.Untagged()
-		w.Atom("0 RECENT\r\n")
+	c.writeRecent(true)
+	if c.withRecent() && f.Unseen > 0 {
+		// RFC 3501 §6.3.1: the first unseen message (IMAP4rev2 dropped it).
+		if uid, err := c.srv.svc.FirstUnseen(c.ctx, c.actor, f.ID); err == nil && uid != 0 {
+			if seq, ok := sel.tracker.Seq(uid); ok {
+				w.Untagged()
+				w.Atom("OK [UNSEEN ")
+				w.Number(seq)
+				w.Atom("] first unseen\r\n")
+			}
+		}
 	}
 	w.Untagged()
 	w.Atom("OK [UIDVALIDITY ")
@@ -193,7 +282,7 @@ func (c *conn) qresync(q *QResyncArgs) {
 		c.w.Atom(" FETCH (UID ")
 		c.w.Number(m.UID)
 		c.w.Atom(" FLAGS ")
-		c.w.Flags(flagNames(m))
+		c.w.Flags(c.flagNames(m))
 		c.w.Atom(" MODSEQ (")
 		c.w.Number64(m.ModSeq)
 		c.w.Atom("))\r\n")
@@ -304,7 +393,13 @@ func (c *conn) sync(expungeOK bool) {
 	for flags := range sel.tracker.PendingFlags() {
 		c.announceKeywords(flags)
 	}
+	arrived := len(sel.tracker.newUIDs) > 0
 	sel.tracker.Flush(c.w, FlushOptions{Expunge: expungeOK, Vanished: c.enabled["QRESYNC"], ModSeq: c.cond})
+	if arrived {
+		// RECENT goes with the EXISTS of new messages (RFC 3501 §7.3.2);
+		// an expunge lowers the count without one.
+		c.writeRecent(false)
+	}
 }
 
 // traceOpen records, once per connection, that the person opened a
@@ -341,15 +436,20 @@ func (c *conn) readChanges() {
 	if err != nil {
 		return
 	}
+	added := false
 	for _, m := range msgs {
 		if _, known := sel.tracker.Seq(m.UID); !known {
 			sel.tracker.Added(m.UID)
+			added = true
 			continue
 		}
 		if sel.own[m.UID] == m.ModSeq {
 			continue
 		}
-		sel.tracker.FlagsChanged(m.UID, FlagUpdate{Flags: flagNames(m), ModSeq: m.ModSeq})
+		sel.tracker.FlagsChanged(m.UID, FlagUpdate{Flags: c.flagNames(m), ModSeq: m.ModSeq})
+	}
+	if added {
+		c.claimRecent()
 	}
 	for _, u := range gone {
 		sel.tracker.Expunged(u)

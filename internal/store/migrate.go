@@ -359,6 +359,13 @@ CREATE TABLE notify_state (
 	PRIMARY KEY (mailbox_id, account_id)
 );
 `},
+	// The highest UID of each folder already given as \Recent to an IMAP
+	// session (RFC 3501 §2.3.2): a message is recent in the one session that
+	// claims it first. Messages already there are not recent.
+	{common: `
+ALTER TABLE folders ADD COLUMN recent_uid BIGINT NOT NULL DEFAULT 0;
+UPDATE folders SET recent_uid = uidnext - 1;
+`},
 }
 
 func (s *Store) migrate(ctx context.Context) error { return s.migrateTo(ctx, len(migrations)) }
