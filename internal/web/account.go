@@ -3,7 +3,9 @@ package web
 import (
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 
 	"caduceus/internal/core"
 )
@@ -24,6 +26,19 @@ func (a *app) accountPage(w http.ResponseWriter, r *http.Request) {
 	}
 	for _, b := range boxes {
 		v.Boxes = append(v.Boxes, boxOf(b.Mailbox, u.account.ID))
+		if !b.Rights.Has(core.RightRead) {
+			continue
+		}
+		p, err := a.svc.NotifyPrefs(ctx, u.actor, b.ID)
+		if err != nil {
+			a.fail(w, r, err)
+			return
+		}
+		nv := notifyView{BoxID: b.ID, Address: b.Address, Mode: string(p.Mode), Every: int(p.Every / time.Minute)}
+		if p.Mode != core.NotifyDigest {
+			nv.Every = 60
+		}
+		v.Notify = append(v.Notify, nv)
 	}
 	sigs, err := a.svc.Signatures(ctx, u.actor, u.account.ID)
 	if err != nil {
@@ -71,4 +86,34 @@ func (a *app) deleteSignature(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.Redirect(w, r, "/account?saved=1", http.StatusSeeOther)
+}
+
+// saveNotify sets how the person is told of new mail in one mailbox: each
+// message, a digest every N minutes, or not at all.
+func (a *app) saveNotify(w http.ResponseWriter, r *http.Request) {
+	u := currentUser(r)
+	box, err := strconv.ParseInt(r.FormValue("box"), 10, 64)
+	if err != nil {
+		a.fail(w, r, core.ErrNotFound)
+		return
+	}
+	p := core.NotifyPrefs{Mode: core.NotifyMode(r.FormValue("mode"))}
+	if p.Mode == core.NotifyDigest {
+		minutes, err := strconv.Atoi(r.FormValue("every"))
+		if err != nil {
+			minutes = 0
+		}
+		p.Every = time.Duration(minutes) * time.Minute
+	}
+	err = a.svc.SetNotifyPrefs(r.Context(), u.actor, box, p)
+	if errors.Is(err, core.ErrInvalid) {
+		// The form offers only valid choices; a hand-made request changes nothing.
+		http.Redirect(w, r, "/account#notify-h", http.StatusSeeOther)
+		return
+	}
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/account?saved=1#notify-h", http.StatusSeeOther)
 }

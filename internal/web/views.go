@@ -29,6 +29,7 @@ type view struct {
 
 	Compose    *composeView
 	Signatures []signatureView
+	Notify     []notifyView
 	Outbox     []outboxView
 
 	// HasDirectory shows the "Annuaires" link and the directory parts of
@@ -44,6 +45,14 @@ type view struct {
 
 type meView struct {
 	Name, Address, Initials, Notify string
+}
+
+// notifyView is one mailbox's new-mail notification setting, on the account page.
+type notifyView struct {
+	BoxID   int64
+	Address string
+	Mode    string // each, digest or none
+	Every   int    // minutes, for digest
 }
 
 type boxView struct {
@@ -146,6 +155,8 @@ func loadViews(static *staticFiles) (*views, error) {
 			"t":     func(key string, args ...any) string { return texts.text(lang, key, args...) },
 			"asset": static.url,
 			"join":  func(s []string) string { return strings.Join(s, ", ") },
+			// minuteChoices are the digest periods the account page offers.
+			"minuteChoices": func() []int { return []int{15, 30, 60, 120, 240, 1440} },
 			// professions lists the professions one can search by.
 			"professions": func() []optionView { return professionOptions("") },
 		}

@@ -174,6 +174,7 @@ func (a *app) routes() http.Handler {
 	mux.Handle("GET /mail/{box}/{folder}/{msg}/part/{part}", a.authed(a.messagePart))
 	mux.Handle("POST /mail/{box}/{folder}/{msg}/act", a.authed(a.messageAction))
 	mux.Handle("GET /account", a.authed(a.accountPage))
+	mux.Handle("POST /account/notifications", a.authed(a.saveNotify))
 	mux.Handle("POST /account/signatures", a.authed(a.addSignature))
 	mux.Handle("POST /account/signatures/{id}/delete", a.authed(a.deleteSignature))
 	if a.opts.Directory != nil {

@@ -213,3 +213,35 @@ func TestStaticShell(t *testing.T) {
 		}
 	}
 }
+
+// The account page shows each readable mailbox's notification setting, and
+// changing it is kept; a period the form does not offer changes nothing.
+func TestNotificationSettings(t *testing.T) {
+	e := newEnv(t)
+	c := e.login(alice)
+	_, body := e.get(c, "/account")
+	for _, want := range []string{"Notifications de nouveaux messages", `name="mode" value="each" checked`, alice} {
+		if !strings.Contains(body, want) {
+			t.Fatalf("account page lacks %q", want)
+		}
+	}
+	box := regexpMust(`name="box" value="(\d+)"`).FindStringSubmatch(body)
+	if box == nil {
+		t.Fatal("no notification form on the account page")
+	}
+	res := e.post(c, "/account/notifications", url.Values{"box": {box[1]}, "mode": {"digest"}, "every": {"120"}})
+	if res.StatusCode != http.StatusSeeOther || !strings.Contains(res.Header.Get("Location"), "saved=1") {
+		t.Fatalf("save: %s %q", res.Status, res.Header.Get("Location"))
+	}
+	_, body = e.get(c, "/account")
+	if !strings.Contains(body, `name="mode" value="digest" checked`) || !strings.Contains(body, `<option value="120" selected>`) {
+		t.Fatal("the digest every two hours is not shown as saved")
+	}
+	res = e.post(c, "/account/notifications", url.Values{"box": {box[1]}, "mode": {"digest"}, "every": {"1"}})
+	if strings.Contains(res.Header.Get("Location"), "saved=1") {
+		t.Fatal("a one-minute digest was saved")
+	}
+	if res := e.post(c, "/account/notifications", url.Values{"box": {"999999"}, "mode": {"none"}}); res.StatusCode != http.StatusNotFound {
+		t.Fatalf("another mailbox: %s, want 404", res.Status)
+	}
+}
