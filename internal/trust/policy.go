@@ -1,6 +1,7 @@
 package trust
 
 import (
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
@@ -66,13 +67,39 @@ func (s *Space) VerifyClient(certs []*x509.Certificate) (Peer, error) {
 	if len(certs) == 0 {
 		return Peer{}, &RuleError{Rule: RuleClientCert, Detail: "no client certificate presented; present your IGC-Santé certificate"}
 	}
+	st := s.cur.Load()
+	h := sha256.New()
+	for _, c := range certs {
+		h.Write(c.Raw)
+	}
+	var key [32]byte
+	h.Sum(key[:0])
+	now := s.opts.Now()
+	if v, ok := st.verified.Load(key); ok {
+		chain := v.([]*x509.Certificate)
+		if valid(chain, now) {
+			return Peer{Subject: certs[0].Subject.String(), Issuer: certs[0].Issuer.String(), Chain: chain}, nil
+		}
+		st.verified.Delete(key)
+	}
 	// Operators' certificates are not always marked for client use
 	// (reference notes §1.2, [verify]): any extended key usage passes.
-	chain, err := s.cur.Load().verify(certs[0], certs[1:], "", x509.ExtKeyUsageAny)
+	chain, err := st.verify(certs[0], certs[1:], "", x509.ExtKeyUsageAny)
 	if err != nil {
 		return Peer{}, err
 	}
+	st.verified.Store(key, chain)
 	return Peer{Subject: certs[0].Subject.String(), Issuer: certs[0].Issuer.String(), Chain: chain}, nil
+}
+
+// valid reports whether every certificate of chain is within its validity.
+func valid(chain []*x509.Certificate, now time.Time) bool {
+	for _, c := range chain {
+		if now.Before(c.NotBefore) || now.After(c.NotAfter) {
+			return false
+		}
+	}
+	return true
 }
 
 // VerifyServer checks the certificate of a server we deliver to: it must

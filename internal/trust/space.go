@@ -72,6 +72,12 @@ type state struct {
 	listFrom  string    // "source" or "cache"
 
 	crls map[string]*crlCopy // by source
+
+	// verified remembers the chains of client certificates that passed with
+	// these lists, by the SHA-256 of the certificates presented, so that a
+	// peer reconnecting does not pay for the chain and CRL checks again. A
+	// refresh makes a new state, and so forgets them.
+	verified sync.Map // [32]byte -> []*x509.Certificate
 }
 
 // crlCopy is one revocation list in force.
