@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"text/tabwriter"
@@ -126,6 +127,25 @@ func cmdUserPasswd(ctx context.Context, e env, args []string) error {
 
 func cmdUserDisable(ctx context.Context, e env, args []string) error {
 	return setDisabled(ctx, e, args, true)
+}
+
+func cmdUserRole(ctx context.Context, e env, args []string) error {
+	f := newFlags(e, "user role", "user role ADDR manager|none --domain DOMAIN", 2)
+	domain := f.String("domain", "", "the domain the role is for (required)")
+	return withNode(ctx, f, args, func(n *server.Node, pos []string) error {
+		if *domain == "" {
+			return errors.New("--domain is required: a manager manages one domain")
+		}
+		if err := n.Core.SetRole(ctx, cli, pos[0], *domain, core.Role(pos[1])); err != nil {
+			return err
+		}
+		if core.Role(pos[1]) == core.RoleManager {
+			fmt.Fprintf(e.stdout, "%s manages %s: the managers' console is at /admin\n", pos[0], *domain)
+		} else {
+			fmt.Fprintf(e.stdout, "%s no longer manages %s\n", pos[0], *domain)
+		}
+		return nil
+	})
 }
 
 func cmdUserEnable(ctx context.Context, e env, args []string) error {

@@ -29,6 +29,7 @@ Usage:
   caduceus domain add|list|remove NAME
   caduceus user add ADDR --name NAME [--password-stdin] [--notify-email ADDR] [--national-id ID]
   caduceus user list | passwd ADDR --password-stdin | disable ADDR | enable ADDR | remove ADDR
+  caduceus user role ADDR manager|none --domain DOMAIN   a manager of the domain uses the console at /admin
   caduceus mailbox add ADDR --kind org|app|cab --name NAME [--owner USER]
   caduceus mailbox list | grant ADDR USER RIGHTS | revoke ADDR USER | acl ADDR
   caduceus mailbox stats ADDR [--json]
@@ -95,6 +96,7 @@ func commands() []command {
 		{[]string{"user", "passwd"}, cmdUserPasswd},
 		{[]string{"user", "disable"}, cmdUserDisable},
 		{[]string{"user", "enable"}, cmdUserEnable},
+		{[]string{"user", "role"}, cmdUserRole},
 		{[]string{"user", "remove"}, cmdUserRemove},
 		{[]string{"mailbox", "add"}, cmdMailboxAdd},
 		{[]string{"mailbox", "list"}, cmdMailboxList},

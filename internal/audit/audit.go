@@ -75,7 +75,9 @@ type Query struct {
 	Since, Until time.Time
 	Actor        string
 	Action       string
-	Limit        int
+	// Domain keeps the entries whose actor or target is an address of it.
+	Domain string
+	Limit  int
 }
 
 // List returns the entries matching q, newest first; at most 100 when q.Limit is 0.
@@ -121,6 +123,10 @@ func (q Query) where() (string, []any) {
 	}
 	if q.Action != "" {
 		add(`action = ?`, q.Action)
+	}
+	if d := strings.ToLower(q.Domain); d != "" {
+		conds = append(conds, `(actor LIKE ? OR target LIKE ? OR target LIKE ?)`)
+		args = append(args, "%@"+d, "%@"+d, "%@"+d+" %")
 	}
 	if len(conds) == 0 {
 		return "", nil

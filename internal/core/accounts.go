@@ -163,11 +163,11 @@ func (s *Service) IsLocalDomain(ctx context.Context, domain string) (bool, error
 
 // AddUser creates an account and its personal mailbox, with the standard folders.
 func (s *Service) AddUser(ctx context.Context, actor Actor, u NewUser) (Account, error) {
-	if !actor.IsSystem() {
-		return Account{}, ErrPermission
-	}
 	addr, err := NormalizeAddress(u.Address)
 	if err != nil {
+		return Account{}, err
+	}
+	if err := s.mayManageAddress(ctx, actor, addr); err != nil {
 		return Account{}, err
 	}
 	if strings.TrimSpace(u.Name) == "" {
@@ -394,12 +394,15 @@ func (s *Service) ChangePassword(ctx context.Context, actor Actor, current, pass
 // SetDisabled disables or re-enables an account; a disabled account cannot log in
 // through any door.
 func (s *Service) SetDisabled(ctx context.Context, actor Actor, address string, disabled bool) error {
-	if !actor.IsSystem() {
-		return ErrPermission
-	}
 	a, err := s.User(ctx, address)
 	if err != nil {
 		return err
+	}
+	if err := s.mayManageAddress(ctx, actor, a.Address); err != nil {
+		return err
+	}
+	if a.ID == actor.AccountID {
+		return fmt.Errorf("%w: a manager cannot disable their own account", ErrInvalid)
 	}
 	return s.st.Tx(ctx, func(tx *store.Tx) error {
 		if _, err := tx.Exec(ctx, `UPDATE accounts SET disabled = ? WHERE id = ?`, boolInt(disabled), a.ID); err != nil {

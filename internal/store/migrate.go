@@ -366,6 +366,15 @@ CREATE TABLE notify_state (
 ALTER TABLE folders ADD COLUMN recent_uid BIGINT NOT NULL DEFAULT 0;
 UPDATE folders SET recent_uid = uidnext - 1;
 `},
+	// Roles beyond one's own mail: the managers of a domain.
+	{common: `
+CREATE TABLE roles (
+	account_id BIGINT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+	domain TEXT NOT NULL,
+	role TEXT NOT NULL,
+	PRIMARY KEY (account_id, domain)
+);
+`},
 }
 
 func (s *Store) migrate(ctx context.Context) error { return s.migrateTo(ctx, len(migrations)) }

@@ -56,6 +56,12 @@ func (a *app) accountPage(w http.ResponseWriter, r *http.Request) {
 		}
 		v.Profile = &profileView{Profile: pr, Professions: professionOptions(pr.Profession)}
 	}
+	managed, err := a.svc.ManagedDomains(ctx, u.actor)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	v.Manages = len(managed) > 0
 	if r.URL.Query().Get("saved") != "" {
 		v.Flash = a.t(v, "saved")
 	}

@@ -37,6 +37,9 @@ type view struct {
 	HasDirectory bool
 	Dir          *dirView
 	Profile      *profileView
+	Admin        *adminView
+	// Manages shows the link to the managers' console.
+	Manages bool
 
 	// Login pages.
 	Email string

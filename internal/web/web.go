@@ -175,6 +175,9 @@ func (a *app) routes() http.Handler {
 	mux.Handle("POST /mail/{box}/{folder}/{msg}/act", a.authed(a.messageAction))
 	mux.Handle("GET /account", a.authed(a.accountPage))
 	mux.Handle("POST /account/notifications", a.authed(a.saveNotify))
+	mux.Handle("GET /admin", a.authed(a.adminPage))
+	mux.Handle("GET /admin/audit.csv", a.authed(a.adminExport))
+	mux.Handle("POST /admin/accounts", a.authed(a.adminAccount))
 	mux.Handle("POST /account/signatures", a.authed(a.addSignature))
 	mux.Handle("POST /account/signatures/{id}/delete", a.authed(a.deleteSignature))
 	if a.opts.Directory != nil {

@@ -1,0 +1,168 @@
+package web
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"caduceus/internal/audit"
+	"caduceus/internal/core"
+)
+
+// adminView is the managers' console: one domain's accounts and its part of
+// the audit trail.
+type adminView struct {
+	Domain   string
+	Domains  []string
+	Accounts []adminAccountView
+	Audit    []auditRowView
+	Filter   auditFilter
+	Export   string // the CSV export's URL for the filter shown
+}
+
+type adminAccountView struct {
+	Address, Name, Notify string
+	Disabled, Manager     bool
+	Self                  bool
+	Used, Quota           string
+}
+
+type auditRowView struct {
+	Time, Actor, Door, Remote, Action, Target, Result, Detail string
+}
+
+type auditFilter struct {
+	Actor, Action, Since, Until string
+}
+
+// adminPage is /admin, for managers of a domain ("gestionnaires"): the
+// accounts of the domain, with their use of their mailbox, and the audit
+// trail of the domain, searchable and exported as CSV.
+func (a *app) adminPage(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	u := currentUser(r)
+	v := a.baseView(r)
+	v.Title = a.t(v, "admin_title")
+	v.Me = meOf(u.account)
+	av, q, ok := a.adminScope(w, r, u)
+	if !ok {
+		return
+	}
+	accounts, err := a.svc.DomainAccounts(ctx, u.actor, av.Domain)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	for _, acc := range accounts {
+		av.Accounts = append(av.Accounts, adminAccountView{
+			Address: acc.Address, Name: acc.Name, Notify: acc.NotifyEmail, Disabled: acc.Disabled, Manager: acc.Manager,
+			Self: acc.ID == u.account.ID, Used: a.views.texts.humanSize(v.Lang, acc.UsedBytes), Quota: a.views.texts.humanSize(v.Lang, acc.QuotaBytes),
+		})
+	}
+	q.Limit = 100
+	entries, err := a.svc.Audit().List(ctx, q)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	for _, e := range entries {
+		av.Audit = append(av.Audit, auditRowView{Time: e.At.Format("2006-01-02 15:04:05"), Actor: e.Actor, Door: e.Door, Remote: e.Remote,
+			Action: e.Action, Target: e.Target, Result: e.Result, Detail: e.Detail})
+	}
+	av.Export = "/admin/audit.csv?" + r.URL.Query().Encode()
+	v.Admin = av
+	switch {
+	case r.URL.Query().Get("saved") != "":
+		v.Flash = a.t(v, "saved")
+	case r.URL.Query().Get("error") != "":
+		v.Error = a.t(v, "admin_error_"+r.URL.Query().Get("error"))
+	}
+	a.render(w, r, http.StatusOK, "admin", v)
+}
+
+// adminExport streams the domain's audit entries the filter selects, as CSV.
+// The export is itself traced.
+func (a *app) adminExport(w http.ResponseWriter, r *http.Request) {
+	u := currentUser(r)
+	av, q, ok := a.adminScope(w, r, u)
+	if !ok {
+		return
+	}
+	if err := a.svc.Trace(r.Context(), u.actor, "audit.export", av.Domain, ""); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="audit-%s-%s.csv"`, av.Domain, time.Now().Format("20060102")))
+	if _, err := a.svc.Audit().Export(r.Context(), w, q); err != nil {
+		a.log.Error("web: audit export", "err", err)
+	}
+}
+
+// adminAccount creates, disables or enables an account of a managed domain.
+func (a *app) adminAccount(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	u := currentUser(r)
+	domain := r.FormValue("domain")
+	back := "/admin?domain=" + url.QueryEscape(domain)
+	var err error
+	switch r.FormValue("do") {
+	case "create":
+		local := strings.TrimSpace(r.FormValue("local"))
+		_, err = a.svc.AddUser(ctx, u.actor, core.NewUser{
+			Address: local + "@" + domain, Name: strings.TrimSpace(r.FormValue("name")),
+			NotifyEmail: r.FormValue("notify"), Password: r.FormValue("password"),
+		})
+	case "disable", "enable":
+		err = a.svc.SetDisabled(ctx, u.actor, r.FormValue("address"), r.FormValue("do") == "disable")
+	default:
+		err = core.ErrInvalid
+	}
+	switch {
+	case err == nil:
+		http.Redirect(w, r, back+"&saved=1", http.StatusSeeOther)
+	case errors.Is(err, core.ErrExists):
+		http.Redirect(w, r, back+"&error=exists", http.StatusSeeOther)
+	case errors.Is(err, core.ErrInvalid):
+		http.Redirect(w, r, back+"&error=invalid", http.StatusSeeOther)
+	default:
+		a.fail(w, r, err)
+	}
+}
+
+// adminScope finds the domain the request is about among those the person
+// manages, and the audit query its filter makes. A person who manages no
+// domain is refused.
+func (a *app) adminScope(w http.ResponseWriter, r *http.Request, u *user) (*adminView, audit.Query, bool) {
+	domains, err := a.svc.ManagedDomains(r.Context(), u.actor)
+	if err != nil {
+		a.fail(w, r, err)
+		return nil, audit.Query{}, false
+	}
+	if len(domains) == 0 {
+		a.fail(w, r, core.ErrPermission)
+		return nil, audit.Query{}, false
+	}
+	qs := r.URL.Query()
+	av := &adminView{Domains: domains, Domain: domains[0]}
+	if d := qs.Get("domain"); d != "" {
+		if !slices.Contains(domains, d) {
+			a.fail(w, r, core.ErrPermission)
+			return nil, audit.Query{}, false
+		}
+		av.Domain = d
+	}
+	av.Filter = auditFilter{Actor: qs.Get("actor"), Action: qs.Get("action"), Since: qs.Get("since"), Until: qs.Get("until")}
+	q := audit.Query{Domain: av.Domain, Actor: strings.TrimSpace(av.Filter.Actor), Action: strings.TrimSpace(av.Filter.Action)}
+	if t, err := time.Parse(time.DateOnly, av.Filter.Since); err == nil {
+		q.Since = t
+	}
+	if t, err := time.Parse(time.DateOnly, av.Filter.Until); err == nil {
+		q.Until = t.AddDate(0, 0, 1) // the whole of the last day
+	}
+	return av, q, true
+}
