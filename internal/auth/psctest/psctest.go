@@ -68,8 +68,8 @@ func Start(t testing.TB, redirectURIs ...string) *Provider {
 	p.Issuer = p.srv.URL
 	var cryptoKey [32]byte
 	rand.Read(cryptoKey[:])
-	prov, err := op.NewOpenIDProvider(p.Issuer, &op.Config{CryptoKey: cryptoKey, CodeMethodS256: true, AuthMethodPost: true,
-		SupportedScopes: []string{"openid", "scope_all"}}, p.st,
+	prov, err := op.NewProvider(&op.Config{CryptoKey: cryptoKey, CodeMethodS256: true, AuthMethodPost: true,
+		SupportedScopes: []string{"openid", "scope_all"}}, p.st, op.StaticIssuer(p.Issuer),
 		op.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
 	if err != nil {
 		t.Fatal(err)
