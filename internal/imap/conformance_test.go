@@ -122,3 +122,33 @@ func TestRecentInOneSession(t *testing.T) {
 		t.Errorf("FETCH with IMAP4rev2 = %q; want no \\Recent", lines)
 	}
 }
+
+// TestSearchFieldsAsWritten checks SEARCH on header fields as imaptest's
+// search-addresses, search-header and search-date groups do (RFC 3501
+// §6.4.4): an address matches without its comments, the empty string
+// matches only messages that have the field, and SENT* compare the date
+// written in the sender's time zone, not the instant in UTC.
+func TestSearchFieldsAsWritten(t *testing.T) {
+	ts := startServer(t)
+	coretest.User(t, ts.svc, "alice", "Alice")
+	r := ts.raw(t, "alice")
+	r.appendRaw("INBOX", "From: <user-from (comment)@ (comment) domain.org> (UserFrom)\r\nSubject: hello\r\n"+
+		"Date: Sun, 25 Mar 2007 00:30:00 +0200\r\n\r\nbody\r\n")
+	r.appendRaw("INBOX", "From: other@example.org\r\nDate: Sat, 24 Mar 2007 23:30:00 -0100\r\n\r\nbody\r\n")
+	r.ok("SELECT INBOX")
+	for _, c := range []struct{ search, want string }{
+		{"SEARCH FROM user-from@domain.org", "* SEARCH 1"},
+		{"SEARCH FROM userfrom", "* SEARCH 1"},
+		{`SEARCH SUBJECT ""`, "* SEARCH 1"},
+		{`SEARCH NOT SUBJECT ""`, "* SEARCH 2"},
+		{`SEARCH FROM ""`, "* SEARCH 1 2"},
+		{"SEARCH SENTON 25-Mar-2007", "* SEARCH 1"},
+		{"SEARCH SENTON 24-Mar-2007", "* SEARCH 2"},
+		{"SEARCH SENTBEFORE 25-Mar-2007", "* SEARCH 2"},
+		{"SEARCH SENTSINCE 25-Mar-2007", "* SEARCH 1"},
+	} {
+		if lines := r.ok(c.search); strings.Join(lines, "|") != c.want {
+			t.Errorf("%s = %q, want %q", c.search, lines, c.want)
+		}
+	}
+}

@@ -293,15 +293,23 @@ func (r *searchRun) match(k *SearchKey, seq uint32, m core.Message, ct *content)
 	case "BEFORE", "ON", "SINCE":
 		return compareDate(m.InternalDate, k.Date, k.Op)
 	case "SENTBEFORE", "SENTON", "SENTSINCE":
-		return !m.Date.IsZero() && compareDate(m.Date, k.Date, strings.TrimPrefix(k.Op, "SENT"))
-	case "SUBJECT":
-		return containsFold(m.Subject, k.Value)
-	case "FROM":
-		return containsFold(m.From, k.Value)
-	case "TO":
-		return containsFold(m.To, k.Value)
-	case "CC":
-		return containsFold(m.Cc, k.Value)
+		return r.sentDateMatches(m, ct, k)
+	case "SUBJECT", "FROM", "TO", "CC":
+		if k.Value == "" {
+			// The empty string matches the messages that have the field
+			// (RFC 3501 §6.4.4: "contains the specified string").
+			return r.hasField(ct, k.Op)
+		}
+		switch k.Op {
+		case "SUBJECT":
+			return containsFold(m.Subject, k.Value)
+		case "FROM":
+			return addressesContain(m.From, k.Value)
+		case "TO":
+			return addressesContain(m.To, k.Value)
+		default:
+			return addressesContain(m.Cc, k.Value)
+		}
 	case "BCC", "HEADER":
 		field := k.Field
 		if k.Op == "BCC" {
@@ -323,6 +331,91 @@ func (r *searchRun) match(k *SearchKey, seq uint32, m core.Message, ct *content)
 		return ok && (set == nil || set[m.UID])
 	}
 	return false
+}
+
+// hasField reports whether the message has a header field named field.
+func (r *searchRun) hasField(ct *content, field string) bool {
+	h, err := ct.headerBytes()
+	if err != nil {
+		return false
+	}
+	hdr := message.ParseHeader(h)
+	return hdr.Has(field)
+}
+
+// sentDateMatches compares the date of the Date: field, as written in the
+// sender's time zone, with the day of a SENTBEFORE, SENTON or SENTSINCE
+// key (RFC 3501 §6.4.4: "disregarding time and timezone"); the stored
+// instant serves when the field cannot be read again.
+func (r *searchRun) sentDateMatches(m core.Message, ct *content, k *SearchKey) bool {
+	if m.Date.IsZero() {
+		return false
+	}
+	sent := m.Date
+	if h, err := ct.headerBytes(); err == nil {
+		hdr := message.ParseHeader(h)
+		if t, err := mail.ParseDate(hdr.Get("Date")); err == nil {
+			sent = t
+		}
+	}
+	return compareDate(sent, k.Date, strings.TrimPrefix(k.Op, "SENT"))
+}
+
+// addressesContain reports whether an address field, as written, contains
+// sub, or does once its addresses are read: "<a (comment)@ b.org>" holds
+// "a@b.org" (RFC 5322 §3.4, comments are not part of an address).
+func addressesContain(field, sub string) bool {
+	if containsFold(field, sub) {
+		return true
+	}
+	list, err := mail.ParseAddressList(field)
+	if err != nil {
+		if list, err = mail.ParseAddressList(withoutComments(field)); err != nil {
+			return false
+		}
+	}
+	for _, a := range list {
+		if containsFold(a.Name+" <"+a.Address+">", sub) {
+			return true
+		}
+	}
+	return false
+}
+
+// withoutComments drops the comments of an address field and the blanks
+// around its "@", which net/mail does not accept inside an address
+// (RFC 5322 §3.2.2 CFWS, §3.4.1).
+func withoutComments(s string) string {
+	var b strings.Builder
+	depth, quoted, escaped := 0, false, false
+	for _, r := range s {
+		switch {
+		case escaped:
+			escaped = false
+		case r == '\\':
+			escaped = true
+		case quoted:
+			quoted = r != '"'
+		case r == '"' && depth == 0:
+			quoted = true
+		case r == '(':
+			depth++
+			continue
+		case r == ')' && depth > 0:
+			depth--
+			continue
+		}
+		if depth == 0 {
+			b.WriteRune(r)
+		}
+	}
+	out := b.String()
+	for _, blank := range []string{" @", "@ ", "\t@", "@\t"} {
+		for strings.Contains(out, blank) {
+			out = strings.ReplaceAll(out, blank, "@")
+		}
+	}
+	return out
 }
 
 func containsFold(s, sub string) bool {
