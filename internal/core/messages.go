@@ -452,9 +452,8 @@ func (s *Service) copyMove(ctx context.Context, actor Actor, srcFolder int64, ui
 	if err != nil {
 		return nil, err
 	}
-	if srcFolder == dstFolder && move {
-		return nil, fmt.Errorf("%w: source and destination are the same folder", ErrInvalid)
-	}
+	// A move within one folder is allowed: the messages take new UIDs and
+	// the old ones are expunged (RFC 6851 §3.3, §4.4).
 	var pairs []UIDPair
 	var srcModSeq, dstModSeq uint64
 	err = s.write(ctx, func(tx *store.Tx) error {

@@ -152,3 +152,52 @@ func TestSearchFieldsAsWritten(t *testing.T) {
 		}
 	}
 }
+
+// TestMoveWithinMailbox checks that MOVE to the selected mailbox itself
+// works (RFC 6851 §3.3): COPYUID with the new UID, the EXPUNGE of the old
+// message, then its new EXISTS.
+func TestMoveWithinMailbox(t *testing.T) {
+	ts := startServer(t)
+	coretest.User(t, ts.svc, "alice", "Alice")
+	r := ts.raw(t, "alice")
+	r.appendRaw("INBOX", testMsg)
+	r.ok("SELECT INBOX")
+	lines := r.ok("MOVE 1 INBOX")
+	copyuid, expunge, exists := indexOf(lines, "* OK [COPYUID "), indexOf(lines, "* 1 EXPUNGE"), indexOf(lines, "* 1 EXISTS")
+	if copyuid < 0 || !strings.Contains(lines[copyuid], " 1 2]") || expunge < copyuid || exists < expunge {
+		t.Errorf("MOVE 1 INBOX = %q; want COPYUID 1 to 2, then EXPUNGE, then EXISTS", lines)
+	}
+	if lines := r.ok("UID SEARCH ALL"); strings.Join(lines, "|") != "* SEARCH 2" {
+		t.Errorf("after MOVE within INBOX: %q, want the message under UID 2 only", lines)
+	}
+}
+
+// TestESearchModSeqOfReturned checks that ESEARCH RETURN (MIN) or (MAX)
+// with a MODSEQ key tells the MODSEQ of the returned message, not of every
+// match (RFC 7162 §3.1.5, RFC 4731).
+func TestESearchModSeqOfReturned(t *testing.T) {
+	ts := startServer(t)
+	coretest.User(t, ts.svc, "alice", "Alice")
+	r := ts.raw(t, "alice")
+	for range 3 {
+		r.appendRaw("INBOX", testMsg)
+	}
+	r.ok("SELECT INBOX (CONDSTORE)")
+	mods := map[string]string{}
+	for _, seq := range []string{"1", "3", "2"} {
+		lines := r.ok("STORE " + seq + ` +FLAGS (\Seen)`)
+		i := strings.Index(lines[0], "MODSEQ (")
+		mods[seq] = strings.TrimSuffix(strings.TrimSuffix(lines[0][i+len("MODSEQ ("):], ")"), ")")
+	}
+	for _, c := range []struct{ ret, want string }{
+		{"(MIN)", "MIN 1 MODSEQ " + mods["1"]},
+		{"(MAX)", "MAX 3 MODSEQ " + mods["3"]},
+		{"(MIN MAX)", "MIN 1 MAX 3 MODSEQ " + mods["3"]},
+		{"()", "ALL 1:3 MODSEQ " + mods["2"]},
+	} {
+		lines := r.ok("SEARCH RETURN " + c.ret + ` MODSEQ "/flags/\\seen" all 1`)
+		if len(lines) != 1 || !strings.HasSuffix(lines[0], ") "+c.want) {
+			t.Errorf("SEARCH RETURN %s = %q, want %q", c.ret, lines, c.want)
+		}
+	}
+}

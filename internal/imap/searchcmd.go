@@ -78,10 +78,12 @@ func (c *conn) cmdSearch(cmd *Command) {
 	case a.HasReturn || c.enabled["IMAP4REV2"]:
 		nums := make([]uint32, len(found))
 		uids := make([]uint32, len(found))
+		mods := make(map[uint32]uint64, len(found))
 		for i := range found {
 			nums[i], uids[i] = num(i), found[i].UID
+			mods[nums[i]] = found[i].ModSeq
 		}
-		c.esearch(cmd, a, nums, uids, usesModSeq(a.Key), maxMod)
+		c.esearch(cmd, a, nums, uids, usesModSeq(a.Key), maxMod, mods)
 	default:
 		c.w.Untagged()
 		c.w.Atom("SEARCH")
@@ -117,7 +119,7 @@ func (c *conn) writeThreads(found []core.Message, num func(int) uint32) {
 
 // esearch writes an ESEARCH response (RFC 4731 §3.1, RFC 9051 §7.3.4) and
 // saves the result for "$" (RFC 5182).
-func (c *conn) esearch(cmd *Command, a *SearchArgs, nums, uids []uint32, modseq bool, maxMod uint64) {
+func (c *conn) esearch(cmd *Command, a *SearchArgs, nums, uids []uint32, modseq bool, maxMod uint64, mods map[uint32]uint64) {
 	opts := a.Return
 	if len(opts) == 0 {
 		opts = []string{"ALL"}
@@ -153,6 +155,17 @@ func (c *conn) esearch(cmd *Command, a *SearchArgs, nums, uids []uint32, modseq 
 		}
 	}
 	if modseq && len(sorted) > 0 {
+		if !slices.Contains(opts, "ALL") && !slices.Contains(opts, "COUNT") {
+			// Only MIN and/or MAX are returned: MODSEQ is the highest of
+			// those messages (RFC 7162 §3.1.5).
+			maxMod = 0
+			if slices.Contains(opts, "MIN") {
+				maxMod = mods[sorted[0]]
+			}
+			if slices.Contains(opts, "MAX") {
+				maxMod = max(maxMod, mods[sorted[len(sorted)-1]])
+			}
+		}
 		c.w.Atom(" MODSEQ ")
 		c.w.Number64(maxMod)
 	}
