@@ -34,6 +34,12 @@ const firstCompaction = 5 * time.Minute
 
 // run compacts after first, then every cfg.CompactInterval, until ctx ends.
 func (c *compactor) run(ctx context.Context, first time.Duration) {
+	periodically(ctx, first, c.cfg.CompactInterval.Duration, c.once)
+}
+
+// periodically calls fn after first, then every interval after each call
+// returns, until ctx ends.
+func periodically(ctx context.Context, first, interval time.Duration, fn func(context.Context)) {
 	t := time.NewTimer(first)
 	defer t.Stop()
 	for {
@@ -42,8 +48,8 @@ func (c *compactor) run(ctx context.Context, first time.Duration) {
 			return
 		case <-t.C:
 		}
-		c.once(ctx)
-		t.Reset(c.cfg.CompactInterval.Duration)
+		fn(ctx)
+		t.Reset(interval)
 	}
 }
 

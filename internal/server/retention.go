@@ -32,17 +32,7 @@ const (
 
 // run prunes after first, then every pruneEvery, until ctx ends.
 func (r *retention) run(ctx context.Context, first time.Duration) {
-	t := time.NewTimer(first)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		r.once(ctx)
-		t.Reset(pruneEvery)
-	}
+	periodically(ctx, first, pruneEvery, r.once)
 }
 
 // once removes what has outlived the retention and logs how many entries went.
