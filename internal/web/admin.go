@@ -58,9 +58,13 @@ func (a *app) adminPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	for _, acc := range accounts {
+		quota := a.t(v, "admin_no_quota")
+		if acc.QuotaBytes > 0 {
+			quota = a.views.texts.humanSize(v.Lang, acc.QuotaBytes)
+		}
 		av.Accounts = append(av.Accounts, adminAccountView{
 			Address: acc.Address, Name: acc.Name, Notify: acc.NotifyEmail, Disabled: acc.Disabled, Manager: acc.Manager,
-			Self: acc.ID == u.account.ID, Used: a.views.texts.humanSize(v.Lang, acc.UsedBytes), Quota: a.views.texts.humanSize(v.Lang, acc.QuotaBytes),
+			Self: acc.ID == u.account.ID, Used: a.views.texts.humanSize(v.Lang, acc.UsedBytes), Quota: quota,
 		})
 	}
 	q.Limit = 100

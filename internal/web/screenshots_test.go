@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"os"
@@ -8,6 +9,9 @@ import (
 	"testing"
 
 	"github.com/chromedp/chromedp"
+
+	"caduceus/internal/core"
+	"caduceus/internal/core/coretest"
 )
 
 var update = flag.Bool("update", false, "rewrite docs/screenshots from the pages as they are now")
@@ -36,6 +40,9 @@ func TestScreenshots(t *testing.T) {
 			e := newDirEnv(t)
 			e.seedDemo()
 			e.seedDirectory(3)
+			if err := e.svc.SetRole(context.Background(), core.System("test"), alice, coretest.Domain, core.RoleManager); err != nil {
+				t.Fatal(err)
+			}
 			ctx := newBrowser(t, size.width, size.height)
 			shot := func(name string) {
 				t.Helper()
@@ -70,6 +77,8 @@ func TestScreenshots(t *testing.T) {
 			shot("account-menu")
 			do(t, ctx, chromedp.Navigate(e.srv.URL+"/account"), chromedp.WaitVisible(chromedp.ID("sig-name")))
 			shot("account")
+			do(t, ctx, chromedp.Navigate(e.srv.URL+"/admin"), chromedp.WaitVisible(chromedp.ID("adm-acc-h")))
+			shot("admin")
 			do(t, ctx, chromedp.Navigate(e.srv.URL+"/directory?q=dupont"), chromedp.WaitVisible(chromedp.CSS(".dir-list")))
 			shot("directory")
 			do(t, ctx, chromedp.Navigate(e.srv.URL+"/directory/card?id=l:lefebvre"), chromedp.WaitVisible(chromedp.ID("card-h")))
