@@ -2,6 +2,7 @@ package imap
 
 import (
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -199,5 +200,26 @@ func TestESearchModSeqOfReturned(t *testing.T) {
 		if len(lines) != 1 || !strings.HasSuffix(lines[0], ") "+c.want) {
 			t.Errorf("SEARCH RETURN %s = %q, want %q", c.ret, lines, c.want)
 		}
+	}
+}
+
+// TestBinaryWholeMessage checks that BINARY[] and BINARY.SIZE[] name the
+// whole message (RFC 3516 §4.1), which a multipart message gives as it is,
+// as imaptest's fetch-binary-mime group does.
+func TestBinaryWholeMessage(t *testing.T) {
+	ts := startServer(t)
+	coretest.User(t, ts.svc, "alice", "Alice")
+	r := ts.raw(t, "alice")
+	msg := "From: user@example.org\r\nMime-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n" +
+		"prologue\r\n--b\r\nContent-Type: text/plain\r\n\r\nhello\r\n--b--\r\n"
+	r.appendRaw("INBOX", msg)
+	r.ok("SELECT INBOX")
+	size := strconv.Itoa(len(msg))
+	if lines := r.ok("FETCH 1 (BINARY.SIZE[])"); strings.Join(lines, "|") != "* 1 FETCH (BINARY.SIZE[] "+size+")" {
+		t.Errorf("BINARY.SIZE[] = %q, want %s", lines, size)
+	}
+	lines := r.ok("FETCH 1 (BINARY.PEEK[])")
+	if len(lines) != 1 || lines[0] != "* 1 FETCH (BINARY[] {"+size+"}"+msg+")" {
+		t.Errorf("BINARY.PEEK[] = %q, want the whole message as a %s-byte literal", lines, size)
 	}
 }

@@ -422,6 +422,20 @@ func (c *conn) section(ct *content, it FetchItem) (data []byte, decoded *message
 	if _, err := ct.reader(); err != nil {
 		return nil, nil, 0, 0, false, false, err
 	}
+	if (it.Name == "BINARY" || it.Name == "BINARY.SIZE") && len(sec.Part) == 0 && (root.IsMultipart() || identityEncoding(root.Encoding)) {
+		// BINARY[] names the whole message (RFC 3516 §4.1); a multipart
+		// or unencoded top level has nothing to decode, so it goes as is.
+		s, e := root.HeaderOffset, root.EndOffset
+		if it.Name == "BINARY.SIZE" {
+			return nil, nil, 0, e - s, false, false, nil
+		}
+		if p := it.Partial; p != nil {
+			s = min(s+int64(p.Offset), e)
+			e = min(s+int64(p.Count), e)
+		}
+		nul, err := rawHasNUL(ct.rd, s, e-s)
+		return nil, nil, s, e - s, false, nul, err
+	}
 	if it.Name == "BINARY" || it.Name == "BINARY.SIZE" {
 		part, ok := root.Locate(sec.Part)
 		if !ok || part.IsMultipart() {
@@ -485,6 +499,35 @@ func hasNUL(rd io.ReaderAt, p *message.Part, start, length int64) (bool, error) 
 	if err != nil {
 		return false, err
 	}
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := r.Read(buf)
+		if bytes.IndexByte(buf[:n], 0) >= 0 {
+			return true, nil
+		}
+		if err == io.EOF {
+			return false, nil
+		}
+		if err != nil {
+			return false, err
+		}
+	}
+}
+
+// identityEncoding reports whether a transfer encoding leaves the body as
+// it is (RFC 2045 §6.2).
+func identityEncoding(enc string) bool {
+	switch strings.ToLower(enc) {
+	case "", "7bit", "8bit", "binary":
+		return true
+	}
+	return false
+}
+
+// rawHasNUL reports whether length bytes from start hold a NUL, which
+// calls for a literal8 (RFC 3516 §4.3). It reads in small pieces.
+func rawHasNUL(rd io.ReaderAt, start, length int64) (bool, error) {
+	r := io.NewSectionReader(rd, start, length)
 	buf := make([]byte, 32<<10)
 	for {
 		n, err := r.Read(buf)
