@@ -97,7 +97,11 @@ func (s *Server) startQueue(ctx context.Context) {
 }
 
 // webHandler serves the health endpoint and the web app.
-func (s *Server) webHandler() (http.Handler, error) {
+func (s *Server) webHandler(ctx context.Context) (http.Handler, error) {
+	factors, cards, psc, err := s.strongAuth(ctx)
+	if err != nil {
+		return nil, err
+	}
 	app, err := web.New(s.Core, web.Options{
 		Hostname:        s.Config.Hostname,
 		BaseURL:         s.baseURL(),
@@ -109,6 +113,9 @@ func (s *Server) webHandler() (http.Handler, error) {
 		CodePepper:      s.Secret("web code pepper"),
 		DevOutboxDir:    s.Config.Dev.Outbox,
 		Directory:       s.dir,
+		Factors:         factors,
+		Cards:           cards,
+		PSC:             psc,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("web app: %w", err)

@@ -25,6 +25,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"caduceus/internal/auth"
 	"caduceus/internal/blob"
 	"caduceus/internal/certs"
 	"caduceus/internal/config"
@@ -139,6 +140,7 @@ type Server struct {
 	cancel    context.CancelFunc
 	shutOnce  sync.Once
 	dir       *directory.Directory
+	cardCAs   *auth.CardVerifier // set when [auth.card] is configured
 	compact   *compactor
 	retention *retention
 	draining  atomic.Bool
@@ -236,7 +238,7 @@ func (s *Server) startListeners(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		h, err := s.webHandler()
+		h, err := s.webHandler(ctx)
 		if err != nil {
 			ln.Close()
 			return err
@@ -307,6 +309,9 @@ func (s *Server) serveHTTP(ctx context.Context, name string, ln net.Listener, h 
 	if useTLS {
 		srv.TLSConfig = s.TLS.Clone()
 		srv.TLSConfig.NextProtos = []string{"h2", "http/1.1"}
+		if name == "https" {
+			s.requestCards(srv.TLSConfig)
+		}
 		ln = tls.NewListener(ln, srv.TLSConfig)
 	}
 	s.serve(name, func() error { return srv.Serve(ln) })

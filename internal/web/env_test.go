@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -31,6 +32,8 @@ type env struct {
 	outbox string
 	seq    atomic.Int64
 	dir    *directory.Directory // nil unless made by newDirEnv
+	// factors keeps the strong ways in (cards, PSC, TOTP, passkeys).
+	factors *auth.Factors
 }
 
 // The people of every test, as in the user guide's examples.
@@ -54,6 +57,13 @@ func newDirEnv(t testing.TB) *env {
 }
 
 func newEnvWith(t testing.TB, withDir bool) *env {
+	t.Helper()
+	return newEnvCustom(t, withDir, nil)
+}
+
+// newEnvCustom is newEnvWith with a last say on the app's options and the
+// test server (its TLS settings) before it starts; base is the server's URL.
+func newEnvCustom(t testing.TB, withDir bool, configure func(base string, o *Options, srv *httptest.Server)) *env {
 	t.Helper()
 	ctx := context.Background()
 	svc, st := coretest.NewWithStore(t, coretest.Options{MessageLimit: 4 << 20})
@@ -80,11 +90,27 @@ func newEnvWith(t testing.TB, withDir bool) *env {
 		}
 		t.Cleanup(func() { e.dir.Close() })
 	}
-	h, err := New(svc, Options{Mailer: e, Auth: auth.NewSQLStore(st), DevOutboxDir: e.outbox, Directory: e.dir})
+	factors, err := auth.NewFactors(st, randomBytes(32))
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.srv = httptest.NewTLSServer(h)
+	e.factors = factors
+	srv := httptest.NewUnstartedServer(nil)
+	// localhost rather than 127.0.0.1: WebAuthn wants a domain for the
+	// relying party.
+	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
+	base := "https://localhost:" + port
+	opts := Options{Mailer: e, Auth: auth.NewSQLStore(st), DevOutboxDir: e.outbox, Directory: e.dir, Factors: factors, BaseURL: base}
+	if configure != nil {
+		configure(base, &opts, srv)
+	}
+	h, err := New(svc, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Config.Handler = h
+	srv.StartTLS()
+	e.srv = srv
 	t.Cleanup(e.srv.Close)
 	return e
 }
@@ -127,10 +153,12 @@ func (e *env) deliver(raw string, to ...string) {
 // cookies and does not follow redirects.
 func (e *env) client() *http.Client {
 	jar, _ := cookiejar.New(nil)
-	c := e.srv.Client()
+	// A copy: the test server hands out one shared client, and two
+	// browsers must not share their cookies.
+	c := *e.srv.Client()
 	c.Jar = jar
 	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	return c
+	return &c
 }
 
 // login goes through the password and the code and returns a client with a

@@ -19,13 +19,29 @@ type catalog map[string]map[string]string
 func loadCatalog(fsys fs.FS) (catalog, error) {
 	c := make(catalog)
 	for _, lang := range languages {
-		b, err := fs.ReadFile(fsys, "i18n/"+lang+".json")
+		// i18n/<lang>.json, then i18n/<lang>-<part>.json for the texts of
+		// one part of the app (such as fr-auth.json); a key given twice is
+		// an error.
+		extra, err := fs.Glob(fsys, "i18n/"+lang+"-*.json")
 		if err != nil {
-			return nil, fmt.Errorf("web: read %s texts: %w", lang, err)
+			return nil, err
 		}
 		m := make(map[string]string)
-		if err := json.Unmarshal(b, &m); err != nil {
-			return nil, fmt.Errorf("web: parse %s texts: %w", lang, err)
+		for _, name := range append([]string{"i18n/" + lang + ".json"}, extra...) {
+			b, err := fs.ReadFile(fsys, name)
+			if err != nil {
+				return nil, fmt.Errorf("web: read %s texts: %w", lang, err)
+			}
+			part := make(map[string]string)
+			if err := json.Unmarshal(b, &part); err != nil {
+				return nil, fmt.Errorf("web: parse %s: %w", name, err)
+			}
+			for k, v := range part {
+				if _, dup := m[k]; dup {
+					return nil, fmt.Errorf("web: text %q given twice in the %s texts", k, lang)
+				}
+				m[k] = v
+			}
 		}
 		c[lang] = m
 	}

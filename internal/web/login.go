@@ -52,6 +52,7 @@ func (a *app) authed(h func(http.ResponseWriter, *http.Request)) http.Handler {
 			}
 			err = aerr
 		}
+
 		if err != nil && !errors.Is(err, auth.ErrSessionExpired) && !errors.Is(err, core.ErrDisabled) && !errors.Is(err, core.ErrNotFound) {
 			a.fail(w, r, err)
 			return
@@ -118,6 +119,7 @@ func (a *app) loginPage(w http.ResponseWriter, r *http.Request) {
 	v := a.baseView(r)
 	v.Title = a.t(v, "login_title")
 	v.Next = safeNext(r.URL.Query().Get("next"))
+	v.Auth = a.strongView(r)
 	if r.URL.Query().Get("expired") != "" {
 		v.Error = a.t(v, "session_expired")
 	}
@@ -161,9 +163,24 @@ func (a *app) login(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	if err := a.sendCode(ctx, v.Lang, acct, s.ID); err != nil {
+	if err := a.pendingLink(ctx, r, s.ID); err != nil {
 		a.fail(w, r, err)
 		return
+	}
+	// With an authenticator app the code comes from it; the e-mailed one
+	// stays one click away on the code page.
+	var app bool
+	if a.opts.Factors != nil {
+		if app, err = a.opts.Factors.HasTOTP(ctx, acct.ID); err != nil {
+			a.fail(w, r, err)
+			return
+		}
+	}
+	if !app {
+		if err := a.sendCode(ctx, v.Lang, acct, s.ID); err != nil {
+			a.fail(w, r, err)
+			return
+		}
 	}
 	a.setSessionCookie(w, token)
 	http.Redirect(w, r, "/login/code?next="+url.QueryEscape(v.Next), http.StatusSeeOther)
@@ -198,17 +215,18 @@ func (a *app) pending(r *http.Request) (auth.Session, bool) {
 }
 
 func (a *app) codePage(w http.ResponseWriter, r *http.Request) {
-	if _, ok := a.pending(r); !ok {
+	s, ok := a.pending(r)
+	if !ok {
 		http.Redirect(w, r, "/login", http.StatusSeeOther)
 		return
 	}
-	v := a.baseView(r)
-	v.Title = a.t(v, "code_title")
-	v.Next = safeNext(r.URL.Query().Get("next"))
-	if r.URL.Query().Get("resent") != "" {
-		v.Flash = a.t(v, "code_resent")
+	id, _ := strconv.ParseInt(s.Account, 10, 64)
+	acct, err := a.svc.Account(r.Context(), id)
+	if err != nil {
+		a.fail(w, r, err)
+		return
 	}
-	a.render(w, r, http.StatusOK, "code", v)
+	a.renderCode(w, r, http.StatusOK, acct, safeNext(r.URL.Query().Get("next")), "", r.URL.Query().Get("email") != "" || r.URL.Query().Get("resent") != "")
 }
 
 func (a *app) checkCode(w http.ResponseWriter, r *http.Request) {
@@ -218,9 +236,7 @@ func (a *app) checkCode(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/login?expired=1", http.StatusSeeOther)
 		return
 	}
-	v := a.baseView(r)
-	v.Title = a.t(v, "code_title")
-	v.Next = safeNext(r.FormValue("next"))
+	next := safeNext(r.FormValue("next"))
 	remote := clientAddr(r)
 	id, _ := strconv.ParseInt(s.Account, 10, 64)
 	acct, err := a.svc.Account(ctx, id)
@@ -229,41 +245,29 @@ func (a *app) checkCode(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !a.limits.ip.Allow("ip:"+remote) || !a.limits.code.Allow("acct:"+s.Account) {
-		a.trace(ctx, acct.Address, remote, "login", "denied", "code rate limited")
-		v.Error = a.t(v, "login_throttled")
-		a.render(w, r, http.StatusTooManyRequests, "code", v)
+		a.traceAuth(r, acct.Address, "denied", methodCode, "code rate limited")
+		a.renderCode(w, r, http.StatusTooManyRequests, acct, next, "login_throttled", true)
 		return
 	}
 	err = a.codes.Check(ctx, s.ID, strings.TrimSpace(r.FormValue("code")))
 	if errors.Is(err, auth.ErrCodeWrong) || errors.Is(err, auth.ErrCodeExpired) {
-		a.trace(ctx, acct.Address, remote, "login", "failed", "wrong code")
-		v.Error = a.t(v, "code_failed")
-		a.render(w, r, http.StatusUnauthorized, "code", v)
+		a.traceAuth(r, acct.Address, "failed", methodCode, "wrong code")
+		a.renderCode(w, r, http.StatusUnauthorized, acct, next, "code_failed", true)
 		return
 	}
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	token, _, err := a.sessions.Promote(ctx, s, remote)
+	// Logins are rare enough to clear out dead sessions as they happen, and
+	// an account made or renamed since the app started reaches the
+	// directory at its first login: finishLogin does both.
+	next, err = a.finishLogin(w, r, &s, acct, methodCode, next)
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	a.trace(ctx, acct.Address, remote, "login", "ok", "password and e-mailed code")
-	// Logins are rare enough to clear out dead sessions as they happen.
-	if err := a.sessions.Purge(ctx); err != nil {
-		a.log.Error("web: purge sessions", "err", err)
-	}
-	// An account made after the app started, or renamed since, reaches the
-	// directory at its first login.
-	if a.opts.Directory != nil {
-		if err := a.publish(ctx, acct); err != nil {
-			a.log.Error("web: publish in the directory", "err", err)
-		}
-	}
-	a.setSessionCookie(w, token)
-	http.Redirect(w, r, v.Next, http.StatusSeeOther)
+	http.Redirect(w, r, next, http.StatusSeeOther)
 }
 
 func (a *app) resendCode(w http.ResponseWriter, r *http.Request) {

@@ -44,6 +44,9 @@ type view struct {
 	// Login pages.
 	Email string
 	Next  string
+	// Auth is what the login, linking and security pages show of the
+	// strong ways in.
+	Auth *authView
 }
 
 type meView struct {

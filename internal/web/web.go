@@ -3,9 +3,12 @@ package web
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -55,6 +58,16 @@ type Options struct {
 	// and the directory section of the account page. Accounts and
 	// organisational mailboxes are published in it at New.
 	Directory *directory.Directory
+	// Factors, when set, keeps the strong ways in (authenticator apps,
+	// recovery codes, linked cards and PSC identities, passkeys, the devices
+	// of sessions) and turns on the pages that use them.
+	Factors *auth.Factors
+	// Cards, when set with Factors, logs in with a CPx card presented to the
+	// HTTPS listener (GET /login/card).
+	Cards *auth.CardVerifier
+	// PSC, when set with Factors, logs in with Pro Santé Connect
+	// (GET /login/psc and its callback).
+	PSC *auth.PSC
 }
 
 // app is the web door: its handlers and what they share.
@@ -68,6 +81,7 @@ type app struct {
 	codes     *auth.Codes
 	limits    limits
 	static    *staticFiles
+	passkeys  *auth.Passkeys // nil without Options.Factors
 }
 
 // limits are the rate limiters of the login doors, each used per account
@@ -130,6 +144,21 @@ func New(svc *core.Service, opts Options) (http.Handler, error) {
 		},
 		static: static,
 	}
+	if opts.Factors != nil {
+		u, err := url.Parse(opts.BaseURL)
+		if err != nil {
+			return nil, fmt.Errorf("web: base URL: %w", err)
+		}
+		// WebAuthn needs a domain name: a node reached by IP address has no
+		// passkeys.
+		if net.ParseIP(u.Hostname()) == nil {
+			if a.passkeys, err = auth.NewPasskeys(opts.Factors, u.Hostname(), opts.BaseURL); err != nil {
+				return nil, err
+			}
+		} else {
+			opts.Logger.Warn("web: passkeys off: the base URL names an IP address, not a domain", "base_url", opts.BaseURL)
+		}
+	}
 	if opts.Directory != nil {
 		if err := a.syncDirectory(ctx); err != nil {
 			return nil, err
@@ -154,6 +183,15 @@ func (a *app) routes() http.Handler {
 	mux.HandleFunc("POST /login/code", a.checkCode)
 	mux.HandleFunc("POST /login/resend", a.resendCode)
 	mux.HandleFunc("POST /logout", a.logout)
+	mux.HandleFunc("GET /login/card", a.cardLogin)
+	mux.HandleFunc("GET /login/psc", a.pscStart)
+	mux.HandleFunc("GET /login/psc/callback", a.pscCallback)
+	mux.HandleFunc("POST /login/totp", a.checkTOTP)
+	mux.HandleFunc("POST /login/passkey/begin", a.passkeyBegin)
+	mux.HandleFunc("POST /login/passkey/finish", a.passkeyFinish)
+	mux.Handle("GET /account/security", a.authed(a.securityPage))
+	mux.Handle("POST /account/security/{action}", a.authed(a.securityAction))
+	mux.Handle("POST /account/security/{kind}/{id}/{action}", a.authed(a.securityItem))
 	mux.HandleFunc("POST /lang", a.setLang)
 	if a.opts.DevOutboxDir != "" {
 		mux.HandleFunc("GET /dev/outbox", a.outbox)

@@ -12,6 +12,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -391,3 +392,7 @@ func (c client) RestrictAdditionalAccessTokenScopes() func([]string) []string {
 // subjectOf is the person's sub. PSC's are "f:<uuid>:<idNat>"; the op's
 // opaque tokens hold "id:subject", so the test provider writes "f.<idNat>".
 func subjectOf(p Person) string { return "f." + p.SubjectNameID }
+
+// Certificate is the provider's TLS certificate, for clients that must
+// trust it beside another server.
+func (p *Provider) Certificate() *x509.Certificate { return p.srv.Certificate() }
