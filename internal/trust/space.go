@@ -49,10 +49,9 @@ type Options struct {
 // Space is the trust space in force on this node. It is safe for concurrent
 // use; Refresh swaps in new lists atomically.
 type Space struct {
-	opts  Options
-	log   *slog.Logger
-	fetch *fetcher
-	cur   atomic.Pointer[state]
+	opts Options
+	log  *slog.Logger
+	cur  atomic.Pointer[state]
 
 	mu sync.Mutex // serialises refreshes
 
@@ -210,7 +209,6 @@ func (s *Space) load(ctx context.Context, old *state, client *http.Client) (*sta
 		client = httpClient(st.cas)
 	}
 	f := &fetcher{client: client, cacheDir: s.opts.CacheDir}
-	s.fetch = f
 
 	// Revocation lists first: the whitelist's signer is checked against them.
 	for _, src := range s.opts.CRLs {
