@@ -10,10 +10,12 @@ import (
 	"net/netip"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/emersion/go-message/textproto"
 	"github.com/emersion/go-msgauth/authres"
 	gosmtp "github.com/emersion/go-smtp"
+	"golang.org/x/text/unicode/norm"
 
 	"caduceus/internal/core"
 	"caduceus/internal/dkim"
@@ -252,7 +254,7 @@ func (ss *session) checkTrust(from string, sender Address) *Error {
 // TLS and a certificate are there (RFC 3207 §4, RFC 3463 §3.8), 550 5.7.1
 // for a peer or a domain outside the trust space. The text names the rule.
 func trustError(re *trust.RuleError) *Error {
-	e := &Error{Code: 550, Enhanced: [3]int{5, 7, 1}, Message: "Trust space [" + re.Rule + "]: " + re.Detail, Err: re}
+	e := &Error{Code: 550, Enhanced: [3]int{5, 7, 1}, Message: "Trust space [" + re.Rule + "]: " + asciiText(re.Detail), Err: re}
 	switch re.Rule {
 	case trust.RuleStartTLS:
 		e.Code, e.Enhanced, e.Message = 530, [3]int{5, 7, 0}, "Must issue a STARTTLS command first (MSSante trust space)"
@@ -260,6 +262,25 @@ func trustError(re *trust.RuleError) *Error {
 		e.Code, e.Enhanced = 530, [3]int{5, 7, 0}
 	}
 	return e
+}
+
+// asciiText makes s fit a reply (RFC 5321 §4.2: replies are ASCII): accents
+// go, other non-ASCII characters become '?'. Certificate subjects may hold
+// UTF-8 ("Santé").
+func asciiText(s string) string {
+	var b strings.Builder
+	for _, r := range norm.NFD.String(s) {
+		switch {
+		case unicode.Is(unicode.Mn, r):
+		case r < 0x20 || r == 0x7f:
+			b.WriteByte(' ')
+		case r < 0x80:
+			b.WriteRune(r)
+		default:
+			b.WriteByte('?')
+		}
+	}
+	return b.String()
 }
 
 // recipient checks the syntax of a forward-path and returns it normalised
@@ -390,7 +411,7 @@ func fromCore(err error) *Error {
 		var re *trust.RuleError
 		msg := "Recipient outside the MSSante trust space"
 		if errors.As(err, &re) {
-			msg += " [" + re.Rule + "]: " + re.Detail
+			msg += " [" + re.Rule + "]: " + asciiText(re.Detail)
 		}
 		return &Error{Code: 550, Enhanced: [3]int{5, 7, 1}, Message: msg, Err: err}
 	case errors.Is(err, core.ErrInvalid):

@@ -65,7 +65,7 @@ type Peer struct {
 // first): it must chain to the bundle and be revoked nowhere along the chain.
 func (s *Space) VerifyClient(certs []*x509.Certificate) (Peer, error) {
 	if len(certs) == 0 {
-		return Peer{}, &RuleError{Rule: RuleClientCert, Detail: "no client certificate presented; present your IGC-Santé certificate"}
+		return Peer{}, &RuleError{Rule: RuleClientCert, Detail: "no client certificate presented; present your IGC-Sante certificate"}
 	}
 	st := s.cur.Load()
 	h := sha256.New()
@@ -120,7 +120,7 @@ func (s *Space) CheckDomain(domain string) error {
 	if s.cur.Load().whitelist.Has(domain) {
 		return nil
 	}
-	return &RuleError{Rule: RuleWhitelist, Detail: "domain " + normalizeDomain(domain) + " is not on the MSSanté whitelist"}
+	return &RuleError{Rule: RuleWhitelist, Detail: "domain " + normalizeDomain(domain) + " is not on the MSSante whitelist"}
 }
 
 // CheckTLS returns nil when a negotiated connection meets the version and
