@@ -217,11 +217,11 @@ func (s *Service) AddUser(ctx context.Context, actor Actor, u NewUser) (Account,
 // AddMailbox creates a mailbox that is not a person's own: organisational,
 // applicative or practice. owner may be empty.
 func (s *Service) AddMailbox(ctx context.Context, actor Actor, address string, kind Kind, name, owner string) (Mailbox, error) {
-	if !actor.IsSystem() {
-		return Mailbox{}, ErrPermission
-	}
 	addr, err := NormalizeAddress(address)
 	if err != nil {
+		return Mailbox{}, err
+	}
+	if err := s.mayManageAddress(ctx, actor, addr); err != nil {
 		return Mailbox{}, err
 	}
 	if strings.TrimSpace(name) == "" {

@@ -107,6 +107,25 @@ func (s *Service) require(ctx context.Context, actor Actor, mailboxID int64, wan
 	return a, nil
 }
 
+// requireAdmin checks that the actor may change who holds rights on a
+// mailbox: the admin right (RFC 4314), or being a manager of the mailbox's
+// domain, which lets one hand out rights but read nothing.
+func (s *Service) requireAdmin(ctx context.Context, actor Actor, mailboxID int64) (Access, error) {
+	a, err := s.require(ctx, actor, mailboxID, RightAdmin)
+	if err == nil || actor.IsSystem() {
+		return a, err
+	}
+	mb, lerr := s.access(ctx, System("rights"), mailboxID)
+	if lerr != nil {
+		return Access{}, err
+	}
+	if s.mayManageAddress(ctx, actor, mb.Address) != nil {
+		return Access{}, err
+	}
+	mb.Rights, mb.Owned = RightLookup|RightAdmin, false
+	return mb, nil
+}
+
 func effectiveRights(actor Actor, ownerID int64, granted Rights) (Rights, bool) {
 	if actor.IsSystem() {
 		return AllRights, false
@@ -120,7 +139,7 @@ func effectiveRights(actor Actor, ownerID int64, granted Rights) (Rights, bool) 
 // ACL lists who holds rights on a mailbox: the owner first, then the grants.
 // RFC 4314 §3.3: it takes the admin right.
 func (s *Service) ACL(ctx context.Context, actor Actor, mailboxID int64) ([]Grant, error) {
-	a, err := s.require(ctx, actor, mailboxID, RightAdmin)
+	a, err := s.requireAdmin(ctx, actor, mailboxID)
 	if err != nil {
 		return nil, err
 	}
@@ -153,7 +172,7 @@ func (s *Service) ACL(ctx context.Context, actor Actor, mailboxID int64) ([]Gran
 // them. It takes the admin right (RFC 4314 §3.1), and takes effect for every door
 // at once, since each door asks the core on every command.
 func (s *Service) SetRights(ctx context.Context, actor Actor, mailboxID int64, user string, rights Rights) error {
-	a, err := s.require(ctx, actor, mailboxID, RightAdmin)
+	a, err := s.requireAdmin(ctx, actor, mailboxID)
 	if err != nil {
 		return err
 	}

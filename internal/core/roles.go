@@ -114,6 +114,51 @@ WHERE a.address LIKE ? ORDER BY a.address`, domain, string(RoleManager), "%@"+do
 	return out, rows.Err()
 }
 
+// DomainMailbox is a shared mailbox (organisational, applicative, practice)
+// of a domain with who holds rights on it.
+type DomainMailbox struct {
+	Mailbox
+	Members []Grant
+}
+
+// DomainMailboxes lists the shared mailboxes of a domain the actor manages,
+// with their members.
+func (s *Service) DomainMailboxes(ctx context.Context, actor Actor, domain string) ([]DomainMailbox, error) {
+	if err := s.requireManager(ctx, actor, domain); err != nil {
+		return nil, err
+	}
+	rows, err := s.st.Query(ctx, `SELECT id FROM mailboxes WHERE kind <> ? AND address LIKE ? ORDER BY address`, string(KindPersonal), "%@"+domain)
+	if err != nil {
+		return nil, fmt.Errorf("domain mailboxes: %w", err)
+	}
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	out := make([]DomainMailbox, 0, len(ids))
+	for _, id := range ids {
+		mb, err := s.access(ctx, System("admin"), id)
+		if err != nil {
+			return nil, err
+		}
+		members, err := s.ACL(ctx, actor, id)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, DomainMailbox{Mailbox: mb.Mailbox, Members: members})
+	}
+	return out, nil
+}
+
 // requireManager checks that the actor may manage domain: the system, or a
 // manager of it. A domain the actor does not manage is not found.
 func (s *Service) requireManager(ctx context.Context, actor Actor, domain string) error {

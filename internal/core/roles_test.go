@@ -56,6 +56,21 @@ func TestManagerRole(t *testing.T) {
 			t.Errorf("account %+v", a)
 		}
 	}
+	// A manager hands out rights on the domain's shared mailboxes without
+	// being able to read them.
+	box, err := svc.AddMailbox(ctx, anne, "accueil@"+coretest.Domain, core.KindOrganisational, "Accueil", "")
+	if err != nil {
+		t.Fatalf("manager creating a shared mailbox: %v", err)
+	}
+	if err := svc.SetRights(ctx, anne, box.ID, paul.Address, core.RightLookup|core.RightRead); err != nil {
+		t.Fatalf("manager granting access: %v", err)
+	}
+	if acl, err := svc.ACL(ctx, anne, box.ID); err != nil || len(acl) != 1 || acl[0].Address != paul.Address {
+		t.Fatalf("ACL seen by the manager = %+v, %v", acl, err)
+	}
+	if _, err := svc.FolderByName(ctx, anne, box.ID, "INBOX"); err == nil {
+		t.Fatal("the manager opens the shared mailbox's INBOX")
+	}
 	if err := svc.SetRole(ctx, sys, anne.Address, coretest.Domain, core.RoleNone); err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -19,6 +20,7 @@ type adminView struct {
 	Domain   string
 	Domains  []string
 	Accounts []adminAccountView
+	Boxes    []adminBoxView
 	Audit    []auditRowView
 	Filter   auditFilter
 	Export   string // the CSV export's URL for the filter shown
@@ -29,6 +31,44 @@ type adminAccountView struct {
 	Disabled, Manager     bool
 	Self                  bool
 	Used, Quota           string
+}
+
+// adminBoxView is a shared mailbox of the domain with its members.
+type adminBoxView struct {
+	ID                  int64
+	Address, Name, Kind string
+	Members             []adminMemberView
+}
+
+type adminMemberView struct {
+	Address, Name, Access string
+}
+
+// accessLevel is one level of access to a shared mailbox, by its label's key.
+type accessLevel struct {
+	key    string
+	rights core.Rights
+}
+
+// memberAccess are the levels of access the console hands out, from the
+// guide's F12 and F17: read; read and write; and sending from the mailbox,
+// on behalf (Sender: the person) or as the mailbox.
+var memberAccess = []accessLevel{
+	{"admin_access_read", core.RightLookup | core.RightRead | core.RightSeen},
+	{"admin_access_write", core.RightLookup | core.RightRead | core.RightSeen | core.RightWrite | core.RightInsert | core.RightCreate | core.RightDeleteMessages | core.RightExpunge},
+	{"admin_access_behalf", core.RightLookup | core.RightRead | core.RightSeen | core.RightWrite | core.RightInsert | core.RightCreate | core.RightDeleteMessages | core.RightExpunge | core.RightPost | core.RightSendOnBehalf},
+	{"admin_access_as", core.RightLookup | core.RightRead | core.RightSeen | core.RightWrite | core.RightInsert | core.RightCreate | core.RightDeleteMessages | core.RightExpunge | core.RightPost | core.RightSendOnBehalf | core.RightSendAs},
+}
+
+// accessKey names the highest level of access r holds, or the rights' own
+// letters when they are none of the levels.
+func accessKey(v *view, a *app, r core.Rights) string {
+	for i := len(memberAccess) - 1; i >= 0; i-- {
+		if r == memberAccess[i].rights {
+			return a.t(v, memberAccess[i].key)
+		}
+	}
+	return r.String()
 }
 
 type auditRowView struct {
@@ -66,6 +106,18 @@ func (a *app) adminPage(w http.ResponseWriter, r *http.Request) {
 			Address: acc.Address, Name: acc.Name, Notify: acc.NotifyEmail, Disabled: acc.Disabled, Manager: acc.Manager,
 			Self: acc.ID == u.account.ID, Used: a.views.texts.humanSize(v.Lang, acc.UsedBytes), Quota: quota,
 		})
+	}
+	boxes, err := a.svc.DomainMailboxes(ctx, u.actor, av.Domain)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	for _, b := range boxes {
+		bv := adminBoxView{ID: b.ID, Address: b.Address, Name: b.Name, Kind: a.t(v, boxOf(b.Mailbox, 0).KindKey)}
+		for _, m := range b.Members {
+			bv.Members = append(bv.Members, adminMemberView{Address: m.Address, Name: m.Name, Access: accessKey(v, a, m.Rights)})
+		}
+		av.Boxes = append(av.Boxes, bv)
 	}
 	q.Limit = 100
 	entries, err := a.svc.Audit().List(ctx, q)
@@ -133,6 +185,53 @@ func (a *app) adminAccount(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, back+"&error=exists", http.StatusSeeOther)
 	case errors.Is(err, core.ErrInvalid):
 		http.Redirect(w, r, back+"&error=invalid", http.StatusSeeOther)
+	default:
+		a.fail(w, r, err)
+	}
+}
+
+// adminMailbox creates a shared mailbox of a managed domain, or gives a
+// person a level of access to one, or takes it back.
+func (a *app) adminMailbox(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	u := currentUser(r)
+	domain := r.FormValue("domain")
+	back := "/admin?domain=" + url.QueryEscape(domain)
+	var err error
+	switch r.FormValue("do") {
+	case "create":
+		kind := core.Kind(r.FormValue("kind"))
+		if kind != core.KindOrganisational && kind != core.KindApplicative {
+			err = core.ErrInvalid
+			break
+		}
+		_, err = a.svc.AddMailbox(ctx, u.actor, strings.TrimSpace(r.FormValue("local"))+"@"+domain, kind, strings.TrimSpace(r.FormValue("name")), "")
+	case "grant", "revoke":
+		var box int64
+		if box, err = strconv.ParseInt(r.FormValue("box"), 10, 64); err != nil {
+			err = core.ErrInvalid
+			break
+		}
+		var rights core.Rights
+		if r.FormValue("do") == "grant" {
+			i := slices.IndexFunc(memberAccess, func(l accessLevel) bool { return l.key == r.FormValue("access") })
+			if i < 0 {
+				err = core.ErrInvalid
+				break
+			}
+			rights = memberAccess[i].rights
+		}
+		err = a.svc.SetRights(ctx, u.actor, box, strings.TrimSpace(r.FormValue("member")), rights)
+	default:
+		err = core.ErrInvalid
+	}
+	switch {
+	case err == nil:
+		http.Redirect(w, r, back+"&saved=1#adm-box-h", http.StatusSeeOther)
+	case errors.Is(err, core.ErrExists):
+		http.Redirect(w, r, back+"&error=exists#adm-box-h", http.StatusSeeOther)
+	case errors.Is(err, core.ErrInvalid), errors.Is(err, core.ErrNotFound):
+		http.Redirect(w, r, back+"&error=invalid#adm-box-h", http.StatusSeeOther)
 	default:
 		a.fail(w, r, err)
 	}

@@ -85,3 +85,66 @@ func TestManagersConsole(t *testing.T) {
 		t.Fatalf("the export is not traced: %+v, %v", entries, err)
 	}
 }
+
+// A manager creates an organisational mailbox, gives a person access to a
+// shared one and takes it back; the person's mailboxes follow at once.
+func TestManagersConsoleMailboxes(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	if err := e.svc.SetRole(ctx, core.System("test"), alice, coretest.Domain, core.RoleManager); err != nil {
+		t.Fatal(err)
+	}
+	c := e.login(alice)
+	_, body := e.get(c, "/admin")
+	if !strings.Contains(body, secret) || !strings.Contains(body, "Envoi en tant que la boîte") {
+		t.Fatalf("console lacks %s and alice's access to it", secret)
+	}
+	box := regexpMust(`name="box" value="(\d+)"`).FindStringSubmatch(body)
+	if box == nil {
+		t.Fatal("no member form")
+	}
+	bobCanOpen := func() bool {
+		t.Helper()
+		a, err := e.svc.User(ctx, bob)
+		if err != nil {
+			t.Fatal(err)
+		}
+		boxes, err := e.svc.Mailboxes(ctx, core.Actor{AccountID: a.ID, Address: a.Address, Door: "test"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, b := range boxes {
+			if b.Address == secret {
+				return true
+			}
+		}
+		return false
+	}
+	if bobCanOpen() {
+		t.Fatal("bob opens the secretariat before being given access")
+	}
+	if res := e.post(c, "/admin/mailboxes", url.Values{"domain": {coretest.Domain}, "do": {"grant"}, "box": {box[1]}, "member": {bob}, "access": {"admin_access_read"}}); !strings.Contains(res.Header.Get("Location"), "saved=1") {
+		t.Fatalf("grant: %s %q", res.Status, res.Header.Get("Location"))
+	}
+	if !bobCanOpen() {
+		t.Fatal("bob does not open the secretariat once given read access")
+	}
+	if _, body = e.get(c, "/admin"); !strings.Contains(body, "Bob Durand</strong> <span class=\"muted\">"+bob+"</span> — Lecture") {
+		t.Fatal("the console does not show bob reading the secretariat")
+	}
+	if res := e.post(c, "/admin/mailboxes", url.Values{"domain": {coretest.Domain}, "do": {"revoke"}, "box": {box[1]}, "member": {bob}}); !strings.Contains(res.Header.Get("Location"), "saved=1") {
+		t.Fatalf("revoke: %s %q", res.Status, res.Header.Get("Location"))
+	}
+	if bobCanOpen() {
+		t.Fatal("bob still opens the secretariat after his access was taken back")
+	}
+	if res := e.post(c, "/admin/mailboxes", url.Values{"domain": {coretest.Domain}, "do": {"create"}, "local": {"accueil"}, "name": {"Accueil des urgences"}, "kind": {"ORG"}}); !strings.Contains(res.Header.Get("Location"), "saved=1") {
+		t.Fatalf("create: %s %q", res.Status, res.Header.Get("Location"))
+	}
+	if _, body = e.get(c, "/admin"); !strings.Contains(body, "Accueil des urgences") {
+		t.Fatal("the new mailbox is not listed")
+	}
+	if res := e.post(c, "/admin/mailboxes", url.Values{"domain": {coretest.Domain}, "do": {"grant"}, "box": {box[1]}, "member": {bob}, "access": {"root"}}); !strings.Contains(res.Header.Get("Location"), "error=invalid") {
+		t.Fatalf("an unknown level of access: %q", res.Header.Get("Location"))
+	}
+}

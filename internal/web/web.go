@@ -216,6 +216,7 @@ func (a *app) routes() http.Handler {
 	mux.Handle("GET /admin", a.authed(a.adminPage))
 	mux.Handle("GET /admin/audit.csv", a.authed(a.adminExport))
 	mux.Handle("POST /admin/accounts", a.authed(a.adminAccount))
+	mux.Handle("POST /admin/mailboxes", a.authed(a.adminMailbox))
 	mux.Handle("POST /account/signatures", a.authed(a.addSignature))
 	mux.Handle("POST /account/signatures/{id}/delete", a.authed(a.deleteSignature))
 	if a.opts.Directory != nil {
