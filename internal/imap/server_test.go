@@ -37,7 +37,13 @@ func startServer(t *testing.T) *testServer {
 // certificate.
 func startServerWith(t testing.TB, opts Options) *testServer {
 	t.Helper()
-	svc := coretest.New(t, coretest.Options{})
+	return startServerOver(t, coretest.New(t, coretest.Options{}), opts)
+}
+
+// startServerOver is startServerWith over a core the test made itself (with
+// its own clock, say).
+func startServerOver(t testing.TB, svc *core.Service, opts Options) *testServer {
+	t.Helper()
 	opts.Hostname, opts.TLS = "imap.test", testTLS(t)
 	srv := NewServer(svc, opts)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
