@@ -41,7 +41,9 @@ func TestDev(t *testing.T) {
 	var out, errOut syncBuffer
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, []string{"dev", "--dir", dir}, nil, &out, &errOut) }()
-	deadline := time.Now().Add(30 * time.Second)
+	// Seeding the demo (users, messages, 5,000 directory entries) takes
+	// seconds; under -race on a loaded 2-core machine, up to a minute.
+	deadline := time.Now().Add(2 * time.Minute)
 	for !strings.Contains(out.String(), "Administer this node") {
 		if time.Now().After(deadline) {
 			cancel()
