@@ -645,3 +645,12 @@ func wrongCode(code string) string {
 	}
 	return "000000"
 }
+
+func totpNow(t *testing.T, secret string) string {
+	t.Helper()
+	code, err := totp.GenerateCode(strings.TrimSpace(secret), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return code
+}
