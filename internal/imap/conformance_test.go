@@ -223,3 +223,26 @@ func TestBinaryWholeMessage(t *testing.T) {
 		t.Errorf("BINARY.PEEK[] = %q, want the whole message as a %s-byte literal", lines, size)
 	}
 }
+
+// TestLsubPercentParent checks that LSUB with "%" returns an unsubscribed
+// parent of a subscribed mailbox, flagged \Noselect (RFC 3501 §6.3.9), as
+// imaptest's subscribe group asks.
+func TestLsubPercentParent(t *testing.T) {
+	ts := startServer(t)
+	coretest.User(t, ts.svc, "alice", "Alice")
+	r := ts.raw(t, "alice")
+	r.ok("CREATE Parent/Child")
+	r.ok("UNSUBSCRIBE Parent")
+	r.ok("SUBSCRIBE Parent/Child")
+	lines := r.ok(`LSUB "" Parent%`)
+	if len(lines) != 1 || !strings.HasPrefix(lines[0], `* LSUB (\Noselect`) || !strings.HasSuffix(lines[0], ` "/" "Parent"`) {
+		t.Errorf(`LSUB "" Parent%% = %q; want Parent, \Noselect`, lines)
+	}
+	if lines := r.ok(`LSUB "" Parent*`); indexOf(lines, `* LSUB (\Noselect`) >= 0 || len(lines) != 1 {
+		t.Errorf(`LSUB "" Parent* = %q; want Parent/Child alone`, lines)
+	}
+	r.ok("UNSUBSCRIBE Parent/Child")
+	if lines := r.ok(`LSUB "" Parent%`); len(lines) != 0 {
+		t.Errorf(`LSUB "" Parent%% with nothing subscribed = %q, want nothing`, lines)
+	}
+}

@@ -197,12 +197,19 @@ func (c *conn) cmdList(cmd *Command) {
 		if a.RecursiveMatch {
 			childInfo = descendantsMatch(a, entries, e.name)
 		}
+		// RFC 3501 §6.3.9: LSUB with "%" returns an unsubscribed parent
+		// of subscribed mailboxes, flagged \Noselect.
+		lsubParent := false
 		if !a.selects(e, lsub) && len(childInfo) == 0 {
-			continue
+			if !lsub || !slices.ContainsFunc(patterns, func(p string) bool { return strings.Contains(p, "%") }) ||
+				!subscribedBelow(entries, e.name) {
+				continue
+			}
+			lsubParent = true
 		}
 		subscribed := e.folder != nil && e.folder.Subscribed
 		var attrs []string
-		if e.folder == nil {
+		if e.folder == nil || lsubParent {
 			attrs = append(attrs, `\Noselect`)
 		}
 		if hasChildren(names, e.name) {
@@ -238,6 +245,14 @@ func (c *conn) cmdList(cmd *Command) {
 		}
 	}
 	c.ok(cmd.Tag, "", cmd.Name+" done")
+}
+
+// subscribedBelow reports whether a mailbox under name is subscribed.
+func subscribedBelow(entries []listEntry, name string) bool {
+	prefix := name + core.Delimiter
+	return slices.ContainsFunc(entries, func(d listEntry) bool {
+		return strings.HasPrefix(d.name, prefix) && d.folder != nil && d.folder.Subscribed
+	})
 }
 
 // selects tells whether a mailbox meets the selection options of a LIST
