@@ -86,7 +86,7 @@ func cmdDev(ctx context.Context, e env, args []string) error {
 		if err := seedDev(ctx, srv); err != nil {
 			fmt.Fprintf(e.stderr, "seed demo data: %v\n", err)
 		}
-		printDev(e, srv, cfgPath)
+		printDev(e, srv, *dir, cfgPath)
 	})
 }
 
@@ -168,7 +168,7 @@ func qEncode(s string) string {
 	return b.String()
 }
 
-func printDev(e env, srv *server.Server, cfgPath string) {
+func printDev(e env, srv *server.Server, dir, cfgPath string) {
 	w := e.stdout
 	fmt.Fprintf(w, "\nCaduceus demo node is running (data in %s, Ctrl-C to stop).\n\n", srv.Config.DataDir)
 	if a := srv.Addr("https"); a != "" {
@@ -188,7 +188,7 @@ func printDev(e env, srv *server.Server, cfgPath string) {
 	}
 	fmt.Fprintf(w, "Organisational mailbox cardiologie@%s: claire.martin and sophie.bernard are members.\n", devDomain)
 	fmt.Fprintf(w, "The directory holds 5,000 synthetic professionals (Annuaires in the web app, LDAP base %s).\n", srv.Config.Directory.LDAPBaseDN)
-	fmt.Fprintf(w, "\nMail to other domains lands in the dev outbox: caduceus dev outbox\n")
+	fmt.Fprintf(w, "\nMail to other domains lands in the dev outbox: caduceus dev outbox --dir %s\n", dir)
 	fmt.Fprintf(w, "Administer this node: caduceus user list --config %s\n\n", cfgPath)
 }
 

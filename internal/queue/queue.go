@@ -68,7 +68,7 @@ func New(svc *core.Service, opts Options) *Queue {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Queue{svc: svc, opts: opts, log: opts.Logger.With("door", "queue")}
+	return &Queue{svc: svc, opts: opts, log: opts.Logger}
 }
 
 // actor is who the queue's own work is traced as.
