@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of Caduceus on a fresh machine: it starts PostgreSQL (or
 # installs it) and installs Debian's Chromium, ldap-utils, python3 (whose
-# imaplib is a second IMAP client), Postfix (a second operator for the
+# imaplib is a second IMAP client), libnss3-tools (a CPx card in Chromium),
+# Postfix (a second operator for the
 # trust-space interop test) and testssl.sh when missing, then runs vet, staticcheck
 # and the whole suite with the race detector. The fuzz seed corpora run as
 # ordinary tests.
@@ -49,6 +50,9 @@ ensure_tools() {
 	command -v ldapsearch >/dev/null || missing+=(ldap-utils)
 	command -v pg_isready >/dev/null || missing+=(postgresql-client)
 	command -v python3 >/dev/null || missing+=(python3)
+	# certutil and pk12util put a test CPx card in Chromium's NSS database.
+	command -v certutil >/dev/null && command -v pk12util >/dev/null || missing+=(libnss3-tools)
+	command -v openssl >/dev/null || missing+=(openssl)
 	# A real second MSSanté operator for the trust-space interop test, and
 	# the TLS scanner behind docs/security.md.
 	[ -x /usr/sbin/postfix ] || command -v postfix >/dev/null || missing+=(postfix)

@@ -14,13 +14,13 @@ import (
 
 // newBrowser starts Debian's Chromium, headless, for one test, and returns
 // a tab sized width × height.
-func newBrowser(t *testing.T, width, height int) context.Context {
+func newBrowser(t *testing.T, width, height int, extra ...chromedp.ExecAllocatorOption) context.Context {
 	t.Helper()
 	path, err := exec.LookPath("chromium")
 	if err != nil {
 		t.Skip("chromium is not installed")
 	}
-	alloc, cancel := chromedp.NewExecAllocator(context.Background(),
+	alloc, cancel := chromedp.NewExecAllocator(context.Background(), append([]chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(path),
 		chromedp.Headless,
 		chromedp.NoSandbox,
@@ -36,7 +36,7 @@ func newBrowser(t *testing.T, width, height int) context.Context {
 		chromedp.IgnoreCertErrors,
 		chromedp.UserDataDir(t.TempDir()),
 		chromedp.WindowSize(width, height),
-	)
+	}, extra...)...)
 	t.Cleanup(cancel)
 	ctx, cancelTab := chromedp.NewContext(alloc)
 	t.Cleanup(cancelTab)

@@ -3,7 +3,10 @@ package web
 import (
 	"context"
 	"encoding/json"
+	"encoding/pem"
+	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -192,4 +195,71 @@ func fillAndSubmit(t *testing.T, ctx context.Context, values map[string]string, 
 	}
 	expr := `((v, s) => { for (const [id, val] of Object.entries(v)) document.getElementById(id).value = val; document.getElementById(s).form.submit(); return true; })(` + string(js) + `, "` + submit + `")`
 	run(t, ctx, chromedp.Evaluate[bool](expr))
+}
+
+// TestBrowserCard logs in with a CPx card in Chromium: the card's key and
+// certificate in an NSS database under the browser's HOME (certutil and
+// pk12util from libnss3-tools), chosen without a prompt by an
+// AutoSelectCertificateForUrls policy that names only this test's host.
+// The first time the guide's linking page comes, then password and code;
+// the second time the card alone opens the inbox.
+func TestBrowserCard(t *testing.T) {
+	for _, tool := range []string{"certutil", "pk12util", "openssl"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s is not installed (scripts/test.sh installs libnss3-tools)", tool)
+		}
+	}
+	ce := newCardEnv(t)
+	_, port, _ := net.SplitHostPort(ce.srv.Listener.Addr().String())
+	const host = "carte.caduceus.test"
+	origin := "https://" + host + ":" + port
+	policies := "/etc/chromium/policies/managed"
+	if err := os.MkdirAll(policies, 0o755); err != nil {
+		t.Skipf("cannot write Chromium policies: %v", err)
+	}
+	rule, _ := json.Marshal(map[string]any{"pattern": origin, "filter": map[string]any{}})
+	policy, _ := json.Marshal(map[string]any{"AutoSelectCertificateForUrls": []string{string(rule)}})
+	policyFile := filepath.Join(policies, "caduceus-test-card-"+port+".json")
+	if err := os.WriteFile(policyFile, policy, 0o644); err != nil {
+		t.Skipf("cannot write Chromium policies: %v", err)
+	}
+	t.Cleanup(func() { os.Remove(policyFile) })
+
+	home := t.TempDir()
+	db := filepath.Join(home, ".pki", "nssdb")
+	os.MkdirAll(db, 0o700)
+	certPEM, keyPEM := ce.good.PEM(t)
+	dir := t.TempDir()
+	write := func(name string, b []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	interPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ce.h.Inter.Raw})
+	for _, args := range [][]string{
+		{"certutil", "-N", "-d", "sql:" + db, "--empty-password"},
+		{"openssl", "pkcs12", "-export", "-in", write("card.pem", certPEM), "-inkey", write("card.key", keyPEM),
+			"-certfile", write("inter.pem", interPEM), "-name", "CPS ALICE MARTIN", "-out", filepath.Join(dir, "card.p12"), "-passout", "pass:test"},
+		{"pk12util", "-i", filepath.Join(dir, "card.p12"), "-d", "sql:" + db, "-W", "test"},
+	} {
+		if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
+			t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+	ctx := newBrowser(t, 1280, 900, chromedp.Env("HOME="+home),
+		chromedp.Flag("host-resolver-rules", "MAP "+host+" 127.0.0.1"))
+	do(t, ctx, chromedp.Navigate(origin+"/login"), chromedp.WaitVisible(chromedp.ID("card-login")))
+	run(t, ctx, chromedp.Evaluate[bool](`(() => { document.getElementById("card-login").click(); return true; })()`))
+	waitText(t, ctx, ".link-facts", "810002813839")
+	shoot(t, ctx, "card-link-desktop")
+	fillAndSubmit(t, ctx, map[string]string{"email": alice, "password": coretest.Password}, "password")
+	waitText(t, ctx, "#code", "")
+	fillAndSubmit(t, ctx, map[string]string{"code": ce.lastCode(alice)}, "code")
+	waitText(t, ctx, "#card-list", "810002813839")
+	run(t, ctx, chromedp.Evaluate[bool](`(() => { document.querySelector('#account-menu form[action="/logout"]').submit(); return true; })()`))
+	waitText(t, ctx, "#card-login", "")
+	run(t, ctx, chromedp.Evaluate[bool](`(() => { document.getElementById("card-login").click(); return true; })()`))
+	waitText(t, ctx, "[data-list]", "")
 }
