@@ -91,12 +91,7 @@ func (w *Writer) BodyStructure(p *message.Part, extended bool) {
 			// body-ext-mpart = body-fld-param SP body-fld-dsp SP body-fld-lang SP body-fld-loc
 			w.SP()
 			w.params(p.Params)
-			w.SP()
-			w.disposition(p)
-			w.SP()
-			w.language(p.Language)
-			w.SP()
-			w.nText(p.Location)
+			w.dspLangLoc(p)
 		}
 		w.Close()
 		return
@@ -137,12 +132,7 @@ func (w *Writer) BodyStructure(p *message.Part, extended bool) {
 		// body-ext-1part = body-fld-md5 SP body-fld-dsp SP body-fld-lang SP body-fld-loc
 		w.SP()
 		w.nText(p.MD5)
-		w.SP()
-		w.disposition(p)
-		w.SP()
-		w.language(p.Language)
-		w.SP()
-		w.nText(p.Location)
+		w.dspLangLoc(p)
 	}
 	w.Close()
 }
@@ -162,6 +152,17 @@ func (w *Writer) params(params [][2]string) {
 		w.String(w.mimeText(kv[1]))
 	}
 	w.Close()
+}
+
+// dspLangLoc writes the extension data that both body forms end with:
+// SP body-fld-dsp SP body-fld-lang SP body-fld-loc (RFC 9051 §9).
+func (w *Writer) dspLangLoc(p *message.Part) {
+	w.SP()
+	w.disposition(p)
+	w.SP()
+	w.language(p.Language)
+	w.SP()
+	w.nText(p.Location)
 }
 
 func (w *Writer) disposition(p *message.Part) {
