@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -27,6 +28,12 @@ const runMainEnv = "CADUCEUS_TEST_RUN_MAIN"
 
 func TestMain(m *testing.M) {
 	if os.Getenv(runMainEnv) != "" {
+		// The test holds our standard input: when it ends, however it
+		// ends, so do we.
+		go func() {
+			io.Copy(io.Discard, os.Stdin)
+			os.Exit(1)
+		}()
 		main()
 		os.Exit(0)
 	}
@@ -107,6 +114,9 @@ func (n *node) serve(t *testing.T, relay string) {
 	}
 	cmd := exec.Command(os.Args[0], "serve", "--config", n.config)
 	cmd.Env = append(os.Environ(), runMainEnv+"=1")
+	if _, err := cmd.StdinPipe(); err != nil {
+		t.Fatal(err)
+	}
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
