@@ -33,6 +33,7 @@ Usage:
   caduceus mailbox add ADDR --kind org|app|cab --name NAME [--owner USER]
   caduceus mailbox list | grant ADDR USER RIGHTS | revoke ADDR USER | acl ADDR
   caduceus mailbox stats ADDR [--json]
+  caduceus mailbox receipts ADDR ask|always|never   read receipts: ask the reader, send by policy, never offer
   caduceus queue list | retry ID | drop ID
   caduceus dkim add DOMAIN [--selector NAME] | list   DKIM signing keys; prints the DNS TXT record
   caduceus audit list [--actor ADDR] [--action NAME] [--limit N]
@@ -104,6 +105,7 @@ func commands() []command {
 		{[]string{"mailbox", "revoke"}, cmdMailboxRevoke},
 		{[]string{"mailbox", "acl"}, cmdMailboxACL},
 		{[]string{"mailbox", "stats"}, cmdMailboxStats},
+		{[]string{"mailbox", "receipts"}, cmdMailboxReceipts},
 		{[]string{"dkim", "add"}, cmdDKIMAdd},
 		{[]string{"dkim", "list"}, cmdDKIMList},
 		{[]string{"queue", "list"}, cmdQueueList},

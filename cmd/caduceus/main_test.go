@@ -61,6 +61,8 @@ func TestAdminCommands(t *testing.T) {
 		{args: []string{"mailbox", "stats", "nobody@chu.mssante.fr"}, wantErr: "not found"},
 		{args: []string{"user", "passwd", "claire@chu.mssante.fr"}, stdin: "un autre mot de passe\n", want: "password of claire@chu.mssante.fr changed"},
 		{args: []string{"user", "disable", "claire@chu.mssante.fr"}, want: "disabled"},
+		{args: []string{"mailbox", "receipts", "cardio@chu.mssante.fr", "always"}, want: "read receipts of cardio@chu.mssante.fr: always"},
+		{args: []string{"mailbox", "receipts", "cardio@chu.mssante.fr", "sometimes"}, wantErr: "want ask, always or never"},
 		{args: []string{"dkim", "list"}, want: "no DKIM key"},
 		{args: []string{"dkim", "add", "chu.mssante.fr", "--selector", "s1"}, want: "s1._domainkey.chu.mssante.fr. IN TXT \"v=DKIM1; k=rsa; p="},
 		{args: []string{"dkim", "add", "chu.mssante.fr", "--selector", "s1"}, wantErr: "already exists"},

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"caduceus/internal/message"
+	"caduceus/internal/report"
 	"caduceus/internal/store"
 )
 
@@ -76,6 +77,10 @@ func (s *Service) Deliver(ctx context.Context, actor Actor, d Delivery) error {
 		return err
 	}
 	md := modelOf(d.Data)
+	var rep *report.Report
+	if mayBeReport(d.Data) {
+		rep, _ = report.Parse(d.Data) // not a readable report: stored all the same
+	}
 	sealed, err := s.blobs.Seal(d.Data)
 	if err != nil {
 		return fmt.Errorf("seal: %w", err)
@@ -90,6 +95,13 @@ func (s *Service) Deliver(ctx context.Context, actor Actor, d Delivery) error {
 				return nil, fmt.Errorf("%s: %w", r.Address, err)
 			}
 			events = append(events, e.arrival())
+			if rep != nil {
+				ev, err := s.applyReport(ctx, tx, r.MailboxID, rep)
+				if err != nil {
+					return nil, fmt.Errorf("%s: receipts: %w", r.Address, err)
+				}
+				events = append(events, ev...)
+			}
 			if err := s.audit.Record(ctx, tx, actor.audit("deliver", r.Address, nil, "")); err != nil {
 				return nil, err
 			}
@@ -266,6 +278,18 @@ func (s *Service) Submit(ctx context.Context, actor Actor, sub Submission) (Subm
 	size := int64(len(data))
 	now := s.now()
 	res := SubmitResult{MessageID: md.Header.MessageID, Local: len(local), Queued: len(remote)}
+	states := map[string]string{}
+	for _, r := range local {
+		states[r.Address] = ReceiptDelivered
+	}
+	for _, r := range remote {
+		states[strings.ToLower(r)] = ReceiptSent
+	}
+	stateList := make([]string, 0, len(states))
+	for _, st := range states {
+		stateList = append(stateList, st)
+	}
+	sentKeywords := receiptKeywordsFor(stateList)
 	j := &job{sealed: sealed, size: size, model: md.stored, text: newSearchText(md), apply: func(ctx context.Context, tx *store.Tx, blobID int64) ([]Event, error) {
 		var events []Event
 		for _, r := range local {
@@ -275,20 +299,23 @@ func (s *Service) Submit(ctx context.Context, actor Actor, sub Submission) (Subm
 			}
 			events = append(events, e.arrival())
 		}
-		sent, err := s.insertInto(ctx, tx, from.ID, `\Sent`, blobID, size, FlagSeen, nil, now, md)
+		sent, err := s.insertInto(ctx, tx, from.ID, `\Sent`, blobID, size, FlagSeen, sentKeywords, now, md)
 		if err != nil {
 			return nil, fmt.Errorf("copy to Sent: %w", err)
 		}
 		res.SentUID = sent.uid
 		events = append(events, sent.Event)
 		for _, rcpt := range remote {
-			if _, err := tx.Exec(ctx, `INSERT INTO outbound (blob_id, mailbox_id, mail_from, rcpt, envid, notify, ret, created, next_attempt, expires) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-				blobID, from.ID, from.Address, rcpt, sub.EnvID, sub.Notify, sub.Ret, now.UnixMilli(), now.UnixMilli(), now.Add(s.opts.QueueExpire).UnixMilli()); err != nil {
+			if _, err := tx.Exec(ctx, `INSERT INTO outbound (blob_id, mailbox_id, mail_from, rcpt, envid, notify, ret, created, next_attempt, expires, message_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+				blobID, from.ID, from.Address, rcpt, sub.EnvID, sub.Notify, sub.Ret, now.UnixMilli(), now.UnixMilli(), now.Add(s.opts.QueueExpire).UnixMilli(), md.Header.MessageID); err != nil {
 				return nil, fmt.Errorf("queue: %w", err)
 			}
 			if _, err := tx.Exec(ctx, `UPDATE blobs SET refs = refs + 1 WHERE id = ?`, blobID); err != nil {
 				return nil, err
 			}
+		}
+		if err := insertReceipts(ctx, tx, from.ID, md.Header.MessageID, states, now); err != nil {
+			return nil, err
 		}
 		if sub.DraftID != 0 {
 			ev, err := s.dropDraft(ctx, tx, actor, sub.DraftID)

@@ -116,9 +116,12 @@ func (s *Service) OpenOutbound(ctx context.Context, id int64) (*blob.Reader, err
 // OutboundDone removes an entry after delivery (ok) or after a permanent
 // failure or expiry (the queue has sent the failure notice), and traces it.
 func (s *Service) OutboundDone(ctx context.Context, actor Actor, id int64, delivered bool, detail string) error {
-	return s.st.Tx(ctx, func(tx *store.Tx) error {
-		var from string
-		err := tx.QueryRow(ctx, `SELECT mail_from FROM outbound WHERE id = ?`, id).Scan(&from)
+	var events []Event
+	return s.write(ctx, func(tx *store.Tx) error {
+		events = nil
+		var from, rcpt, messageID string
+		var mailboxID int64
+		err := tx.QueryRow(ctx, `SELECT mail_from, rcpt, message_id, COALESCE(mailbox_id, 0) FROM outbound WHERE id = ?`, id).Scan(&from, &rcpt, &messageID, &mailboxID)
 		if errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("outbound %d: %w", id, ErrNotFound)
 		}
@@ -131,12 +134,23 @@ func (s *Service) OutboundDone(ctx context.Context, actor Actor, id int64, deliv
 		if _, err := tx.Exec(ctx, `DELETE FROM outbound WHERE id = ?`, id); err != nil {
 			return err
 		}
+		if mailboxID != 0 && messageID != "" {
+			state := ReceiptRelayed
+			if !delivered {
+				state = ReceiptFailed
+			}
+			ev, err := s.updateReceipt(ctx, tx, mailboxID, messageID, rcpt, state, "")
+			if err != nil {
+				return fmt.Errorf("receipt: %w", err)
+			}
+			events = ev
+		}
 		e := actor.audit("relay", from, nil, detail)
 		if !delivered {
 			e.Result = "failed"
 		}
 		return s.audit.Record(ctx, tx, e)
-	})
+	}, func() []Event { return events })
 }
 
 // OutboundRetry records a failed attempt and when to try again.

@@ -375,6 +375,24 @@ CREATE TABLE roles (
 	PRIMARY KEY (account_id, domain)
 );
 `},
+	// Receipts: what became of each recipient of a message sent (sent,
+	// relayed, delivered, read, deleted, failed), from the queue, DSNs and
+	// MDNs; the queue remembers each entry's Message-ID; a mailbox's policy
+	// for read receipts (ask, always, never).
+	{common: `
+CREATE TABLE receipts (
+	id {{id}},
+	mailbox_id BIGINT NOT NULL REFERENCES mailboxes(id) ON DELETE CASCADE,
+	message_id TEXT NOT NULL,
+	rcpt TEXT NOT NULL,
+	state TEXT NOT NULL,
+	detail TEXT NOT NULL DEFAULT '',
+	updated BIGINT NOT NULL,
+	UNIQUE (mailbox_id, message_id, rcpt)
+);
+ALTER TABLE outbound ADD COLUMN message_id TEXT NOT NULL DEFAULT '';
+ALTER TABLE mailboxes ADD COLUMN mdn_policy TEXT NOT NULL DEFAULT 'ask';
+`},
 }
 
 func (s *Store) migrate(ctx context.Context) error { return s.migrateTo(ctx, len(migrations)) }

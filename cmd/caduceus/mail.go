@@ -53,3 +53,18 @@ func txtStrings(v string) string {
 	}
 	return out
 }
+
+func cmdMailboxReceipts(ctx context.Context, e env, args []string) error {
+	f := newFlags(e, "mailbox receipts", "mailbox receipts ADDR ask|always|never", 2)
+	return withNode(ctx, f, args, func(n *server.Node, pos []string) error {
+		mb, err := n.Core.MailboxByAddress(ctx, cli, pos[0])
+		if err != nil {
+			return err
+		}
+		if err := n.Core.SetReadReceiptPolicy(ctx, cli, mb.ID, pos[1]); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "read receipts of %s: %s\n", mb.Address, pos[1])
+		return nil
+	})
+}
