@@ -172,6 +172,9 @@ type Submission struct {
 	EnvID, Notify, Ret string
 	// DraftID, when set, is a draft of the actor's to remove once sent.
 	DraftID int64
+	// External sends remote recipients outside the trust space a secure
+	// link instead of the message, which stays here (see ShareExternal).
+	External bool
 	// BlockPatientReplies asks that a patient may not answer: X-MSS-MES:
 	// FIN on a message to a patient (Référentiel #2 ECO.2.2.8).
 	BlockPatientReplies bool

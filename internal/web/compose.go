@@ -180,6 +180,7 @@ func (a *app) composeSubmit(w http.ResponseWriter, r *http.Request) {
 	c.InReplyTo, c.References = r.FormValue("in_reply_to"), r.FormValue("references")
 	c.DraftID, _ = strconv.ParseInt(r.FormValue("draft"), 10, 64)
 	draft := r.FormValue("action") == "draft"
+	c.ReadReceipt, c.BlockReplies, c.External = r.FormValue("read_receipt") != "", r.FormValue("block_replies") != "", r.FormValue("external") != ""
 
 	var lists [3][]*mail.Address
 	for i, field := range []string{c.To, c.CC, c.Bcc} {
@@ -211,6 +212,7 @@ func (a *app) composeSubmit(w http.ResponseWriter, r *http.Request) {
 		from: &mail.Address{Name: m.access.Name, Address: m.access.Address},
 		to:   lists[0], cc: lists[1], bcc: lists[2],
 		subject: c.Subject, body: body, inReplyTo: c.InReplyTo, references: c.References,
+		readReceipt: c.ReadReceipt,
 	}
 	if err := a.collectAttachments(r, u, &out); err != nil {
 		a.fail(w, r, err)
@@ -233,7 +235,11 @@ func (a *app) composeSubmit(w http.ResponseWriter, r *http.Request) {
 	for _, l := range lists {
 		rcpts = append(rcpts, addressesOf(l)...)
 	}
-	_, err = a.svc.Submit(r.Context(), u.actor, core.Submission{MailFrom: m.access.Address, Recipients: rcpts, Data: data, DraftID: c.DraftID})
+	_, err = a.svc.Submit(r.Context(), u.actor, core.Submission{MailFrom: m.access.Address, Recipients: rcpts, Data: data, DraftID: c.DraftID,
+		BlockPatientReplies: c.BlockReplies, External: c.External,
+		// RFC 3461 §4.1: ask the recipients' operators to report delivery,
+		// so that the sender sees "remis".
+		Notify: "SUCCESS,FAILURE"})
 	if err != nil {
 		a.composeError(w, r, v, m, c, a.submitError(v, err))
 		return
@@ -459,6 +465,7 @@ type outgoing struct {
 	to, cc, bcc           []*mail.Address
 	subject, body         string
 	inReplyTo, references string
+	readReceipt           bool
 	files                 []attachment
 }
 
@@ -492,6 +499,10 @@ func (o *outgoing) bytes(hostname string) ([]byte, error) {
 	}
 	if o.references != "" {
 		h.Set("References", o.references)
+	}
+	if o.readReceipt {
+		// RFC 8098 §2.1: "Demander un accusé de lecture".
+		h.Set("Disposition-Notification-To", o.from.Address)
 	}
 	var buf bytes.Buffer
 	if len(o.files) == 0 {

@@ -308,6 +308,9 @@ func (a *app) readMessage(r *http.Request, u *user, v *view, m *mailbox, f core.
 			mv.MoveTargets = append(mv.MoveTargets, a.folderOf(v, t))
 		}
 	}
+	if err := a.addMSSante(r, u, v, f, msg, p, mv); err != nil {
+		return nil, err
+	}
 	return mv, nil
 }
 
@@ -524,8 +527,12 @@ func (a *app) messageAction(w http.ResponseWriter, r *http.Request) {
 		_, err = a.svc.Move(ctx, u.actor, f.ID, uids, to)
 		stay = false
 	case "delete":
-		err = a.deleteMessages(r, u, m, f, uids)
+		if err = a.deletedReceipt(r, u, msg); err == nil {
+			err = a.deleteMessages(r, u, m, f, uids)
+		}
 		stay = false
+	case "mdn-send", "mdn-decline":
+		err = a.readReceiptAction(r, u, msg, r.FormValue("op"))
 	default:
 		err = fmt.Errorf("web: unknown action: %w", core.ErrInvalid)
 	}

@@ -116,7 +116,7 @@ func (a *app) rowOf(v *view, m core.Message) rowView {
 	return rowView{
 		ID:         m.ID,
 		From:       displayName(m.From),
-		Subject:    orDefault(m.Subject, a.t(v, "no_subject")),
+		Subject:    orDefault(displaySubject(m.Subject), a.t(v, "no_subject")),
 		Date:       a.shortDate(v, date),
 		DateISO:    date.Format(time.RFC3339),
 		Unread:     m.Flags&core.FlagSeen == 0,

@@ -110,6 +110,13 @@ type msgView struct {
 	ListURL, ActionURL, PrintURL      string
 	ReplyURL, ReplyAllURL, ForwardURL string
 	MoveTargets                       []folderView
+	// MSSanté: the documents of XDM archives, the receipts of a message
+	// sent, the read receipt asked for.
+	Documents          []documentView
+	XDMError           bool
+	Receipts           []receiptView
+	MDNPrompt, MDNSent bool
+	MDNTo              string
 }
 
 type attachmentView struct {
@@ -126,6 +133,8 @@ type composeView struct {
 	Kept                       []attachmentView
 	Limit, TooBig              string
 	LimitBytes                 int64
+	// ReadReceipt, BlockReplies and External are the MSSanté options.
+	ReadReceipt, BlockReplies, External bool
 }
 
 type signatureView struct {
