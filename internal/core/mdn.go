@@ -235,4 +235,3 @@ func headerValue(raw []byte, name string) string {
 	}
 	return val
 }
-
