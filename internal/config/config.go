@@ -41,6 +41,7 @@ type Config struct {
 	Trust     Trust     `toml:"trust"`
 	Auth      Auth      `toml:"auth"`
 	MSSante   MSSante   `toml:"mssante"`
+	External  External  `toml:"external"`
 	Dev       Dev       `toml:"dev"`
 }
 
@@ -219,6 +220,13 @@ type MSSante struct {
 	PatientDomain string `toml:"patient_domain"`
 }
 
+// External configures the secure links sent to recipients outside the trust
+// space (a patient, a professional without MSSanté).
+type External struct {
+	// LinkLifetime is how long a link works: 30 days by default.
+	LinkLifetime Duration `toml:"link_lifetime"`
+}
+
 // Dev holds settings of `caduceus dev`; in production they stay empty.
 type Dev struct {
 	// Outbox, when set, receives every message for a remote address as a file
@@ -258,6 +266,7 @@ func Defaults() Config {
 		Delivery:  Delivery{Expire: Duration{5 * 24 * time.Hour}, RetryFirst: Duration{5 * time.Minute}, RetryMax: Duration{4 * time.Hour}},
 		Trust:     Trust{Refresh: Duration{time.Hour}},
 		Directory: Directory{LDAPBaseDN: "ou=annuaire,dc=caduceus"},
+		External:  External{LinkLifetime: Duration{30 * 24 * time.Hour}},
 		Blobs:     Blobs{CompactInterval: Duration{time.Hour}, CompactThreshold: 0.5, CompactGrace: Duration{time.Hour}},
 		Audit:     Audit{Retention: Duration{365 * 24 * time.Hour}},
 		Auth:      Auth{Card: Card{CRLRefresh: Duration{time.Hour}}},
@@ -348,6 +357,9 @@ func (c Config) Validate() error {
 	}
 	if err := c.Auth.validate(); err != nil {
 		return err
+	}
+	if l := c.External.LinkLifetime.Duration; l < time.Hour {
+		return fmt.Errorf("external.link_lifetime %v: want at least 1h", l)
 	}
 	if c.Delivery.Relay != "" {
 		if _, _, err := net.SplitHostPort(c.Delivery.Relay); err != nil {

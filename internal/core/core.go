@@ -60,6 +60,9 @@ type Options struct {
 	// PatientDomain is the domain of patients' mailboxes (Mon Espace
 	// Santé); empty means DefaultPatientDomain.
 	PatientDomain string
+	// LinkLifetime is how long an external recipient's link works; 0
+	// means DefaultLinkLifetime (30 days).
+	LinkLifetime time.Duration
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
 	// RemotePolicy, when set, decides which remote recipients a submission

@@ -189,6 +189,9 @@ type SubmitResult struct {
 	SentUID   uint32 // the copy in the sender's Sent folder
 	Local     int    // recipients delivered here
 	Queued    int    // recipients queued for remote delivery
+	// External holds the links made for recipients outside the trust
+	// space (Submission.External), for the door to mail.
+	External []ExternalLink
 }
 
 // Submit sends a message for the actor: it checks the actor may send from the
@@ -240,7 +243,7 @@ func (s *Service) Submit(ctx context.Context, actor Actor, sub Submission) (Subm
 		return SubmitResult{}, ErrTooBig
 	}
 	var local []Recipient
-	var remote []string
+	var remote, external []string
 	seen := map[string]bool{}
 	for _, r := range sub.Recipients {
 		addr, err := NormalizeAddress(r)
@@ -256,6 +259,10 @@ func (s *Service) Submit(ctx context.Context, actor Actor, sub Submission) (Subm
 		case err == nil:
 			local = append(local, rc)
 		case errors.Is(err, ErrInvalid):
+			if sub.External && s.outsideTrustSpace(ctx, actor, addr) {
+				external = append(external, addr)
+				continue
+			}
 			if err := s.CheckRemote(ctx, actor, addr); err != nil {
 				return SubmitResult{}, err
 			}
@@ -285,9 +292,10 @@ func (s *Service) Submit(ctx context.Context, actor Actor, sub Submission) (Subm
 	for _, r := range local {
 		states[r.Address] = ReceiptDelivered
 	}
-	for _, r := range remote {
+	for _, r := range append(remote, external...) {
 		states[strings.ToLower(r)] = ReceiptSent
 	}
+	res.External = s.newExternalLinks(external)
 	stateList := make([]string, 0, len(states))
 	for _, st := range states {
 		stateList = append(stateList, st)
@@ -318,6 +326,9 @@ func (s *Service) Submit(ctx context.Context, actor Actor, sub Submission) (Subm
 			}
 		}
 		if err := insertReceipts(ctx, tx, from.ID, md.Header.MessageID, states, now); err != nil {
+			return nil, err
+		}
+		if err := insertExternalLinks(ctx, tx, res.External, from.ID, blobID, sm.messageID, now); err != nil {
 			return nil, err
 		}
 		if sub.DraftID != 0 {

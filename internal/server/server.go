@@ -76,6 +76,7 @@ func open(ctx context.Context, cfg config.Config, logger *slog.Logger, remote co
 		QueueExpire: cfg.Delivery.Expire.Duration, Logger: logger, RemotePolicy: remote,
 		DKIMSecret: deriveSecret(key, "dkim keys"),
 		NIL:        cfg.MSSante.NIL, INSOIDs: cfg.MSSante.INSOIDs, PatientDomain: cfg.MSSante.PatientDomain,
+		LinkLifetime: cfg.External.LinkLifetime.Duration,
 	})
 	if err != nil {
 		blobs.Close()

@@ -393,6 +393,29 @@ CREATE TABLE receipts (
 ALTER TABLE outbound ADD COLUMN message_id TEXT NOT NULL DEFAULT '';
 ALTER TABLE mailboxes ADD COLUMN mdn_policy TEXT NOT NULL DEFAULT 'ask';
 `},
+	// External recipients: a message kept here for someone outside the
+	// trust space, read through a link that a one-time code opens.
+	{common: `
+CREATE TABLE external_links (
+	id {{id}},
+	token_hash TEXT NOT NULL UNIQUE,
+	mailbox_id BIGINT NOT NULL REFERENCES mailboxes(id) ON DELETE CASCADE,
+	blob_id BIGINT NOT NULL REFERENCES blobs(id),
+	message_id TEXT NOT NULL,
+	rcpt TEXT NOT NULL,
+	created BIGINT NOT NULL,
+	expires BIGINT NOT NULL,
+	failures BIGINT NOT NULL DEFAULT 0,
+	locked INTEGER NOT NULL DEFAULT 0,
+	code_hash TEXT NOT NULL DEFAULT '',
+	code_expires BIGINT NOT NULL DEFAULT 0,
+	session_hash TEXT NOT NULL DEFAULT '',
+	session_expires BIGINT NOT NULL DEFAULT 0,
+	opened BIGINT NOT NULL DEFAULT 0
+);
+CREATE INDEX external_links_expires ON external_links(expires);
+CREATE INDEX external_links_blob ON external_links(blob_id);
+`},
 }
 
 func (s *Store) migrate(ctx context.Context) error { return s.migrateTo(ctx, len(migrations)) }

@@ -235,13 +235,17 @@ func (a *app) composeSubmit(w http.ResponseWriter, r *http.Request) {
 	for _, l := range lists {
 		rcpts = append(rcpts, addressesOf(l)...)
 	}
-	_, err = a.svc.Submit(r.Context(), u.actor, core.Submission{MailFrom: m.access.Address, Recipients: rcpts, Data: data, DraftID: c.DraftID,
+	res, err := a.svc.Submit(r.Context(), u.actor, core.Submission{MailFrom: m.access.Address, Recipients: rcpts, Data: data, DraftID: c.DraftID,
 		BlockPatientReplies: c.BlockReplies, External: c.External,
 		// RFC 3461 §4.1: ask the recipients' operators to report delivery,
 		// so that the sender sees "remis".
 		Notify: "SUCCESS,FAILURE"})
 	if err != nil {
 		a.composeError(w, r, v, m, c, a.submitError(v, err))
+		return
+	}
+	if err := a.mailLinks(r.Context(), v, res.External); err != nil {
+		a.fail(w, r, err)
 		return
 	}
 	inbox, _ := m.byUse("INBOX")

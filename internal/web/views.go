@@ -47,6 +47,9 @@ type view struct {
 	// Auth is what the login, linking and security pages show of the
 	// strong ways in.
 	Auth *authView
+
+	// External is the page of an external recipient's link.
+	External *externalView
 }
 
 type meView struct {

@@ -193,6 +193,11 @@ func (a *app) routes() http.Handler {
 	mux.Handle("POST /account/security/{action}", a.authed(a.securityAction))
 	mux.Handle("POST /account/security/{kind}/{id}/{action}", a.authed(a.securityItem))
 	mux.HandleFunc("POST /lang", a.setLang)
+	mux.HandleFunc("GET /x/{token}", a.externalPage)
+	mux.HandleFunc("POST /x/{token}/code", a.externalCode)
+	mux.HandleFunc("POST /x/{token}/verify", a.externalVerify)
+	mux.HandleFunc("GET /x/{token}/part/{part}", a.externalPart)
+	mux.HandleFunc("POST /x/{token}/reply", a.externalReply)
 	if a.opts.DevOutboxDir != "" {
 		mux.HandleFunc("GET /dev/outbox", a.outbox)
 	}
