@@ -77,6 +77,9 @@ func (s *Service) Deliver(ctx context.Context, actor Actor, d Delivery) error {
 		return err
 	}
 	md := modelOf(d.Data)
+	if err := s.checkPatientMessage(ctx, d.MailFrom, md.Header, rcpts); err != nil {
+		return err
+	}
 	var rep *report.Report
 	if mayBeReport(d.Data) {
 		rep, _ = report.Parse(d.Data) // not a readable report: stored all the same
@@ -328,7 +331,7 @@ func (s *Service) Submit(ctx context.Context, actor Actor, sub Submission) (Subm
 		if err := insertReceipts(ctx, tx, from.ID, md.Header.MessageID, states, now); err != nil {
 			return nil, err
 		}
-		if err := insertExternalLinks(ctx, tx, res.External, from.ID, blobID, sm.messageID, now); err != nil {
+		if err := insertExternalLinks(ctx, tx, res.External, from.ID, blobID, md.Header.MessageID, now); err != nil {
 			return nil, err
 		}
 		if sub.DraftID != 0 {

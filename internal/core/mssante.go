@@ -3,14 +3,17 @@ package core
 import (
 	"bufio"
 	"bytes"
+	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"io"
 	"strings"
 
-	"github.com/emersion/go-message"
 	"github.com/emersion/go-message/textproto"
 
+	"caduceus/internal/blob"
+	"caduceus/internal/message"
 	"caduceus/internal/xdm"
 )
 
@@ -110,45 +113,93 @@ func (s *Service) IsPatientAddress(addr string) bool {
 const maxXDMArchives = 10
 
 // xdmAttachments returns the decoded bytes of every attachment named
-// IHE_XDM.ZIP.
+// IHE_XDM.ZIP, found through the message model (internal/message).
 func xdmAttachments(data []byte) ([][]byte, error) {
 	if !bytes.Contains(bytes.ToUpper(data), []byte(XDMName)) {
 		return nil, nil
 	}
-	e, err := message.Read(bytes.NewReader(data))
-	if err != nil && !message.IsUnknownCharset(err) && !message.IsUnknownEncoding(err) {
+	m, err := message.Parse(bytes.NewReader(data))
+	if err != nil {
 		return nil, nil // unreadable MIME is stored as it is; nothing to compute
 	}
 	var out [][]byte
-	errTooMany := errors.New("too many archives")
-	err = e.Walk(func(_ []int, part *message.Entity, err error) error {
-		if err != nil || part.MultipartReader() != nil {
-			return nil
-		}
-		_, dp, _ := part.Header.ContentDisposition()
-		_, tp, _ := part.Header.ContentType()
-		name := dp["filename"]
-		if name == "" {
-			name = tp["name"]
-		}
-		if !strings.EqualFold(strings.TrimSpace(name), XDMName) {
-			return nil
+	for _, l := range message.Attachments(m.Root) {
+		if !strings.EqualFold(strings.TrimSpace(l.Name), XDMName) {
+			continue
 		}
 		if len(out) == maxXDMArchives {
-			return errTooMany
+			return nil, fmt.Errorf("%w: more than %d %s attachments", ErrInvalid, maxXDMArchives, XDMName)
 		}
-		b, rerr := io.ReadAll(part.Body)
-		if rerr != nil {
-			return fmt.Errorf("%w: attachment %s: %v", ErrInvalid, XDMName, rerr)
+		p := l.Part
+		if p.BodyOffset < 0 || p.EndOffset > int64(len(data)) || p.BodyOffset > p.EndOffset {
+			return nil, fmt.Errorf("%w: attachment %s out of the message", ErrInvalid, XDMName)
+		}
+		dec, err := message.NewDecoder(p.Encoding, bytes.NewReader(data[p.BodyOffset:p.EndOffset]))
+		if err != nil {
+			return nil, fmt.Errorf("%w: attachment %s: %v", ErrInvalid, XDMName, err)
+		}
+		b, err := io.ReadAll(dec)
+		if err != nil {
+			return nil, fmt.Errorf("%w: attachment %s: %v", ErrInvalid, XDMName, err)
 		}
 		out = append(out, b)
-		return nil
-	})
-	if errors.Is(err, errTooMany) {
-		return nil, fmt.Errorf("%w: more than %d %s attachments", ErrInvalid, maxXDMArchives, XDMName)
-	}
-	if errors.Is(err, ErrInvalid) {
-		return nil, err
 	}
 	return out, nil
+}
+
+// checkPatientMessage applies the rule of Mon Espace Santé (reference §1.1):
+// only professionals start a conversation with a patient. Mail from a
+// patient's address must answer a message sent to that patient from the
+// recipient mailbox (In-Reply-To or References), one that did not block
+// replies (X-MSS-MES: FIN).
+func (s *Service) checkPatientMessage(ctx context.Context, mailFrom string, h message.Header, rcpts []Recipient) error {
+	if mailFrom == "" || !s.IsPatientAddress(mailFrom) {
+		return nil
+	}
+	from := strings.ToLower(strings.TrimSpace(mailFrom))
+	parents := h.Parents()
+	for _, r := range rcpts {
+		answered := false
+		for _, id := range parents {
+			var n int
+			if err := s.st.QueryRow(ctx, `SELECT COUNT(*) FROM receipts WHERE mailbox_id = ? AND message_id = ? AND rcpt = ?`, r.MailboxID, id, from).Scan(&n); err != nil {
+				return fmt.Errorf("patient reply: %w", err)
+			}
+			if n == 0 {
+				continue
+			}
+			blocked, err := s.repliesBlocked(ctx, r.MailboxID, id)
+			if err != nil {
+				return err
+			}
+			if blocked {
+				return fmt.Errorf("%w: the professional blocked replies to this message (X-MSS-MES: FIN)", ErrPermission)
+			}
+			answered = true
+			break
+		}
+		if !answered {
+			return fmt.Errorf("%w: a patient may only answer a professional who wrote first", ErrPermission)
+		}
+	}
+	return nil
+}
+
+// repliesBlocked tells whether the Sent copy of a message carries
+// X-MSS-MES: FIN.
+func (s *Service) repliesBlocked(ctx context.Context, mailboxID int64, messageID string) (bool, error) {
+	var ref blob.Ref
+	err := s.st.QueryRow(ctx, `SELECT b.segment, b.offset_bytes, b.length, b.size FROM blobs b JOIN messages m ON m.blob_id = b.id JOIN folders f ON f.id = m.folder_id
+		WHERE f.mailbox_id = ? AND f.special_use = ? AND m.message_id = ? LIMIT 1`, mailboxID, `\Sent`, messageID).Scan(&ref.Segment, &ref.Offset, &ref.Length, &ref.Size)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("patient reply: %w", err)
+	}
+	raw, err := s.blobs.ReadAll(ref)
+	if err != nil {
+		return false, err
+	}
+	return strings.EqualFold(headerValue(raw, "X-MSS-MES"), "FIN"), nil
 }

@@ -98,3 +98,38 @@ func TestMSSanteHeaders(t *testing.T) {
 		})
 	}
 }
+
+// TestPatientReplies: a patient (Mon Espace Santé) may only answer a
+// professional who wrote first, and not when replies were blocked.
+func TestPatientReplies(t *testing.T) {
+	ctx := context.Background()
+	svc := coretest.New(t, coretest.Options{})
+	alice := coretest.User(t, svc, "alice", "Alice")
+	from := "alice@" + coretest.Domain
+	patient := "279035121518989@patient.mssante.fr"
+	for _, tc := range []struct {
+		id    string
+		block bool
+	}{{"open", false}, {"closed", true}} {
+		data := []byte("From: " + from + "\r\nTo: " + patient + "\r\nSubject: s\r\nMessage-ID: <" + tc.id + "@test>\r\n\r\nb\r\n")
+		if _, err := svc.Submit(ctx, alice, core.Submission{MailFrom: from, Recipients: []string{patient}, Data: data, BlockPatientReplies: tc.block}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		name, from, extra string
+		ok                bool
+	}{
+		{"patient starts", patient, "", false},
+		{"patient answers", patient, "In-Reply-To: <open@test>\r\n", true},
+		{"patient answers a blocked message", patient, "In-Reply-To: <closed@test>\r\n", false},
+		{"another patient answers", "1@patient.mssante.fr", "In-Reply-To: <open@test>\r\n", false},
+		{"professional starts", "dr@autre.mssante.fr", "", true},
+	} {
+		data := []byte("From: " + tc.from + "\r\nTo: " + from + "\r\nSubject: r\r\n" + tc.extra + "\r\nb\r\n")
+		err := svc.Deliver(ctx, core.System("smtp"), core.Delivery{MailFrom: tc.from, Recipients: []string{from}, Data: data})
+		if tc.ok != (err == nil) || (err != nil && !errors.Is(err, core.ErrPermission)) {
+			t.Errorf("%s: %v", tc.name, err)
+		}
+	}
+}
