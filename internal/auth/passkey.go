@@ -29,7 +29,7 @@ type Passkeys struct {
 // challenge, unknown credential, bad signature, user not verified.
 var ErrPasskey = errors.New("auth: passkey refused")
 
-// flowTTL bounds a WebAuthn ceremony; browsers time out sooner.
+// passkeyTTL bounds a WebAuthn ceremony; browsers time out sooner.
 const passkeyTTL = 5 * time.Minute
 
 // NewPasskeys returns the relying party for rpID (the host name users see,

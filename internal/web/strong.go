@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -502,6 +501,3 @@ func rememberPasskey(w http.ResponseWriter) {
 func clearCookie(w http.ResponseWriter, name string) {
 	http.SetCookie(w, &http.Cookie{Name: name, Value: "", Path: "/", MaxAge: -1, Secure: true, HttpOnly: true, SameSite: http.SameSiteLaxMode})
 }
-
-// nextQuery carries a local path as ?next=.
-func nextQuery(next string) string { return "?next=" + url.QueryEscape(next) }
