@@ -184,41 +184,16 @@ type LinkedCard struct {
 // LinkCard links card to an account. A card linked to another account gives
 // ErrLinkedElsewhere; linking it again to the same account does nothing.
 func (f *Factors) LinkCard(ctx context.Context, accountID int64, c Card) error {
-	return f.st.Tx(ctx, func(tx *store.Tx) error {
-		var owner int64
-		err := tx.QueryRow(ctx, `SELECT account_id FROM auth_cards WHERE fingerprint = ?`, c.Fingerprint).Scan(&owner)
-		switch {
-		case err == nil && owner == accountID:
-			return nil
-		case err == nil:
-			return ErrLinkedElsewhere
-		case !errors.Is(err, sql.ErrNoRows):
-			return fmt.Errorf("auth: look card up: %w", err)
-		}
-		_, err = tx.Exec(ctx, `INSERT INTO auth_cards (account_id, fingerprint, issuer, serial, national_id, not_after, created) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-			accountID, c.Fingerprint, c.Issuer, c.Serial, c.NationalID, c.NotAfter.UnixMilli(), f.now().UnixMilli())
-		if err != nil {
-			return fmt.Errorf("auth: link card: %w", err)
-		}
-		return nil
-	})
+	return f.link(ctx, "card", accountID, `SELECT account_id FROM auth_cards WHERE fingerprint = ?`, c.Fingerprint,
+		`INSERT INTO auth_cards (account_id, fingerprint, issuer, serial, national_id, not_after, created) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		accountID, c.Fingerprint, c.Issuer, c.Serial, c.NationalID, c.NotAfter.UnixMilli(), f.now().UnixMilli())
 }
 
 // CardAccount returns the account a card (by SHA-256 fingerprint) is linked
 // to, and records its use; ErrNotFound if it is linked to none.
 func (f *Factors) CardAccount(ctx context.Context, fingerprint string) (int64, error) {
-	var id int64
-	err := f.st.QueryRow(ctx, `SELECT account_id FROM auth_cards WHERE fingerprint = ?`, fingerprint).Scan(&id)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, ErrNotFound
-	}
-	if err != nil {
-		return 0, fmt.Errorf("auth: look card up: %w", err)
-	}
-	if _, err := f.st.Exec(ctx, `UPDATE auth_cards SET last_used = ? WHERE fingerprint = ?`, f.now().UnixMilli(), fingerprint); err != nil {
-		return 0, fmt.Errorf("auth: card use: %w", err)
-	}
-	return id, nil
+	return f.linkedAccount(ctx, "card", `SELECT account_id FROM auth_cards WHERE fingerprint = ?`,
+		`UPDATE auth_cards SET last_used = ? WHERE fingerprint = ?`, fingerprint)
 }
 
 // Cards lists the cards linked to an account, newest first.
@@ -258,40 +233,15 @@ type PSCLink struct {
 // LinkPSC links a Pro Santé Connect identity (its SubjectNameID) to an
 // account; ErrLinkedElsewhere if another account has it.
 func (f *Factors) LinkPSC(ctx context.Context, accountID int64, subject, name string) error {
-	return f.st.Tx(ctx, func(tx *store.Tx) error {
-		var owner int64
-		err := tx.QueryRow(ctx, `SELECT account_id FROM auth_psc WHERE subject = ?`, subject).Scan(&owner)
-		switch {
-		case err == nil && owner == accountID:
-			return nil
-		case err == nil:
-			return ErrLinkedElsewhere
-		case !errors.Is(err, sql.ErrNoRows):
-			return fmt.Errorf("auth: look PSC link up: %w", err)
-		}
-		_, err = tx.Exec(ctx, `INSERT INTO auth_psc (account_id, subject, name, created) VALUES (?, ?, ?, ?)`, accountID, subject, name, f.now().UnixMilli())
-		if err != nil {
-			return fmt.Errorf("auth: link PSC: %w", err)
-		}
-		return nil
-	})
+	return f.link(ctx, "PSC identity", accountID, `SELECT account_id FROM auth_psc WHERE subject = ?`, subject,
+		`INSERT INTO auth_psc (account_id, subject, name, created) VALUES (?, ?, ?, ?)`, accountID, subject, name, f.now().UnixMilli())
 }
 
 // PSCAccount returns the account linked to a Pro Santé Connect
 // SubjectNameID, and records its use; ErrNotFound if none is.
 func (f *Factors) PSCAccount(ctx context.Context, subject string) (int64, error) {
-	var id int64
-	err := f.st.QueryRow(ctx, `SELECT account_id FROM auth_psc WHERE subject = ?`, subject).Scan(&id)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, ErrNotFound
-	}
-	if err != nil {
-		return 0, fmt.Errorf("auth: look PSC link up: %w", err)
-	}
-	if _, err := f.st.Exec(ctx, `UPDATE auth_psc SET last_used = ? WHERE subject = ?`, f.now().UnixMilli(), subject); err != nil {
-		return 0, fmt.Errorf("auth: PSC use: %w", err)
-	}
-	return id, nil
+	return f.linkedAccount(ctx, "PSC identity", `SELECT account_id FROM auth_psc WHERE subject = ?`,
+		`UPDATE auth_psc SET last_used = ? WHERE subject = ?`, subject)
 }
 
 // PSCLinks lists the Pro Santé Connect identities linked to an account.
@@ -317,6 +267,47 @@ func (f *Factors) PSCLinks(ctx context.Context, accountID int64) ([]PSCLink, err
 // UnlinkPSC removes one of the account's Pro Santé Connect links.
 func (f *Factors) UnlinkPSC(ctx context.Context, accountID, id int64) error {
 	return f.deleteOwned(ctx, `DELETE FROM auth_psc WHERE id = ? AND account_id = ?`, id, accountID)
+}
+
+// link links key (a card fingerprint, a PSC subject) to an account with
+// insert, unless owner (which selects the key's account) finds it linked
+// already: to this account it does nothing, to another it gives
+// ErrLinkedElsewhere. what names the factor in errors.
+func (f *Factors) link(ctx context.Context, what string, accountID int64, owner, key, insert string, args ...any) error {
+	return f.st.Tx(ctx, func(tx *store.Tx) error {
+		var id int64
+		err := tx.QueryRow(ctx, owner, key).Scan(&id)
+		switch {
+		case err == nil && id == accountID:
+			return nil
+		case err == nil:
+			return ErrLinkedElsewhere
+		case !errors.Is(err, sql.ErrNoRows):
+			return fmt.Errorf("auth: look %s up: %w", what, err)
+		}
+		if _, err := tx.Exec(ctx, insert, args...); err != nil {
+			return fmt.Errorf("auth: link %s: %w", what, err)
+		}
+		return nil
+	})
+}
+
+// linkedAccount returns the account that owner (which selects it by key)
+// finds, and records the use with touch (last_used, then key); ErrNotFound
+// if the key is linked to none.
+func (f *Factors) linkedAccount(ctx context.Context, what, owner, touch, key string) (int64, error) {
+	var id int64
+	err := f.st.QueryRow(ctx, owner, key).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, ErrNotFound
+	}
+	if err != nil {
+		return 0, fmt.Errorf("auth: look %s up: %w", what, err)
+	}
+	if _, err := f.st.Exec(ctx, touch, f.now().UnixMilli(), key); err != nil {
+		return 0, fmt.Errorf("auth: %s use: %w", what, err)
+	}
+	return id, nil
 }
 
 func (f *Factors) deleteOwned(ctx context.Context, q string, id, accountID int64) error {
