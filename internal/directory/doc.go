@@ -14,8 +14,8 @@
 // until the next import. A failed or interrupted import leaves the current
 // generation untouched.
 //
-// Local entries (UpsertLocal) and favourites live in ordinary tables of the store
-// and are never replaced by an import. A local entry that is not listed (liste
+// Local entries (UpsertLocal) and favourites live in ordinary tables of the store,
+// created by its migrations, and are never replaced by an import. A local entry that is not listed (liste
 // rouge) also hides the national entry with the same mailbox address.
 //
 // # Entries

@@ -3,7 +3,10 @@
 // and PostgreSQL (for clusters) through database/sql, with one schema written for both.
 //
 // The store knows tables, not rules: only internal/core calls it for mail data, and
-// the core decides who may do what. Every write goes through Tx so that a change and
+// the core decides who may do what. Every table, whichever package reads it (auth's
+// sessions, the directory's entries), is created and changed by the migrations of
+// migrate.go; the node hands those packages this handle, and no door asks the core
+// for it. Every write goes through Tx so that a change and
 // its MODSEQ, counters and audit row commit together or not at all.
 package store
 
