@@ -164,7 +164,6 @@ func (a *app) adminAccount(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	u := currentUser(r)
 	domain := r.FormValue("domain")
-	back := "/admin?domain=" + url.QueryEscape(domain)
 	var err error
 	switch r.FormValue("do") {
 	case "create":
@@ -178,16 +177,7 @@ func (a *app) adminAccount(w http.ResponseWriter, r *http.Request) {
 	default:
 		err = core.ErrInvalid
 	}
-	switch {
-	case err == nil:
-		http.Redirect(w, r, back+"&saved=1", http.StatusSeeOther)
-	case errors.Is(err, core.ErrExists):
-		http.Redirect(w, r, back+"&error=exists", http.StatusSeeOther)
-	case errors.Is(err, core.ErrInvalid):
-		http.Redirect(w, r, back+"&error=invalid", http.StatusSeeOther)
-	default:
-		a.fail(w, r, err)
-	}
+	a.adminDone(w, r, domain, "", err)
 }
 
 // adminMailbox creates a shared mailbox of a managed domain, or gives a
@@ -196,7 +186,6 @@ func (a *app) adminMailbox(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	u := currentUser(r)
 	domain := r.FormValue("domain")
-	back := "/admin?domain=" + url.QueryEscape(domain)
 	var err error
 	switch r.FormValue("do") {
 	case "create":
@@ -225,13 +214,21 @@ func (a *app) adminMailbox(w http.ResponseWriter, r *http.Request) {
 	default:
 		err = core.ErrInvalid
 	}
+	a.adminDone(w, r, domain, "#adm-box-h", err)
+}
+
+// adminDone sends the manager back to the console's section after a change,
+// saying it was saved or what was wrong with the form; other errors get the
+// error page.
+func (a *app) adminDone(w http.ResponseWriter, r *http.Request, domain, section string, err error) {
+	back := "/admin?domain=" + url.QueryEscape(domain)
 	switch {
 	case err == nil:
-		http.Redirect(w, r, back+"&saved=1#adm-box-h", http.StatusSeeOther)
+		http.Redirect(w, r, back+"&saved=1"+section, http.StatusSeeOther)
 	case errors.Is(err, core.ErrExists):
-		http.Redirect(w, r, back+"&error=exists#adm-box-h", http.StatusSeeOther)
+		http.Redirect(w, r, back+"&error=exists"+section, http.StatusSeeOther)
 	case errors.Is(err, core.ErrInvalid), errors.Is(err, core.ErrNotFound):
-		http.Redirect(w, r, back+"&error=invalid#adm-box-h", http.StatusSeeOther)
+		http.Redirect(w, r, back+"&error=invalid"+section, http.StatusSeeOther)
 	default:
 		a.fail(w, r, err)
 	}
