@@ -259,6 +259,7 @@ func (s *Server) startListeners(ctx context.Context) error {
 	}
 	s.startQueue(ctx)
 	s.startCompaction(ctx)
+	s.startModelMigration(ctx)
 	s.startRetention(ctx)
 	if s.Trust != nil {
 		s.serve("trust", func() error { s.Trust.Run(ctx); return nil })
