@@ -23,7 +23,7 @@ Usage:
   caduceus check                           verify the store (blobs, counters, audit chain)
   caduceus blobs compact [--threshold SHARE] [--grace DURATION]   reclaim the space of expunged messages
   caduceus blobs stats [--json]            segments on disk, live and dead bytes
-  caduceus message reindex [--batch N]     compute the model of messages stored before models were
+  caduceus message reindex [--all] [--batch N]   compute the model of messages stored before models were
   caduceus backup DIR                      a consistent copy of the embedded store and blobs, while serving, checked
   caduceus restore DIR                     put a backup back on a node with no data yet (its key file in place), checked
 

@@ -10,21 +10,28 @@ import (
 )
 
 func cmdMessageReindex(ctx context.Context, e env, args []string) error {
-	f := newFlags(e, "message reindex", "message reindex [--batch N]", 0)
+	f := newFlags(e, "message reindex", "message reindex [--all] [--batch N]", 0)
 	f.FlagSet.Usage = func() {
-		fmt.Fprint(e.stderr, `Usage: caduceus message reindex [--batch N]
+		fmt.Fprint(e.stderr, `Usage: caduceus message reindex [--all] [--batch N]
 
 Computes the message model (the MIME structure IMAP and the web app read) of
 the messages stored before models were kept with them. A running server does
-this itself in the background after start; run it by hand to finish now. It
-is safe while the server runs, and resumes where it stopped.
+this itself in the background after start; run it by hand to finish now.
+--all computes every model again (after an upgrade that says so). It is safe
+while the server runs, and resumes where it stopped.
 
 Flags:
 `)
 		f.FlagSet.PrintDefaults()
 	}
 	batch := f.Int("batch", 200, "messages per committed batch")
+	all := f.Bool("all", false, "compute every model again, not only the missing ones")
 	return withNode(ctx, f, args, func(n *server.Node, _ []string) error {
+		if *all {
+			if err := n.Core.ResetModels(ctx, cli); err != nil {
+				return err
+			}
+		}
 		start := time.Now()
 		var last time.Time
 		p, err := n.Core.MigrateModels(ctx, *batch, func(p core.ModelProgress) {

@@ -50,7 +50,10 @@ func TestModelStoredAndMigrated(t *testing.T) {
 		if a := message.Attachments(stored); len(a) != 1 || a[0].Name != "cr0.pdf" || a[0].Part.DecodedSize != 9 {
 			t.Fatalf("attachments of the stored model: %+v", a)
 		}
-		if err := core.ClearModels(ctx, svc); err != nil {
+		if err := svc.ResetModels(ctx, alice); err == nil {
+			t.Fatal("a user reset the models")
+		}
+		if err := svc.ResetModels(ctx, core.System("cli")); err != nil {
 			t.Fatal(err)
 		}
 		parsed, err := svc.Model(list()[0])

@@ -107,6 +107,23 @@ func (s *Service) blobModel(ref blob.Ref) ([]byte, error) {
 	return md.stored, nil
 }
 
+// ResetModels forgets every stored model, so that MigrateModels computes
+// them all again: after a change of what the model holds. Doors parse
+// messages on the fly meanwhile. Only the system may.
+func (s *Service) ResetModels(ctx context.Context, actor Actor) error {
+	if !actor.IsSystem() {
+		return fmt.Errorf("reset message models: %w", ErrPermission)
+	}
+	err := s.write(ctx, func(tx *store.Tx) error {
+		_, err := tx.Exec(ctx, `UPDATE blobs SET model = NULL WHERE model IS NOT NULL`)
+		return err
+	}, func() []Event { return nil })
+	if err != nil {
+		return fmt.Errorf("reset message models: %w", err)
+	}
+	return nil
+}
+
 // ModelFallbacks counts the models parsed on the fly since start, for
 // messages the migration had not reached yet.
 func (s *Service) ModelFallbacks() int64 { return s.modelFallbacks.Load() }
