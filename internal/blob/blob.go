@@ -90,6 +90,9 @@ func Open(dir string, key []byte) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := removeSpools(dir); err != nil {
+		return nil, err
+	}
 	s := &Store{dir: dir, key: append([]byte(nil), key...), segment: last}
 	return s, nil
 }

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"io"
 	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -163,5 +165,46 @@ func TestLoadOrCreateKey(t *testing.T) {
 	st, _ := os.Stat(path)
 	if st.Mode().Perm() != 0o600 {
 		t.Fatalf("key mode %v, want 0600", st.Mode().Perm())
+	}
+}
+
+// A spooled blob reads back as the stream it was sealed from; a stream
+// shorter or longer than announced is refused.
+func TestSpool(t *testing.T) {
+	s, err := Open(t.TempDir(), make([]byte, KeySize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for _, size := range []int{0, 1, chunkSize, 3*chunkSize + 17} {
+		data := bytes.Repeat([]byte("x"), size)
+		sp, err := s.SealSpool(bytes.NewReader(data), int64(size))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ref, err := s.AppendSpool(sp)
+		sp.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		sealed, _ := s.Seal(data)
+		if ref.Length != int64(len(sealed)) {
+			t.Errorf("size %d: spooled %d sealed bytes, Seal makes %d", size, ref.Length, len(sealed))
+		}
+		got, err := s.ReadAll(ref)
+		if err != nil || !bytes.Equal(got, data) {
+			t.Errorf("size %d: read back %d bytes, %v", size, len(got), err)
+		}
+	}
+	for _, tt := range []struct {
+		data string
+		size int64
+	}{{"short", 10}, {"longer than said", 4}} {
+		if _, err := s.SealSpool(strings.NewReader(tt.data), tt.size); !errors.Is(err, ErrSize) {
+			t.Errorf("%q as %d bytes: %v, want ErrSize", tt.data, tt.size, err)
+		}
+	}
+	if left, _ := filepath.Glob(filepath.Join(s.dir, spoolPrefix+"*")); len(left) != 0 {
+		t.Errorf("spool files left: %v", left)
 	}
 }

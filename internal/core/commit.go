@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"caduceus/internal/blob"
 	"caduceus/internal/store"
 )
 
@@ -15,7 +16,10 @@ import (
 // commits once the blob is on disk.
 type job struct {
 	sealed []byte
-	size   int64
+	// spool, instead of sealed, holds a large message's sealed blob in a
+	// file (blob.Store.SealSpool); its owner removes it after the commit.
+	spool *blob.Spool
+	size  int64
 	// apply writes the message's rows, referencing blobID, and returns the
 	// events to publish after the commit. It may run more than once, in
 	// transactions rolled back but the last (see committer.commit): it must set,
@@ -115,11 +119,17 @@ func (c *committer) commit(batch []*job) {
 	// has nothing to sync.
 	appended := false
 	for i, j := range batch {
-		if j.sealed == nil {
+		if j.sealed == nil && j.spool == nil {
 			continue
 		}
 		appended = true
-		r, err := c.s.blobs.Append(j.sealed, j.size)
+		var r blob.Ref
+		var err error
+		if j.spool != nil {
+			r, err = c.s.blobs.AppendSpool(j.spool)
+		} else {
+			r, err = c.s.blobs.Append(j.sealed, j.size)
+		}
 		refs[i].segment, refs[i].offset, refs[i].length, refs[i].err = r.Segment, r.Offset, r.Length, err
 	}
 	// The blobs' fsync runs while the transaction writes their rows, which
@@ -229,7 +239,7 @@ func (c *committer) apply(ctx context.Context, batch []*job, refs []blobRef, syn
 // runJob writes one job's rows: its blob's, its search index, then its own.
 func (c *committer) runJob(ctx context.Context, tx *store.Tx, j *job, ref blobRef, now int64) ([]Event, error) {
 	var blobID int64
-	if j.sealed != nil {
+	if j.sealed != nil || j.spool != nil {
 		var err error
 		if blobID, err = insertBlob(ctx, tx, j, ref, now); err != nil {
 			return nil, err

@@ -1,16 +1,19 @@
 package core
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"sort"
 	"strings"
 	"time"
 
+	"caduceus/internal/blob"
 	"caduceus/internal/message"
 	"caduceus/internal/report"
 	"caduceus/internal/store"
@@ -121,11 +124,24 @@ func (s *Service) Deliver(ctx context.Context, actor Actor, d Delivery) error {
 // (RFC 9051 §6.3.12). It takes the insert right; flags the actor may not set are
 // dropped as in StoreFlags.
 func (s *Service) Append(ctx context.Context, actor Actor, folderID int64, flags Flags, keywords []string, date time.Time, data []byte) (Message, error) {
+	return s.AppendFrom(ctx, actor, folderID, flags, keywords, date, bytes.NewReader(data), int64(len(data)))
+}
+
+// spoolFrom is the size from which AppendFrom seals a message into a spool
+// file rather than in memory.
+const spoolFrom = 1 << 20
+
+// AppendFrom is Append reading the message from r, which must hold size
+// bytes and end there: a large message is sealed chunk by chunk into a
+// spool file as it is read, and its model computed from the same stream,
+// so that it is never whole in memory (an IMAP APPEND literal). An error
+// of r, even at its very end, fails the append.
+func (s *Service) AppendFrom(ctx context.Context, actor Actor, folderID int64, flags Flags, keywords []string, date time.Time, r io.Reader, size int64) (Message, error) {
 	f, a, err := s.folderAccess(ctx, actor, folderID, RightInsert)
 	if err != nil {
 		return Message{}, err
 	}
-	if int64(len(data)) > s.opts.MessageSizeLimit {
+	if size > s.opts.MessageSizeLimit {
 		return Message{}, ErrTooBig
 	}
 	if !a.Rights.Has(RightSeen) {
@@ -141,25 +157,73 @@ func (s *Service) Append(ctx context.Context, actor Actor, folderID int64, flags
 	if date.IsZero() {
 		date = s.now()
 	}
-	md := modelOf(data)
-	sealed, err := s.blobs.Seal(data)
+	j, md, err := s.sealStream(r, size)
 	if err != nil {
-		return Message{}, fmt.Errorf("seal: %w", err)
+		return Message{}, fmt.Errorf("append to %s: %w", a.Address, err)
+	}
+	if j.spool != nil {
+		defer j.spool.Close()
 	}
 	var id int64
-	size := int64(len(data))
-	j := &job{sealed: sealed, size: size, model: md.stored, text: newSearchText(md), apply: func(ctx context.Context, tx *store.Tx, blobID int64) ([]Event, error) {
+	j.apply = func(ctx context.Context, tx *store.Tx, blobID int64) ([]Event, error) {
 		e, err := s.insertInto(ctx, tx, f.MailboxID, f.Name, blobID, size, flags, keywords, date, md)
 		if err != nil {
 			return nil, err
 		}
 		id = e.messageID
 		return []Event{e.Event}, s.audit.Record(ctx, tx, actor.audit("append", a.Address, nil, ""))
-	}}
+	}
 	if err := s.commit.submit(ctx, j); err != nil {
 		return Message{}, fmt.Errorf("append to %s: %w", a.Address, err)
 	}
 	return s.Message(ctx, actor, id)
+}
+
+// sealStream reads a message of size bytes from r to its end and returns
+// the job that stores it, without its apply, and its model: sealed in
+// memory when small, else into a spool file while a second reader of the
+// same stream computes the model.
+func (s *Service) sealStream(r io.Reader, size int64) (*job, *model, error) {
+	if size < spoolFrom {
+		data, err := io.ReadAll(r)
+		if err != nil {
+			return nil, nil, err
+		}
+		if int64(len(data)) != size {
+			return nil, nil, fmt.Errorf("%w: %d bytes, %d announced", ErrInvalid, len(data), size)
+		}
+		md := modelOf(data)
+		sealed, err := s.blobs.Seal(data)
+		if err != nil {
+			return nil, nil, fmt.Errorf("seal: %w", err)
+		}
+		return &job{sealed: sealed, size: size, model: md.stored, text: newSearchText(md)}, md, nil
+	}
+	pr, pw := io.Pipe()
+	type parsed struct {
+		md  *model
+		err error
+	}
+	done := make(chan parsed, 1)
+	go func() {
+		md, err := parseModel(pr)
+		io.Copy(io.Discard, pr) // whatever happens, the sealing side is not blocked
+		done <- parsed{md, err}
+	}()
+	sp, err := s.blobs.SealSpool(io.TeeReader(r, pw), size)
+	pw.CloseWithError(err)
+	res := <-done
+	if err != nil {
+		if errors.Is(err, blob.ErrSize) {
+			err = fmt.Errorf("%w: %v", ErrInvalid, err)
+		}
+		return nil, nil, err
+	}
+	if res.err != nil {
+		sp.Close()
+		return nil, nil, res.err
+	}
+	return &job{spool: sp, size: size, model: res.md.stored, text: newSearchText(res.md)}, res.md, nil
 }
 
 // Submission is a message a person sends.

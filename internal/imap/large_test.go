@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"runtime"
@@ -133,5 +134,56 @@ func TestFetchLargePartMemoryFlat(t *testing.T) {
 			}
 			t.Logf("%s of %d MB: heap in use grew by at most %.2f MB", tt.item, size>>20, float64(grew)/(1<<20))
 		})
+	}
+}
+
+// APPEND of a message with a 20 MB attachment streams the literal into the
+// blob store: the server's heap grows by far less than the message, and
+// the message reads back whole.
+func TestAppendLargeMemoryFlat(t *testing.T) {
+	const size = 20 << 20
+	ts := startServer(t)
+	coretest.User(t, ts.svc, "alice", "Alice")
+	msg, _ := bigMessage(size)
+	r := ts.raw(t, "alice")
+	stop := heapPeak()
+	r.write(fmt.Sprintf("big APPEND INBOX {%d+}\r\n", len(msg)))
+	r.nc.SetWriteDeadline(time.Now().Add(60 * time.Second))
+	for off := 0; off < len(msg); off += 64 << 10 {
+		if _, err := r.nc.Write(msg[off:min(off+64<<10, len(msg))]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.write("\r\n")
+	_, status := r.until("big")
+	grew := stop()
+	if !strings.HasPrefix(status, "OK") {
+		t.Fatalf("APPEND: %s", status)
+	}
+	if grew > 8<<20 {
+		t.Errorf("APPEND of %d MB: heap in use grew by %.1f MB", len(msg)>>20, float64(grew)/(1<<20))
+	}
+	t.Logf("APPEND of %d MB: heap in use grew by at most %.2f MB", len(msg)>>20, float64(grew)/(1<<20))
+	r.ok("SELECT INBOX")
+	r.write("f FETCH 1 (RFC822.SIZE BODY.PEEK[])\r\n")
+	r.nc.SetReadDeadline(time.Now().Add(60 * time.Second))
+	head, err := r.br.ReadString('\n')
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, ok := announced(strings.TrimSuffix(head, "\r\n"))
+	if !ok || n != len(msg) || !strings.Contains(head, fmt.Sprintf("RFC822.SIZE %d", len(msg))) {
+		t.Fatalf("FETCH: %q", head)
+	}
+	h := sha256.New()
+	if _, err := io.CopyN(h, r.br, int64(n)); err != nil {
+		t.Fatal(err)
+	}
+	if want := sha256.Sum256(msg); !bytes.Equal(h.Sum(nil), want[:]) {
+		t.Error("the message read back differs")
+	}
+	r.until("f")
+	if ts.svc.ModelFallbacks() != 0 {
+		t.Error("the appended message has no stored model")
 	}
 }

@@ -178,6 +178,20 @@ func itoa(n uint32) string {
 	return NumSet{Ranges: []NumRange{{n, n}}}.String()
 }
 
+// literalErr keeps the error, other than io.EOF, of reading a literal.
+type literalErr struct {
+	r   io.Reader
+	err error
+}
+
+func (l *literalErr) Read(b []byte) (int, error) {
+	n, err := l.r.Read(b)
+	if err != nil && err != io.EOF && l.err == nil {
+		l.err = err
+	}
+	return n, err
+}
+
 // cmdAppend stores a message (RFC 9051 §6.3.12) and reports its UID
 // (RFC 4315 APPENDUID). The message literal is read only once the
 // folder is known to exist.
@@ -197,21 +211,22 @@ func (c *conn) cmdAppend(cmd *Command) error {
 		c.w.Tagged(cmd.Tag, "BAD", "", "unknown system flag")
 		return nil
 	}
-	data, err := io.ReadAll(a.Message)
-	var pe *ParseError
-	if errors.As(err, &pe) {
-		c.w.Tagged(cmd.Tag, pe.Status, pe.Code, pe.Msg)
-		return nil
-	}
-	if err != nil {
-		return err
-	}
 	date := a.Date
 	if date.IsZero() {
 		date = time.Now()
 	}
-	m, err := c.srv.svc.Append(c.ctx, c.actor, f.ID, flags, kws, date, data)
-	if err != nil {
+	// The core reads the literal as it stores it, never whole in memory;
+	// what went wrong reading it is the connection's, not the core's.
+	lit := &literalErr{r: a.Message}
+	m, err := c.srv.svc.AppendFrom(c.ctx, c.actor, f.ID, flags, kws, date, lit, a.Message.Size)
+	var pe *ParseError
+	switch {
+	case errors.As(lit.err, &pe):
+		c.w.Tagged(cmd.Tag, pe.Status, pe.Code, pe.Msg)
+		return nil
+	case lit.err != nil:
+		return lit.err
+	case err != nil:
 		c.fail(cmd.Tag, err)
 		return nil
 	}
