@@ -143,8 +143,8 @@ func (a *app) keptOf(v *view, id int64, p *parsed) []attachmentView {
 	var out []attachmentView
 	for _, pt := range p.attachments() {
 		out = append(out, attachmentView{
-			Name: pt.Name, Size: a.views.texts.humanSize(v.Lang, int64(len(pt.Data))),
-			Ref: fmt.Sprintf("%d:%d", id, pt.Index), Bytes: int64(len(pt.Data)),
+			Name: pt.Name, Size: a.views.texts.humanSize(v.Lang, pt.Size),
+			Ref: fmt.Sprintf("%d:%d", id, pt.Index), Bytes: pt.Size,
 		})
 	}
 	return out
@@ -347,7 +347,11 @@ func (a *app) collectAttachments(r *http.Request, u *user, out *outgoing) error 
 			return fmt.Errorf("web: attachment reference %q: %w", ref, core.ErrNotFound)
 		}
 		pt := p.Parts[idx]
-		out.files = append(out.files, attachment{name: pt.Name, ctype: pt.Type, data: pt.Data})
+		data, err := p.read(pt, a.svc.MessageSizeLimit())
+		if err != nil {
+			return err
+		}
+		out.files = append(out.files, attachment{name: pt.Name, ctype: pt.Type, data: data})
 	}
 	return nil
 }

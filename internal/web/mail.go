@@ -3,6 +3,7 @@ package web
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"slices"
 	"strconv"
@@ -287,7 +288,7 @@ func (a *app) readMessage(r *http.Request, u *user, v *view, m *mailbox, f core.
 	mv.Date, mv.DateISO = a.longDate(v, date), date.Format(time.RFC3339)
 	for _, pt := range p.attachments() {
 		mv.Attachments = append(mv.Attachments, attachmentView{
-			Name: pt.Name, Size: a.views.texts.humanSize(v.Lang, int64(len(pt.Data))),
+			Name: pt.Name, Size: a.views.texts.humanSize(v.Lang, pt.Size),
 			URL: fmt.Sprintf("%s/part/%d", base, pt.Index),
 		})
 	}
@@ -314,13 +315,13 @@ func (a *app) readMessage(r *http.Request, u *user, v *view, m *mailbox, f core.
 	return mv, nil
 }
 
-// openParsed reads and parses a message's content.
+// openParsed opens a message and takes it apart with its stored model.
 func (a *app) openParsed(r *http.Request, u *user, id int64) (*parsed, error) {
-	rd, err := a.svc.Open(r.Context(), u.actor, id)
+	rd, root, err := a.svc.OpenModel(r.Context(), u.actor, id)
 	if err != nil {
 		return nil, err
 	}
-	return parseMessage(rd)
+	return readParsed(rd, root)
 }
 
 // messageIn reads the message of the URL and checks it is in the URL's
@@ -492,7 +493,8 @@ func (a *app) messagePart(w http.ResponseWriter, r *http.Request) {
 		h.Set("Content-Type", "application/octet-stream")
 		h.Set("Content-Disposition", contentDisposition(pt.Name))
 	}
-	w.Write(pt.Data)
+	h.Set("Content-Length", strconv.FormatInt(pt.Size, 10))
+	io.Copy(w, p.open(pt))
 }
 
 // messageAction changes a message: read or unread, flag, move, delete.

@@ -5,17 +5,19 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"mime"
 	"strings"
 	"time"
 
-	"github.com/emersion/go-message"
+	gomessage "github.com/emersion/go-message"
 	_ "github.com/emersion/go-message/charset" // decode the charsets mail uses, not only UTF-8
 	"github.com/emersion/go-message/mail"
+
+	"caduceus/internal/message"
 )
 
-// parsed is a message taken apart for display: headers, the first plain
-// and HTML bodies, and every other leaf part.
+// parsed is a message taken apart for display, from its model
+// (internal/message): headers, the plain and HTML bodies, and every leaf
+// part, whose content is read from the message when asked for.
 type parsed struct {
 	Subject    string
 	From       []*mail.Address
@@ -29,30 +31,52 @@ type parsed struct {
 	Text       string
 	HTML       string
 	Parts      []part
+
+	rd io.ReaderAt // the message
 }
 
-// part is one leaf of the MIME tree, numbered in walk order.
+// part is one leaf of the MIME tree, numbered in the order of the
+// message (message.Leaves).
 type part struct {
 	Index      int
 	Type       string
 	Name       string
 	CID        string
-	Attachment bool // shown in the list of attachments
-	Data       []byte
+	Attachment bool  // shown in the list of attachments (message.Attachment)
+	Size       int64 // decoded
+
+	leaf *message.Part
 }
 
-// maxPartSize bounds what one part may take in memory while parsing.
-const maxPartSize = 64 << 20
+// maxBodyText bounds the plain or HTML body read for display.
+const maxBodyText = 16 << 20
 
-// parseMessage reads a whole RFC 5322 message. A body it cannot decode
-// is kept as raw text rather than failing the whole message.
-func parseMessage(r io.Reader) (*parsed, error) {
-	e, err := message.Read(r)
-	if err != nil && !message.IsUnknownCharset(err) && !message.IsUnknownEncoding(err) {
+// sizedReaderAt is a message's content: a blob reader, or bytes.
+type sizedReaderAt interface {
+	io.ReaderAt
+	Size() int64
+}
+
+// parseMessage computes the model of a message held in r and takes it
+// apart; readParsed does the same from a stored model.
+func parseMessage(r sizedReaderAt) (*parsed, error) {
+	m, err := message.Parse(io.NewSectionReader(r, 0, r.Size()))
+	if err != nil {
 		return nil, fmt.Errorf("web: read message: %w", err)
 	}
-	h := mail.Header{Header: e.Header}
-	p := &parsed{}
+	return readParsed(r, m.Root)
+}
+
+// readParsed takes apart the message rd whose part tree is root. A body
+// it cannot decode is kept as raw text rather than failing the whole
+// message.
+func readParsed(rd io.ReaderAt, root *message.Part) (*parsed, error) {
+	raw := make([]byte, min(root.BodyOffset-root.HeaderOffset, message.MaxHeaderBytes))
+	if _, err := rd.ReadAt(raw, root.HeaderOffset); err != nil && err != io.EOF {
+		return nil, fmt.Errorf("web: read message header: %w", err)
+	}
+	h := mail.Header{Header: gomessage.Header{Header: message.ParseHeader(raw)}}
+	p := &parsed{rd: rd}
 	p.Subject, _ = h.Subject()
 	p.From, _ = h.AddressList("From")
 	p.To, _ = h.AddressList("To")
@@ -69,54 +93,27 @@ func parseMessage(r io.Reader) (*parsed, error) {
 			p.References = p.References[:1]
 		}
 	}
-	err = e.Walk(func(path []int, pe *message.Entity, err error) error {
-		if err != nil && !message.IsUnknownCharset(err) && !message.IsUnknownEncoding(err) {
-			return err
-		}
-		ctype, params, _ := pe.Header.ContentType()
-		if strings.HasPrefix(ctype, "multipart/") {
-			return nil
-		}
-		data, err := io.ReadAll(io.LimitReader(pe.Body, maxPartSize))
-		if err != nil {
-			return err
-		}
-		disp, dparams, _ := pe.Header.ContentDisposition()
-		name := dparams["filename"]
-		if name == "" {
-			name = params["name"]
-		}
-		if name != "" {
-			if dec, err := new(mime.WordDecoder).DecodeHeader(name); err == nil {
-				name = dec
-			}
-		}
+	for _, l := range message.Leaves(root) {
 		pt := part{
-			Index: len(p.Parts),
-			Type:  ctype,
-			Name:  name,
-			CID:   strings.Trim(pe.Header.Get("Content-Id"), "<> "),
-			Data:  data,
+			Index: l.Index, Type: l.Part.MediaType(), Name: l.Name,
+			CID:        strings.Trim(l.Part.ID, "<> "),
+			Attachment: l.Role == message.Attachment,
+			Size:       l.Part.DecodedSize,
+			leaf:       l.Part,
 		}
-		inline := disp != "attachment" && name == ""
-		switch {
-		case ctype == "text/plain" && inline && p.Text == "" && len(path) <= 2:
-			p.Text = string(data)
-		case ctype == "text/html" && inline && p.HTML == "" && len(path) <= 2:
-			p.HTML = string(data)
-		case strings.HasPrefix(ctype, "image/") && pt.CID != "" && disp != "attachment":
-			// An inline image, shown where the HTML refers to it.
-		default:
-			pt.Attachment = true
-			if pt.Name == "" {
-				pt.Name = defaultName(ctype, pt.Index)
+		if l.Role == message.Body {
+			body, err := p.read(pt, maxBodyText)
+			if err != nil {
+				return nil, err
+			}
+			text := message.DecodeCharset(l.Part.Param("charset"), body)
+			if l.Part.Subtype == "html" {
+				p.HTML = text
+			} else {
+				p.Text = text
 			}
 		}
 		p.Parts = append(p.Parts, pt)
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("web: walk message: %w", err)
 	}
 	if p.Text == "" && p.HTML == "" && len(p.Parts) == 0 {
 		return nil, errors.New("web: message has no body")
@@ -124,15 +121,24 @@ func parseMessage(r io.Reader) (*parsed, error) {
 	return p, nil
 }
 
-func defaultName(ctype string, i int) string {
-	if ctype == "message/rfc822" {
-		return "message.eml"
+// open returns a reader of a part's content, its transfer encoding undone
+// as it is read; a part in an encoding nobody knows is given as it is.
+func (p *parsed) open(pt part) io.Reader {
+	body := io.NewSectionReader(p.rd, pt.leaf.BodyOffset, pt.leaf.Size())
+	r, err := message.NewDecoder(pt.leaf.Encoding, body)
+	if err != nil {
+		return body
 	}
-	ext := ".bin"
-	if exts, _ := mime.ExtensionsByType(ctype); len(exts) > 0 {
-		ext = exts[0]
+	return r
+}
+
+// read returns up to limit bytes of a part's content.
+func (p *parsed) read(pt part, limit int64) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(p.open(pt), limit))
+	if err != nil {
+		return nil, fmt.Errorf("web: read part: %w", err)
 	}
-	return fmt.Sprintf("part-%d%s", i+1, ext)
+	return b, nil
 }
 
 // attachments returns the parts listed as attachments.
@@ -147,35 +153,12 @@ func (p *parsed) attachments() []part {
 }
 
 // plainText returns the text to show or quote: the plain body, or the HTML
-// body with its tags removed when there is no plain one.
+// body turned to text (message.HTMLText) when there is no plain one.
 func (p *parsed) plainText() string {
 	if p.Text != "" || p.HTML == "" {
 		return strings.ReplaceAll(p.Text, "\r\n", "\n")
 	}
-	return htmlToText(p.HTML)
-}
-
-// htmlToText keeps the words of an HTML body, one paragraph a line.
-func htmlToText(s string) string {
-	var b strings.Builder
-	in := false
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == '<':
-			in = true
-			rest := strings.ToLower(s[i:min(i+5, len(s))])
-			if strings.HasPrefix(rest, "<br") || strings.HasPrefix(rest, "<p") || strings.HasPrefix(rest, "<div") || strings.HasPrefix(rest, "</p") || strings.HasPrefix(rest, "<tr") || strings.HasPrefix(rest, "<li") {
-				b.WriteByte('\n')
-			}
-		case c == '>':
-			in = false
-		case !in:
-			b.WriteByte(c)
-		}
-	}
-	r := strings.NewReplacer("&nbsp;", " ", "&amp;", "&", "&lt;", "<", "&gt;", ">", "&quot;", `"`, "&#39;", "'")
-	return strings.TrimSpace(r.Replace(b.String()))
+	return message.HTMLText(p.HTML)
 }
 
 // formatAddress writes "Name <addr>" or the bare address.

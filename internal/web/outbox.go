@@ -1,6 +1,7 @@
 package web
 
 import (
+	"bytes"
 	"net/http"
 	"os"
 	"slices"
@@ -27,12 +28,11 @@ func (a *app) outbox(w http.ResponseWriter, r *http.Request) {
 	slices.Reverse(msgs)
 	for _, m := range msgs[:min(len(msgs), outboxLimit)] {
 		ov := outboxView{To: strings.Join(m.To, ", "), Subject: m.Subject, Date: a.longDate(v, m.Time), DateISO: m.Time.Format(time.RFC3339)}
-		f, err := os.Open(m.Path)
+		data, err := os.ReadFile(m.Path)
 		if err != nil {
 			continue
 		}
-		p, err := parseMessage(f)
-		f.Close()
+		p, err := parseMessage(bytes.NewReader(data))
 		if err != nil {
 			continue
 		}
