@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"time"
@@ -83,7 +84,7 @@ func (a *app) externalPage(w http.ResponseWriter, r *http.Request) {
 			xv.Date = a.longDate(v, p.Date)
 		}
 		for _, pt := range p.attachments() {
-			xv.Attachments = append(xv.Attachments, attachmentView{Name: pt.Name, Size: a.views.texts.humanSize(v.Lang, int64(len(pt.Data))),
+			xv.Attachments = append(xv.Attachments, attachmentView{Name: pt.Name, Size: a.views.texts.humanSize(v.Lang, pt.Size),
 				URL: fmt.Sprintf("/x/%s/part/%d", token, pt.Index)})
 		}
 	}
@@ -179,7 +180,8 @@ func (a *app) externalPart(w http.ResponseWriter, r *http.Request) {
 	h.Set("Cache-Control", "private, no-store")
 	h.Set("Content-Type", "application/octet-stream")
 	h.Set("Content-Disposition", contentDisposition(pt.Name))
-	w.Write(pt.Data)
+	h.Set("Content-Length", strconv.FormatInt(pt.Size, 10))
+	io.Copy(w, p.open(pt))
 }
 
 // externalReply delivers the reader's answer to the sender's mailbox.

@@ -54,7 +54,11 @@ func (a *app) addMSSante(r *http.Request, u *user, v *view, f core.Folder, msg c
 		if !strings.EqualFold(pt.Name, core.XDMName) {
 			continue
 		}
-		arch, err := xdm.Read(pt.Data, xdm.Options{})
+		data, err := p.read(pt, a.svc.MessageSizeLimit())
+		if err != nil {
+			return err
+		}
+		arch, err := xdm.Read(data, xdm.Options{})
 		if err != nil {
 			mv.XDMError = true
 			continue
