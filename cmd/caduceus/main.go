@@ -35,6 +35,11 @@ Usage:
   caduceus mailbox list | grant ADDR USER RIGHTS | revoke ADDR USER | acl ADDR
   caduceus mailbox stats ADDR [--json]
   caduceus mailbox receipts ADDR ask|always|never   read receipts: ask the reader, send by policy, never offer
+  caduceus mailbox cert ADDR --add FILE.pem | --list | --remove FINGERPRINT
+                                           client certificates of an application's mailbox (SASL EXTERNAL)
+  caduceus device add ADDR --name NAME [--json]
+                                           enrol a phone or mail client; prints its credential once
+  caduceus device list ADDR [--json] | revoke ADDR ID
   caduceus queue list | retry ID | drop ID
   caduceus dkim add DOMAIN [--selector NAME] | list   DKIM signing keys; prints the DNS TXT record
   caduceus audit list [--actor ADDR] [--action NAME] [--limit N]
@@ -110,6 +115,10 @@ func commands() []command {
 		{[]string{"mailbox", "receipts"}, cmdMailboxReceipts},
 		{[]string{"dkim", "add"}, cmdDKIMAdd},
 		{[]string{"dkim", "list"}, cmdDKIMList},
+		{[]string{"mailbox", "cert"}, cmdMailboxCert},
+		{[]string{"device", "add"}, cmdDeviceAdd},
+		{[]string{"device", "list"}, cmdDeviceList},
+		{[]string{"device", "revoke"}, cmdDeviceRevoke},
 		{[]string{"queue", "list"}, cmdQueueList},
 		{[]string{"queue", "retry"}, cmdQueueRetry},
 		{[]string{"queue", "drop"}, cmdQueueDrop},

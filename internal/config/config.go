@@ -45,11 +45,18 @@ type Config struct {
 	Dev       Dev       `toml:"dev"`
 }
 
-// Auth configures the strong ways of logging in to the web app beside the
-// password and e-mailed code: CPx cards and Pro Santé Connect.
+// Auth configures the strong ways of logging in beside the password and
+// e-mailed code: CPx cards and Pro Santé Connect for the web app, and
+// whether mail clients may still use the bare account password.
 type Auth struct {
 	Card Card `toml:"card"`
 	PSC  PSC  `toml:"psc"`
+	// AccountPasswordForMail lets IMAP and SMTP submission accept the bare
+	// account password. When false (the default), mail clients log in with a
+	// device credential enrolled in the web app, a client certificate pinned
+	// to an application's mailbox, or a Pro Santé Connect token, and the
+	// password is refused with a message that says to enrol a device.
+	AccountPasswordForMail bool `toml:"account_password_for_mail"`
 }
 
 // Card configures login with a CPx card (a TLS client certificate). An empty

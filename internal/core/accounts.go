@@ -374,19 +374,21 @@ func (s *Service) ChangePassword(ctx context.Context, actor Actor, current, pass
 	if err != nil {
 		return err
 	}
-	now := s.now()
-	if s.logins.blocked(a.Address, actor.Remote, now) {
-		return ErrTooManyAttempts
-	}
-	_, hash, err := s.credentials(ctx, a.Address)
+	att := attempt{door: actor.Door, remote: actor.Remote, address: a.Address, method: MethodPassword}
+	_, err = s.guarded(ctx, att, func(ctx context.Context) (verified, error) {
+		_, hash, err := s.credentials(ctx, a.Address)
+		if err != nil {
+			hash = dummyHash()
+		}
+		ok, verr := s.verifyPassword(ctx, hash, current)
+		if err != nil || verr != nil || !ok {
+			s.audit.Write(ctx, actor.audit("user.passwd", a.Address, ErrAuth, "wrong current password"))
+			return verified{}, ErrAuth
+		}
+		return verified{accountID: a.ID, address: a.Address, disabled: a.Disabled, credential: "password"}, nil
+	})
 	if err != nil {
-		hash = dummyHash()
-	}
-	ok, verr := s.verifyPassword(ctx, hash, current)
-	if err != nil || verr != nil || !ok {
-		s.logins.failed(a.Address, actor.Remote, now)
-		s.audit.Write(ctx, actor.audit("user.passwd", a.Address, ErrAuth, "wrong current password"))
-		return ErrAuth
+		return err
 	}
 	return s.SetPassword(ctx, actor, a.Address, password)
 }
@@ -476,51 +478,6 @@ func (s *Service) RemoveUser(ctx context.Context, actor Actor, address string) e
 		}
 		return s.audit.Record(ctx, tx, actor.audit("user.remove", a.Address, nil, ""))
 	})
-}
-
-// Login checks a password and returns the actor to use for the rest of the
-// session. Every failure is the same ErrAuth, whether the account exists or not,
-// and is traced. After repeated failures of an account or from an address, the
-// core refuses further tries for a while with ErrTooManyAttempts, for every door.
-func (s *Service) Login(ctx context.Context, door, remote, address, password string) (Actor, error) {
-	actor := Actor{Door: door, Remote: remote, Address: strings.ToLower(strings.TrimSpace(address))}
-	now := s.now()
-	if s.logins.blocked(actor.Address, remote, now) {
-		s.audit.Write(ctx, actor.audit("login", actor.Address, ErrAuth, "locked out"))
-		return Actor{}, ErrTooManyAttempts
-	}
-	if id, ok := s.logins.remembered(actor.Address, password, now); ok {
-		a, err := s.ActorFor(ctx, id, door, remote)
-		if err == nil {
-			return a, s.audit.Write(ctx, actor.audit("login", a.Address, nil, "password"))
-		}
-		s.logins.forget(actor.Address)
-	}
-	a, hash, err := s.credentials(ctx, actor.Address)
-	if err != nil {
-		// Spend the same time as a real check, so timing tells nothing.
-		hash = dummyHash()
-	}
-	ok, verr := s.verifyPassword(ctx, hash, password)
-	if err == nil {
-		err = verr
-	}
-	if err == nil && ok && a.Disabled {
-		err = ErrDisabled
-	}
-	if err != nil || !ok {
-		s.logins.failed(actor.Address, remote, now)
-		s.audit.Write(ctx, actor.audit("login", actor.Address, ErrAuth, "password"))
-		return Actor{}, ErrAuth
-	}
-	s.logins.succeeded(a.Address)
-	s.logins.remember(a.Address, password, a.ID, now)
-	actor.AccountID = a.ID
-	actor.Address = a.Address
-	if err := s.audit.Write(ctx, actor.audit("login", a.Address, nil, "password")); err != nil {
-		return Actor{}, err
-	}
-	return actor, nil
 }
 
 // verifyPassword checks a password against its argon2id hash, at most

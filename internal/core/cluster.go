@@ -82,8 +82,10 @@ func (s *Service) listenOnce(ctx context.Context) error {
 		return fmt.Errorf("connect: %w", err)
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
-	if _, err := conn.Exec(ctx, "LISTEN "+eventChannel); err != nil {
-		return fmt.Errorf("listen: %w", err)
+	for _, ch := range []string{eventChannel, revokedChannel} {
+		if _, err := conn.Exec(ctx, "LISTEN "+ch); err != nil {
+			return fmt.Errorf("listen: %w", err)
+		}
 	}
 	s.listening.Store(true)
 	defer s.listening.Store(false)
@@ -91,6 +93,10 @@ func (s *Service) listenOnce(ctx context.Context) error {
 		n, err := conn.WaitForNotification(ctx)
 		if err != nil {
 			return err
+		}
+		if n.Channel == revokedChannel {
+			s.hearRevoked(n.Payload)
+			continue
 		}
 		origin, events := decodeEvents(n.Payload)
 		if origin == s.node {

@@ -19,6 +19,7 @@ package core
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -68,6 +69,21 @@ type Options struct {
 	// RemotePolicy, when set, decides which remote recipients a submission
 	// may be queued for (the MSSanté whitelist in trust mode); nil allows any.
 	RemotePolicy RemotePolicy
+
+	// AccountPasswordForMail lets IMAP and SMTP submission accept the bare
+	// account password ([auth] account_password_for_mail); when false, mail
+	// clients log in with a device credential, a pinned certificate or a Pro
+	// Santé Connect token.
+	AccountPasswordForMail bool
+	// DeviceKey keys the hashes of device credentials; the same on every
+	// node. Empty means a random key (tests): credentials then last as long
+	// as the process.
+	DeviceKey []byte
+	// Bearer verifies Pro Santé Connect access tokens (OAUTHBEARER,
+	// XOAUTH2); nil refuses them.
+	Bearer BearerVerifier
+	// LoginPolicy bounds guessing; the zero value means DefaultLoginPolicy.
+	LoginPolicy LoginPolicy
 }
 
 // RemotePolicy decides whether mail may be sent to a remote recipient.
@@ -95,6 +111,8 @@ type Service struct {
 	queueSignal chan struct{}
 	logins      *logins
 	hashing     chan struct{} // slots for password checks
+	revoked     *revocations
+	background  sync.WaitGroup // lockout notices being sent
 
 	// modelFallbacks counts the models parsed on the fly, for messages
 	// the background migration has not reached yet.
@@ -129,6 +147,15 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.LoginPolicy == (LoginPolicy{}) {
+		opts.LoginPolicy = DefaultLoginPolicy()
+	}
+	if len(opts.DeviceKey) == 0 {
+		opts.DeviceKey = make([]byte, 32)
+		if _, err := rand.Read(opts.DeviceKey); err != nil {
+			return nil, fmt.Errorf("core: device key: %w", err)
+		}
+	}
 	s := &Service{
 		st:     opts.Store,
 		blobs:  opts.Blobs,
@@ -139,7 +166,8 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 		audit:  audit.New(opts.Store),
 
 		queueSignal: make(chan struct{}, 1),
-		logins:      newLogins(),
+		logins:      newLogins(opts.LoginPolicy),
+		revoked:     newRevocations(),
 		hashing:     make(chan struct{}, 2*runtime.NumCPU()),
 		node:        newNodeID(),
 		relayDone:   make(chan struct{}),
@@ -153,13 +181,17 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 			s.relayEvents(rctx)
 		}()
 	} else {
-		close(s.relayDone)
+		go func() {
+			defer close(s.relayDone)
+			s.pollRevocations(rctx)
+		}()
 	}
 	return s, nil
 }
 
 // Close stops the group committer after the deliveries in flight are committed.
 func (s *Service) Close() error {
+	s.background.Wait()
 	s.commit.stop()
 	s.stopRelay()
 	<-s.relayDone
@@ -201,6 +233,11 @@ type Actor struct {
 	Door string
 	// Remote is the client's network address, when there is one.
 	Remote string
+	// Method is how the person logged in, and Credential which credential
+	// they used ("device:12", "cert:<fingerprint>", "password", "psc"), so
+	// that a door can end the sessions of a revoked one.
+	Method     Method
+	Credential string
 }
 
 // System returns the actor for the server's own work through door.

@@ -9,17 +9,58 @@ import (
 	"time"
 )
 
-// logins guards password checks for every door. It refuses, for a while,
-// accounts and remote addresses that failed too often, and it remembers recent
-// successes so that a client reconnecting every few seconds (IMAP, SMTP
-// submission) does not pay for an argon2id hash each time, as Dovecot's auth
-// cache does. The memory holds an HMAC of the password under a key drawn at
-// start, never the password; a password change or a disabled account forgets it.
+// LoginPolicy bounds how many secrets may be tried against one account and
+// from one network address, for every door and every kind of secret
+// (password, e-mailed code, TOTP, recovery code, device credential, LDAP
+// bind). The first failures are answered at once; after Free of them, each
+// further try must wait a delay that doubles from DelayBase up to DelayMax
+// after the last failure, and a try made sooner is refused unchecked (and
+// counted). After LockAfter failures the key is locked for Lockout; the
+// account's owner is told once per lockout. Failures older than Window are
+// forgotten.
+//
+// A lockout of an account stops the secrets a person can guess (password,
+// codes); credentials of 256 random bits (device credentials, pinned
+// certificates, Pro Santé Connect tokens) are still checked, because
+// guessing them is hopeless, so that an attack cannot shut the owner out:
+// their phone and mail client keep working. A lockout of a network address
+// refuses everything from it.
+type LoginPolicy struct {
+	AccountFree, AccountLockAfter int
+	AddressFree, AddressLockAfter int
+	DelayBase, DelayMax           time.Duration
+	Lockout                       time.Duration
+	Window                        time.Duration
+}
+
+// DefaultLoginPolicy: 5 free failures per account and 20 per address,
+// delays from 1 s to 1 min, a 15-minute lockout after 20 failures of an
+// account or 100 from an address.
+func DefaultLoginPolicy() LoginPolicy {
+	return LoginPolicy{
+		AccountFree: 5, AccountLockAfter: 20,
+		AddressFree: 20, AddressLockAfter: 100,
+		DelayBase: time.Second, DelayMax: time.Minute,
+		Lockout: 15 * time.Minute, Window: time.Hour,
+	}
+}
+
+// logins guards secret checks for every door with the LoginPolicy, and it
+// remembers recent password successes so that a client reconnecting every
+// few seconds (IMAP, SMTP submission) does not pay for an argon2id hash each
+// time, as Dovecot's auth cache does. The memory holds an HMAC of the
+// password under a key drawn at start, never the password; a password change
+// or a disabled account forgets it.
+//
+// Counts live in this node's memory: in a cluster each node counts on its
+// own, so an attacker spreading tries over n nodes gets n times the budget.
 type logins struct {
-	mu       sync.Mutex
-	key      [32]byte
-	ok       map[string]okEntry // login address → proof of a recent success
-	failures map[string]*bucket // "acct:…" or "ip:…" → failures left
+	policy LoginPolicy
+
+	mu      sync.Mutex
+	key     [32]byte
+	ok      map[string]okEntry // login address → proof of a recent success
+	strikes map[string]*strike // "acct:…" or "ip:…"
 }
 
 type okEntry struct {
@@ -28,67 +69,123 @@ type okEntry struct {
 	expires   time.Time
 }
 
-// bucket is a token bucket of allowed failures.
-type bucket struct {
-	tokens float64
-	at     time.Time
+// strike is the failure record of one account or address.
+type strike struct {
+	failures    int
+	last        time.Time // last failure
+	lockedUntil time.Time
 }
 
+// verdict is what the guard says before a secret is checked.
+type verdict int
+
 const (
-	// okTTL is how long a successful password check is remembered.
-	okTTL = 5 * time.Minute
-	// failureBurst failures are allowed in a row; one more comes back every
-	// failureEvery.
-	failureBurst = 10
-	failureEvery = 30 * time.Second
+	allowed      verdict = iota
+	tooSoon              // within a growing delay
+	lockedOut            // in a lockout
+	addressBlock         // the network address is delayed or locked
 )
 
-func newLogins() *logins {
-	l := &logins{ok: map[string]okEntry{}, failures: map[string]*bucket{}}
+const okTTL = 5 * time.Minute
+
+func newLogins(p LoginPolicy) *logins {
+	l := &logins{policy: p, ok: map[string]okEntry{}, strikes: map[string]*strike{}}
 	if _, err := rand.Read(l.key[:]); err != nil {
 		panic(err) // crypto/rand does not fail on supported platforms
 	}
 	return l
 }
 
-// blocked tells whether the account or the remote address has no failure left.
-func (l *logins) blocked(address, remote string, now time.Time) bool {
+// check says whether a try of a secret of this kind may be checked now.
+// guessable is false for 256-bit credentials, which an account's lockout
+// does not stop.
+func (l *logins) check(address, remote string, guessable bool, now time.Time) verdict {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.tokens("acct:"+address, now) < 1 || l.tokens("ip:"+host(remote), now) < 1
+	p := l.policy
+	if l.state("ip:"+host(remote), p.AddressFree, now) != allowed {
+		return addressBlock
+	}
+	if !guessable {
+		return allowed
+	}
+	return l.state("acct:"+address, p.AccountFree, now)
 }
 
-// failed spends a failure of the account and of the remote address.
-func (l *logins) failed(address, remote string, now time.Time) {
+func (l *logins) state(key string, free int, now time.Time) verdict {
+	s := l.strikes[key]
+	if s == nil {
+		return allowed
+	}
+	if now.Before(s.lockedUntil) {
+		return lockedOut
+	}
+	if s.failures < free {
+		return allowed
+	}
+	if now.Before(s.last.Add(l.delay(s.failures - free))) {
+		return tooSoon
+	}
+	return allowed
+}
+
+// delay is the wait after the n-th failure past the free ones.
+func (l *logins) delay(n int) time.Duration {
+	d := l.policy.DelayBase
+	for i := 0; i < n && d < l.policy.DelayMax; i++ {
+		d *= 2
+	}
+	return min(d, l.policy.DelayMax)
+}
+
+// failed counts a failure of the account and of the address. It reports
+// whether this failure started a lockout of the account, so that its owner
+// is told once.
+func (l *logins) failed(address, remote string, now time.Time) (accountLocked bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if len(l.failures) > 100000 {
-		for k, b := range l.failures {
-			if now.Sub(b.at) > failureBurst*failureEvery {
-				delete(l.failures, k)
+	p := l.policy
+	if len(l.strikes) > 100000 {
+		for k, s := range l.strikes {
+			if now.Sub(s.last) > p.Window && now.After(s.lockedUntil) {
+				delete(l.strikes, k)
 			}
 		}
 	}
-	for _, k := range []string{"acct:" + address, "ip:" + host(remote)} {
-		t := l.tokens(k, now)
-		l.failures[k] = &bucket{tokens: t - 1, at: now}
+	l.strike("ip:"+host(remote), p.AddressLockAfter, now)
+	return l.strike("acct:"+address, p.AccountLockAfter, now)
+}
+
+func (l *logins) strike(key string, lockAfter int, now time.Time) bool {
+	s := l.strikes[key]
+	if s == nil || now.Sub(s.last) > l.policy.Window && now.After(s.lockedUntil) {
+		s = &strike{}
+		l.strikes[key] = s
 	}
+	if now.Before(s.lockedUntil) {
+		s.last = now
+		return false
+	}
+	s.failures++
+	s.last = now
+	if s.failures >= lockAfter {
+		// The lockout starts; once it ends, counting starts afresh.
+		s.lockedUntil = now.Add(l.policy.Lockout)
+		s.failures = 0
+		return true
+	}
+	return false
 }
 
 // succeeded gives the account its failures back; the address keeps its count,
-// so one good password does not reopen guessing on others.
-func (l *logins) succeeded(address string) {
+// so one good password does not reopen guessing on others. A lockout stays
+// until it ends.
+func (l *logins) succeeded(address string, now time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	delete(l.failures, "acct:"+address)
-}
-
-func (l *logins) tokens(key string, now time.Time) float64 {
-	b, ok := l.failures[key]
-	if !ok {
-		return failureBurst
+	if s := l.strikes["acct:"+address]; s != nil && !now.Before(s.lockedUntil) {
+		delete(l.strikes, "acct:"+address)
 	}
-	return min(failureBurst, b.tokens+now.Sub(b.at).Seconds()/failureEvery.Seconds())
 }
 
 // remembered returns the account of a recent successful login with this very

@@ -2,9 +2,9 @@ package imap
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -40,9 +40,11 @@ type conn struct {
 	ctx     context.Context
 	cancel  context.CancelFunc
 	closing atomic.Bool
-	running string // the command being run, for the log of a panic
+	revoked atomic.Bool // closing because the credential was revoked
+	running string      // the command being run, for the log of a panic
 
 	tls     bool
+	peer    *x509.Certificate // the client's TLS certificate, if it gave one
 	state   int
 	actor   core.Actor
 	home    core.Access     // the person's own mailbox, once looked up
@@ -107,6 +109,7 @@ func (c *conn) Serve() {
 		c.nc.SetDeadline(time.Time{})
 		c.setStream(tc)
 		c.tls = true
+		c.peer = peerCertificate(tc)
 	}
 	c.w.Untagged()
 	c.w.Atom("OK [CAPABILITY ")
@@ -119,7 +122,7 @@ func (c *conn) Serve() {
 		c.nc.SetReadDeadline(time.Now().Add(c.srv.opts.IdleTimeout))
 		cmd, err := c.p.ReadCommand()
 		if c.closing.Load() {
-			c.bye("server shutting down")
+			c.bye(c.closingText())
 			return
 		}
 		var pe *ParseError
@@ -204,7 +207,7 @@ func (c *conn) capabilities() string {
 			caps = append(caps, "STARTTLS")
 		}
 		if c.tls || c.srv.opts.InsecureAuth {
-			caps = append(caps, "AUTH=PLAIN")
+			caps = append(caps, c.authCapabilities()...)
 		} else {
 			caps = append(caps, "LOGINDISABLED")
 		}
@@ -370,73 +373,8 @@ func (c *conn) cmdStartTLS(cmd *Command) error {
 	c.nc.SetDeadline(time.Time{})
 	c.setStream(tc)
 	c.tls = true
+	c.peer = peerCertificate(tc)
 	return nil
-}
-
-// cmdAuthenticate runs AUTHENTICATE PLAIN (RFC 9051 §6.2.2, RFC 4616),
-// with an initial response (RFC 4959) or after a continuation.
-func (c *conn) cmdAuthenticate(cmd *Command) error {
-	a := cmd.Args.(*AuthenticateArgs)
-	if a.Mechanism != "PLAIN" {
-		c.w.Tagged(cmd.Tag, "NO", "CANNOT", "unsupported mechanism")
-		return nil
-	}
-	if !c.tls && !c.srv.opts.InsecureAuth {
-		c.w.Tagged(cmd.Tag, "NO", "PRIVACYREQUIRED", "TLS required")
-		return nil
-	}
-	resp := a.InitialResponse
-	if !a.HasInitial {
-		c.w.Atom("+ \r\n")
-		if err := c.w.Flush(); err != nil {
-			return err
-		}
-		line, err := c.p.ReadLine()
-		if err != nil {
-			var pe *ParseError
-			if errors.As(err, &pe) {
-				c.w.Tagged(cmd.Tag, "BAD", "", pe.Msg)
-				return nil
-			}
-			return err
-		}
-		if line == "*" {
-			c.w.Tagged(cmd.Tag, "BAD", "", "authentication cancelled")
-			return nil
-		}
-		if resp, err = decodeBase64(line); err != nil {
-			c.w.Tagged(cmd.Tag, "BAD", "", "bad base64")
-			return nil
-		}
-	}
-	parts := bytes.Split(resp, []byte{0})
-	if len(parts) != 3 || len(parts[0]) > 0 && !bytes.Equal(parts[0], parts[1]) {
-		c.w.Tagged(cmd.Tag, "NO", "AUTHENTICATIONFAILED", "authentication failed")
-		return nil
-	}
-	c.login(cmd.Tag, string(parts[1]), string(parts[2]))
-	return nil
-}
-
-// login checks a password with the core and moves to the authenticated
-// state (RFC 9051 §6.2.3).
-func (c *conn) login(tag, user, password string) {
-	if !c.tls && !c.srv.opts.InsecureAuth {
-		c.w.Tagged(tag, "NO", "PRIVACYREQUIRED", "TLS required")
-		return
-	}
-	actor, err := c.srv.svc.Login(c.ctx, "imap", c.ip, user, password)
-	if err != nil {
-		c.fail(tag, err)
-		return
-	}
-	if !c.srv.claimAccount(actor.AccountID) {
-		c.w.Tagged(tag, "NO", "UNAVAILABLE", "too many connections for this account")
-		return
-	}
-	c.actor = actor
-	c.state = stateAuth
-	c.ok(tag, "CAPABILITY "+c.capabilities(), "logged in")
 }
 
 // enableable are the extensions ENABLE turns on, upper case, with the

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"caduceus/internal/core"
 	"caduceus/internal/core/coretest"
 )
 
@@ -252,7 +253,7 @@ func TestLoginLockout(t *testing.T) {
 	ts := startServerOver(t, coretest.New(t, coretest.Options{Now: clock.Now}), Options{})
 	coretest.User(t, ts.svc, "alice", "Alice")
 	r := ts.raw(t, "")
-	for range 10 {
+	for range core.DefaultLoginPolicy().AccountFree {
 		r.fails(fmt.Sprintf("LOGIN alice@%s wrong", coretest.Domain), "NO", "AUTHENTICATIONFAILED")
 	}
 	right := fmt.Sprintf("LOGIN alice@%s %q", coretest.Domain, coretest.Password)

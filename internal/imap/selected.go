@@ -490,7 +490,7 @@ func (c *conn) cmdIdle(cmd *Command) error {
 				var ne net.Error
 				switch {
 				case c.closing.Load():
-					c.bye("server shutting down")
+					c.bye(c.closingText())
 				case errors.As(err, &ne) && ne.Timeout():
 					c.bye("IDLE for too long")
 				}

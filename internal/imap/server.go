@@ -55,6 +55,9 @@ type Server struct {
 	mu      sync.Mutex
 	perIP   map[string]int
 	perUser map[int64]int
+	byCred  map[string]map[*conn]struct{} // logged-in connections by credential, to close revoked ones
+
+	stopRevoked func() // ends the watch of revoked credentials
 }
 
 // ErrServerClosed is returned by Serve after Shutdown.
@@ -93,12 +96,17 @@ func NewServer(svc *core.Service, opts Options) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Server{
+	s := &Server{
 		svc: svc, opts: opts, log: log,
 		net:     netserve.Server{Logger: log},
 		perIP:   map[string]int{},
 		perUser: map[int64]int{},
+		byCred:  map[string]map[*conn]struct{}{},
 	}
+	var revoked <-chan string
+	revoked, s.stopRevoked = svc.WatchRevocations()
+	go s.watchRevocations(revoked)
+	return s
 }
 
 // Serve accepts connections on ln until Shutdown; each is served on its
@@ -115,6 +123,7 @@ func (s *Server) Serve(ln net.Listener) error {
 // Shutdown stops accepting connections, tells every client BYE and waits
 // for the connections to end or ctx to be done, when it closes them.
 func (s *Server) Shutdown(ctx context.Context) error {
+	s.stopRevoked()
 	return s.net.Shutdown(ctx)
 }
 
@@ -141,6 +150,7 @@ func (s *Server) dropConn(c *conn) {
 	if s.perIP[c.ip]--; s.perIP[c.ip] <= 0 {
 		delete(s.perIP, c.ip)
 	}
+	s.untrackCredential(c)
 	if c.actor.AccountID != 0 {
 		if s.perUser[c.actor.AccountID]--; s.perUser[c.actor.AccountID] <= 0 {
 			delete(s.perUser, c.actor.AccountID)

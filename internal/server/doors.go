@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"net/http"
@@ -9,6 +10,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"caduceus/internal/auth"
+	"caduceus/internal/autoconfig"
+	"caduceus/internal/config"
 	"caduceus/internal/core"
 	"caduceus/internal/imap"
 	"caduceus/internal/queue"
@@ -34,8 +37,12 @@ func (s *Server) startDoors(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		tc := s.TLS.Clone()
+		if d.mode != smtp.MX {
+			tc = requestClientCerts(tc)
+		}
 		opts := smtp.Options{
-			Mode: d.mode, Hostname: s.Config.Hostname, TLS: s.TLS.Clone(),
+			Mode: d.mode, Hostname: s.Config.Hostname, TLS: tc,
 			MaxMessageBytes: s.Config.Limits.MessageSize, Logger: s.log.With("door", d.name),
 		}
 		if d.mode == smtp.MX && s.Trust != nil {
@@ -60,7 +67,7 @@ func (s *Server) startDoors(ctx context.Context) error {
 			return err
 		}
 		srv := imap.NewServer(s.Core, imap.Options{
-			Hostname: s.Config.Hostname, TLS: s.TLS.Clone(), ImplicitTLS: d.implicit,
+			Hostname: s.Config.Hostname, TLS: requestClientCerts(s.TLS.Clone()), ImplicitTLS: d.implicit,
 			Logger:             s.log.With("door", d.name),
 			IdleTimeout:        s.Config.IMAP.IdleTimeout.Duration,
 			MaxConnsPerAccount: s.Config.IMAP.MaxConnsPerAccount,
@@ -71,6 +78,18 @@ func (s *Server) startDoors(ctx context.Context) error {
 		s.onStop(srv.Shutdown)
 	}
 	return nil
+}
+
+// requestClientCerts makes a mail-client listener ask for a client
+// certificate without requiring one: an application's mailbox logs in with
+// it (SASL EXTERNAL), everyone else as before. The chain is not checked
+// here: the core accepts only certificates pinned to a mailbox, by their
+// SHA-256 fingerprint, and TLS has proved the client holds the key.
+func requestClientCerts(c *tls.Config) *tls.Config {
+	if c.ClientAuth == tls.NoClientCert {
+		c.ClientAuth = tls.RequestClientCert
+	}
+	return c
 }
 
 // startQueue runs the outbound queue for the node's life: to other servers,
@@ -122,8 +141,32 @@ func (s *Server) webHandler(ctx context.Context) (http.Handler, error) {
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", s.health)
+	ac := autoconfig.Handler(s.mailSettings, s.Core.IsLocalDomain)
+	for _, p := range []string{"/.well-known/autoconfig/", "/mail/config-v1.1.xml", "/autodiscover/", "/Autodiscover/"} {
+		mux.Handle(p, ac)
+	}
 	mux.Handle("/", app)
 	return mux, nil
+}
+
+// MailSettings are the server settings mail clients are given (autoconfig,
+// device enrolment): the configured host name and the ports of the IMAP and
+// submission listeners, implicit TLS first.
+func MailSettings(cfg config.Config) autoconfig.Settings {
+	l := cfg.Listen
+	return autoconfig.FromListeners(cfg.Hostname, l.IMAPS, l.IMAP, l.Submissions, l.Submission)
+}
+
+// mailSettings are MailSettings with the ports the listeners really have
+// (a test's 127.0.0.1:0 becomes its port).
+func (s *Server) mailSettings() autoconfig.Settings {
+	c := s.Config
+	for name, addr := range map[string]*string{"imaps": &c.Listen.IMAPS, "imap": &c.Listen.IMAP, "submissions": &c.Listen.Submissions, "submission": &c.Listen.Submission} {
+		if a := s.Addr(name); a != "" {
+			*addr = a
+		}
+	}
+	return MailSettings(c)
 }
 
 // baseURL is the public URL of the web app.

@@ -76,7 +76,9 @@ func open(ctx context.Context, cfg config.Config, logger *slog.Logger, remote co
 		QueueExpire: cfg.Delivery.Expire.Duration, Logger: logger, RemotePolicy: remote,
 		DKIMSecret: deriveSecret(key, "dkim keys"),
 		NIL:        cfg.MSSante.NIL, INSOIDs: cfg.MSSante.INSOIDs, PatientDomain: cfg.MSSante.PatientDomain,
-		LinkLifetime: cfg.External.LinkLifetime.Duration,
+		LinkLifetime:           cfg.External.LinkLifetime.Duration,
+		AccountPasswordForMail: cfg.Auth.AccountPasswordForMail,
+		DeviceKey:              deriveSecret(key, "device credential"),
 	})
 	if err != nil {
 		blobs.Close()

@@ -3,6 +3,7 @@ package smtp
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
 	"errors"
 	"io"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"github.com/emersion/go-sasl"
 	gosmtp "github.com/emersion/go-smtp"
 
+	"caduceus/internal/auth"
 	"caduceus/internal/core"
 )
 
@@ -24,25 +26,53 @@ type submissionSession struct {
 var _ gosmtp.AuthSession = (*submissionSession)(nil)
 
 // AuthMechanisms lists the SASL mechanisms offered; go-smtp offers them only
-// over TLS.
+// over TLS. PLAIN and LOGIN take a device credential (or the account
+// password where the configuration allows it); EXTERNAL a client
+// certificate pinned to a mailbox (RFC 4422 Appendix A), when the client gave
+// one; OAUTHBEARER (RFC 7628) and XOAUTH2 a Pro Santé Connect token, when a
+// verifier is configured.
 func (ss *submissionSession) AuthMechanisms() []string {
-	return []string{sasl.Plain, sasl.Login}
+	mechs := []string{sasl.Plain, sasl.Login}
+	if ss.peerCertificate() != nil {
+		mechs = append(mechs, sasl.External)
+	}
+	if ss.srv.svc.BearerEnabled() {
+		mechs = append(mechs, sasl.OAuthBearer, "XOAUTH2")
+	}
+	return mechs
 }
 
-// Auth starts a SASL exchange. RFC 4954 §4. Every failure is slowed down;
-// the core refuses an account or an address that fails too often.
+// peerCertificate is the client's TLS certificate, if it gave one.
+func (ss *submissionSession) peerCertificate() *x509.Certificate {
+	if st, ok := ss.conn.TLSConnectionState(); ok && len(st.PeerCertificates) > 0 {
+		return st.PeerCertificates[0]
+	}
+	return nil
+}
+
+// Auth starts a SASL exchange. RFC 4954 §4. The core decides who the
+// credentials prove, and refuses an account or an address that fails too
+// often; every failure is slowed down here too.
 func (ss *submissionSession) Auth(mech string) (sasl.Server, error) {
-	login := func(username, password string) error {
-		actor, err := ss.srv.svc.Login(ss.ctx(), ss.srv.opts.Mode.String(), ss.remote.String(), username, password)
+	mech = strings.ToUpper(mech)
+	login := func(username, secret string) error {
+		actor, err := ss.srv.svc.MailLogin(ss.ctx(), core.MailCredentials{
+			Door: ss.srv.opts.Mode.String(), Remote: ss.remote.String(), Mechanism: mech,
+			Username: username, Secret: secret, Certificate: ss.peerCertificate(),
+		})
 		if err != nil {
 			pause(ss.ctx(), ss.srv.opts.AuthFailureDelay)
+			if errors.Is(err, core.ErrDeviceRequired) {
+				// RFC 4954 §6: 535 5.7.8, credentials invalid (for mail clients).
+				return ss.refuse(&Error{Code: 535, Enhanced: [3]int{5, 7, 8}, Message: core.ErrDeviceRequired.Error()})
+			}
 			return ss.refuse(fromCore(err))
 		}
 		ss.actor = actor
 		ss.authenticated = true
 		return nil
 	}
-	switch strings.ToUpper(mech) {
+	switch mech {
 	case sasl.Plain:
 		return sasl.NewPlainServer(func(identity, username, password string) error {
 			if identity != "" && !strings.EqualFold(identity, username) {
@@ -53,6 +83,26 @@ func (ss *submissionSession) Auth(mech string) (sasl.Server, error) {
 		}), nil
 	case sasl.Login:
 		return &loginServer{login: login}, nil
+	case sasl.External:
+		if ss.peerCertificate() == nil {
+			return nil, gosmtp.ErrAuthUnknownMechanism
+		}
+		return sasl.NewExternalServer(func(identity string) error { return login(identity, "") }), nil
+	case sasl.OAuthBearer:
+		if !ss.srv.svc.BearerEnabled() {
+			return nil, gosmtp.ErrAuthUnknownMechanism
+		}
+		return sasl.NewOAuthBearerServer(func(o sasl.OAuthBearerOptions) *sasl.OAuthBearerError {
+			if login(o.Username, o.Token) != nil {
+				return &sasl.OAuthBearerError{Status: "invalid_token", Schemes: "bearer"}
+			}
+			return nil
+		}), nil
+	case "XOAUTH2":
+		if !ss.srv.svc.BearerEnabled() {
+			return nil, gosmtp.ErrAuthUnknownMechanism
+		}
+		return auth.NewXOAuth2Server(login), nil
 	}
 	return nil, gosmtp.ErrAuthUnknownMechanism
 }

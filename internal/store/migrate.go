@@ -416,6 +416,39 @@ CREATE TABLE external_links (
 CREATE INDEX external_links_expires ON external_links(expires);
 CREATE INDEX external_links_blob ON external_links(blob_id);
 `},
+	// Devices (phones, mail clients) that log in to IMAP and submission with
+	// a credential of their own, kept as a keyed SHA-256; client certificates
+	// pinned to a mailbox (an application's) for SASL EXTERNAL; revoked
+	// credentials, which nodes and operator commands sharing a SQLite file
+	// read to close the connections of one at once.
+	{common: `
+CREATE TABLE devices (
+	id {{id}},
+	account_id BIGINT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+	name TEXT NOT NULL,
+	token_hash TEXT NOT NULL UNIQUE,
+	created BIGINT NOT NULL,
+	last_used BIGINT NOT NULL DEFAULT 0,
+	last_remote TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX devices_account ON devices(account_id);
+CREATE TABLE mailbox_certs (
+	fingerprint TEXT PRIMARY KEY,
+	mailbox_id BIGINT NOT NULL REFERENCES mailboxes(id) ON DELETE CASCADE,
+	account_id BIGINT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+	subject TEXT NOT NULL,
+	not_after BIGINT NOT NULL,
+	created BIGINT NOT NULL,
+	last_used BIGINT NOT NULL DEFAULT 0
+);
+CREATE INDEX mailbox_certs_mailbox ON mailbox_certs(mailbox_id);
+CREATE TABLE revocations (
+	id {{id}},
+	node TEXT NOT NULL,
+	credential TEXT NOT NULL,
+	at BIGINT NOT NULL
+);
+`},
 }
 
 func (s *Store) migrate(ctx context.Context) error { return s.migrateTo(ctx, len(migrations)) }

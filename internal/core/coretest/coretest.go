@@ -30,6 +30,12 @@ type Options struct {
 	NIL string
 	// Now, when set, is the core's clock.
 	Now func() time.Time
+	// DevicesOnly refuses the bare account password on the mail doors, as
+	// production does by default; the zero value accepts it, so that door
+	// tests can log in with Password.
+	DevicesOnly bool
+	// LoginPolicy, when set, replaces core.DefaultLoginPolicy.
+	LoginPolicy core.LoginPolicy
 }
 
 // New returns a running core on a fresh store; it is closed when the test ends.
@@ -60,6 +66,7 @@ func NewWithStore(t testing.TB, o Options) (*core.Service, *store.Store) {
 		Store: st, Blobs: blobs, Hostname: "mx.test.mssante.fr", DKIMSecret: dkimSecret, NIL: o.NIL,
 		MessageSizeLimit: o.MessageLimit, DefaultQuota: o.DefaultQuota,
 		Logger: slog.New(slog.DiscardHandler), Now: o.Now,
+		AccountPasswordForMail: !o.DevicesOnly, LoginPolicy: o.LoginPolicy,
 	})
 	if err != nil {
 		t.Fatal(err)
