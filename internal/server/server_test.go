@@ -177,17 +177,18 @@ func ldapFrom(t *testing.T, srv *server.Server, ip string) *ldap.Conn {
 func TestLDAPBindsCountByAddress(t *testing.T) {
 	srv := servertest.Start(t, servertest.Options{Users: []string{"alice"}})
 	guesser := ldapFrom(t, srv, "127.0.0.2")
-	for i := range 10 {
+	free := core.DefaultLoginPolicy().AddressFree
+	for i := range free {
 		if err := guesser.Bind(fmt.Sprintf("guess%d@%s", i, servertest.Domain), "wrong password"); err == nil {
 			t.Fatal("bind with a wrong password succeeded")
 		}
 	}
 	// The guessing address has spent its failures, even with the right password.
 	if err := guesser.Bind("alice@"+servertest.Domain, servertest.Password); err == nil {
-		t.Error("the 11th bind from 127.0.0.2 was let through")
+		t.Errorf("bind %d from 127.0.0.2 was let through", free+1)
 	}
 	if err := ldapFrom(t, srv, "127.0.0.3").Bind("alice@"+servertest.Domain, servertest.Password); err != nil {
-		t.Fatalf("bind from 127.0.0.3 after ten failures from 127.0.0.2: %v", err)
+		t.Fatalf("bind from 127.0.0.3 after %d failures from 127.0.0.2: %v", free, err)
 	}
 	entries, err := srv.Core.Audit().List(t.Context(), audit.Query{Action: "login"})
 	if err != nil {
@@ -199,8 +200,8 @@ func TestLDAPBindsCountByAddress(t *testing.T) {
 			remotes[e.Remote]++
 		}
 	}
-	if remotes["127.0.0.2"] != 11 || remotes["127.0.0.3"] != 1 || len(remotes) != 2 {
-		t.Errorf("LDAP login entries by remote address = %v, want 11 from 127.0.0.2 and 1 from 127.0.0.3", remotes)
+	if remotes["127.0.0.2"] != free+1 || remotes["127.0.0.3"] != 1 || len(remotes) != 2 {
+		t.Errorf("LDAP login entries by remote address = %v, want %d from 127.0.0.2 and 1 from 127.0.0.3", remotes, free+1)
 	}
 }
 

@@ -41,7 +41,7 @@ func TestCrashKeepsAcknowledgedMail(t *testing.T) {
 	}
 	addr := freePort(t)
 	cfgPath := filepath.Join(dir, "caduceus.toml")
-	cfg := fmt.Sprintf("hostname = \"mx.crash.test\"\ndata_dir = %q\n\n[listen]\nsubmission = %q\n\n[delivery]\nrelay = \"127.0.0.1:1\"\n",
+	cfg := fmt.Sprintf("hostname = \"mx.crash.test\"\ndata_dir = %q\n\n[listen]\nsubmission = %q\n\n[delivery]\nrelay = \"127.0.0.1:1\"\n\n[auth]\naccount_password_for_mail = true\n",
 		filepath.Join(dir, "data"), addr)
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
