@@ -47,6 +47,12 @@ https = "127.0.0.1:8443"
 metrics = "127.0.0.1:9090"
 ldap = "127.0.0.1:3389"
 
+# The demo users' password also opens IMAP and SMTP submission, so that any
+# mail client works at once. Production keeps the default (false): mail
+# clients use a device credential ("Appareils mobiles" in the web app).
+[auth]
+account_password_for_mail = true
+
 [dev]
 outbox = "outbox"
 `
@@ -79,6 +85,9 @@ func cmdDev(ctx context.Context, e env, args []string) error {
 	if cfg.MSSante.NIL == "" {
 		cfg.MSSante.NIL = "CADUCEUS-DEV"
 	}
+	// The demo users log in to IMAP and SMTP with their password, even
+	// from a configuration written before the setting existed.
+	cfg.Auth.AccountPasswordForMail = true
 	if !filepath.IsAbs(cfg.Dev.Outbox) {
 		cfg.Dev.Outbox = filepath.Join(cfg.DataDir, cfg.Dev.Outbox)
 	}
@@ -182,7 +191,7 @@ func printDev(e env, srv *server.Server, dir, cfgPath string) {
 			fmt.Fprintf(w, "  %-22s %s\n", l.label, a)
 		}
 	}
-	fmt.Fprintf(w, "\nDemo users (password %q):\n", devPassword)
+	fmt.Fprintf(w, "\nDemo users (password %q; the demo also accepts it over IMAP and SMTP:\n[auth] account_password_for_mail = true, which production leaves off, asking for a device\ncredential from \"Appareils mobiles\" in the web app or caduceus device add):\n", devPassword)
 	for _, u := range devUsers {
 		fmt.Fprintf(w, "  %-40s %s\n", u.local+"@"+devDomain, u.name)
 	}
