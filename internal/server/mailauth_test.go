@@ -11,9 +11,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/big"
 	"net"
 	"net/http"
-	"math/big"
 	"strings"
 	"testing"
 	"time"
@@ -224,7 +224,6 @@ func submissionDialAuthed(t *testing.T, srv *server.Server, cert *tls.Certificat
 	}
 	return s
 }
-
 
 // The HTTPS listener answers Thunderbird's and Outlook's questions with the
 // ports the node really listens on.
