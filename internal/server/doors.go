@@ -135,6 +135,7 @@ func (s *Server) webHandler(ctx context.Context) (http.Handler, error) {
 		Factors:         factors,
 		Cards:           cards,
 		PSC:             psc,
+		MailSettings:    s.mailSettings,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("web app: %w", err)

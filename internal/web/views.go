@@ -41,6 +41,10 @@ type view struct {
 	// Manages shows the link to the managers' console.
 	Manages bool
 
+	// "Appareils mobiles": the enrolled devices, and the one just enrolled.
+	Devices   []deviceView
+	NewDevice *newDeviceView
+
 	// Login pages.
 	Email string
 	Next  string

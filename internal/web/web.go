@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"caduceus/internal/auth"
+	"caduceus/internal/autoconfig"
 	"caduceus/internal/core"
 	"caduceus/internal/directory"
 )
@@ -68,6 +69,9 @@ type Options struct {
 	// PSC, when set with Factors, logs in with Pro Santé Connect
 	// (GET /login/psc and its callback).
 	PSC *auth.PSC
+	// MailSettings are the IMAP and SMTP settings a device enrolled on
+	// "Appareils mobiles" is given (its QR code holds them).
+	MailSettings func() autoconfig.Settings
 }
 
 // app is the web door: its handlers and what they share.
@@ -223,6 +227,10 @@ func (a *app) routes() http.Handler {
 	mux.Handle("POST /admin/accounts", a.authed(a.adminAccount))
 	mux.Handle("POST /admin/mailboxes", a.authed(a.adminMailbox))
 	mux.Handle("POST /account/signatures", a.authed(a.addSignature))
+	mux.Handle("GET /account/devices", a.authed(a.devicesPage))
+	mux.Handle("POST /account/devices", a.authed(a.addDevice))
+	mux.Handle("POST /account/devices/{id}/rename", a.authed(a.renameDevice))
+	mux.Handle("POST /account/devices/{id}/revoke", a.authed(a.revokeDevice))
 	mux.Handle("POST /account/signatures/{id}/delete", a.authed(a.deleteSignature))
 	if a.opts.Directory != nil {
 		mux.Handle("POST /account/directory", a.authed(a.saveProfile))
