@@ -40,10 +40,10 @@ func (m Method) guessable() bool {
 }
 
 // BearerVerifier checks an OAuth 2.0 access token with the identity provider
-// that issued it (Pro Santé Connect) and returns the national identifier of
-// the professional it was issued to (the SubjectNameID claim: 8 + RPPS…).
+// that issued it (Pro Santé Connect) and returns the account the
+// professional it was issued to linked to it (auth.PSCBearer).
 type BearerVerifier interface {
-	VerifyBearer(ctx context.Context, token string) (nationalID string, err error)
+	VerifyBearer(ctx context.Context, token string) (accountID int64, err error)
 }
 
 // MailCredentials is what a mail client presents to IMAP or SMTP submission.
@@ -298,45 +298,24 @@ func (s *Service) passwordLogin(ctx context.Context, att attempt, password strin
 }
 
 // checkBearer verifies a Pro Santé Connect access token and finds the
-// account of the professional it names. A given login address must be that
-// account's.
+// account it is linked to. A given login address must be that account's.
 func (s *Service) checkBearer(ctx context.Context, att attempt, token string) (verified, error) {
 	if s.opts.Bearer == nil {
 		return verified{}, errNoBearer
 	}
-	nid, err := s.opts.Bearer.VerifyBearer(ctx, token)
+	id, err := s.opts.Bearer.VerifyBearer(ctx, token)
 	if err != nil {
 		return verified{}, fmt.Errorf("%w: %w", ErrAuth, err)
 	}
-	if nid == "" {
-		return verified{}, ErrAuth
-	}
-	rows, err := s.st.Query(ctx, `SELECT id, address, disabled FROM accounts WHERE national_id = ? ORDER BY id`, nid)
+	v, err := s.lookupAccountState(ctx, id)
 	if err != nil {
 		return verified{}, err
 	}
-	defer rows.Close()
-	var found []verified
-	for rows.Next() {
-		var v verified
-		var disabled int
-		if err := rows.Scan(&v.accountID, &v.address, &disabled); err != nil {
-			return verified{}, err
-		}
-		v.disabled = disabled != 0
-		v.credential = "psc"
-		if att.address == "" || att.address == v.address {
-			found = append(found, v)
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return verified{}, err
-	}
-	if len(found) != 1 {
-		// None, or several accounts of one professional and no address to choose.
+	if att.address != "" && att.address != v.address {
 		return verified{}, errUnknownCredential
 	}
-	return found[0], nil
+	v.credential = "psc"
+	return v, nil
 }
 
 // lookupAccountState reads an account's address and state by id.

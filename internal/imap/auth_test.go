@@ -3,6 +3,7 @@ package imap
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/base64"
 	"fmt"
 	"net"
@@ -11,6 +12,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+	"github.com/emersion/go-sasl"
+
+	"caduceus/internal/audit"
+	"caduceus/internal/auth"
+	"caduceus/internal/auth/psctest"
 	"caduceus/internal/core"
 	"caduceus/internal/core/coretest"
 )
@@ -222,5 +230,106 @@ func waitFor(t *testing.T, cond func() bool) {
 			t.Fatal("condition not met within 5s")
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// lateBearer lets a test build the PSC verifier after the core, over the
+// core's own store.
+type lateBearer struct{ b core.BearerVerifier }
+
+func (l *lateBearer) VerifyBearer(ctx context.Context, token string) (int64, error) {
+	return l.b.VerifyBearer(ctx, token)
+}
+
+// A Pro Santé Connect access token, issued by a real OpenID Connect
+// provider started here, logs its professional in over IMAP with
+// OAUTHBEARER (RFC 7628) and XOAUTH2; a forged token and another account's
+// address are refused.
+func TestOAuthBearer(t *testing.T) {
+	ctx := context.Background()
+	provider := psctest.Start(t)
+	psc, err := auth.NewPSC(ctx, auth.PSCOptions{Issuer: provider.Issuer, ClientID: "caduceus", ClientSecret: "s", RedirectURL: "https://mail.test/login/psc/callback", Client: provider.Client()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lb := &lateBearer{}
+	svc, st := coretest.NewWithStore(t, coretest.Options{DevicesOnly: true, Bearer: lb})
+	factors, err := auth.NewFactors(st, make([]byte, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lb.b = auth.PSCBearer{PSC: psc, Factors: factors}
+	srv := NewServer(svc, Options{Hostname: "imap.test", TLS: testTLS(t)})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Shutdown(context.Background()) })
+	ts := &testServer{svc: svc, srv: srv, addr: ln.Addr().String()}
+	alice := coretest.User(t, svc, "alice", "Alice")
+	coretest.User(t, svc, "bob", "Bob")
+	person := psctest.Person{SubjectNameID: "810002813839", GivenName: "Alice", FamilyName: "Martin"}
+	if err := factors.LinkPSC(ctx, alice.AccountID, person.SubjectNameID, "Alice Martin"); err != nil {
+		t.Fatal(err)
+	}
+	token, err := provider.AccessToken(ctx, person)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// go-sasl's client gives up on the server's error challenge without the
+	// closing %x01 of RFC 7628 §3.2.3, which leaves its connection mid-command:
+	// each try gets its own connection.
+	dial := func() *imapclient.Client {
+		c, err := imapclient.DialStartTLS(ts.addr, &imapclient.Options{TLSConfig: &tls.Config{InsecureSkipVerify: true}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	c := dial()
+	if caps := c.Caps(); !caps.Has(imap.AuthCap(sasl.OAuthBearer)) || !caps.Has(imap.AuthCap("XOAUTH2")) {
+		t.Fatalf("caps lack AUTH=OAUTHBEARER and AUTH=XOAUTH2: %v", caps)
+	}
+	if err := dial().Authenticate(sasl.NewOAuthBearerClient(&sasl.OAuthBearerOptions{Username: alice.Address, Token: "forged." + token})); err == nil {
+		t.Fatal("a forged token logged in")
+	}
+	if err := dial().Authenticate(sasl.NewOAuthBearerClient(&sasl.OAuthBearerOptions{Username: "bob@" + coretest.Domain, Token: token})); err == nil {
+		t.Fatal("alice's token logged in as bob")
+	}
+	if err := c.Authenticate(sasl.NewOAuthBearerClient(&sasl.OAuthBearerOptions{Username: alice.Address, Token: token})); err != nil {
+		t.Fatalf("OAUTHBEARER: %v", err)
+	}
+	if _, err := c.Select("INBOX", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+
+	r := ts.raw(t, "")
+	x := base64.StdEncoding.EncodeToString([]byte("user=" + alice.Address + "\x01auth=Bearer " + token + "\x01\x01"))
+	r.ok("AUTHENTICATE XOAUTH2 " + x)
+	// A bad token: the JSON error challenge, an empty answer, NO.
+	bad := ts.raw(t, "")
+	bad.write("x AUTHENTICATE XOAUTH2 " + base64.StdEncoding.EncodeToString([]byte("user="+alice.Address+"\x01auth=Bearer forged\x01\x01")) + "\r\n")
+	if l := bad.line(); !strings.HasPrefix(l, "+ ") {
+		t.Fatalf("XOAUTH2 with a bad token: %q, want the error challenge", l)
+	}
+	bad.write("\r\n")
+	if _, st := bad.until("x"); !strings.HasPrefix(st, "NO [AUTHENTICATIONFAILED]") {
+		t.Fatalf("XOAUTH2 with a bad token: %q", st)
+	}
+	entries, err := svc.Audit().List(ctx, audit.Query{Action: "login", Actor: alice.Address})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ok := 0
+	for _, e := range entries {
+		if e.Result == "ok" && strings.Contains(e.Detail, "method=psc-token") {
+			ok++
+		}
+	}
+	if ok != 2 {
+		t.Errorf("%d successful PSC-token logins traced, want 2", ok)
 	}
 }

@@ -70,6 +70,14 @@ func open(ctx context.Context, cfg config.Config, logger *slog.Logger, remote co
 		st.Close()
 		return nil, err
 	}
+	var bearer core.BearerVerifier
+	if b, err := newPSCBearer(cfg.Auth.PSC, st, deriveSecret(key, "auth factors")); err != nil {
+		blobs.Close()
+		st.Close()
+		return nil, err
+	} else if b != nil {
+		bearer = b
+	}
 	svc, err := core.New(ctx, core.Options{
 		Store: st, Blobs: blobs, Hostname: cfg.Hostname,
 		MessageSizeLimit: cfg.Limits.MessageSize, DefaultQuota: cfg.Limits.MailboxQuota,
@@ -79,6 +87,7 @@ func open(ctx context.Context, cfg config.Config, logger *slog.Logger, remote co
 		LinkLifetime:           cfg.External.LinkLifetime.Duration,
 		AccountPasswordForMail: cfg.Auth.AccountPasswordForMail,
 		DeviceKey:              deriveSecret(key, "device credential"),
+		Bearer:                 bearer,
 	})
 	if err != nil {
 		blobs.Close()

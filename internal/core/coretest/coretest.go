@@ -36,6 +36,8 @@ type Options struct {
 	DevicesOnly bool
 	// LoginPolicy, when set, replaces core.DefaultLoginPolicy.
 	LoginPolicy core.LoginPolicy
+	// Bearer, when set, checks Pro Santé Connect tokens (OAUTHBEARER).
+	Bearer core.BearerVerifier
 }
 
 // New returns a running core on a fresh store; it is closed when the test ends.
@@ -66,7 +68,7 @@ func NewWithStore(t testing.TB, o Options) (*core.Service, *store.Store) {
 		Store: st, Blobs: blobs, Hostname: "mx.test.mssante.fr", DKIMSecret: dkimSecret, NIL: o.NIL,
 		MessageSizeLimit: o.MessageLimit, DefaultQuota: o.DefaultQuota,
 		Logger: slog.New(slog.DiscardHandler), Now: o.Now,
-		AccountPasswordForMail: !o.DevicesOnly, LoginPolicy: o.LoginPolicy,
+		AccountPasswordForMail: !o.DevicesOnly, LoginPolicy: o.LoginPolicy, Bearer: o.Bearer,
 	})
 	if err != nil {
 		t.Fatal(err)
