@@ -89,6 +89,8 @@ key = %q
 relay = %q
 retry_first = "1s"
 retry_max = "2s"
+[auth]
+account_password_for_mail = true
 [trust]
 enabled = true
 ca_bundle = %q
