@@ -250,19 +250,26 @@ func (a *app) checkCode(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	err = a.codes.Check(ctx, s.ID, strings.TrimSpace(r.FormValue("code")))
-	if errors.Is(err, auth.ErrCodeWrong) || errors.Is(err, auth.ErrCodeExpired) {
-		a.traceAuth(r, acct.Address, "failed", methodCode, "wrong code")
-		a.renderCode(w, r, http.StatusUnauthorized, acct, next, "code_failed", true)
+	wrong := errors.Is(err, auth.ErrCodeWrong) || errors.Is(err, auth.ErrCodeExpired)
+	a.factorChecked(w, r, &s, acct, methodCode, next, err, wrong, "code_failed", true)
+}
+
+// factorChecked ends a second-factor step whose check returned err: a wrong
+// code is traced and the form shown again with failKey; another error fails
+// the request; success finishes the login. Logins are rare enough to clear
+// out dead sessions as they happen, and an account made or renamed since the
+// app started reaches the directory at its first login: finishLogin does both.
+func (a *app) factorChecked(w http.ResponseWriter, r *http.Request, s *auth.Session, acct core.Account, method, next string, err error, wrong bool, failKey string, email bool) {
+	if wrong {
+		a.traceAuth(r, acct.Address, "failed", method, "wrong code")
+		a.renderCode(w, r, http.StatusUnauthorized, acct, next, failKey, email)
 		return
 	}
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	// Logins are rare enough to clear out dead sessions as they happen, and
-	// an account made or renamed since the app started reaches the
-	// directory at its first login: finishLogin does both.
-	next, err = a.finishLogin(w, r, &s, acct, methodCode, next)
+	next, err = a.finishLogin(w, r, s, acct, method, next)
 	if err != nil {
 		a.fail(w, r, err)
 		return

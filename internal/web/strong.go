@@ -386,21 +386,7 @@ func (a *app) checkTOTP(w http.ResponseWriter, r *http.Request) {
 	} else {
 		err = a.opts.Factors.CheckTOTP(ctx, acct.ID, r.FormValue("totp"))
 	}
-	if errors.Is(err, auth.ErrTOTPWrong) {
-		a.traceAuth(r, acct.Address, "failed", method, "wrong code")
-		a.renderCode(w, r, http.StatusUnauthorized, acct, next, "totp_failed", false)
-		return
-	}
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	next, err = a.finishLogin(w, r, &s, acct, method, next)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	http.Redirect(w, r, next, http.StatusSeeOther)
+	a.factorChecked(w, r, &s, acct, method, next, err, errors.Is(err, auth.ErrTOTPWrong), "totp_failed", false)
 }
 
 // renderCode shows the second-factor page of a pending login.
