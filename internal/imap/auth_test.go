@@ -26,20 +26,7 @@ import (
 // startAuthServer starts an IMAP server over a core made with co.
 func startAuthServer(t *testing.T, co coretest.Options, opts Options) *testServer {
 	t.Helper()
-	svc := coretest.New(t, co)
-	opts.Hostname, opts.TLS = "imap.test", testTLS(t)
-	srv := NewServer(svc, opts)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(ln)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-	})
-	return &testServer{svc: svc, srv: srv, addr: ln.Addr().String()}
+	return startServerOver(t, coretest.New(t, co), opts)
 }
 
 // rawFrom connects over plain TCP from the loopback address local
