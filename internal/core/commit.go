@@ -257,8 +257,9 @@ func insertBlob(ctx context.Context, tx *store.Tx, j *job, ref blobRef, now int6
 		// One statement writes both: a round trip less per message.
 		var id int64
 		err := tx.QueryRow(ctx, `WITH b AS (`+insert+` RETURNING id),
-			t AS (INSERT INTO blob_text (blob_id, tsv) SELECT id, `+tsvector+` FROM b)
-			SELECT id FROM b`, append(args, j.text.weighted()...)...).Scan(&id)
+			t AS (INSERT INTO blob_text (blob_id, tsv) SELECT id, `+tsvector+` FROM b),
+			g AS (INSERT INTO blob_grams (blob_id, head, body) SELECT id, ?, ? FROM b)
+			SELECT id FROM b`, append(append(args, j.text.weighted()...), j.text.head, j.text.full)...).Scan(&id)
 		if err != nil {
 			return 0, fmt.Errorf("store and index blob: %w", err)
 		}

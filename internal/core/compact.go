@@ -278,8 +278,10 @@ func (s *Service) deleteDead(ctx context.Context, n int64) (int64, error) {
 			if tx.Dialect() == store.Postgres {
 				textKey = "blob_id"
 			}
-			if _, err := tx.Exec(ctx, `DELETE FROM blob_text WHERE `+textKey+` IN `+list, gone...); err != nil {
-				return fmt.Errorf("delete search rows of dead blobs: %w", err)
+			for _, table := range []string{"blob_text", "blob_grams"} {
+				if _, err := tx.Exec(ctx, `DELETE FROM `+table+` WHERE `+textKey+` IN `+list, gone...); err != nil {
+					return fmt.Errorf("delete search rows of dead blobs: %w", err)
+				}
 			}
 			if _, err := tx.Exec(ctx, `DELETE FROM blobs WHERE id IN `+list, gone...); err != nil {
 				return fmt.Errorf("delete dead blobs: %w", err)

@@ -20,11 +20,12 @@ func multipartMsg(i int) []byte {
 
 // A message's model is stored at delivery and read back without parsing;
 // one stored before models existed is parsed on the fly until the
-// migration computes its model, in resumable batches.
+// migration computes its model, in resumable batches, and its row of the
+// substring index IMAP SEARCH reads.
 func TestModelStoredAndMigrated(t *testing.T) {
 	storetest.EachEngine(t, func(t *testing.T, engine string) {
 		ctx := context.Background()
-		svc := coretest.New(t, coretest.Options{Engine: engine})
+		svc, st := coretest.NewWithStore(t, coretest.Options{Engine: engine})
 		alice := coretest.User(t, svc, "alice", "Alice Martin")
 		for i := range 5 {
 			err := svc.Deliver(ctx, core.System("smtp"), core.Delivery{Recipients: []string{"alice@test.mssante.fr"}, Data: multipartMsg(i)})
@@ -56,6 +57,23 @@ func TestModelStoredAndMigrated(t *testing.T) {
 		if err := svc.ResetModels(ctx, core.System("cli")); err != nil {
 			t.Fatal(err)
 		}
+		search := func() []uint32 {
+			uids, err := svc.SearchFolder(ctx, alice, inbox.ID, "ee the rep")
+			if err != nil {
+				t.Fatal(err)
+			}
+			return uids
+		}
+		if got := search(); len(got) != 5 {
+			t.Fatalf("substring search before the migration: %v", got)
+		}
+		// As a database from before the substring index: no row for any blob.
+		if _, err := st.Exec(ctx, `DELETE FROM blob_grams`); err != nil {
+			t.Fatal(err)
+		}
+		if got := search(); len(got) != 0 {
+			t.Fatalf("substring search with an empty index: %v", got)
+		}
 		parsed, err := svc.Model(list()[0])
 		if err != nil || svc.ModelFallbacks() != 1 || !reflect.DeepEqual(parsed, stored) {
 			t.Fatalf("fallback: %v, %d fallbacks, same=%v", err, svc.ModelFallbacks(), reflect.DeepEqual(parsed, stored))
@@ -72,6 +90,9 @@ func TestModelStoredAndMigrated(t *testing.T) {
 		}
 		if svc.ModelFallbacks() != 1 {
 			t.Errorf("%d fallbacks after the migration, want still 1", svc.ModelFallbacks())
+		}
+		if got := search(); len(got) != 5 {
+			t.Errorf("substring search after the migration: %v, want the 5 messages", got)
 		}
 		if p, err := svc.MigrateModels(ctx, 2, nil); err != nil || p.Total != 0 {
 			t.Errorf("second run: %+v, %v", p, err)

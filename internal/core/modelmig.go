@@ -17,7 +17,7 @@ type ModelProgress struct {
 }
 
 // MigrateModels computes the message model of every blob stored before
-// models were (blobs.model NULL), batch blobs at a time, each batch
+// models were (blobs.model NULL), and its row of the substring index, batch blobs at a time, each batch
 // committed through the group committer so that deliveries go on beside
 // it. It is resumable: a committed model is never computed again, and a
 // run stopped by ctx leaves the rest for the next. progress, when set, is
@@ -63,8 +63,9 @@ func (s *Service) MigrateModels(ctx context.Context, batch int, progress func(Mo
 		after = list[len(list)-1].id
 		ids := make([]int64, 0, len(list))
 		models := make([][]byte, 0, len(list))
+		texts := make([]*searchText, 0, len(list))
 		for _, t := range list {
-			stored, err := s.blobModel(t.ref)
+			md, err := s.blobModel(t.ref)
 			if err != nil {
 				// Moved by a compaction meanwhile, or unreadable: Check
 				// reports the latter; the next run tries again.
@@ -73,12 +74,16 @@ func (s *Service) MigrateModels(ctx context.Context, batch int, progress func(Mo
 				continue
 			}
 			ids = append(ids, t.id)
-			models = append(models, stored)
+			models = append(models, md.stored)
+			texts = append(texts, newSearchText(md))
 		}
 		err = s.write(ctx, func(tx *store.Tx) error {
 			for i, id := range ids {
 				if _, err := tx.Exec(ctx, `UPDATE blobs SET model = ? WHERE id = ? AND model IS NULL`, models[i], id); err != nil {
 					return fmt.Errorf("store message model: %w", err)
+				}
+				if err := texts[i].reindexGrams(ctx, tx, id); err != nil {
+					return err
 				}
 			}
 			return nil
@@ -94,17 +99,13 @@ func (s *Service) MigrateModels(ctx context.Context, batch int, progress func(Mo
 	return p, ctx.Err()
 }
 
-// blobModel computes the stored model of one blob, streaming it.
-func (s *Service) blobModel(ref blob.Ref) ([]byte, error) {
+// blobModel computes the model of one blob, streaming it.
+func (s *Service) blobModel(ref blob.Ref) (*model, error) {
 	rd, err := s.blobs.Open(ref)
 	if err != nil {
 		return nil, err
 	}
-	md, err := parseModel(io.NewSectionReader(rd, 0, rd.Size()))
-	if err != nil {
-		return nil, err
-	}
-	return md.stored, nil
+	return parseModel(io.NewSectionReader(rd, 0, rd.Size()))
 }
 
 // ResetModels forgets every stored model, so that MigrateModels computes

@@ -7,10 +7,11 @@ import (
 	"caduceus/internal/core/coretest"
 )
 
-// TestSearchText searches with TEXT and BODY through the core's full-text
-// index: words of decoded bodies (quoted-printable, base64, a charset),
-// accents and case ignored, words matched by their start, the subject
-// for TEXT only; and HEADER and BCC in decoded header fields.
+// TestSearchText searches with TEXT and BODY through the core's substring
+// index: strings of decoded bodies (quoted-printable, base64, a charset),
+// accents, case and runs of white space ignored, found anywhere in a word
+// or across words (RFC 9051 §6.4.4 "contains the specified string"), every
+// header field for TEXT only; and HEADER and BCC in decoded header fields.
 func TestSearchText(t *testing.T) {
 	ts := startServer(t)
 	coretest.User(t, ts.svc, "alice", "Alice")
@@ -36,7 +37,15 @@ func TestSearchText(t *testing.T) {
 		{`SEARCH BODY resultats`, "* SEARCH 1"},
 		{`SEARCH BODY "HÉMOGLOB"`, "* SEARCH 1"},
 		{`SEARCH TEXT "HÉMOGLOB"`, "* SEARCH 1 3"},
-		{`SEARCH TEXT "operatoire patient"`, "* SEARCH 2"},
+		{`SEARCH TEXT "operatoire patient"`, "* SEARCH"},
+		{`SEARCH TEXT "opératoire   DU patient"`, "* SEARCH 2"},
+		{`SEARCH BODY "moglobi"`, "* SEARCH 1"},
+		{`SEARCH TEXT "moglobi"`, "* SEARCH 1 3"},
+		{`SEARCH TEXT "2026-0042"`, "* SEARCH 2"},
+		{`SEARCH BODY "2026-0042"`, "* SEARCH"},
+		{`SEARCH TEXT "labo@example"`, "* SEARCH 1"},
+		{`SEARCH BODY "l'hémo"`, "* SEARCH 1"},
+		{`SEARCH TEXT "du"`, "* SEARCH 2"},
 		{`SEARCH TEXT "compte rendu" NOT BODY glyquee`, "* SEARCH 2"},
 		{`SEARCH OR BODY glyq TEXT "opér"`, "* SEARCH 1 2"},
 		{`SEARCH TEXT "absent"`, "* SEARCH"},

@@ -245,6 +245,22 @@ func headerOf(h textproto.Header) Header {
 	return out
 }
 
+// headerText returns every field of h, decoded, one a line, for the
+// search index.
+func headerText(h textproto.Header) string {
+	var b strings.Builder
+	for f := h.Fields(); f.Next() && b.Len() < MaxText; {
+		b.WriteString(f.Key())
+		b.WriteString(": ")
+		b.WriteString(strings.ToValidUTF8(DecodeWords(f.Value()), "\uFFFD"))
+		b.WriteByte('\n')
+	}
+	if b.Len() > MaxText {
+		return strings.ToValidUTF8(b.String()[:MaxText], "")
+	}
+	return b.String()
+}
+
 // Parents lists the Message-IDs a message points at, parent last.
 func (h Header) Parents() []string {
 	ids := strings.Fields(h.References)

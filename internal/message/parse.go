@@ -21,6 +21,10 @@ type Message struct {
 	// decoded, HTML turned to text, at most MaxText bytes. Attachments and
 	// enclosed messages are not read.
 	Text string
+	// HeaderText is every field of the message's own header, one
+	// "Name: value" a line, encoded words decoded, at most MaxText bytes:
+	// what IMAP SEARCH TEXT looks into besides Text (RFC 9051 §6.4.4).
+	HeaderText string
 }
 
 // Parse reads a whole message from r, in one pass, and returns its model.
@@ -35,7 +39,7 @@ func Parse(r io.Reader) (*Message, error) {
 		return nil, fmt.Errorf("message: reading: %w", err)
 	}
 	root.Envelope = envelopeOf(h)
-	return &Message{Root: root, Header: headerOf(h), Text: s.text.String()}, nil
+	return &Message{Root: root, Header: headerOf(h), Text: s.text.String(), HeaderText: headerText(h)}, nil
 }
 
 // parser walks a message line by line, keeping the offset and the count

@@ -449,6 +449,23 @@ CREATE TABLE revocations (
 	at BIGINT NOT NULL
 );
 `},
+	// The substring index IMAP SEARCH TEXT and BODY need (RFC 9051 §6.4.4:
+	// "contain the specified string", not a word): a blob's whole header
+	// and its text, folded, by trigrams. Models are computed again, so
+	// that the background migration fills it for the blobs stored before.
+	{
+		sqlite: `
+CREATE VIRTUAL TABLE blob_grams USING fts5(head, body, content='', contentless_delete=1, tokenize='trigram');
+UPDATE blobs SET model = NULL;
+`,
+		postgres: `
+CREATE EXTENSION IF NOT EXISTS pg_trgm;
+CREATE TABLE blob_grams (blob_id BIGINT PRIMARY KEY, head TEXT NOT NULL, body TEXT NOT NULL);
+CREATE INDEX blob_grams_head ON blob_grams USING GIN (head gin_trgm_ops);
+CREATE INDEX blob_grams_body ON blob_grams USING GIN (body gin_trgm_ops);
+UPDATE blobs SET model = NULL;
+`,
+	},
 }
 
 func (s *Store) migrate(ctx context.Context) error { return s.migrateTo(ctx, len(migrations)) }
