@@ -94,9 +94,20 @@ func (s *Service) folderByUse(ctx context.Context, mailboxID int64, use string) 
 	return f, err
 }
 
-// CreateFolder creates a folder (and any missing parent levels). It takes the
-// create right (RFC 4314 §4, CREATE).
+// CreateFolder creates a folder (and any missing parent levels), subscribed,
+// as the web app shows it. It takes the create right (RFC 4314 §4, CREATE).
 func (s *Service) CreateFolder(ctx context.Context, actor Actor, mailboxID int64, name, specialUse string) (Folder, error) {
+	return s.createFolder(ctx, actor, mailboxID, name, specialUse, true)
+}
+
+// CreateFolderUnsubscribed is CreateFolder for IMAP CREATE: the folders it
+// makes are not subscribed, since IMAP leaves subscriptions to the client,
+// which subscribes what it creates if it wants to (RFC 9051 §6.3.4, §6.3.7).
+func (s *Service) CreateFolderUnsubscribed(ctx context.Context, actor Actor, mailboxID int64, name, specialUse string) (Folder, error) {
+	return s.createFolder(ctx, actor, mailboxID, name, specialUse, false)
+}
+
+func (s *Service) createFolder(ctx context.Context, actor Actor, mailboxID int64, name, specialUse string, subscribed bool) (Folder, error) {
 	a, err := s.require(ctx, actor, mailboxID, RightCreate)
 	if err != nil {
 		return Folder{}, err
@@ -135,8 +146,8 @@ func (s *Service) CreateFolder(ctx context.Context, actor Actor, mailboxID int64
 			}
 			now := s.nowMillis()
 			validity := max(uidValidity(now, 0), maxValidity.Int64+1) & 0xffffffff
-			if id, err = tx.Insert(ctx, `INSERT INTO folders (mailbox_id, name, special_use, uidvalidity, created) VALUES (?, ?, ?, ?, ?)`,
-				mailboxID, part, use, validity, now); err != nil {
+			if id, err = tx.Insert(ctx, `INSERT INTO folders (mailbox_id, name, special_use, uidvalidity, subscribed, created) VALUES (?, ?, ?, ?, ?, ?)`,
+				mailboxID, part, use, validity, boolInt(subscribed), now); err != nil {
 				return err
 			}
 		}

@@ -246,3 +246,37 @@ func TestLsubPercentParent(t *testing.T) {
 		t.Errorf(`LSUB "" Parent%% with nothing subscribed = %q, want nothing`, lines)
 	}
 }
+
+// TestCreateDoesNotSubscribe follows imaptest's subscribe group: IMAP
+// CREATE subscribes nothing, parents made along the way included, so LSUB
+// shows only what the client subscribed, and a parent of a subscribed
+// mailbox as \Noselect (RFC 9051 §6.3.4, §6.3.7; RFC 3501 §6.3.9).
+func TestCreateDoesNotSubscribe(t *testing.T) {
+	ts := startServer(t)
+	coretest.User(t, ts.svc, "alice", "Alice")
+	r := ts.raw(t, "alice")
+	for _, name := range []string{"box/", "box/test", "box/test2/", "box/test3/", "box/test2/test", "box/test3/test3", "deep/a/b"} {
+		r.ok("CREATE " + name)
+	}
+	if lines := r.ok(`LSUB "" *`); len(lines) != 6 || indexOf(lines, `* LSUB (\HasNoChildren) "/" "INBOX"`) != 0 {
+		t.Fatalf("LSUB after CREATE alone = %q, want INBOX and the 5 special folders alone", lines)
+	}
+	for _, name := range []string{"box/test", "box/test2/test", "box/test3/test3"} {
+		r.ok("SUBSCRIBE " + name)
+	}
+	want := []string{`* LSUB (\HasNoChildren) "/" "box/test"`,
+		`* LSUB (\Noselect \HasChildren) "/" "box/test2"`, `* LSUB (\Noselect \HasChildren) "/" "box/test3"`}
+	if lines := r.ok(`LSUB "" box/%`); !slices.Equal(lines, want) {
+		t.Errorf("LSUB box/%% = %q, want %q", lines, want)
+	}
+	if lines := r.ok(`LSUB "" *test`); !slices.Equal(lines, []string{`* LSUB (\HasNoChildren) "/" "box/test"`, `* LSUB (\HasNoChildren) "/" "box/test2/test"`}) {
+		t.Errorf("LSUB *test = %q", lines)
+	}
+	r.ok("UNSUBSCRIBE box/test2/test")
+	if lines := r.ok(`LSUB "" box/*`); !slices.Equal(lines, []string{`* LSUB (\HasNoChildren) "/" "box/test"`, `* LSUB (\HasNoChildren) "/" "box/test3/test3"`}) {
+		t.Errorf("LSUB box/* = %q", lines)
+	}
+	if lines := r.ok(`LIST "" deep/%`); !slices.Equal(lines, []string{`* LIST (\HasChildren) "/" "deep/a"`}) {
+		t.Errorf("LIST deep/%% = %q", lines)
+	}
+}

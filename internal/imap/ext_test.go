@@ -447,7 +447,7 @@ func TestListExtended(t *testing.T) {
 	coretest.User(t, ts.svc, "alice", "Alice")
 	r := ts.raw(t, "alice")
 	r.ok(`CREATE "Projets/2026"`)
-	r.ok(`UNSUBSCRIBE "Projets"`)
+	r.ok(`SUBSCRIBE "Projets/2026"`)
 	r.appendRaw("INBOX", testMsg)
 	tests := []struct {
 		command string

@@ -217,7 +217,7 @@ func (c *conn) cmdList(cmd *Command) {
 		} else {
 			attrs = append(attrs, `\HasNoChildren`)
 		}
-		if subscribed && (a.Subscribed || a.ReturnSubscribe) {
+		if subscribed && !lsub && (a.Subscribed || a.ReturnSubscribe) {
 			attrs = append(attrs, `\Subscribed`)
 		}
 		if e.folder != nil && e.folder.SpecialUse != "" && !lsub {
@@ -405,7 +405,7 @@ func (c *conn) cmdCreate(cmd *Command) {
 			return
 		}
 	}
-	if _, err := c.srv.svc.CreateFolder(c.ctx, c.actor, pl.access.ID, pl.folder, use); err != nil {
+	if _, err := c.srv.svc.CreateFolderUnsubscribed(c.ctx, c.actor, pl.access.ID, pl.folder, use); err != nil {
 		c.fail(cmd.Tag, err)
 		return
 	}
