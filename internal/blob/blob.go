@@ -1,4 +1,5 @@
-// Package blob keeps message contents, encrypted, in append-only segment files.
+// Package blob keeps message contents, encrypted, in append-only segment files
+// on the node's disk, or in the objects of an S3 bucket (see s3.go).
 //
 // Why segments: a delivery is durable only once its bytes are on disk, and an fsync
 // per message caps a small server at a few hundred messages a second. Appending many
@@ -16,6 +17,10 @@
 // nonce and a final-chunk marker in the additional data, so a reader can decrypt
 // any byte range without reading the whole blob, and truncation or reordering of
 // chunks is detected.
+//
+// On S3 a segment is one object: Append buffers the batch in a local file and
+// Sync uploads it whole, so a Ref names (object, offset) as it names (file,
+// offset) on disk, and the objects hold exactly the bytes a segment file would.
 package blob
 
 import (
@@ -30,11 +35,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"sort"
-	"strconv"
-	"strings"
-	"sync"
-	"syscall"
 )
 
 const (
@@ -43,8 +43,6 @@ const (
 	saltSize   = 32
 	headerSize = 4 + saltSize // magic + salt
 	magic      = "CDB1"
-	// maxSegment is the size past which a new segment is started.
-	maxSegment = 1 << 30
 )
 
 // KeySize is the size of the master key, in bytes.
@@ -58,19 +56,37 @@ type Ref struct {
 	Size    int64 // plaintext size
 }
 
-// Store is a directory of segment files.
+// Store keeps sealed blobs in a backend: segment files in a directory (Open)
+// or objects in an S3 bucket (OpenS3). Sealing and reading are the same for
+// both, so a blob's bytes leave the node only encrypted.
 type Store struct {
-	dir string
 	key []byte
+	b   backend
+	// spoolDir holds the spool files of large blobs (SealSpool).
+	spoolDir string
+}
 
-	mu      sync.Mutex
-	syncMu  sync.Mutex // one Sync at a time, so a Sync returns only once all earlier appends are durable
-	active  *os.File
-	segment int64
-	offset  int64
-	dirty   []*os.File // segments written since the last Sync, the active one included
-
-	readers sync.Map // segment number → *os.File opened for reading
+// A backend keeps sealed blobs: it appends them, makes them durable on Sync,
+// reads them back by location and lets compaction list, retire and remove
+// its segments (files or objects).
+type backend interface {
+	append(sealed []byte, size int64) (Ref, error)
+	appendSpool(sp *Spool) (Ref, error)
+	sync() error
+	reader(n int64) (io.ReaderAt, error)
+	ping() error
+	close() error
+	numbers() ([]int64, error)
+	list() ([]Segment, error)
+	closed(n int64) (bool, error)
+	active() int64
+	retire(n int64) error
+	unretire(n int64) error
+	remove(n int64) error
+	forget()
+	cleanMarkers() error
+	lockCompaction() (unlock func(), err error)
+	segmentFiles() ([]string, error)
 }
 
 // ErrCorrupt is returned when a blob fails authentication: its bytes were changed,
@@ -93,8 +109,7 @@ func Open(dir string, key []byte) (*Store, error) {
 	if err := removeSpools(dir); err != nil {
 		return nil, err
 	}
-	s := &Store{dir: dir, key: append([]byte(nil), key...), segment: last}
-	return s, nil
+	return &Store{key: append([]byte(nil), key...), b: &dirBackend{dir: dir, segment: last}, spoolDir: dir}, nil
 }
 
 // LoadOrCreateKey reads the master key from path, or writes a new random one there
@@ -155,49 +170,20 @@ func (s *Store) Seal(plaintext []byte) ([]byte, error) {
 	return out, nil
 }
 
-// Append writes a sealed blob at the end of the active segment. It is not durable
-// until Sync returns.
-func (s *Store) Append(sealed []byte, size int64) (Ref, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.active == nil || s.offset+int64(len(sealed)) > maxSegment && s.offset > 0 {
-		if err := s.rotate(); err != nil {
-			return Ref{}, err
-		}
-	}
-	if _, err := s.active.Write(sealed); err != nil {
-		return Ref{}, fmt.Errorf("append to segment %d: %w", s.segment, err)
-	}
-	ref := Ref{Segment: s.segment, Offset: s.offset, Length: int64(len(sealed)), Size: size}
-	s.offset += int64(len(sealed))
-	if len(s.dirty) == 0 || s.dirty[len(s.dirty)-1] != s.active {
-		s.dirty = append(s.dirty, s.active)
-	}
-	return ref, nil
-}
+// Append writes a sealed blob after the others. It is not durable until
+// Sync returns.
+func (s *Store) Append(sealed []byte, size int64) (Ref, error) { return s.b.append(sealed, size) }
 
-// Sync makes every blob appended so far durable: one fsync per segment touched.
-// Syncs run one at a time: a Sync that finds the list of dirty segments taken by
-// another waits for that one's fsync, which covers its appends too.
-func (s *Store) Sync() error {
-	s.syncMu.Lock()
-	defer s.syncMu.Unlock()
-	s.mu.Lock()
-	dirty := s.dirty
-	s.dirty = nil
-	s.mu.Unlock()
-	for _, f := range dirty {
-		if err := f.Sync(); err != nil && !errors.Is(err, os.ErrClosed) {
-			return fmt.Errorf("sync %s: %w", f.Name(), err)
-		}
-	}
-	return nil
-}
+// Sync makes every blob appended so far durable: the group-commit point. On
+// disk it is one fsync per segment touched; on S3, the upload of the batch as
+// one object. A Sync that fails leaves the blobs appended since the last one
+// unusable: their callers must fail.
+func (s *Store) Sync() error { return s.b.sync() }
 
 // Open returns a reader of a blob's plaintext that decrypts only the chunks it is
 // asked for.
 func (s *Store) Open(ref Ref) (*Reader, error) {
-	f, err := s.reader(ref.Segment)
+	f, err := s.b.reader(ref.Segment)
 	if err != nil {
 		return nil, err
 	}
@@ -235,42 +221,17 @@ func (s *Store) ReadAll(ref Ref) ([]byte, error) {
 }
 
 // Ping reports whether the store can take new blobs: its directory is there
-// and writable. Readiness probes call it every few seconds, so it writes nothing.
-func (s *Store) Ping() error {
-	fi, err := os.Stat(s.dir)
-	if err != nil {
-		return fmt.Errorf("blob dir: %w", err)
-	}
-	if !fi.IsDir() {
-		return fmt.Errorf("blob dir %s: not a directory", s.dir)
-	}
-	if err := syscall.Access(s.dir, 2); err != nil { // W_OK
-		return fmt.Errorf("blob dir %s: not writable: %w", s.dir, err)
-	}
-	return nil
-}
+// and writable, or its bucket is there. Readiness probes call it every few
+// seconds, so it writes nothing.
+func (s *Store) Ping() error { return s.b.ping() }
 
-// Close closes the segment files.
-func (s *Store) Close() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var errs []error
-	if s.active != nil {
-		errs = append(errs, s.active.Sync(), s.active.Close())
-		s.active = nil
-	}
-	s.readers.Range(func(k, v any) bool {
-		errs = append(errs, v.(*os.File).Close())
-		s.readers.Delete(k)
-		return true
-	})
-	return errors.Join(errs...)
-}
+// Close closes the segment files, or drops the S3 batch not synced.
+func (s *Store) Close() error { return s.b.close() }
 
 // Reader reads a blob's plaintext; it implements io.Reader, io.ReaderAt and
 // io.Seeker. It is not safe for concurrent use.
 type Reader struct {
-	f     *os.File
+	f     io.ReaderAt
 	ref   Ref
 	aead  cipher.AEAD
 	pos   int64
@@ -350,64 +311,8 @@ func (r *Reader) load(i int64) error {
 	return nil
 }
 
-// Segments lists the numbers of the segment files on disk, in order.
-func (s *Store) Segments() ([]int64, error) { return segments(s.dir) }
-
-func (s *Store) rotate() error {
-	if s.active != nil {
-		// A concurrent Sync may still hold this file: sync it here, and Sync
-		// treats an already closed file as done.
-		if err := s.active.Sync(); err != nil {
-			return fmt.Errorf("sync segment %d: %w", s.segment, err)
-		}
-		s.dirty = nil
-		if err := s.active.Close(); err != nil {
-			return fmt.Errorf("close segment %d: %w", s.segment, err)
-		}
-	}
-	// Another process on the same directory (an operator command while the
-	// server runs) may have taken the next number: take the one after.
-	var f *os.File
-	for {
-		s.segment++
-		var err error
-		f, err = os.OpenFile(s.path(s.segment), os.O_WRONLY|os.O_CREATE|os.O_EXCL|os.O_APPEND, 0o600)
-		if err == nil {
-			break
-		}
-		if !errors.Is(err, os.ErrExist) {
-			return fmt.Errorf("create segment: %w", err)
-		}
-	}
-	// The lock tells compaction, in this process or another, that the segment
-	// is still being written; it goes with the file's closing, or a crash.
-	if err := lockFile(f, true); err != nil {
-		f.Close()
-		return fmt.Errorf("lock segment %d: %w", s.segment, err)
-	}
-	// The new file's name must survive a crash too.
-	if err := syncDir(s.dir); err != nil {
-		f.Close()
-		return err
-	}
-	s.active, s.offset = f, 0
-	return nil
-}
-
-func (s *Store) reader(seg int64) (*os.File, error) {
-	if f, ok := s.readers.Load(seg); ok {
-		return f.(*os.File), nil
-	}
-	f, err := os.Open(s.path(seg))
-	if err != nil {
-		return nil, fmt.Errorf("open segment %d: %w", seg, err)
-	}
-	if prev, loaded := s.readers.LoadOrStore(seg, f); loaded {
-		f.Close()
-		return prev.(*os.File), nil
-	}
-	return f, nil
-}
+// Segments lists the numbers of the segments (files or objects), in order.
+func (s *Store) Segments() ([]int64, error) { return s.b.numbers() }
 
 func (s *Store) aead(salt []byte) (cipher.AEAD, error) {
 	k, err := hkdf.Key(sha256.New, s.key, salt, "caduceus blob v1", 32)
@@ -419,10 +324,6 @@ func (s *Store) aead(salt []byte) (cipher.AEAD, error) {
 		return nil, err
 	}
 	return cipher.NewGCM(block)
-}
-
-func (s *Store) path(seg int64) string {
-	return filepath.Join(s.dir, fmt.Sprintf("seg-%08d", seg))
 }
 
 func chunks(size int64) int64 {
@@ -445,43 +346,3 @@ func ad(last bool) []byte {
 	return []byte{0}
 }
 
-func segments(dir string) ([]int64, error) {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return nil, fmt.Errorf("list blob dir: %w", err)
-	}
-	var segs []int64
-	for _, e := range entries {
-		name, ok := strings.CutPrefix(e.Name(), "seg-")
-		if !ok {
-			continue
-		}
-		n, err := strconv.ParseInt(name, 10, 64)
-		if err != nil {
-			continue
-		}
-		segs = append(segs, n)
-	}
-	sort.Slice(segs, func(i, j int) bool { return segs[i] < segs[j] })
-	return segs, nil
-}
-
-func lastSegment(dir string) (int64, error) {
-	segs, err := segments(dir)
-	if err != nil || len(segs) == 0 {
-		return 0, err
-	}
-	return segs[len(segs)-1], nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("open dir for sync: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("sync dir %s: %w", dir, err)
-	}
-	return nil
-}

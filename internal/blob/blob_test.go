@@ -101,7 +101,7 @@ func TestTamperAndWrongKeyDetected(t *testing.T) {
 	}
 	other.Close()
 
-	path := s.path(ref.Segment)
+	path := s.b.(*dirBackend).path(ref.Segment)
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -204,7 +204,7 @@ func TestSpool(t *testing.T) {
 			t.Errorf("%q as %d bytes: %v, want ErrSize", tt.data, tt.size, err)
 		}
 	}
-	if left, _ := filepath.Glob(filepath.Join(s.dir, spoolPrefix+"*")); len(left) != 0 {
+	if left, _ := filepath.Glob(filepath.Join(s.spoolDir, spoolPrefix+"*")); len(left) != 0 {
 		t.Errorf("spool files left: %v", left)
 	}
 }

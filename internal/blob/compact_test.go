@@ -127,13 +127,13 @@ func TestCleanMarkers(t *testing.T) {
 	if err := s.Retire(42); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(s.retiredPath(42)); err != nil {
+	if _, err := os.Stat(s.b.(*dirBackend).retiredPath(42)); err != nil {
 		t.Fatalf("no marker: %v", err)
 	}
 	if err := s.CleanMarkers(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(s.retiredPath(42)); !errors.Is(err, os.ErrNotExist) {
+	if _, err := os.Stat(s.b.(*dirBackend).retiredPath(42)); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("marker of a missing segment kept: %v", err)
 	}
 }

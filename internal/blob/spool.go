@@ -12,7 +12,7 @@ import (
 
 // A Spool is a blob sealed into a temporary file of the store's directory
 // as it was read, for a message too large to hold in memory (an IMAP
-// APPEND of 50 MB); AppendSpool copies it into a segment. Close removes
+// APPEND of 50 MB); AppendSpool copies it into a segment (a file, or the batch of the next S3 object). Close removes
 // the file. A crash may leave spool files behind: Open removes those a
 // day old (another process may be writing younger ones); no metadata ever
 // names one.
@@ -37,7 +37,7 @@ func (s *Store) SealSpool(r io.Reader, size int64) (*Spool, error) {
 	if size < 0 {
 		return nil, ErrSize
 	}
-	f, err := os.CreateTemp(s.dir, spoolPrefix+"*")
+	f, err := os.CreateTemp(s.spoolDir, spoolPrefix+"*")
 	if err != nil {
 		return nil, fmt.Errorf("create spool: %w", err)
 	}
@@ -105,31 +105,10 @@ func (sp *Spool) Close() error {
 	return err
 }
 
-// AppendSpool copies a spooled blob at the end of the active segment, as
-// Append does a sealed one, reading the file in chunks. It is not durable
-// until Sync returns.
-func (s *Store) AppendSpool(sp *Spool) (Ref, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.active == nil || s.offset+sp.length > maxSegment && s.offset > 0 {
-		if err := s.rotate(); err != nil {
-			return Ref{}, err
-		}
-	}
-	n, err := io.Copy(s.active, io.NewSectionReader(sp.f, 0, sp.length))
-	if err != nil || n != sp.length {
-		// The torn bytes are never named by any metadata; the next blob
-		// goes after them.
-		s.offset += n
-		return Ref{}, fmt.Errorf("append spool to segment %d: %w", s.segment, errors.Join(err, io.ErrShortWrite))
-	}
-	ref := Ref{Segment: s.segment, Offset: s.offset, Length: sp.length, Size: sp.size}
-	s.offset += sp.length
-	if len(s.dirty) == 0 || s.dirty[len(s.dirty)-1] != s.active {
-		s.dirty = append(s.dirty, s.active)
-	}
-	return ref, nil
-}
+// AppendSpool copies a spooled blob after the others, as Append does a
+// sealed one, reading the file in chunks. It is not durable until Sync
+// returns.
+func (s *Store) AppendSpool(sp *Spool) (Ref, error) { return s.b.appendSpool(sp) }
 
 // removeSpools removes the spool files a crash left in dir a day ago or
 // more.
