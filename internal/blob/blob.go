@@ -345,4 +345,3 @@ func ad(last bool) []byte {
 	}
 	return []byte{0}
 }
-
