@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"time"
 
+	"caduceus/internal/blob"
 	"caduceus/internal/config"
 	"caduceus/internal/server"
 )
@@ -37,7 +38,11 @@ func serve(ctx context.Context, e env, cfg config.Config, ready func(*server.Ser
 	if ready != nil {
 		ready(srv)
 	}
-	logger.Info("caduceus started", "hostname", cfg.Hostname, "data_dir", cfg.DataDir)
+	blobs := "files in data_dir"
+	if cfg.Blobs.Store != "" {
+		blobs = blob.RedactS3URL(cfg.Blobs.Store)
+	}
+	logger.Info("caduceus started", "hostname", cfg.Hostname, "data_dir", cfg.DataDir, "blobs", blobs)
 	var runErr error
 	select {
 	case <-ctx.Done():

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -190,9 +191,19 @@ type Directory struct {
 	LDAPBaseDN string `toml:"ldap_base_dn"`
 }
 
-// Blobs configures the compaction of the encrypted blob segments, which gives
-// back the disk space of expunged messages.
+// Blobs configures where the encrypted blobs are kept and the compaction of
+// their segments, which gives back the space of expunged messages.
 type Blobs struct {
+	// Store is empty for segment files in DataDir/blobs, or
+	// s3://BUCKET[/PREFIX]?endpoint=HOST:PORT&region=R&tls=true for the
+	// objects of an S3-compatible bucket. It holds no secret.
+	Store string `toml:"store"`
+	// Credentials is an AWS shared credentials file ([default] profile) for
+	// the bucket; when empty, AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.
+	Credentials string `toml:"credentials"`
+	// CacheSize bounds the local read cache of S3 blocks
+	// (DataDir/blobcache), as "512MiB"; "0" turns it off.
+	CacheSize Size `toml:"cache_size"`
 	// CompactInterval is how often `caduceus serve` compacts; "0s" turns the
 	// background compaction off (`caduceus blobs compact` still works).
 	CompactInterval Duration `toml:"compact_interval"`
@@ -257,6 +268,36 @@ func (d *Duration) UnmarshalText(b []byte) error {
 // MarshalText writes the duration the way UnmarshalText reads it.
 func (d Duration) MarshalText() ([]byte, error) { return []byte(d.Duration.String()), nil }
 
+// Size is a number of bytes, written "512MiB", "2GiB", "100MB", "64KiB" or
+// plain digits in a file.
+type Size int64
+
+// UnmarshalText reads a size with an optional binary (KiB, MiB, GiB, TiB) or
+// decimal (kB, MB, GB, TB) unit.
+func (z *Size) UnmarshalText(b []byte) error {
+	s := strings.TrimSpace(string(b))
+	units := []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40}, {"kB", 1e3}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"TB", 1e12}, {"B", 1}}
+	mult := int64(1)
+	for _, u := range units {
+		if n, ok := strings.CutSuffix(s, u.suffix); ok {
+			s, mult = strings.TrimSpace(n), u.mult
+			break
+		}
+	}
+	v, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || v < 0 || v > (1<<62)/mult {
+		return fmt.Errorf("size %q: want a number of bytes, as 512MiB", b)
+	}
+	*z = Size(v * mult)
+	return nil
+}
+
+// MarshalText writes the size in bytes.
+func (z Size) MarshalText() ([]byte, error) { return []byte(strconv.FormatInt(int64(z), 10)), nil }
+
 // Defaults returns the configuration used for every key a file leaves out.
 func Defaults() Config {
 	host, err := os.Hostname()
@@ -274,7 +315,7 @@ func Defaults() Config {
 		Trust:     Trust{Refresh: Duration{time.Hour}},
 		Directory: Directory{LDAPBaseDN: "ou=annuaire,dc=caduceus"},
 		External:  External{LinkLifetime: Duration{30 * 24 * time.Hour}},
-		Blobs:     Blobs{CompactInterval: Duration{time.Hour}, CompactThreshold: 0.5, CompactGrace: Duration{time.Hour}},
+		Blobs:     Blobs{CompactInterval: Duration{time.Hour}, CompactThreshold: 0.5, CompactGrace: Duration{time.Hour}, CacheSize: 512 << 20},
 		Audit:     Audit{Retention: Duration{365 * 24 * time.Hour}},
 		Auth:      Auth{Card: Card{CRLRefresh: Duration{time.Hour}}},
 		IMAP:      IMAP{IdleTimeout: Duration{30 * time.Minute}, MaxConnsPerAccount: 50, MaxConnsPerIP: 500, CommandRate: 500},
@@ -343,6 +384,13 @@ func (c Config) Validate() error {
 	}
 	if c.IMAP.MaxConnsPerAccount < 1 || c.IMAP.MaxConnsPerIP < 1 || c.IMAP.CommandRate <= 0 {
 		return errors.New("imap: max_conns_per_account, max_conns_per_ip and command_rate must be positive")
+	}
+	// The URL is not quoted: a secret might have been put there by mistake.
+	if st := c.Blobs.Store; st != "" && !strings.HasPrefix(st, "s3://") {
+		return errors.New("blobs.store: want empty (files in data_dir) or s3://BUCKET?endpoint=HOST:PORT&region=R&tls=true")
+	}
+	if c.Blobs.Credentials != "" && c.Blobs.Store == "" {
+		return errors.New("blobs.credentials set without an s3:// blobs.store")
 	}
 	if i := c.Blobs.CompactInterval.Duration; i != 0 && i < time.Minute {
 		return fmt.Errorf("blobs.compact_interval %v: want 0s (off) or at least 1m", i)

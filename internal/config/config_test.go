@@ -117,10 +117,17 @@ func TestBlobs(t *testing.T) {
 		name, body, wantErr string
 		want                Blobs
 	}{
-		{name: "defaults", body: "", want: Blobs{CompactInterval: Duration{time.Hour}, CompactThreshold: 0.5, CompactGrace: Duration{time.Hour}}},
+		{name: "defaults", body: "", want: Blobs{CompactInterval: Duration{time.Hour}, CompactThreshold: 0.5, CompactGrace: Duration{time.Hour}, CacheSize: 512 << 20}},
+		{name: "s3", body: "[blobs]\nstore = \"s3://mail?endpoint=127.0.0.1:7070&region=r&tls=false\"\ncredentials = \"/etc/caduceus/s3\"\ncache_size = \"2GiB\"\n",
+			want: Blobs{Store: "s3://mail?endpoint=127.0.0.1:7070&region=r&tls=false", Credentials: "/etc/caduceus/s3", CacheSize: 2 << 30, CompactInterval: Duration{time.Hour}, CompactThreshold: 0.5, CompactGrace: Duration{time.Hour}}},
+		{name: "cache in MB", body: "[blobs]\ncache_size = \"100MB\"\n", want: Blobs{CacheSize: 100e6, CompactInterval: Duration{time.Hour}, CompactThreshold: 0.5, CompactGrace: Duration{time.Hour}}},
+		{name: "cache off", body: "[blobs]\ncache_size = \"0\"\n", want: Blobs{CompactInterval: Duration{time.Hour}, CompactThreshold: 0.5, CompactGrace: Duration{time.Hour}}},
+		{name: "bad cache size", body: "[blobs]\ncache_size = \"lots\"\n", wantErr: "size"},
+		{name: "not s3", body: "[blobs]\nstore = \"https://user:hunter2@s3.example.fr/mail\"\n", wantErr: "blobs.store: want empty"},
+		{name: "credentials without s3", body: "[blobs]\ncredentials = \"/etc/caduceus/s3\"\n", wantErr: "blobs.credentials"},
 		{name: "set", body: "[blobs]\ncompact_interval = \"6h\"\ncompact_threshold = 0.3\ncompact_grace = \"10m\"\n",
-			want: Blobs{CompactInterval: Duration{6 * time.Hour}, CompactThreshold: 0.3, CompactGrace: Duration{10 * time.Minute}}},
-		{name: "off", body: "[blobs]\ncompact_interval = \"0s\"\n", want: Blobs{CompactThreshold: 0.5, CompactGrace: Duration{time.Hour}}},
+			want: Blobs{CompactInterval: Duration{6 * time.Hour}, CompactThreshold: 0.3, CompactGrace: Duration{10 * time.Minute}, CacheSize: 512 << 20}},
+		{name: "off", body: "[blobs]\ncompact_interval = \"0s\"\n", want: Blobs{CompactThreshold: 0.5, CompactGrace: Duration{time.Hour}, CacheSize: 512 << 20}},
 		{name: "too often", body: "[blobs]\ncompact_interval = \"10s\"\n", wantErr: "blobs.compact_interval"},
 		{name: "threshold zero", body: "[blobs]\ncompact_threshold = 0.0\n", wantErr: "blobs.compact_threshold"},
 		{name: "threshold above one", body: "[blobs]\ncompact_threshold = 1.5\n", wantErr: "blobs.compact_threshold"},

@@ -85,6 +85,11 @@ func (s *Service) CompactBlobs(ctx context.Context, actor Actor, opts CompactOpt
 		return res, err
 	}
 	defer unlock()
+	unlockNodes, err := s.lockCompactionNodes(ctx)
+	if err != nil {
+		return res, err
+	}
+	defer unlockNodes()
 	s.blobs.Forget()
 	if err := s.blobs.CleanMarkers(); err != nil {
 		return res, err
@@ -347,6 +352,36 @@ func (s *Service) removeRetired(ctx context.Context, actor Actor, opts CompactOp
 }
 
 func noEvents() []Event { return nil }
+
+// compactionLock is the PostgreSQL advisory lock key of blob compaction.
+const compactionLock = 7243107
+
+// lockCompactionNodes keeps the nodes sharing a PostgreSQL database (and so
+// an S3 bucket) from compacting at once: a session advisory lock, held on a
+// connection of its own until unlock. It returns blob.ErrBusy when another
+// node holds it. On SQLite, the blob store's own lock is enough: one machine.
+func (s *Service) lockCompactionNodes(ctx context.Context) (unlock func(), err error) {
+	if s.st.Dialect() != store.Postgres {
+		return func() {}, nil
+	}
+	conn, err := s.st.DB().Conn(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("blob compaction lock: %w", err)
+	}
+	var got bool
+	if err := conn.QueryRowContext(ctx, `SELECT pg_try_advisory_lock($1)`, compactionLock).Scan(&got); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("blob compaction lock: %w", err)
+	}
+	if !got {
+		conn.Close()
+		return nil, blob.ErrBusy
+	}
+	return func() {
+		conn.ExecContext(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, compactionLock)
+		conn.Close()
+	}, nil
+}
 
 // Segment states in SegmentStats.
 const (

@@ -65,7 +65,7 @@ func open(ctx context.Context, cfg config.Config, logger *slog.Logger, remote co
 		st.Close()
 		return nil, err
 	}
-	blobs, err := blob.Open(filepath.Join(cfg.DataDir, "blobs"), key)
+	blobs, err := OpenBlobs(ctx, cfg, key)
 	if err != nil {
 		st.Close()
 		return nil, err
@@ -95,6 +95,18 @@ func open(ctx context.Context, cfg config.Config, logger *slog.Logger, remote co
 		return nil, err
 	}
 	return &Node{Config: cfg, Store: st, Blobs: blobs, Core: svc, key: key}, nil
+}
+
+// OpenBlobs opens the blob store cfg names: segment files in the data folder,
+// or the S3 bucket of blobs.store, with its read cache in DataDir/blobcache.
+func OpenBlobs(ctx context.Context, cfg config.Config, key []byte) (*blob.Store, error) {
+	if cfg.Blobs.Store == "" {
+		return blob.Open(filepath.Join(cfg.DataDir, "blobs"), key)
+	}
+	return blob.OpenS3(ctx, blob.S3Options{
+		URL: cfg.Blobs.Store, CredentialsFile: cfg.Blobs.Credentials,
+		Dir: filepath.Join(cfg.DataDir, "blobcache"), CacheSize: int64(cfg.Blobs.CacheSize),
+	}, key)
 }
 
 // KeyFile is the path of the blob key cfg names: key_file, or blob.key in

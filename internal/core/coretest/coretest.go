@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"caduceus/internal/blob"
+	"caduceus/internal/blob/blobtest"
 	"caduceus/internal/core"
 	"caduceus/internal/store"
 	"caduceus/internal/store/storetest"
@@ -38,6 +39,11 @@ type Options struct {
 	LoginPolicy core.LoginPolicy
 	// Bearer, when set, checks Pro Santé Connect tokens (OAUTHBEARER).
 	Bearer core.BearerVerifier
+	// S3, when set, is the bucket the core keeps its blobs in (with a read
+	// cache of CacheSize bytes), instead of segment files in a temporary
+	// folder.
+	S3        *blobtest.Server
+	CacheSize int64
 }
 
 // New returns a running core on a fresh store; it is closed when the test ends.
@@ -58,7 +64,13 @@ func NewWithStore(t testing.TB, o Options) (*core.Service, *store.Store) {
 	st := storetest.Open(t, o.Engine)
 	key := make([]byte, blob.KeySize)
 	rand.Read(key)
-	blobs, err := blob.Open(t.TempDir(), key)
+	var blobs *blob.Store
+	var err error
+	if o.S3 != nil {
+		blobs, err = blob.OpenS3(context.Background(), blob.S3Options{URL: o.S3.URL, CredentialsFile: o.S3.CredentialsFile, Dir: t.TempDir(), CacheSize: o.CacheSize}, key)
+	} else {
+		blobs, err = blob.Open(t.TempDir(), key)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,179 @@
+// Package blobtest gives tests a real S3 server: the one CADUCEUS_TEST_S3
+// names (an s3:// URL; credentials in AWS_ACCESS_KEY_ID and
+// AWS_SECRET_ACCESS_KEY), or a versitygw started on loopback over a
+// temporary folder, built once into $HOME/.cache/caduceus-tools/bin.
+package blobtest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// VersityGW is the module version of the S3 server the tests start.
+const VersityGW = "github.com/versity/versitygw/cmd/versitygw@v1.8.0"
+
+// Server is an S3 bucket for one test.
+type Server struct {
+	// URL is the s3:// store URL of the test's bucket (under a prefix of its
+	// own on a server CADUCEUS_TEST_S3 names).
+	URL string
+	// CredentialsFile is an AWS shared credentials file for it, empty when
+	// the credentials come from the environment.
+	CredentialsFile string
+	// Dir is the folder the started server keeps its buckets in, empty for
+	// one CADUCEUS_TEST_S3 names.
+	Dir string
+
+	cmd *exec.Cmd
+}
+
+// S3 returns a bucket for the test, starting a server when CADUCEUS_TEST_S3
+// is not set. It skips the test when no server can be had.
+func S3(t testing.TB) *Server {
+	t.Helper()
+	if raw := os.Getenv("CADUCEUS_TEST_S3"); raw != "" {
+		u, err := url.Parse(raw)
+		if err != nil || u.Scheme != "s3" {
+			t.Fatal("CADUCEUS_TEST_S3: want s3://BUCKET?endpoint=HOST:PORT&tls=false")
+		}
+		u.Path = "/" + randomHex(6)
+		return &Server{URL: u.String()}
+	}
+	bin, err := binary()
+	if err != nil {
+		t.Skipf("no S3 server for the test: set CADUCEUS_TEST_S3 or make versitygw buildable (%v)", err)
+	}
+	s := &Server{Dir: t.TempDir()}
+	const bucket = "caduceus"
+	if err := os.Mkdir(filepath.Join(s.Dir, bucket), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	access, secret := randomHex(10), randomHex(20)
+	s.CredentialsFile = filepath.Join(t.TempDir(), "credentials")
+	creds := fmt.Sprintf("[default]\naws_access_key_id = %s\naws_secret_access_key = %s\n", access, secret)
+	if err := os.WriteFile(s.CredentialsFile, []byte(creds), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	addr, err := freePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.cmd = exec.Command(bin, "--access", access, "--secret", secret, "--port", addr, "--quiet", "posix", s.Dir)
+	s.cmd.Stdout, s.cmd.Stderr = os.Stderr, os.Stderr
+	if err := s.cmd.Start(); err != nil {
+		t.Skipf("no S3 server for the test: start versitygw: %v", err)
+	}
+	t.Cleanup(s.stop)
+	if err := waitListening(addr, 20*time.Second); err != nil {
+		t.Fatalf("versitygw on %s: %v", addr, err)
+	}
+	s.URL = "s3://" + bucket + "?endpoint=" + addr + "&region=us-east-1&tls=false"
+	return s
+}
+
+// Stop stops the server the test started, to see what a node does when its
+// bucket is gone; the test is skipped on a server CADUCEUS_TEST_S3 names.
+func (s *Server) Stop(t testing.TB) {
+	t.Helper()
+	if s.cmd == nil {
+		t.Skip("the S3 server named by CADUCEUS_TEST_S3 cannot be stopped by the test")
+	}
+	s.stop()
+}
+
+func (s *Server) stop() {
+	if s.cmd.ProcessState != nil {
+		return
+	}
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { s.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		s.cmd.Process.Kill()
+		<-done
+	}
+}
+
+// binary returns the path of versitygw: on PATH, in the tools cache, or
+// built there now from the Go module proxy.
+func binary() (string, error) {
+	if p, err := exec.LookPath("versitygw"); err == nil {
+		return p, nil
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", err
+	}
+	dir := filepath.Join(home, ".cache", "caduceus-tools", "bin")
+	bin := filepath.Join(dir, "versitygw")
+	if _, err := os.Stat(bin); err == nil {
+		return bin, nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	// Test binaries of several packages may get here at once: one builds.
+	lock, err := os.OpenFile(filepath.Join(dir, ".versitygw.lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return "", err
+	}
+	defer lock.Close()
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+		return "", err
+	}
+	if _, err := os.Stat(bin); err == nil {
+		return bin, nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "go", "install", VersityGW)
+	cmd.Dir = os.TempDir() // outside this module, so that its go.mod does not apply
+	cmd.Env = append(os.Environ(), "GOBIN="+dir, "GOFLAGS=")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go install %s: %v: %s", VersityGW, err, out)
+	}
+	return bin, nil
+}
+
+func freePort() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+func waitListening(addr string, within time.Duration) error {
+	deadline := time.Now().Add(within)
+	for {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return errors.New("not listening")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}

@@ -1,0 +1,90 @@
+package core_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+
+	"caduceus/internal/blob/blobtest"
+	"caduceus/internal/core"
+	"caduceus/internal/core/coretest"
+	"caduceus/internal/store/storetest"
+)
+
+// Deliveries on a core whose blobs are in S3: read back with a cold cache and
+// none, checked, compacted; and when the bucket goes away, a delivery fails
+// instead of being acknowledged.
+func TestDeliverS3(t *testing.T) {
+	storetest.EachEngine(t, func(t *testing.T, engine string) {
+		ctx := context.Background()
+		srv := blobtest.S3(t)
+		svc := coretest.New(t, coretest.Options{Engine: engine, S3: srv})
+		alice := coretest.User(t, svc, "alice", "Alice Martin")
+		big := strings.Repeat("Compte rendu opératoire, ligne de texte.\r\n", 10000)
+		var sent [][]byte
+		for i := range 5 {
+			data := msg("x@remote.example", "alice@test.mssante.fr", fmt.Sprint("s3-", i), "")
+			if i == 4 {
+				data = append(data, big...)
+			}
+			if err := svc.Deliver(ctx, core.System("smtp"), core.Delivery{MailFrom: "x@remote.example", Recipients: []string{"alice@test.mssante.fr"}, Data: data}); err != nil {
+				t.Fatal(err)
+			}
+			sent = append(sent, data)
+		}
+		inbox := coretest.Folder(t, svc, "alice@test.mssante.fr", "INBOX")
+		msgs, err := svc.Messages(ctx, alice, inbox.ID, core.MessageQuery{})
+		if err != nil || len(msgs) != len(sent) {
+			t.Fatalf("messages = %d, %v", len(msgs), err)
+		}
+		for i, m := range msgs {
+			raw, err := svc.ReadMessage(ctx, alice, m.ID)
+			if err != nil || string(raw) != string(sent[i]) {
+				t.Fatalf("message %d: read back %d bytes, %v", i, len(raw), err)
+			}
+		}
+		if problems, err := svc.Check(ctx, nil); err != nil || len(problems) > 0 {
+			t.Fatalf("check: %v %v", problems, err)
+		}
+		// Expunge two, compact: the live ones move to a new object.
+		if _, _, err := svc.StoreFlags(ctx, alice, inbox.ID, []uint32{msgs[0].UID, msgs[1].UID}, core.FlagChange{Op: core.FlagsAdd, Flags: core.FlagDeleted}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := svc.Expunge(ctx, alice, inbox.ID, nil); err != nil {
+			t.Fatal(err)
+		}
+		stats, err := svc.BlobStats(ctx)
+		if err != nil || len(stats) == 0 {
+			t.Fatalf("blob stats: %v, %v", stats, err)
+		}
+		res, err := svc.CompactBlobs(ctx, core.System("test"), core.CompactOptions{Threshold: 0.01})
+		if err != nil {
+			t.Fatalf("compact: %v", err)
+		}
+		if res.Compacted < 2 {
+			t.Errorf("compacted %d objects, want the 2 of the expunged messages", res.Compacted)
+		}
+		for i, m := range msgs[2:] {
+			raw, err := svc.ReadMessage(ctx, alice, m.ID)
+			if err != nil || string(raw) != string(sent[i+2]) {
+				t.Fatalf("after compaction, message %d: %d bytes, %v", i+2, len(raw), err)
+			}
+		}
+		if problems, err := svc.Check(ctx, nil); err != nil || len(problems) > 0 {
+			t.Fatalf("check after compaction: %v %v", problems, err)
+		}
+
+		srv.Stop(t)
+		err = svc.Deliver(ctx, core.System("smtp"), core.Delivery{MailFrom: "x@remote.example", Recipients: []string{"alice@test.mssante.fr"}, Data: msg("x@remote.example", "alice@test.mssante.fr", "lost", "")})
+		if err == nil || !strings.Contains(err.Error(), "upload blob object") {
+			t.Fatalf("delivery with the bucket down: %v, want the upload's error", err)
+		}
+		if err := svc.Ready(ctx); err == nil {
+			t.Error("ping with the bucket down: no error")
+		}
+		if n := coretest.Folder(t, svc, "alice@test.mssante.fr", "INBOX").Messages; n != 3 {
+			t.Errorf("inbox holds %d messages, want the 3 left: the failed delivery left a row", n)
+		}
+	})
+}
