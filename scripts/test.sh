@@ -3,8 +3,10 @@
 # installs it) and installs Debian's Chromium, ldap-utils, python3 (whose
 # imaplib is a second IMAP client), libnss3-tools (a CPx card in Chromium),
 # Postfix (a second operator for the
-# trust-space interop test) and testssl.sh when missing, then runs vet, staticcheck
-# and the whole suite with the race detector. The fuzz seed corpora run as
+# trust-space interop test) and testssl.sh when missing, builds versitygw (the
+# S3 server of the blob store's tests) into ~/.cache/caduceus-tools/bin and
+# starts it, then runs vet, staticcheck and the whole suite with the race
+# detector. The fuzz seed corpora run as
 # ordinary tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -60,8 +62,41 @@ ensure_tools() {
 	if [ ${#missing[@]} -gt 0 ]; then apt_install "${missing[@]}"; fi
 }
 
+# The S3 server of the blob tests: versitygw, built from the Go module proxy
+# once, serving a temporary folder on loopback for this run. Tests that stop
+# their server start their own from the same binary (internal/blob/blobtest).
+VERSITYGW=github.com/versity/versitygw/cmd/versitygw@v1.8.0
+TOOLS="$HOME/.cache/caduceus-tools/bin"
+
+ensure_s3() {
+	if [ -n "${CADUCEUS_TEST_S3:-}" ]; then return; fi
+	if [ ! -x "$TOOLS/versitygw" ]; then
+		log "building versitygw"
+		mkdir -p "$TOOLS"
+		(cd /tmp && GOBIN="$TOOLS" GOFLAGS= go install "$VERSITYGW")
+	fi
+	export PATH="$TOOLS:$PATH"
+	S3_DIR=$(mktemp -d)
+	mkdir "$S3_DIR/caduceus"
+	export AWS_ACCESS_KEY_ID="caduceus-test" AWS_SECRET_ACCESS_KEY="caduceus-test-secret-$RANDOM$RANDOM"
+	local port=17070
+	versitygw --access "$AWS_ACCESS_KEY_ID" --secret "$AWS_SECRET_ACCESS_KEY" --port "127.0.0.1:$port" --quiet posix "$S3_DIR" >"$S3_DIR.log" 2>&1 &
+	S3_PID=$!
+	trap 'kill "$S3_PID" 2>/dev/null || true; rm -rf "$S3_DIR" "$S3_DIR.log"' EXIT
+	for _ in $(seq 1 50); do
+		if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+			export CADUCEUS_TEST_S3="s3://caduceus?endpoint=127.0.0.1:$port&region=us-east-1&tls=false"
+			log "versitygw on 127.0.0.1:$port"
+			return
+		fi
+		sleep 0.2
+	done
+	log "versitygw did not start:"; cat "$S3_DIR.log" >&2; exit 1
+}
+
 ensure_tools
 ensure_postgres
+ensure_s3
 
 log "go vet"
 go vet ./...

@@ -257,7 +257,7 @@ func TestS3CacheBound(t *testing.T) {
 
 // When the bucket cannot be reached, Sync fails: nothing is acknowledged.
 func TestS3SyncFailure(t *testing.T) {
-	srv := blobtest.S3(t)
+	srv := blobtest.Own(t)
 	s := openS3(t, srv, testKey(t), 1<<20)
 	sealed, err := s.Seal([]byte("hello"))
 	if err != nil {

@@ -12,13 +12,13 @@ import (
 	"caduceus/internal/store/storetest"
 )
 
-// Deliveries on a core whose blobs are in S3: read back with a cold cache and
-// none, checked, compacted; and when the bucket goes away, a delivery fails
-// instead of being acknowledged.
+// Deliveries on a core whose blobs are in S3: read back, checked, compacted;
+// and when the bucket goes away, a delivery fails instead of being
+// acknowledged.
 func TestDeliverS3(t *testing.T) {
 	storetest.EachEngine(t, func(t *testing.T, engine string) {
 		ctx := context.Background()
-		srv := blobtest.S3(t)
+		srv := blobtest.Own(t)
 		svc := coretest.New(t, coretest.Options{Engine: engine, S3: srv})
 		alice := coretest.User(t, svc, "alice", "Alice Martin")
 		big := strings.Repeat("Compte rendu opératoire, ligne de texte.\r\n", 10000)

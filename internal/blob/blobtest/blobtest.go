@@ -1,7 +1,9 @@
 // Package blobtest gives tests a real S3 server: the one CADUCEUS_TEST_S3
 // names (an s3:// URL; credentials in AWS_ACCESS_KEY_ID and
-// AWS_SECRET_ACCESS_KEY), or a versitygw started on loopback over a
-// temporary folder, built once into $HOME/.cache/caduceus-tools/bin.
+// AWS_SECRET_ACCESS_KEY; scripts/test.sh starts one), or a versitygw started
+// on loopback over a temporary folder, built once into
+// $HOME/.cache/caduceus-tools/bin. Without either the test is skipped,
+// except on CI (CI=true), where that is a failure.
 package blobtest
 
 import (
@@ -38,8 +40,8 @@ type Server struct {
 	cmd *exec.Cmd
 }
 
-// S3 returns a bucket for the test, starting a server when CADUCEUS_TEST_S3
-// is not set. It skips the test when no server can be had.
+// S3 returns a bucket for the test, under a prefix of its own on the server
+// CADUCEUS_TEST_S3 names, or on a server started for it when that is not set.
 func S3(t testing.TB) *Server {
 	t.Helper()
 	if raw := os.Getenv("CADUCEUS_TEST_S3"); raw != "" {
@@ -50,9 +52,15 @@ func S3(t testing.TB) *Server {
 		u.Path = "/" + randomHex(6)
 		return &Server{URL: u.String()}
 	}
+	return Own(t)
+}
+
+// Own starts an S3 server for the test alone, which it may stop.
+func Own(t testing.TB) *Server {
+	t.Helper()
 	bin, err := binary()
 	if err != nil {
-		t.Skipf("no S3 server for the test: set CADUCEUS_TEST_S3 or make versitygw buildable (%v)", err)
+		skip(t, fmt.Sprintf("no S3 server for the test: set CADUCEUS_TEST_S3 or make versitygw buildable (%v)", err))
 	}
 	s := &Server{Dir: t.TempDir()}
 	const bucket = "caduceus"
@@ -72,7 +80,7 @@ func S3(t testing.TB) *Server {
 	s.cmd = exec.Command(bin, "--access", access, "--secret", secret, "--port", addr, "--quiet", "posix", s.Dir)
 	s.cmd.Stdout, s.cmd.Stderr = os.Stderr, os.Stderr
 	if err := s.cmd.Start(); err != nil {
-		t.Skipf("no S3 server for the test: start versitygw: %v", err)
+		skip(t, fmt.Sprintf("no S3 server for the test: start versitygw: %v", err))
 	}
 	t.Cleanup(s.stop)
 	if err := waitListening(addr, 20*time.Second); err != nil {
@@ -82,14 +90,22 @@ func S3(t testing.TB) *Server {
 	return s
 }
 
-// Stop stops the server the test started, to see what a node does when its
-// bucket is gone; the test is skipped on a server CADUCEUS_TEST_S3 names.
+// Stop stops a server Own started, to see what a node does when its bucket
+// is gone.
 func (s *Server) Stop(t testing.TB) {
 	t.Helper()
 	if s.cmd == nil {
-		t.Skip("the S3 server named by CADUCEUS_TEST_S3 cannot be stopped by the test")
+		t.Fatal("blobtest: Stop of a server the test did not start (use Own)")
 	}
 	s.stop()
+}
+
+func skip(t testing.TB, why string) {
+	t.Helper()
+	if os.Getenv("CI") == "true" {
+		t.Fatal(why)
+	}
+	t.Skip(why)
 }
 
 func (s *Server) stop() {
