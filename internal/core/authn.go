@@ -12,6 +12,7 @@ import (
 	"unicode"
 
 	"caduceus/internal/auth"
+	"caduceus/internal/store"
 )
 
 // Method names how a person proved who they are, in the audit trail and on
@@ -237,7 +238,9 @@ func (s *Service) traceLogin(ctx context.Context, att attempt, actor Actor, err 
 	if err != nil {
 		e.Result = "failed"
 	}
-	return s.audit.Write(ctx, e)
+	// Through the group committer: logins arriving together share one
+	// transaction and one sync, each still durable before it is answered.
+	return s.write(ctx, func(tx *store.Tx) error { return s.audit.Record(ctx, tx, e) }, noEvents)
 }
 
 // cleanUserAgent keeps a short, printable user agent.
