@@ -93,14 +93,20 @@ func (s *Service) Deliver(ctx context.Context, actor Actor, d Delivery) error {
 	}
 	size := int64(len(d.Data))
 	internal := s.now()
+	plans := make([]sievePlan, len(rcpts))
+	for i, r := range rcpts {
+		plans[i] = s.planDelivery(ctx, r, d.MailFrom, d.Data)
+	}
 	j := &job{sealed: sealed, size: size, model: md.stored, text: newSearchText(md), apply: func(ctx context.Context, tx *store.Tx, blobID int64) ([]Event, error) {
 		var events []Event
-		for _, r := range rcpts {
-			e, err := s.insertInto(ctx, tx, r.MailboxID, "", blobID, size, 0, nil, internal, md)
-			if err != nil {
-				return nil, fmt.Errorf("%s: %w", r.Address, err)
+		for i, r := range rcpts {
+			for _, pl := range plans[i].places {
+				e, err := s.insertInto(ctx, tx, r.MailboxID, pl.folder, blobID, size, pl.flags, pl.keywords, internal, md)
+				if err != nil {
+					return nil, fmt.Errorf("%s: %w", r.Address, err)
+				}
+				events = append(events, e.arrival())
 			}
-			events = append(events, e.arrival())
 			if rep != nil {
 				ev, err := s.applyReport(ctx, tx, r.MailboxID, rep)
 				if err != nil {
@@ -108,7 +114,7 @@ func (s *Service) Deliver(ctx context.Context, actor Actor, d Delivery) error {
 				}
 				events = append(events, ev...)
 			}
-			if err := s.audit.Record(ctx, tx, actor.audit("deliver", r.Address, nil, "")); err != nil {
+			if err := s.audit.Record(ctx, tx, actor.audit("deliver", r.Address, nil, plans[i].detail)); err != nil {
 				return nil, err
 			}
 		}
@@ -116,6 +122,9 @@ func (s *Service) Deliver(ctx context.Context, actor Actor, d Delivery) error {
 	}}
 	if err := s.commit.submit(ctx, j); err != nil {
 		return fmt.Errorf("deliver: %w", err)
+	}
+	for i, r := range rcpts {
+		s.afterDelivery(ctx, r, d.MailFrom, d.Data, plans[i])
 	}
 	return nil
 }
@@ -368,14 +377,20 @@ func (s *Service) Submit(ctx context.Context, actor Actor, sub Submission) (Subm
 		stateList = append(stateList, st)
 	}
 	sentKeywords := receiptKeywordsFor(stateList)
+	plans := make([]sievePlan, len(local))
+	for i, r := range local {
+		plans[i] = s.planDelivery(ctx, r, from.Address, data)
+	}
 	j := &job{sealed: sealed, size: size, model: md.stored, text: newSearchText(md), apply: func(ctx context.Context, tx *store.Tx, blobID int64) ([]Event, error) {
 		var events []Event
-		for _, r := range local {
-			e, err := s.insertInto(ctx, tx, r.MailboxID, "", blobID, size, 0, nil, now, md)
-			if err != nil {
-				return nil, fmt.Errorf("%s: %w", r.Address, err)
+		for i, r := range local {
+			for _, pl := range plans[i].places {
+				e, err := s.insertInto(ctx, tx, r.MailboxID, pl.folder, blobID, size, pl.flags, pl.keywords, now, md)
+				if err != nil {
+					return nil, fmt.Errorf("%s: %w", r.Address, err)
+				}
+				events = append(events, e.arrival())
 			}
-			events = append(events, e.arrival())
 		}
 		sent, err := s.insertInto(ctx, tx, from.ID, `\Sent`, blobID, size, FlagSeen, sentKeywords, now, md)
 		if err != nil {
@@ -413,6 +428,9 @@ func (s *Service) Submit(ctx context.Context, actor Actor, sub Submission) (Subm
 	}}
 	if err := s.commit.submit(ctx, j); err != nil {
 		return SubmitResult{}, fmt.Errorf("submit: %w", err)
+	}
+	for i, r := range local {
+		s.afterDelivery(ctx, r, from.Address, data, plans[i])
 	}
 	if len(remote) > 0 {
 		s.pokeQueue()

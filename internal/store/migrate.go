@@ -466,6 +466,37 @@ CREATE INDEX blob_grams_body ON blob_grams USING GIN (body gin_trgm_ops);
 UPDATE blobs SET model = NULL;
 `,
 	},
+	// Sieve filters (RFC 5228, managed over RFC 5804): each mailbox's
+	// scripts, at most one active; the auto-reply settings the web page
+	// edits, run as a vacation script (RFC 5230); and when each sender was
+	// last answered, for the once-per-period rule (RFC 5230 §4.2).
+	{common: `
+CREATE TABLE sieve_scripts (
+	mailbox_id BIGINT NOT NULL REFERENCES mailboxes(id) ON DELETE CASCADE,
+	name TEXT NOT NULL,
+	content TEXT NOT NULL,
+	active INTEGER NOT NULL DEFAULT 0,
+	updated BIGINT NOT NULL,
+	PRIMARY KEY (mailbox_id, name)
+);
+CREATE TABLE sieve_vacation (
+	mailbox_id BIGINT PRIMARY KEY REFERENCES mailboxes(id) ON DELETE CASCADE,
+	enabled INTEGER NOT NULL,
+	starts BIGINT NOT NULL,
+	ends BIGINT NOT NULL,
+	subject TEXT NOT NULL,
+	body TEXT NOT NULL,
+	days BIGINT NOT NULL,
+	updated BIGINT NOT NULL
+);
+CREATE TABLE sieve_replies (
+	mailbox_id BIGINT NOT NULL REFERENCES mailboxes(id) ON DELETE CASCADE,
+	handle TEXT NOT NULL,
+	sender TEXT NOT NULL,
+	sent BIGINT NOT NULL,
+	PRIMARY KEY (mailbox_id, handle, sender)
+);
+`},
 }
 
 func (s *Store) migrate(ctx context.Context) error { return s.migrateTo(ctx, len(migrations)) }
