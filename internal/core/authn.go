@@ -101,13 +101,15 @@ func (s *Service) MailLogin(ctx context.Context, c MailCredentials) (Actor, erro
 	return Actor{}, fmt.Errorf("%w: mechanism %s", ErrAuth, c.Mechanism)
 }
 
-// GuardedCheck runs a check of a guessable secret made outside the core (an
-// e-mailed code, a TOTP code, a recovery code in the web app) through the
-// same guard as every login: delays and lockouts per account and per
-// address, one notice to the owner per lockout, and the trail. check returns
-// the account the secret proves, or an error (ErrAuth for a wrong secret).
+// GuardedCheck runs a check of a guessable second factor made outside the
+// core (an e-mailed code, a TOTP code, a recovery code in the web app)
+// through the same guard as every login: delays and lockouts per account
+// and per address, shared with every door, one notice to the owner per
+// lockout, and the trail. check returns the account the secret proves, or
+// an error (ErrAuth for a wrong secret). A refusal or a failure is traced
+// here; a success is not, since the door traces the login it completes.
 func (s *Service) GuardedCheck(ctx context.Context, door, remote, userAgent, address string, method Method, check func(ctx context.Context) (accountID int64, err error)) (Actor, error) {
-	att := attempt{door: door, remote: remote, userAgent: userAgent, address: strings.ToLower(strings.TrimSpace(address)), method: method}
+	att := attempt{door: door, remote: remote, userAgent: userAgent, address: strings.ToLower(strings.TrimSpace(address)), method: method, factor: true}
 	return s.guarded(ctx, att, func(ctx context.Context) (verified, error) {
 		id, err := check(ctx)
 		if err != nil {
@@ -125,6 +127,7 @@ func (s *Service) GuardedCheck(ctx context.Context, door, remote, userAgent, add
 type attempt struct {
 	door, remote, userAgent, address string
 	method                           Method
+	factor                           bool // a second factor: its success is the door's to trace
 }
 
 // verified is who a secret proved, before the account's state is checked.
@@ -160,6 +163,9 @@ func (s *Service) guarded(ctx context.Context, att attempt, check func(context.C
 		s.logins.succeeded(att.address, now)
 	}
 	actor := Actor{AccountID: who.accountID, Address: who.address, Door: att.door, Remote: att.remote, Method: att.method, Credential: who.credential}
+	if att.factor {
+		return actor, nil
+	}
 	if err := s.traceLogin(ctx, att, actor, nil, ""); err != nil {
 		return Actor{}, err
 	}

@@ -249,23 +249,42 @@ func (a *app) checkCode(w http.ResponseWriter, r *http.Request) {
 		a.renderCode(w, r, http.StatusTooManyRequests, acct, next, "login_throttled", true)
 		return
 	}
-	err = a.codes.Check(ctx, s.ID, strings.TrimSpace(r.FormValue("code")))
-	wrong := errors.Is(err, auth.ErrCodeWrong) || errors.Is(err, auth.ErrCodeExpired)
-	a.factorChecked(w, r, &s, acct, methodCode, next, err, wrong, "code_failed", true)
+	code := strings.TrimSpace(r.FormValue("code"))
+	err = a.guardFactor(r, acct, core.MethodCode, func(ctx context.Context) error { return a.codes.Check(ctx, s.ID, code) })
+	a.factorChecked(w, r, &s, acct, methodCode, next, err, "code_failed", true)
 }
 
-// factorChecked ends a second-factor step whose check returned err: a wrong
-// code is traced and the form shown again with failKey; another error fails
-// the request; success finishes the login. Logins are rare enough to clear
-// out dead sessions as they happen, and an account made or renamed since the
-// app started reaches the directory at its first login: finishLogin does both.
-func (a *app) factorChecked(w http.ResponseWriter, r *http.Request, s *auth.Session, acct core.Account, method, next string, err error, wrong bool, failKey string, email bool) {
-	if wrong {
-		a.traceAuth(r, acct.Address, "failed", method, "wrong code")
+// guardFactor runs the check of a second factor through the core's guard,
+// which counts a wrong one against the account and the address for every
+// door (delays, lockout, the owner told) and traces it. It returns
+// core.ErrAuth for a wrong or spent code and core.ErrTooManyAttempts while
+// the guard refuses tries.
+func (a *app) guardFactor(r *http.Request, acct core.Account, method core.Method, check func(context.Context) error) error {
+	_, err := a.svc.GuardedCheck(r.Context(), "web", clientAddr(r), r.UserAgent(), acct.Address, method, func(ctx context.Context) (int64, error) {
+		err := check(ctx)
+		if errors.Is(err, auth.ErrCodeWrong) || errors.Is(err, auth.ErrCodeExpired) || errors.Is(err, auth.ErrTOTPWrong) {
+			return 0, core.ErrAuth
+		}
+		return acct.ID, err
+	})
+	return err
+}
+
+// factorChecked ends a second-factor step whose guarded check returned err:
+// a wrong code shows the form again with failKey, a try the guard refused
+// says to wait; another error fails the request; success finishes the login.
+// Logins are rare enough to clear out dead sessions as they happen, and an
+// account made or renamed since the app started reaches the directory at
+// its first login: finishLogin does both.
+func (a *app) factorChecked(w http.ResponseWriter, r *http.Request, s *auth.Session, acct core.Account, method, next string, err error, failKey string, email bool) {
+	switch {
+	case errors.Is(err, core.ErrTooManyAttempts):
+		a.renderCode(w, r, http.StatusTooManyRequests, acct, next, "login_throttled", email)
+		return
+	case errors.Is(err, core.ErrAuth):
 		a.renderCode(w, r, http.StatusUnauthorized, acct, next, failKey, email)
 		return
-	}
-	if err != nil {
+	case err != nil:
 		a.fail(w, r, err)
 		return
 	}

@@ -161,16 +161,32 @@ func (a *app) securityView(r *http.Request) (*view, error) {
 		return nil, err
 	}
 	for _, e := range entries {
-		method, ua := e.Detail, ""
-		if parts := strings.SplitN(e.Detail, " | ", 3); len(parts) == 3 {
-			method, ua = parts[0], parts[2]
-		}
+		method, ua := loginDetail(e.Detail)
 		row := activityRow{When: fmtTime(e.At), Method: a.methodLabel(v, method), Door: e.Door, Place: e.Remote,
 			Device: a.device(v, ua), OK: e.Result == "ok"}
 		row.Result = a.t(v, "sec_result_"+e.Result)
 		sv.Activity = append(sv.Activity, row)
 	}
 	return v, nil
+}
+
+// loginDetail reads the method and the user agent of a login's trail entry:
+// the web app writes "method | reason | user agent", the core (every other
+// door, and the web's second factors) `method=M ua="…"`.
+func loginDetail(detail string) (method, ua string) {
+	if rest, ok := strings.CutPrefix(detail, "method="); ok {
+		method, rest, _ = strings.Cut(rest, " ")
+		if _, q, ok := strings.Cut(rest, "ua="); ok {
+			if quoted, err := strconv.QuotedPrefix(q); err == nil {
+				ua, _ = strconv.Unquote(quoted)
+			}
+		}
+		return method, ua
+	}
+	if parts := strings.SplitN(detail, " | ", 3); len(parts) == 3 {
+		return parts[0], parts[2]
+	}
+	return detail, ""
 }
 
 // methodLabel names a login method for people; an unknown one (another

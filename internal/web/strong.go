@@ -382,11 +382,12 @@ func (a *app) checkTOTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if rc := r.FormValue("recovery"); rc != "" {
 		method = methodRecovery
-		err = a.opts.Factors.UseRecoveryCode(ctx, acct.ID, rc)
+		err = a.guardFactor(r, acct, core.MethodRecovery, func(ctx context.Context) error { return a.opts.Factors.UseRecoveryCode(ctx, acct.ID, rc) })
 	} else {
-		err = a.opts.Factors.CheckTOTP(ctx, acct.ID, r.FormValue("totp"))
+		totp := r.FormValue("totp")
+		err = a.guardFactor(r, acct, core.MethodTOTP, func(ctx context.Context) error { return a.opts.Factors.CheckTOTP(ctx, acct.ID, totp) })
 	}
-	a.factorChecked(w, r, &s, acct, method, next, err, errors.Is(err, auth.ErrTOTPWrong), "totp_failed", false)
+	a.factorChecked(w, r, &s, acct, method, next, err, "totp_failed", false)
 }
 
 // renderCode shows the second-factor page of a pending login.

@@ -1,12 +1,16 @@
 package web
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
 
+	"caduceus/internal/audit"
+	"caduceus/internal/core"
 	"caduceus/internal/core/coretest"
 )
 
@@ -107,6 +111,24 @@ func TestCodeTriesAndRateLimits(t *testing.T) {
 	res := e.post(c, "/login/code", url.Values{"code": {code}})
 	if res.StatusCode == http.StatusSeeOther {
 		t.Fatal("the right code worked after five wrong ones")
+	}
+	// The wrong codes count in the core's guard, shared by every door: the
+	// account's next try anywhere must wait, and each one is in the trail.
+	if _, err := e.svc.Login(context.Background(), "imap", "127.0.0.9", bob, coretest.Password); !errors.Is(err, core.ErrTooManyAttempts) {
+		t.Errorf("IMAP login right after five wrong web codes: %v, want ErrTooManyAttempts", err)
+	}
+	trail, err := e.svc.Audit().List(context.Background(), audit.Query{Actor: bob, Action: "login"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrongCodes := 0
+	for _, en := range trail {
+		if en.Door == "web" && en.Result == "failed" && strings.Contains(en.Detail, "method=code") {
+			wrongCodes++
+		}
+	}
+	if wrongCodes != 5 {
+		t.Errorf("%d wrong web codes in the trail, want 5: %+v", wrongCodes, trail)
 	}
 
 	other := e.client()
