@@ -19,6 +19,9 @@ func cmdBackup(ctx context.Context, e env, args []string) error {
 		if n.Config.Database != "" {
 			return errors.New("this node keeps its metadata in PostgreSQL: back it up with pg_dump or a base backup, and the blobs with the storage's own tools (docs/backup.md)")
 		}
+		if n.Config.Blobs.Store != "" {
+			return errors.New("this node keeps its blobs in an S3 bucket: back the bucket up with its versioning or replication, not with this command (docs/scaling.md)")
+		}
 		dir := pos[0]
 		verify := func(dir string) error {
 			cfg := n.Config
@@ -48,6 +51,9 @@ func cmdRestore(ctx context.Context, e env, args []string) error {
 	}
 	if cfg.Database != "" {
 		return errors.New("restore puts a backup back on an embedded node; this one names a PostgreSQL database (use pg_restore, docs/backup.md)")
+	}
+	if cfg.Blobs.Store != "" {
+		return errors.New("restore puts a backup back on an embedded node; this one keeps its blobs in an S3 bucket (restore the bucket's versions, docs/scaling.md)")
 	}
 	keyFile := server.KeyFile(cfg)
 	key, err := os.ReadFile(keyFile)

@@ -7,6 +7,7 @@
 package blobtest
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -78,13 +79,16 @@ func Own(t testing.TB) *Server {
 		t.Fatal(err)
 	}
 	s.cmd = exec.Command(bin, "--access", access, "--secret", secret, "--port", addr, "--quiet", "posix", s.Dir)
-	s.cmd.Stdout, s.cmd.Stderr = os.Stderr, os.Stderr
+	// Its chatter only when it fails to start.
+	var out bytes.Buffer
+	s.cmd.Stdout, s.cmd.Stderr = &out, &out
 	if err := s.cmd.Start(); err != nil {
 		skip(t, fmt.Sprintf("no S3 server for the test: start versitygw: %v", err))
 	}
 	t.Cleanup(s.stop)
 	if err := waitListening(addr, 20*time.Second); err != nil {
-		t.Fatalf("versitygw on %s: %v", addr, err)
+		s.stop()
+		t.Fatalf("versitygw on %s: %v: %s", addr, err, out.Bytes())
 	}
 	s.URL = "s3://" + bucket + "?endpoint=" + addr + "&region=us-east-1&tls=false"
 	return s
