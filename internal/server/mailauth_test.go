@@ -151,6 +151,48 @@ func TestDeviceCredentialOverIMAPAndSubmission(t *testing.T) {
 	}
 }
 
+// Revoking a device closes its open submission sessions at once, a
+// transaction under way included: its message is not taken.
+func TestRevokedDeviceCutsSubmission(t *testing.T) {
+	srv := devicesOnly(t, "alice", "bob")
+	ctx := context.Background()
+	alice, bob := "alice@"+servertest.Domain, "bob@"+servertest.Domain
+	dev, token, err := srv.Core.AddDevice(ctx, core.System("test"), alice, "Téléphone")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := submissionDial(t, srv, nil)
+	if err := s.Auth(sasl.NewPlainClient("", alice, token)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Mail(alice, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Rcpt(bob, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Core.RevokeDevice(ctx, core.System("test"), alice, dev.ID); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(time.Second)
+	for s.Noop() == nil {
+		if time.Now().After(deadline) {
+			t.Fatal("the submission session of a revoked device is still open after 1 s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if w, err := s.Data(); err == nil {
+		fmt.Fprintf(w, "Subject: after revocation\r\n\r\nnot to be sent\r\n")
+		if err := w.Close(); err == nil {
+			t.Fatal("a message was accepted on a revoked device's session")
+		}
+	}
+	again := submissionDial(t, srv, nil)
+	if err := again.Auth(sasl.NewPlainClient("", alice, token)); err == nil {
+		t.Fatal("a revoked device credential logged in again")
+	}
+}
+
 // An application's mailbox logs in with its client certificate (SASL
 // EXTERNAL) over IMAP and submission; an unpinned certificate gets nothing,
 // and an unpinned one's connection is closed.

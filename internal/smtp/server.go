@@ -91,6 +91,10 @@ type Server struct {
 	mu      sync.Mutex
 	closing bool
 	busy    sync.WaitGroup // transactions under way, from MAIL to their end
+	// byCred files logged-in submission sessions by credential, so that
+	// a revoked device's open sessions are closed at once.
+	byCred      map[string]map[*submissionSession]struct{}
+	stopRevoked func()
 
 	// sessionStarted, when set (by tests), is told each session's context.
 	sessionStarted func(context.Context)
@@ -126,6 +130,13 @@ func NewServer(svc *core.Service, opts Options) *Server {
 	srv.EnableDSN = true      // RFC 3461
 	srv.ErrorLog = errorLog{s.log}
 	s.srv = srv
+	s.stopRevoked = func() {}
+	if opts.Mode != MX {
+		s.byCred = map[string]map[*submissionSession]struct{}{}
+		var revoked <-chan string
+		revoked, s.stopRevoked = svc.WatchRevocations()
+		go s.watchRevocations(revoked)
+	}
 	return s
 }
 
@@ -164,6 +175,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		err = ctx.Err()
 	}
 	s.cancel()
+	s.stopRevoked()
 	if cerr := s.srv.Close(); cerr != nil && !errors.Is(cerr, gosmtp.ErrServerClosed) && err == nil {
 		err = cerr
 	}
@@ -179,6 +191,45 @@ func (s *Server) begin() bool {
 	}
 	s.busy.Add(1)
 	return true
+}
+
+// watchRevocations closes the submission sessions whose credential the
+// core revokes, until the watch ends (Shutdown).
+func (s *Server) watchRevocations(revoked <-chan string) {
+	for cred := range revoked {
+		s.mu.Lock()
+		for ss := range s.byCred[cred] {
+			ss.revoke()
+		}
+		s.mu.Unlock()
+	}
+}
+
+// track files a logged-in submission session under its credential.
+func (s *Server) track(ss *submissionSession) {
+	if ss.actor.Credential == "" {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m := s.byCred[ss.actor.Credential]
+	if m == nil {
+		m = map[*submissionSession]struct{}{}
+		s.byCred[ss.actor.Credential] = m
+	}
+	m[ss] = struct{}{}
+}
+
+// untrack forgets a session that ends.
+func (s *Server) untrack(ss *submissionSession) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if m := s.byCred[ss.actor.Credential]; m != nil {
+		delete(m, ss)
+		if len(m) == 0 {
+			delete(s.byCred, ss.actor.Credential)
+		}
+	}
 }
 
 func (s *Server) newSession(c *gosmtp.Conn) (gosmtp.Session, error) {

@@ -70,6 +70,7 @@ func (ss *submissionSession) Auth(mech string) (sasl.Server, error) {
 		}
 		ss.actor = actor
 		ss.authenticated = true
+		ss.srv.track(ss)
 		return nil
 	}
 	switch mech {
@@ -105,6 +106,22 @@ func (ss *submissionSession) Auth(mech string) (sasl.Server, error) {
 		return auth.NewXOAuth2Server(login), nil
 	}
 	return nil, gosmtp.ErrAuthUnknownMechanism
+}
+
+// Logout ends the session, and its filing under its credential.
+func (ss *submissionSession) Logout() error {
+	if ss.authenticated {
+		ss.srv.untrack(ss)
+	}
+	return ss.session.Logout()
+}
+
+// revoke ends the session because its credential was revoked: what it has
+// under way in the core is cancelled, unacknowledged, and the connection is
+// closed, so the client's next command fails and it must log in again.
+func (ss *submissionSession) revoke() {
+	ss.cancel()
+	ss.conn.Conn().Close()
 }
 
 // Mail starts a transaction from an address the user may send from: their
