@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test of Caduceus on a fresh machine: it starts PostgreSQL (or
-# installs it) and installs Debian's Chromium, ldap-utils, python3 (whose
+# installs it) and installs Debian's Chromium, ldap-utils, sieve-connect, python3 (whose
 # imaplib is a second IMAP client), libnss3-tools (a CPx card in Chromium),
 # Postfix (a second operator for the
 # trust-space interop test) and testssl.sh when missing, builds versitygw (the
@@ -50,6 +50,8 @@ ensure_tools() {
 	local missing=()
 	command -v chromium >/dev/null || missing+=(chromium)
 	command -v ldapsearch >/dev/null || missing+=(ldap-utils)
+	# A ManageSieve client we did not write (internal/managesieve).
+	command -v sieve-connect >/dev/null || missing+=(sieve-connect)
 	command -v pg_isready >/dev/null || missing+=(postgresql-client)
 	command -v python3 >/dev/null || missing+=(python3)
 	# certutil and pk12util put a test CPx card in Chromium's NSS database.

@@ -124,6 +124,8 @@ type Listen struct {
 	HTTPS       string `toml:"https"`
 	Metrics     string `toml:"metrics"`
 	LDAP        string `toml:"ldap"`
+	// ManageSieve serves RFC 5804 (port 4190), with STARTTLS.
+	ManageSieve string `toml:"managesieve"`
 }
 
 // TLS names the certificate and key; both empty means a self-signed
@@ -453,6 +455,7 @@ func (l Listen) byName() map[string]string {
 	return map[string]string{
 		"smtp": l.SMTP, "submission": l.Submission, "submissions": l.Submissions,
 		"imap": l.IMAP, "imaps": l.IMAPS, "https": l.HTTPS, "metrics": l.Metrics, "ldap": l.LDAP,
+		"managesieve": l.ManageSieve,
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"caduceus/internal/config"
 	"caduceus/internal/core"
 	"caduceus/internal/imap"
+	"caduceus/internal/managesieve"
 	"caduceus/internal/queue"
 	"caduceus/internal/smtp"
 	"caduceus/internal/web"
@@ -75,6 +76,17 @@ func (s *Server) startDoors(ctx context.Context) error {
 			CommandRate:        s.Config.IMAP.CommandRate,
 		})
 		s.serve(d.name, func() error { return srv.Serve(ln) })
+		s.onStop(srv.Shutdown)
+	}
+	if l.ManageSieve != "" {
+		ln, err := s.listen("managesieve", l.ManageSieve)
+		if err != nil {
+			return err
+		}
+		srv := managesieve.NewServer(s.Core, managesieve.Options{
+			Hostname: s.Config.Hostname, TLS: s.TLS.Clone(), Logger: s.log.With("door", "managesieve"),
+		})
+		s.serve("managesieve", func() error { return srv.Serve(ln) })
 		s.onStop(srv.Shutdown)
 	}
 	return nil

@@ -27,7 +27,7 @@ import (
 
 func TestListenersHealthAndMetrics(t *testing.T) {
 	srv := servertest.Start(t, servertest.Options{Users: []string{"alice"}})
-	for _, name := range []string{"smtp", "submission", "submissions", "imap", "imaps", "https", "metrics"} {
+	for _, name := range []string{"smtp", "submission", "submissions", "imap", "imaps", "https", "metrics", "managesieve"} {
 		if srv.Addr(name) == "" {
 			t.Errorf("listener %s is not up", name)
 		}

@@ -47,7 +47,7 @@ func Start(t testing.TB, o Options) *server.Server {
 	cfg.DataDir = t.TempDir()
 	cfg.Listen = config.Listen{
 		SMTP: "127.0.0.1:0", Submission: "127.0.0.1:0", Submissions: "127.0.0.1:0",
-		IMAP: "127.0.0.1:0", IMAPS: "127.0.0.1:0", HTTPS: "127.0.0.1:0", Metrics: "127.0.0.1:0", LDAP: "127.0.0.1:0",
+		IMAP: "127.0.0.1:0", IMAPS: "127.0.0.1:0", HTTPS: "127.0.0.1:0", Metrics: "127.0.0.1:0", LDAP: "127.0.0.1:0", ManageSieve: "127.0.0.1:0",
 	}
 	cfg.Delivery.Relay = "127.0.0.1:1" // nothing leaves the machine unless a test sets a relay
 	// Door tests log in with Password; tests of device-only login turn it off.
