@@ -146,10 +146,12 @@ func (ss *session) Rcpt(to string, opts *gosmtp.RcptOptions) error {
 // every recipient's Inbox. The reply is 250 only once the core has
 // committed it. RFC 5321 §4.1.1.4 and §4.4.
 func (ss *session) Data(r io.Reader) error {
+	// The transaction stays under way until go-smtp has written the reply
+	// and calls Reset, so that a drain never closes the connection between
+	// the commit and the 250.
 	if !ss.enter() {
 		return shuttingDown()
 	}
-	defer ss.leave()
 	start := time.Now()
 	m, err := ReadMessage(r, maxHeaderBytes)
 	if err != nil {

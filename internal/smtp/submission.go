@@ -172,10 +172,12 @@ func (ss *submissionSession) Rcpt(to string, opts *gosmtp.RcptOptions) error {
 // where needed (RFC 6409 §8), delivers local recipients, queues remote ones
 // and files the Sent copy, all in one commit before the 250.
 func (ss *submissionSession) Data(r io.Reader) error {
+	// The transaction stays under way until go-smtp has written the reply
+	// and calls Reset, so that a drain never closes the connection between
+	// the commit and the 250.
 	if !ss.enter() {
 		return shuttingDown()
 	}
-	defer ss.leave()
 	start := time.Now()
 	var buf bytes.Buffer
 	buf.Grow(4096)
