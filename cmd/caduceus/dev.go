@@ -180,8 +180,8 @@ func qEncode(s string) string {
 func printDev(e env, srv *server.Server, dir, cfgPath string) {
 	w := e.stdout
 	fmt.Fprintf(w, "\nCaduceus demo node is running (data in %s, Ctrl-C to stop).\n\n", srv.Config.DataDir)
-	if a := srv.Addr("https"); a != "" {
-		fmt.Fprintf(w, "  Web app     https://%s/   (self-signed certificate)\n", a)
+	if srv.Addr("https") != "" {
+		fmt.Fprintf(w, "  Web app     %s/   (self-signed certificate; passkeys work at this address)\n", srv.BaseURL())
 	}
 	for _, l := range []struct{ name, label string }{
 		{"smtp", "SMTP MX"}, {"submission", "Submission (STARTTLS)"}, {"submissions", "Submission (TLS)"},

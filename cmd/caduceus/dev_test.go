@@ -51,7 +51,7 @@ func TestDev(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	for _, want := range []string{"https://127.0.0.1:", "account_password_for_mail = true", "IMAP (TLS)", "claire.martin@chu-demo.mssante.fr", devPassword, "cardiologie@", "caduceus dev outbox --dir " + dir} {
+	for _, want := range []string{"https://localhost:", "account_password_for_mail = true", "IMAP (TLS)", "claire.martin@chu-demo.mssante.fr", devPassword, "cardiologie@", "caduceus dev outbox --dir " + dir} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("dev output lacks %q:\n%s", want, out.String())
 		}

@@ -135,7 +135,7 @@ func (s *Server) webHandler(ctx context.Context) (http.Handler, error) {
 	}
 	app, err := web.New(s.Core, web.Options{
 		Hostname:        s.Config.Hostname,
-		BaseURL:         s.baseURL(),
+		BaseURL:         s.BaseURL(),
 		Logger:          s.log.With("door", "web"),
 		Mailer:          noticeMailer{s.Core},
 		Auth:            auth.NewSQLStore(s.Store),
@@ -182,19 +182,18 @@ func (s *Server) mailSettings() autoconfig.Settings {
 	return MailSettings(c)
 }
 
-// baseURL is the public URL of the web app.
-func (s *Server) baseURL() string {
+// BaseURL is the public URL of the web app: [web] base_url, else the
+// hostname with the HTTPS listener's port. A node named localhost (caduceus
+// dev) is reached as https://localhost:PORT, a name WebAuthn accepts, so
+// that passkeys work there too.
+func (s *Server) BaseURL() string {
 	if s.Config.Web.BaseURL != "" {
 		return s.Config.Web.BaseURL
 	}
 	host := s.Config.Hostname
 	if a := s.Addr("https"); a != "" {
 		if _, port, err := net.SplitHostPort(a); err == nil && port != "443" {
-			if host == "localhost" {
-				host = a
-			} else {
-				host = net.JoinHostPort(host, port)
-			}
+			host = net.JoinHostPort(host, port)
 		}
 	}
 	return "https://" + host

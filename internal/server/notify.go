@@ -14,7 +14,7 @@ import (
 // and before the doors, so that it hears of the first delivery.
 func (s *Server) startNotifier(ctx context.Context) {
 	s.notifier = notify.New(s.Core, notify.Options{
-		BaseURL:  strings.TrimSuffix(s.baseURL(), "/"),
+		BaseURL:  strings.TrimSuffix(s.BaseURL(), "/"),
 		From:     "noreply@" + s.Config.Hostname,
 		Hostname: s.Config.Hostname,
 		Logger:   s.log.With("task", "notify"),
