@@ -73,6 +73,7 @@ type backend interface {
 	append(sealed []byte, size int64) (Ref, error)
 	appendSpool(sp *Spool) (Ref, error)
 	sync() error
+	lost(n int64) bool
 	reader(n int64) (io.ReaderAt, error)
 	ping() error
 	close() error
@@ -177,8 +178,14 @@ func (s *Store) Append(sealed []byte, size int64) (Ref, error) { return s.b.appe
 // Sync makes every blob appended so far durable: the group-commit point. On
 // disk it is one fsync per segment touched; on S3, the upload of the batch as
 // one object. A Sync that fails leaves the blobs appended since the last one
-// unusable: their callers must fail.
+// unusable: their callers must fail. A Sync that finds the blobs taken by a
+// concurrent one returns once that one is done, but only that one hears of
+// its failure: a caller that appends while others Sync checks Lost after.
 func (s *Store) Sync() error { return s.b.sync() }
+
+// Lost reports whether ref's blob was carried by a Sync that failed (its
+// segment's fsync, or its object's upload): it must not be referenced.
+func (s *Store) Lost(ref Ref) bool { return s.b.lost(ref.Segment) }
 
 // Open returns a reader of a blob's plaintext that decrypts only the chunks it is
 // asked for.

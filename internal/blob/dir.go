@@ -26,6 +26,7 @@ type dirBackend struct {
 	dirty   []*os.File // segments written since the last Sync, the active one included
 
 	readers sync.Map // segment number → *os.File opened for reading
+	failed  sync.Map // path → struct{}: segments whose fsync failed
 }
 
 // maxSegment is the size past which a new segment file is started.
@@ -85,10 +86,18 @@ func (d *dirBackend) sync() error {
 	d.mu.Unlock()
 	for _, f := range dirty {
 		if err := f.Sync(); err != nil && !errors.Is(err, os.ErrClosed) {
+			// What the kernel held for the file may be gone: nothing
+			// appended to it before can be trusted.
+			d.failed.Store(f.Name(), struct{}{})
 			return fmt.Errorf("sync %s: %w", f.Name(), err)
 		}
 	}
 	return nil
+}
+
+func (d *dirBackend) lost(n int64) bool {
+	_, ok := d.failed.Load(d.path(n))
+	return ok
 }
 
 func (d *dirBackend) reader(seg int64) (io.ReaderAt, error) {
@@ -141,6 +150,7 @@ func (d *dirBackend) rotate() error {
 		// A concurrent Sync may still hold this file: sync it here, and Sync
 		// treats an already closed file as done.
 		if err := d.cur.Sync(); err != nil {
+			d.failed.Store(d.cur.Name(), struct{}{})
 			return fmt.Errorf("sync segment %d: %w", d.segment, err)
 		}
 		d.dirty = nil

@@ -120,6 +120,7 @@ type s3Backend struct {
 	num    int64      // the segment number of the batch
 	offset int64      // its size
 	last   int64      // the last segment number taken
+	failed sync.Map   // segment number → struct{}: batches whose upload failed
 }
 
 // OpenS3 opens the store in the bucket opts.URL names, with the master key.
@@ -238,6 +239,7 @@ func (b *s3Backend) appendSpool(sp *Spool) (Ref, error) {
 // discard drops a batch whose file failed: its blobs' Refs name an object
 // that will never exist, and their callers fail. b.mu is held.
 func (b *s3Backend) discard() {
+	b.failed.Store(b.num, struct{}{})
 	b.batch.Close()
 	b.batch = nil
 }
@@ -261,10 +263,16 @@ func (b *s3Backend) sync() error {
 	// Never replace an object: a Ref would then name other bytes.
 	opts.SetMatchETagExcept("*")
 	if _, err := b.client.PutObject(ctx, b.u.bucket, b.objectName(num), io.NewSectionReader(f, 0, size), size, opts); err != nil {
+		b.failed.Store(num, struct{}{})
 		return fmt.Errorf("upload blob object %d to bucket %s: %w", num, b.u.bucket, err)
 	}
 	b.seed(f, num, size)
 	return nil
+}
+
+func (b *s3Backend) lost(n int64) bool {
+	_, ok := b.failed.Load(n)
+	return ok
 }
 
 // seed puts a freshly uploaded object into the read cache: new messages are

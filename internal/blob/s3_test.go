@@ -88,6 +88,9 @@ func TestS3RoundTrip(t *testing.T) {
 			if !bytes.Equal(got, b.plain) {
 				t.Errorf("%s: size %d: plaintext differs", name, b.ref.Size)
 			}
+			if st.Lost(b.ref) {
+				t.Errorf("%s: size %d: reported lost", name, b.ref.Size)
+			}
 		}
 	}
 	// Another key does not open them.
@@ -263,13 +266,22 @@ func TestS3SyncFailure(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Append(sealed, 5); err != nil {
+	ref, err := s.Append(sealed, 5)
+	if err != nil {
 		t.Fatal(err)
 	}
 	srv.Stop(t)
 	err = s.Sync()
 	if err == nil || !strings.Contains(err.Error(), "upload blob object") {
 		t.Fatalf("Sync with the server down: %v, want an upload error", err)
+	}
+	// Another appender whose blob that Sync carried hears it from Lost: its
+	// own Sync finds nothing left to upload.
+	if err := s.Sync(); err != nil {
+		t.Fatalf("second Sync: %v", err)
+	}
+	if !s.Lost(ref) {
+		t.Error("the blob of the failed upload is not reported lost")
 	}
 	if err := s.Ping(); err == nil {
 		t.Error("Ping with the server down: no error")

@@ -173,6 +173,12 @@ func (s *Service) compactSegment(ctx context.Context, actor Actor, n int64, opts
 	if err := s.blobs.Sync(); err != nil {
 		return fmt.Errorf("sync blob copies: %w", err)
 	}
+	// The committer's Sync may have carried some copies, and failed.
+	for _, m := range moves {
+		if s.blobs.Lost(m.to) {
+			return fmt.Errorf("segment %d, blob %d: its copy was lost with a failed sync", n, m.id)
+		}
+	}
 	if opts.failAt == "copied" {
 		return errCompactCrash
 	}
