@@ -98,6 +98,11 @@ imaps = "$host:$port"
 [imap]
 command_rate = 100000
 max_conns_per_ip = 5000
+
+# imaptest logs in with one password for every user: let mail clients use
+# the account password (production asks for a device credential instead).
+[auth]
+account_password_for_mail = true
 EOF
 	"$work/caduceus" domain add "$domain" --config "$work/caduceus.toml" >/dev/null
 	for u in imaptest imaptest2 u1 u2 u3 u4; do
