@@ -153,6 +153,9 @@ func (s *Service) PutSieveScript(ctx context.Context, actor Actor, mailboxID int
 	if err := checkSieveName(name); err != nil {
 		return err
 	}
+	if len(content) > MaxSieveSize {
+		return fmt.Errorf("%w: a script may hold %d bytes", ErrQuota, MaxSieveSize)
+	}
 	if err := CheckSieveScript(content); err != nil {
 		return err
 	}

@@ -160,23 +160,30 @@ func (s *Service) runSieve(ctx context.Context, script string, msg sieve.Message
 // filtersOf loads a mailbox's active script and enabled automatic reply,
 // when it has them and the reply is within its dates.
 func (s *Service) filtersOf(ctx context.Context, mailboxID int64) (string, *VacationSettings) {
-	var script string
-	err := s.st.QueryRow(ctx, `SELECT content FROM sieve_scripts WHERE mailbox_id = ? AND active = 1`, mailboxID).Scan(&script)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		s.log.Warn("load sieve script", "err", err)
+	// One round trip in the common case of a mailbox without filters.
+	var script sql.NullString
+	var vacation int
+	err := s.st.QueryRow(ctx, `SELECT (SELECT content FROM sieve_scripts WHERE mailbox_id = ? AND active = 1),
+		(SELECT COUNT(*) FROM sieve_vacation WHERE mailbox_id = ? AND enabled = 1)`, mailboxID, mailboxID).Scan(&script, &vacation)
+	if err != nil {
+		s.log.Warn("load sieve filters", "err", err)
+		return "", nil
+	}
+	if vacation == 0 {
+		return script.String, nil
 	}
 	v, err := s.vacation(ctx, mailboxID, true)
 	if err != nil {
 		if !errors.Is(err, ErrNotFound) {
 			s.log.Warn("load vacation", "err", err)
 		}
-		return script, nil
+		return script.String, nil
 	}
 	now := s.now()
 	if !v.Start.IsZero() && now.Before(v.Start) || !v.End.IsZero() && !now.Before(v.End) {
-		return script, nil
+		return script.String, nil
 	}
-	return script, &v
+	return script.String, &v
 }
 
 // placementFor maps Sieve flags to a placement: system flags by name,

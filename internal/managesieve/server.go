@@ -150,8 +150,13 @@ func (c *conn) Serve() {
 	if c.flush() != nil {
 		return
 	}
-	for !c.stopping.Load() {
+	for {
+		// Stop sets its flag, then the deadline: checking the flag after
+		// setting ours never misses it.
 		c.nc.SetReadDeadline(time.Now().Add(c.srv.opts.IdleTimeout))
+		if c.stopping.Load() {
+			break
+		}
 		args, err := c.readCommand()
 		if c.stopping.Load() {
 			break

@@ -23,6 +23,7 @@ import (
 // env is a core with a ManageSieve server on loopback.
 type env struct {
 	svc       *core.Service
+	srv       *managesieve.Server
 	addr      string
 	clientTLS *tls.Config
 }
@@ -44,7 +45,7 @@ func newEnv(t *testing.T, implicit bool) *env {
 		defer cancel()
 		srv.Shutdown(ctx)
 	})
-	return &env{svc: svc, addr: ln.Addr().String(), clientTLS: clientTLS}
+	return &env{svc: svc, srv: srv, addr: ln.Addr().String(), clientTLS: clientTLS}
 }
 
 // client speaks ManageSieve line by line.
@@ -243,4 +244,33 @@ func TestLogins(t *testing.T) {
 	c.do(`AUTHENTICATE "PLAIN" "`+plain("", "bob@"+coretest.Domain, coretest.Password)+`"`, "OK")
 	c.do(`PUTSCRIPT "x" "keep;"`, "OK")
 	c.do(`AUTHENTICATE "PLAIN" "`+plain("", "bob@"+coretest.Domain, coretest.Password)+`"`, "NO")
+}
+
+// Shutdown tells a connected client BYE.
+func TestShutdown(t *testing.T) {
+	e := newEnv(t, false)
+	c := e.dial(t, false)
+	c.response()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := e.srv.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if bye := c.response(); !strings.HasPrefix(bye[0], "BYE") {
+		t.Fatalf("got %q, want BYE", bye)
+	}
+}
+
+// Commands that cannot be read are refused, and a literal past the limit
+// ends the connection.
+func TestBadCommands(t *testing.T) {
+	e := newEnv(t, false)
+	c := e.dial(t, false)
+	c.response()
+	c.do("", "NO")
+	c.do(`NOOP "a" "b"`, "NO")
+	c.do(fmt.Sprintf("CHECKSCRIPT {%d+}", core.MaxSieveSize+1), "NO")
+	if bye := c.response(); !strings.HasPrefix(bye[0], "BYE") {
+		t.Fatalf("after a literal too big: %q, want BYE", bye)
+	}
 }

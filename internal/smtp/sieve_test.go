@@ -239,3 +239,25 @@ func TestVacation(t *testing.T) {
 		t.Errorf("bob's INBOX has %d messages, want all 12 kept", n)
 	}
 }
+
+// A colleague on the same server gets the automatic reply too: local
+// submissions run the recipient's filters.
+func TestVacationForLocalSender(t *testing.T) {
+	e := newEnv(t, smtp.Options{})
+	ctx := context.Background()
+	bob := coretest.Mailbox(t, e.svc, "bob@"+domain)
+	if err := e.svc.SetVacation(ctx, system, bob.ID, core.VacationSettings{Enabled: true, Text: "Absent cette semaine."}); err != nil {
+		t.Fatal(err)
+	}
+	c := e.login(t, "alice")
+	if err := send(c, "alice@"+domain, []string{"bob@" + domain}, message("alice@"+domain, "bob@"+domain, "local-1@"+domain)); err != nil {
+		t.Fatal(err)
+	}
+	inbox := e.folder(t, "alice", "INBOX")
+	if len(inbox) != 1 || !strings.Contains(inbox[0], "Auto-Submitted: auto-replied") || !strings.Contains(inbox[0], "Subject: Auto: Bilan") || !strings.Contains(inbox[0], "In-Reply-To: <local-1@"+domain+">") {
+		t.Fatalf("alice's INBOX: %q", inbox)
+	}
+	if n := count(t, e, "bob", "INBOX"); n != 1 {
+		t.Fatalf("bob's INBOX has %d, want 1", n)
+	}
+}
