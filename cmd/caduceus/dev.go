@@ -46,6 +46,7 @@ imaps = "127.0.0.1:1993"
 https = "127.0.0.1:8443"
 metrics = "127.0.0.1:9090"
 ldap = "127.0.0.1:3389"
+managesieve = "127.0.0.1:4190"
 
 # The demo users' password also opens IMAP and SMTP submission, so that any
 # mail client works at once. Production keeps the default (false): mail

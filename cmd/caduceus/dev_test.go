@@ -33,7 +33,7 @@ func (s *syncBuffer) String() string {
 // the demo users, and stops cleanly.
 func TestDev(t *testing.T) {
 	dir := t.TempDir()
-	cfg := strings.NewReplacer(":2525", ":0", ":5587", ":0", ":5465", ":0", ":1143", ":0", ":1993", ":0", ":8443", ":0", ":9090", ":0", ":3389", ":0").Replace(devConfig)
+	cfg := strings.NewReplacer(":2525", ":0", ":5587", ":0", ":5465", ":0", ":1143", ":0", ":1993", ":0", ":8443", ":0", ":9090", ":0", ":3389", ":0", ":4190", ":0").Replace(devConfig)
 	if err := os.WriteFile(filepath.Join(dir, "caduceus.toml"), []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -7,7 +7,7 @@ import (
 	"unicode/utf8"
 )
 
-// Extensions lists the capabilities this implementation has, as a script
+// extensions lists the capabilities this implementation has, as a script
 // names them in require and ManageSieve announces them in SIEVE.
 var extensions = []string{
 	"comparator-i;ascii-casemap",
@@ -314,8 +314,7 @@ func (c *checker) tags(n *node, spec map[string]tagSpec) (tagged, error) {
 	return out, nil
 }
 
-// positional checks that an argument list holds kinds, in order; a kind
-// tokString with single true requires a single string.
+// positional checks that an argument list holds kinds, in order.
 func positional(n *node, args []argument, want ...tokenKind) error {
 	if len(args) != len(want) {
 		return errorAt(n.pos, "%s takes %d argument(s) besides its tags, found %d", n.name, len(want), len(args))

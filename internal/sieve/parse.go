@@ -6,12 +6,11 @@ package sieve
 // argument is one argument of a command or test: a tag, a number or a
 // string list (a single string is a list of one).
 type argument struct {
-	pos    Pos
-	kind   tokenKind // tokTag, tokNumber or tokString
-	tag    string
-	num    int64
-	strs   []string
-	single bool // a string written alone, not in brackets
+	pos  Pos
+	kind tokenKind // tokTag, tokNumber or tokString
+	tag  string
+	num  int64
+	strs []string
 }
 
 // node is a command or a test as written.
@@ -109,7 +108,7 @@ func (p *parser) arguments(n *node, depth int) error {
 		case p.tok.kind == tokNumber:
 			n.args = append(n.args, argument{pos: p.tok.pos, kind: tokNumber, num: p.tok.num})
 		case p.tok.kind == tokString:
-			n.args = append(n.args, argument{pos: p.tok.pos, kind: tokString, strs: []string{p.tok.text}, single: true})
+			n.args = append(n.args, argument{pos: p.tok.pos, kind: tokString, strs: []string{p.tok.text}})
 		case p.isPunct("["):
 			a, err := p.stringList()
 			if err != nil {
