@@ -34,6 +34,10 @@ type cache struct {
 
 type blockKey struct{ seg, block int64 }
 
+// diskSize is what a file of n bytes takes on disk, in 4 KiB file system
+// blocks: the cache of many small objects is bounded by what it really uses.
+func diskSize(n int64) int64 { return (n + 4095) &^ 4095 }
+
 type cacheEntry struct {
 	key  blockKey
 	size int64
@@ -70,7 +74,7 @@ func openCache(dir string, max int64) (*cache, error) {
 			}
 			continue
 		}
-		all = append(all, found{k, info.Size(), info.ModTime()})
+		all = append(all, found{k, diskSize(info.Size()), info.ModTime()})
 	}
 	sort.Slice(all, func(i, j int) bool { return all[i].used.After(all[j].used) })
 	for _, f := range all {
@@ -111,7 +115,8 @@ func (c *cache) get(k blockKey) ([]byte, bool) {
 // the least recently used ones past the cache's size. A failure to write
 // only costs a later fetch.
 func (c *cache) put(k blockKey, b []byte) {
-	if int64(len(b)) > c.max {
+	size := diskSize(int64(len(b)))
+	if size > c.max {
 		return
 	}
 	f, err := os.CreateTemp(c.dir, "tmp-*")
@@ -131,12 +136,12 @@ func (c *cache) put(k blockKey, b []byte) {
 	defer c.mu.Unlock()
 	if el, ok := c.items[k]; ok {
 		c.used -= el.Value.(*cacheEntry).size
-		el.Value.(*cacheEntry).size = int64(len(b))
-		c.used += int64(len(b))
+		el.Value.(*cacheEntry).size = size
+		c.used += size
 		c.lru.MoveToFront(el)
 	} else {
-		c.items[k] = c.lru.PushFront(&cacheEntry{key: k, size: int64(len(b))})
-		c.used += int64(len(b))
+		c.items[k] = c.lru.PushFront(&cacheEntry{key: k, size: size})
+		c.used += size
 	}
 	c.evict()
 }
@@ -153,7 +158,7 @@ func (c *cache) drop(seg int64) {
 	}
 }
 
-// size returns the bytes the cache holds.
+// size returns the disk space the cache's files take, in 4 KiB blocks.
 func (c *cache) size() int64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/url"
 	"os"
+	"path"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -96,7 +97,7 @@ func RedactS3URL(raw string) string {
 	if err != nil {
 		return "s3://(invalid)"
 	}
-	return "s3://" + u.bucket + "/" + u.prefix + "?endpoint=" + u.endpoint
+	return "s3://" + path.Join(u.bucket, u.prefix) + "?endpoint=" + u.endpoint
 }
 
 // s3Timeout bounds one request to the bucket, its retries included.
