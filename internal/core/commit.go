@@ -29,7 +29,12 @@ type job struct {
 	model []byte
 	// text, when set, goes into the search index under the blob.
 	text *searchText
-	done chan error
+	// with are jobs committed with this one, all or none, after it: the
+	// other messages of one IMAP MULTIAPPEND. withRefs says where their
+	// blobs went.
+	with     []*job
+	withRefs []blobRef
+	done     chan error
 }
 
 // committer batches jobs: it appends every waiting blob and syncs the segment
@@ -123,14 +128,11 @@ func (c *committer) commit(batch []*job) {
 			continue
 		}
 		appended = true
-		var r blob.Ref
-		var err error
-		if j.spool != nil {
-			r, err = c.s.blobs.AppendSpool(j.spool)
-		} else {
-			r, err = c.s.blobs.Append(j.sealed, j.size)
+		refs[i] = c.appendBlob(j)
+		j.withRefs = j.withRefs[:0]
+		for _, w := range j.with {
+			j.withRefs = append(j.withRefs, c.appendBlob(w))
 		}
-		refs[i].segment, refs[i].offset, refs[i].length, refs[i].err = r.Segment, r.Offset, r.Length, err
 	}
 	// The blobs' fsync runs while the transaction writes their rows, which
 	// commit only once it has succeeded: no committed row names a blob that
@@ -236,8 +238,38 @@ func (c *committer) apply(ctx context.Context, batch []*job, refs []blobRef, syn
 	return errs, events, err
 }
 
-// runJob writes one job's rows: its blob's, its search index, then its own.
+// appendBlob appends a job's sealed blob to the blob store.
+func (c *committer) appendBlob(j *job) blobRef {
+	var r blob.Ref
+	var err error
+	if j.spool != nil {
+		r, err = c.s.blobs.AppendSpool(j.spool)
+	} else {
+		r, err = c.s.blobs.Append(j.sealed, j.size)
+	}
+	return blobRef{segment: r.Segment, offset: r.Offset, length: r.Length, err: err}
+}
+
+// runJob writes one job's rows, then those of the jobs committed with it:
+// a failure of any fails them all.
 func (c *committer) runJob(ctx context.Context, tx *store.Tx, j *job, ref blobRef, now int64) ([]Event, error) {
+	events, err := c.runOne(ctx, tx, j, ref, now)
+	for k, w := range j.with {
+		if err != nil {
+			return nil, err
+		}
+		if j.withRefs[k].err != nil {
+			return nil, j.withRefs[k].err
+		}
+		var ev []Event
+		ev, err = c.runOne(ctx, tx, w, j.withRefs[k], now)
+		events = append(events, ev...)
+	}
+	return events, err
+}
+
+// runOne writes one job's rows: its blob's, its search index, then its own.
+func (c *committer) runOne(ctx context.Context, tx *store.Tx, j *job, ref blobRef, now int64) ([]Event, error) {
 	var blobID int64
 	if j.sealed != nil || j.spool != nil {
 		var err error

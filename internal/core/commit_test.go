@@ -3,8 +3,10 @@ package core_test
 import (
 	"context"
 	"errors"
+	"io"
 	"strings"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"caduceus/internal/core"
@@ -140,6 +142,58 @@ func TestFailedBlobSyncCommitsNothing(t *testing.T) {
 		}
 		if problems, err := svc.Check(ctx, nil); err != nil || len(problems) > 0 {
 			t.Fatalf("check: %v %v", problems, err)
+		}
+	})
+}
+
+// AppendAll commits all its messages in one go, with consecutive UIDs, or
+// none: a reader failing on the third message, or the mailbox's quota
+// reached by the second, leaves the folder as it was (RFC 3502 §6.3.11).
+func TestAppendAllIsAllOrNothing(t *testing.T) {
+	storetest.EachEngine(t, func(t *testing.T, engine string) {
+		ctx := context.Background()
+		svc := coretest.New(t, coretest.Options{Engine: engine})
+		alice := coretest.User(t, svc, "alice", "Alice")
+		inbox := coretest.Folder(t, svc, alice.Address, "INBOX")
+		msg := func(i int) string { return "Subject: m" + string(rune('0'+i)) + "\r\n\r\nbody\r\n" }
+		items := func(n int, fail int) func() (*core.AppendItem, error) {
+			i := 0
+			return func() (*core.AppendItem, error) {
+				if i == n {
+					return nil, nil
+				}
+				i++
+				var r io.Reader = strings.NewReader(msg(i))
+				if i == fail {
+					r = io.MultiReader(strings.NewReader("Subject: m"), iotest.ErrReader(errors.New("connection lost")))
+				}
+				return &core.AppendItem{Flags: core.FlagSeen, R: r, Size: int64(len(msg(i)))}, nil
+			}
+		}
+		if _, err := svc.AppendAll(ctx, alice, inbox.ID, items(4, 3)); err == nil || !strings.Contains(err.Error(), "connection lost") {
+			t.Fatalf("append with a failing third reader: %v", err)
+		}
+		if f := coretest.Folder(t, svc, alice.Address, "INBOX"); f.Messages != 0 {
+			t.Fatalf("%d messages after a failed multiple append, want 0", f.Messages)
+		}
+		got, err := svc.AppendAll(ctx, alice, inbox.ID, items(3, 0))
+		if err != nil || len(got) != 3 {
+			t.Fatalf("append of 3: %d, %v", len(got), err)
+		}
+		for i, m := range got {
+			if m.UID != got[0].UID+uint32(i) || m.Flags&core.FlagSeen == 0 {
+				t.Errorf("message %d: UID %d flags %v, want UID %d and \\Seen", i, m.UID, m.Flags, got[0].UID+uint32(i))
+			}
+		}
+		mb := coretest.Mailbox(t, svc, alice.Address)
+		if err := svc.SetQuota(ctx, core.System("test"), mb.ID, 4*int64(len(msg(1)))+10); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := svc.AppendAll(ctx, alice, inbox.ID, items(2, 0)); !errors.Is(err, core.ErrQuota) {
+			t.Fatalf("append over quota: %v, want ErrQuota", err)
+		}
+		if f := coretest.Folder(t, svc, alice.Address, "INBOX"); f.Messages != 3 {
+			t.Fatalf("%d messages after an append over quota, want the 3 before", f.Messages)
 		}
 	})
 }

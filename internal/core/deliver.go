@@ -140,60 +140,136 @@ func (s *Service) Append(ctx context.Context, actor Actor, folderID int64, flags
 // file rather than in memory.
 const spoolFrom = 1 << 20
 
+// Limits of one AppendAll: how many messages, and how many bytes of small
+// ones it keeps sealed in memory before it spools them too.
+const (
+	maxAppendAll    = 1000
+	appendAllMemory = 32 << 20
+)
+
 // AppendFrom is Append reading the message from r, which must hold size
 // bytes and end there: a large message is sealed chunk by chunk into a
 // spool file as it is read, and its model computed from the same stream,
 // so that it is never whole in memory (an IMAP APPEND literal). An error
 // of r, even at its very end, fails the append.
 func (s *Service) AppendFrom(ctx context.Context, actor Actor, folderID int64, flags Flags, keywords []string, date time.Time, r io.Reader, size int64) (Message, error) {
-	f, a, err := s.folderAccess(ctx, actor, folderID, RightInsert)
+	given := false
+	msgs, err := s.AppendAll(ctx, actor, folderID, func() (*AppendItem, error) {
+		if given {
+			return nil, nil
+		}
+		given = true
+		return &AppendItem{Flags: flags, Keywords: keywords, Date: date, R: r, Size: size}, nil
+	})
 	if err != nil {
 		return Message{}, err
 	}
-	if size > s.opts.MessageSizeLimit {
-		return Message{}, ErrTooBig
-	}
-	if !a.Rights.Has(RightSeen) {
-		flags &^= FlagSeen
-	}
-	if !a.Rights.Has(RightDeleteMessages) {
-		flags &^= FlagDeleted
-	}
-	if !a.Rights.Has(RightWrite) {
-		flags &^= FlagAnswered | FlagFlagged | FlagDraft
-		keywords = nil
-	}
-	if date.IsZero() {
-		date = s.now()
-	}
-	j, md, err := s.sealStream(r, size)
+	return msgs[0], nil
+}
+
+// AppendItem is one message of AppendAll.
+type AppendItem struct {
+	Flags    Flags
+	Keywords []string
+	Date     time.Time // zero for now
+	R        io.Reader // exactly Size bytes
+	Size     int64
+}
+
+// AppendAll appends to a folder the messages next returns, until it returns
+// nil, all in one commit or none (IMAP MULTIAPPEND, RFC 3502 §6.3.11). Each
+// message is read to its end, sealed and modelled as AppendFrom does,
+// before next is called again, so that a door can read them one after the
+// other from its connection; an error of next or of a reader fails them
+// all, and is returned wrapped. It takes the insert right; flags the actor
+// may not set are dropped as in StoreFlags. The messages come back in order.
+func (s *Service) AppendAll(ctx context.Context, actor Actor, folderID int64, next func() (*AppendItem, error)) ([]Message, error) {
+	f, a, err := s.folderAccess(ctx, actor, folderID, RightInsert)
 	if err != nil {
-		return Message{}, fmt.Errorf("append to %s: %w", a.Address, err)
+		return nil, err
 	}
-	if j.spool != nil {
-		defer j.spool.Close()
-	}
-	var id int64
-	j.apply = func(ctx context.Context, tx *store.Tx, blobID int64) ([]Event, error) {
-		e, err := s.insertInto(ctx, tx, f.MailboxID, f.Name, blobID, size, flags, keywords, date, md)
+	var jobs []*job
+	defer func() {
+		for _, j := range jobs {
+			if j.spool != nil {
+				j.spool.Close()
+			}
+		}
+	}()
+	ids := make([]int64, 0, 1)
+	inMemory := int64(0)
+	for {
+		it, err := next()
 		if err != nil {
+			return nil, fmt.Errorf("append to %s: %w", a.Address, err)
+		}
+		if it == nil {
+			break
+		}
+		if len(jobs) == maxAppendAll {
+			return nil, fmt.Errorf("%w: more than %d messages in one append", ErrInvalid, maxAppendAll)
+		}
+		if it.Size > s.opts.MessageSizeLimit {
+			return nil, ErrTooBig
+		}
+		flags, keywords := it.Flags, it.Keywords
+		if !a.Rights.Has(RightSeen) {
+			flags &^= FlagSeen
+		}
+		if !a.Rights.Has(RightDeleteMessages) {
+			flags &^= FlagDeleted
+		}
+		if !a.Rights.Has(RightWrite) {
+			flags &^= FlagAnswered | FlagFlagged | FlagDraft
+			keywords = nil
+		}
+		date := it.Date
+		if date.IsZero() {
+			date = s.now()
+		}
+		spool := it.Size >= spoolFrom || inMemory+it.Size > appendAllMemory
+		j, md, err := s.sealStream(it.R, it.Size, spool)
+		if err != nil {
+			return nil, fmt.Errorf("append to %s: %w", a.Address, err)
+		}
+		if !spool {
+			inMemory += it.Size
+		}
+		k, size := len(jobs), it.Size
+		ids = append(ids, 0)
+		j.apply = func(ctx context.Context, tx *store.Tx, blobID int64) ([]Event, error) {
+			e, err := s.insertInto(ctx, tx, f.MailboxID, f.Name, blobID, size, flags, keywords, date, md)
+			if err != nil {
+				return nil, err
+			}
+			ids[k] = e.messageID
+			return []Event{e.Event}, s.audit.Record(ctx, tx, actor.audit("append", a.Address, nil, ""))
+		}
+		jobs = append(jobs, j)
+	}
+	if len(jobs) == 0 {
+		return nil, fmt.Errorf("%w: no message to append", ErrInvalid)
+	}
+	first := jobs[0]
+	first.with = jobs[1:]
+	if err := s.commit.submit(ctx, first); err != nil {
+		return nil, fmt.Errorf("append to %s: %w", a.Address, err)
+	}
+	out := make([]Message, len(ids))
+	for i, id := range ids {
+		if out[i], err = s.Message(ctx, actor, id); err != nil {
 			return nil, err
 		}
-		id = e.messageID
-		return []Event{e.Event}, s.audit.Record(ctx, tx, actor.audit("append", a.Address, nil, ""))
 	}
-	if err := s.commit.submit(ctx, j); err != nil {
-		return Message{}, fmt.Errorf("append to %s: %w", a.Address, err)
-	}
-	return s.Message(ctx, actor, id)
+	return out, nil
 }
 
 // sealStream reads a message of size bytes from r to its end and returns
 // the job that stores it, without its apply, and its model: sealed in
-// memory when small, else into a spool file while a second reader of the
-// same stream computes the model.
-func (s *Service) sealStream(r io.Reader, size int64) (*job, *model, error) {
-	if size < spoolFrom {
+// memory, or into a spool file when spool is set while a second reader of
+// the same stream computes the model.
+func (s *Service) sealStream(r io.Reader, size int64, spool bool) (*job, *model, error) {
+	if !spool {
 		data, err := io.ReadAll(r)
 		if err != nil {
 			return nil, nil, err

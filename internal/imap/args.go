@@ -291,21 +291,37 @@ func (p *Parser) statusItems() []string {
 	return items
 }
 
-// appendArgs: mailbox [SP flag-list] [SP date-time] SP (literal /
-// literal8 / "UTF8" SP "(" literal8 ")") (RFC 9051 §6.3.12, RFC 3516
-// §4.2, RFC 6855 §4). The message is left on the connection.
+// appendArgs: mailbox SP append-message (RFC 9051 §6.3.12); the other
+// messages of a MULTIAPPEND come with Parser.NextAppend.
 func (p *Parser) appendArgs() *AppendArgs {
 	a := &AppendArgs{}
 	p.sp()
 	a.Mailbox = p.mailbox()
 	p.sp()
+	p.appending = true
+	a.First = p.appendMessage()
+	return a
+}
+
+// appendMessage: [flag-list SP] [date-time SP] (literal / literal8 /
+// "UTF8" SP "(" literal8 ")" / "CATENATE" SP "(" ...) (RFC 9051 §6.3.12,
+// RFC 3516 §4.2, RFC 6855 §4, RFC 4469 §5). The message, or the first part
+// of a CATENATE, is left on the connection.
+func (p *Parser) appendMessage() *AppendMessage {
+	m := &AppendMessage{}
 	if p.peek() == '(' {
-		a.Flags = p.flagList()
+		m.Flags = p.flagList()
 		p.sp()
 	}
 	if p.peek() == '"' {
-		a.Date = p.dateTime()
+		m.Date = p.dateTime()
 		p.sp()
+	}
+	if p.takeWord("CATENATE") {
+		p.sp()
+		p.expect('(')
+		m.Catenate, p.catParts = true, 0
+		return m
 	}
 	utf8 := false
 	if p.takeWord("UTF8") {
@@ -316,19 +332,82 @@ func (p *Parser) appendArgs() *AppendArgs {
 			p.fail("UTF8 APPEND needs a literal8")
 		}
 	}
+	m.Message = p.messageLiteral(utf8)
+	return m
+}
+
+// messageLiteral reads the header of a literal streamed to the door: an
+// APPEND message or a CATENATE text part.
+func (p *Parser) messageLiteral(utf8 bool) *Literal {
 	n, sync, binary := p.literalHeader()
 	if p.err != nil {
-		return a
+		return nil
 	}
 	if n > p.limits.MaxMessage {
 		// RFC 7889 §4: the server may reject a too large message with TOOBIG.
 		p.failCode("NO", "TOOBIG", "message too large", !sync)
-		return a
+		return nil
 	}
 	lr := &literalReader{p: p, remaining: n, sync: sync, utf8: utf8}
 	p.lit = lr
-	a.Message = &Literal{Size: n, Sync: sync, Binary: binary, r: lr}
-	return a
+	return &Literal{Size: n, Sync: sync, Binary: binary, r: lr}
+}
+
+// NextAppend reads what follows the APPEND message the door has just read
+// to its end: nil at the end of the command, or the next message of a
+// MULTIAPPEND (RFC 3502 §6.3.11). An error is a *ParseError to answer, or
+// the connection's.
+func (p *Parser) NextAppend() (*AppendMessage, error) {
+	if p.pos == len(p.line) {
+		p.appending, p.lit = false, nil
+		return nil, nil
+	}
+	p.sp()
+	m := p.appendMessage()
+	if p.err != nil {
+		return nil, p.abortAppend()
+	}
+	return m, nil
+}
+
+// NextCatPart reads the next part of a CATENATE, after the door has read
+// the previous text part to its end: nil after the last (RFC 4469 §5:
+// cat-part = "TEXT" SP literal / "URL" SP astring).
+func (p *Parser) NextCatPart() (*CatPart, error) {
+	if p.catParts > 0 && p.take(')') {
+		return nil, nil
+	}
+	if p.catParts > 0 {
+		p.sp()
+	}
+	p.catParts++
+	part := &CatPart{}
+	switch {
+	case p.takeWord("TEXT"):
+		p.sp()
+		part.Text = p.messageLiteral(false)
+	case p.takeWord("URL"):
+		p.sp()
+		part.URL = p.astring()
+	default:
+		p.fail("CATENATE needs TEXT or URL parts")
+	}
+	if p.err != nil {
+		return nil, p.abortAppend()
+	}
+	return part, nil
+}
+
+// abortAppend ends an APPEND whose syntax failed after its first message,
+// skipping what the client still sends of it.
+func (p *Parser) abortAppend() error {
+	p.appending = false
+	if p.lit != nil && p.lit.done {
+		p.lit = nil
+	}
+	err := p.recover()
+	p.err = nil
+	return err
 }
 
 // fetchArgs: sequence-set SP ("ALL" / "FULL" / "FAST" / fetch-att /

@@ -15,6 +15,8 @@ import (
 // test that speaks it to a live server.
 var capabilityTests = map[string]string{
 	"IMAP4rev1":          "TestMailboxAndMessages",
+	"MULTIAPPEND":        "TestMultiAppend",
+	"CATENATE":           "TestCatenate",
 	"IMAP4rev2":          "TestEnableIMAP4rev2",
 	"LITERAL+":           "TestLiteralPlus",
 	"SASL-IR":            "TestAuthenticatePlain",

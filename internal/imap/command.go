@@ -96,14 +96,32 @@ type StatusArgs struct {
 	Items   []string
 }
 
-// AppendArgs are the arguments of APPEND (RFC 9051 §6.3.12). Message is
-// the message literal; it is read from the connection as the door reads
-// it, and must be read to its end, or abandoned with Parser.Discard.
+// AppendArgs are the arguments of APPEND (RFC 9051 §6.3.12), with
+// MULTIAPPEND (RFC 3502) and CATENATE (RFC 4469). First is the first
+// message. Messages are read from the connection as the door reads them:
+// the door reads one to its end, then asks Parser.NextAppend for the next,
+// until it returns nil at the end of the command; or it abandons the
+// command, which Parser.Discard skips.
 type AppendArgs struct {
 	Mailbox string
-	Flags   []string
-	Date    time.Time // zero when the client gave none
-	Message *Literal
+	First   *AppendMessage
+}
+
+// AppendMessage is one message of an APPEND: its flags, its date, and its
+// content: the literal Message, or, with Catenate, parts that the door
+// reads in turn with Parser.NextCatPart.
+type AppendMessage struct {
+	Flags    []string
+	Date     time.Time // zero when the client gave none
+	Message  *Literal
+	Catenate bool
+}
+
+// CatPart is one part of a CATENATE (RFC 4469 §5): the URL of a message
+// or part of one on this server, or a text literal, to read to its end.
+type CatPart struct {
+	URL  string
+	Text *Literal
 }
 
 // FetchArgs are the arguments of FETCH, with the CONDSTORE CHANGEDSINCE

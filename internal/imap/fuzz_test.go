@@ -18,6 +18,9 @@ func FuzzParseCommand(f *testing.F) {
 		"a UID FETCH 1:*,$ (FLAGS BODY.PEEK[1.2.HEADER.FIELDS.NOT (To)]<0.10>) (CHANGEDSINCE 1 VANISHED)\r\n",
 		"a APPEND INBOX (\\Seen) \"01-Jan-2024 00:00:00 +0000\" ~{3+}\r\nabc\r\n",
 		"a SEARCH RETURN (ALL) CHARSET UTF-8 OR (NOT SEEN) HEADER X {1+}\r\ny\r\n",
+		"a APPEND INBOX (\\Seen) {2+}\r\nhi (\\Flagged) {3+}\r\nbye\r\n",
+		"a APPEND INBOX CATENATE (URL \"/INBOX/;uid=1/;section=HEADER\" TEXT {4+}\r\nbody)\r\n",
+		"a APPEND INBOX CATENATE (TEXT {2+}\r\nhi URL /INBOX;UIDVALIDITY=9/;UID=1) {3+}\r\nbye\r\n",
 	} {
 		f.Add([]byte(seed))
 	}
@@ -30,10 +33,7 @@ func FuzzParseCommand(f *testing.F) {
 			switch {
 			case err == nil:
 				if a, ok := cmd.Args.(*AppendArgs); ok {
-					if a.Message.Size > limits.MaxMessage {
-						t.Fatalf("APPEND message of %d bytes accepted", a.Message.Size)
-					}
-					io.Copy(io.Discard, a.Message)
+					readAppend(t, p, a, limits)
 				}
 			case errors.As(err, &pe):
 				if pe.Status != "BAD" && pe.Status != "NO" {
@@ -48,4 +48,35 @@ func FuzzParseCommand(f *testing.F) {
 		}
 		t.Fatalf("parser made no progress on %q", data)
 	})
+}
+
+// readAppend reads every message of an APPEND, and every part of a
+// CATENATE, as a door would, checking the limits hold.
+func readAppend(t *testing.T, p *Parser, a *AppendArgs, limits Limits) {
+	read := func(l *Literal) bool {
+		if l.Size > limits.MaxMessage {
+			t.Fatalf("APPEND literal of %d bytes accepted", l.Size)
+		}
+		_, err := io.Copy(io.Discard, l)
+		return err == nil
+	}
+	for m := a.First; m != nil; {
+		if m.Catenate {
+			for {
+				part, err := p.NextCatPart()
+				if err != nil || part == nil {
+					break
+				}
+				if part.Text != nil && !read(part.Text) {
+					return
+				}
+			}
+		} else if !read(m.Message) {
+			return
+		}
+		var err error
+		if m, err = p.NextAppend(); err != nil {
+			return
+		}
+	}
 }

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"io"
 	"strings"
-	"time"
 
 	"caduceus/internal/core"
 )
@@ -192,9 +191,11 @@ func (l *literalErr) Read(b []byte) (int, error) {
 	return n, err
 }
 
-// cmdAppend stores a message (RFC 9051 §6.3.12) and reports its UID
-// (RFC 4315 APPENDUID). The message literal is read only once the
-// folder is known to exist.
+// cmdAppend stores the messages of an APPEND (RFC 9051 §6.3.12), all or
+// none when there are several (MULTIAPPEND, RFC 3502), each a literal or
+// put together from parts (CATENATE, RFC 4469), and reports their UIDs
+// (RFC 4315 APPENDUID). A message is read only once the folder is known to
+// exist, and the core commits them only once the whole command is read.
 func (c *conn) cmdAppend(cmd *Command) error {
 	a := cmd.Args.(*AppendArgs)
 	_, f, err := c.folder(a.Mailbox)
@@ -206,38 +207,91 @@ func (c *conn) cmdAppend(cmd *Command) error {
 		c.fail(cmd.Tag, err)
 		return nil
 	}
-	flags, kws, ok := coreFlags(a.Flags)
-	if !ok {
-		c.w.Tagged(cmd.Tag, "BAD", "", "unknown system flag")
-		return nil
+	// What went wrong reading the command is the connection's or the
+	// client's (a *ParseError, an *appendRefusal), not the core's.
+	var clientErr error
+	var lits []*literalErr
+	m := a.First
+	next := func() (*core.AppendItem, error) {
+		if m == nil {
+			var err error
+			if m, err = c.p.NextAppend(); err != nil || m == nil {
+				clientErr = err
+				return nil, err
+			}
+		}
+		it, err := c.appendItem(m)
+		m = nil
+		if err != nil {
+			clientErr = err
+			return nil, err
+		}
+		if l, ok := it.R.(*literalErr); ok {
+			lits = append(lits, l)
+		}
+		return it, nil
 	}
-	date := a.Date
-	if date.IsZero() {
-		date = time.Now()
+	msgs, err := c.srv.svc.AppendAll(c.ctx, c.actor, f.ID, next)
+	for _, l := range lits {
+		if l.err != nil && clientErr == nil {
+			clientErr = l.err
+		}
 	}
-	// The core reads the literal as it stores it, never whole in memory;
-	// what went wrong reading it is the connection's, not the core's.
-	lit := &literalErr{r: a.Message}
-	m, err := c.srv.svc.AppendFrom(c.ctx, c.actor, f.ID, flags, kws, date, lit, a.Message.Size)
 	var pe *ParseError
+	var refusal *appendRefusal
 	switch {
-	case errors.As(lit.err, &pe):
+	case errors.As(clientErr, &pe):
 		c.w.Tagged(cmd.Tag, pe.Status, pe.Code, pe.Msg)
 		return nil
-	case lit.err != nil:
-		return lit.err
+	case errors.As(clientErr, &refusal):
+		c.w.Tagged(cmd.Tag, "NO", refusal.code, refusal.text)
+		return nil
+	case clientErr != nil:
+		return clientErr
 	case err != nil:
 		c.fail(cmd.Tag, err)
 		return nil
 	}
 	if sel := c.sel; sel != nil && sel.folder.ID == f.ID {
-		if sel.ownChange(m.ModSeq) {
-			sel.tracker.Added(m.UID)
-		} else {
-			sel.changed = true
+		for _, m := range msgs {
+			if sel.ownChange(m.ModSeq) {
+				sel.tracker.Added(m.UID)
+			} else {
+				sel.changed = true
+			}
 		}
 	}
 	c.sync(true)
-	c.ok(cmd.Tag, "APPENDUID "+itoa(f.UIDValidity)+" "+itoa(m.UID), "APPEND done")
+	uids := itoa(msgs[0].UID)
+	if n := len(msgs); n > 1 {
+		uids += ":" + itoa(msgs[n-1].UID)
+	}
+	c.ok(cmd.Tag, "APPENDUID "+itoa(f.UIDValidity)+" "+uids, "APPEND done")
 	return nil
+}
+
+// appendRefusal is an APPEND refused for what the client asked (a bad
+// CATENATE URL, an unknown flag), answered NO with its code.
+type appendRefusal struct{ code, text string }
+
+func (r *appendRefusal) Error() string { return "imap: append refused: " + r.text }
+
+// appendItem turns one APPEND message into what the core appends: its
+// literal, read as the core reads it, or its CATENATE parts.
+func (c *conn) appendItem(m *AppendMessage) (*core.AppendItem, error) {
+	flags, kws, ok := coreFlags(m.Flags)
+	if !ok {
+		return nil, &ParseError{Status: "BAD", Msg: "unknown system flag"}
+	}
+	it := &core.AppendItem{Flags: flags, Keywords: kws, Date: m.Date}
+	if m.Catenate {
+		r, size, err := c.catenate()
+		if err != nil {
+			return nil, err
+		}
+		it.R, it.Size = r, size
+		return it, nil
+	}
+	it.R, it.Size = &literalErr{r: m.Message}, m.Message.Size
+	return it, nil
 }

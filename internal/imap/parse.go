@@ -58,6 +58,10 @@ type Parser struct {
 	tag  string
 	err  error
 	lit  *literalReader // APPEND message, possibly unread
+	// appending is set while an APPEND's messages are being read: its line
+	// goes on after a literal (MULTIAPPEND, CATENATE).
+	appending bool
+	catParts  int // parts of the current CATENATE read so far
 }
 
 // NewParser returns a parser reading from r. cont is called before the
@@ -75,7 +79,7 @@ func (p *Parser) ReadCommand() (*Command, error) {
 	if err := p.Discard(); err != nil {
 		return nil, err
 	}
-	p.tag, p.err, p.used = "", nil, 0
+	p.tag, p.err, p.used, p.appending = "", nil, 0, false
 	if cap(p.line) > 16<<10 {
 		p.line = nil // do not keep a large buffer on an idle connection
 	}
@@ -83,7 +87,7 @@ func (p *Parser) ReadCommand() (*Command, error) {
 		return nil, err
 	}
 	cmd := p.command()
-	if p.err == nil && p.pos != len(p.line) {
+	if p.err == nil && !p.appending && p.pos != len(p.line) {
 		p.fail("unexpected %q after command", p.rest())
 	}
 	if p.err != nil {
@@ -102,16 +106,19 @@ func (p *Parser) ReadLine() (string, error) {
 	return string(p.line), nil
 }
 
-// Discard reads and drops what is left of the current APPEND message and
-// its command line, so the next command can be read. A synchronizing
-// literal the client was never asked for is not read at all.
+// Discard reads and drops what is left of the current APPEND, a message
+// or a CATENATE part under way and the rest of its command line, so the
+// next command can be read. A synchronizing literal the client was never
+// asked for is not read at all.
 func (p *Parser) Discard() error {
-	lr := p.lit
+	lr, appending := p.lit, p.appending
+	p.lit, p.appending = nil, false
 	if lr == nil || lr.done {
-		p.lit = nil
+		if appending {
+			return p.skipLiterals()
+		}
 		return nil
 	}
-	p.lit = nil
 	lr.done = true
 	if lr.sync && !lr.started {
 		return nil
@@ -330,9 +337,9 @@ func (lr *literalReader) Read(b []byte) (int, error) {
 	return n, err
 }
 
-// finish reads the end of the command line after the literal and checks
-// it holds nothing else, so a door commits the message only for a whole
-// and valid command.
+// finish reads the line that goes on after the literal, for
+// Parser.NextAppend or NextCatPart to read: a door commits the messages
+// only once NextAppend has found the end of a whole and valid command.
 func (lr *literalReader) finish() error {
 	p := lr.p
 	lr.done = true
@@ -341,9 +348,6 @@ func (lr *literalReader) finish() error {
 	}
 	if lr.utf8 {
 		p.expect(')')
-	}
-	if p.err == nil && p.pos != len(p.line) {
-		p.fail("unexpected %q after APPEND message", p.rest())
 	}
 	if p.err != nil {
 		err := p.err

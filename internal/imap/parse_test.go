@@ -267,7 +267,7 @@ func TestParseAppend(t *testing.T) {
 			[]string{`\Draft`, `\Seen`}, time.Date(2024, 3, 5, 10, 11, 12, 0, time.FixedZone("", 3600)), "hello", false, 0, ""},
 		{"literal8", "a APPEND INBOX ~{3+}\r\na\x00b\r\n", nil, time.Time{}, "a\x00b", true, 0, ""},
 		{"utf8", "a APPEND INBOX UTF8 (~{2+}\r\nhi)\r\n", nil, time.Time{}, "hi", true, 0, ""},
-		{"garbage after message", "a APPEND INBOX {2+}\r\nhi x\r\n", nil, time.Time{}, "hi", false, 0, "unexpected"},
+		{"garbage after message", "a APPEND INBOX {2+}\r\nhi x\r\n", nil, time.Time{}, "hi", false, 0, "expected '{'"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -277,16 +277,24 @@ func TestParseAppend(t *testing.T) {
 				t.Fatalf("ReadCommand: %v", err)
 			}
 			a := cmd.Args.(*AppendArgs)
-			if a.Mailbox != "INBOX" && a.Mailbox != "Drafts" || !reflect.DeepEqual(a.Flags, tt.flags) || !a.Date.Equal(tt.date) {
+			m := a.First
+			if a.Mailbox != "INBOX" && a.Mailbox != "Drafts" || !reflect.DeepEqual(m.Flags, tt.flags) || !m.Date.Equal(tt.date) {
 				t.Errorf("args = %+v", a)
 			}
 			if *conts != 0 {
 				t.Errorf("continuation sent before the door read the message")
 			}
-			if a.Message.Binary != tt.binary || a.Message.Size != int64(len(tt.msg)) {
-				t.Errorf("literal = %+v", a.Message)
+			if m.Message.Binary != tt.binary || m.Message.Size != int64(len(tt.msg)) {
+				t.Errorf("literal = %+v", m.Message)
 			}
-			body, err := io.ReadAll(a.Message)
+			body, err := io.ReadAll(m.Message)
+			if err == nil {
+				// The end of the command is checked after the message.
+				var more *AppendMessage
+				if more, err = p.NextAppend(); err == nil && more != nil {
+					t.Errorf("a second message after %q", tt.msg)
+				}
+			}
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Errorf("reading message: %v, want error containing %q", err, tt.wantErr)
