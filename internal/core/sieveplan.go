@@ -154,7 +154,7 @@ func (s *Service) runSieve(ctx context.Context, script string, msg sieve.Message
 	}
 	ctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
-	return sieve.Run(ctx, sc, msg)
+	return sieve.RunAt(ctx, sc, msg, s.now())
 }
 
 // filtersOf loads a mailbox's active script and enabled automatic reply,

@@ -1,9 +1,13 @@
 package sieve
 
 import (
+	"errors"
+	"maps"
 	"net/mail"
 	"slices"
+	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 )
 
@@ -11,12 +15,15 @@ import (
 // names them in require and ManageSieve announces them in SIEVE.
 var extensions = []string{
 	"comparator-i;ascii-casemap",
+	"comparator-i;ascii-numeric",
 	"comparator-i;octet",
 	"copy",
+	"date",
 	"envelope",
 	"fileinto",
 	"imap4flags",
 	"reject",
+	"relational",
 	"vacation",
 }
 
@@ -93,6 +100,8 @@ const (
 	testEnvelope
 	testSize
 	testHasflag
+	testDate
+	testCurrentdate
 )
 
 type matchType int
@@ -101,6 +110,17 @@ const (
 	matchIs matchType = iota
 	matchContains
 	matchMatches
+	matchValue // RFC 5231 :value
+	matchCount // RFC 5231 :count
+)
+
+// comparator is how values compare (RFC 4790 §9).
+type comparator int
+
+const (
+	cmpCasemap comparator = iota
+	cmpOctet
+	cmpNumeric
 )
 
 type addressPart int
@@ -119,10 +139,17 @@ type test struct {
 	names []string // header names, envelope parts
 	keys  []string
 	match matchType
-	octet bool // comparator i;octet, else i;ascii-casemap
+	rel   string // :value and :count's relation: gt, ge, lt, le, eq, ne
+	cmp   comparator
 	part  addressPart
 	over  bool
 	limit int64
+	// date and currentdate (RFC 5260): the part compared, and the zone
+	// the date is seen in (nil: the local zone; originalZone: the
+	// header's own).
+	datePart     string
+	zone         *time.Location
+	originalZone bool
 }
 
 // Parse reads and checks a script under DefaultLimits. Its errors are
@@ -499,17 +526,27 @@ var matchTags = map[string]tagSpec{
 	"is":         {group: "match"},
 	"contains":   {group: "match"},
 	"matches":    {group: "match"},
+	"value":      {group: "match", param: tokString, ext: "relational"},
+	"count":      {group: "match", param: tokString, ext: "relational"},
 	"comparator": {param: tokString},
 }
 
-var addressTags = map[string]tagSpec{
-	"is":         {group: "match"},
-	"contains":   {group: "match"},
-	"matches":    {group: "match"},
-	"comparator": {param: tokString},
-	"all":        {group: "part"},
-	"localpart":  {group: "part"},
-	"domain":     {group: "part"},
+var addressTags = withTags(matchTags, map[string]tagSpec{
+	"all":       {group: "part"},
+	"localpart": {group: "part"},
+	"domain":    {group: "part"},
+})
+
+var dateTags = withTags(matchTags, map[string]tagSpec{
+	"zone":         {group: "zone", param: tokString},
+	"originalzone": {group: "zone"},
+})
+
+// withTags returns the union of two tag sets.
+func withTags(a, b map[string]tagSpec) map[string]tagSpec {
+	out := maps.Clone(a)
+	maps.Copy(out, b)
+	return out
 }
 
 var sizeTags = map[string]tagSpec{"over": {group: "limit"}, "under": {group: "limit"}}
@@ -579,7 +616,7 @@ func (c *checker) test(n *node) (*test, error) {
 			if err := positional(n, tg.pos, tokString); err != nil {
 				return nil, err
 			}
-			t.keys = tg.pos[0].strs
+			t.keys = splitFlags(tg.pos[0].strs)
 			return t, nil
 		}
 		if err := positional(n, tg.pos, tokString, tokString); err != nil {
@@ -606,6 +643,8 @@ func (c *checker) test(n *node) (*test, error) {
 			return t, nil
 		}
 		return t, checkFieldNames(n, tg.pos[0])
+	case "date", "currentdate":
+		return c.dateTest(n, t)
 	case "size":
 		t.kind = testSize
 		tg, err := c.tags(n, sizeTags)
@@ -632,6 +671,22 @@ func (c *checker) comparison(n *node, tg tagged, t *test) error {
 		t.match = matchContains
 	case "matches":
 		t.match = matchMatches
+	case "value", "count":
+		t.match = matchValue
+		if tg.tags["match"].tag == "count" {
+			t.match = matchCount
+		}
+		a := tg.par["match"]
+		rel, err := singleString(n, a, "the relation")
+		if err != nil {
+			return err
+		}
+		t.rel = strings.ToLower(rel)
+		switch t.rel {
+		case "gt", "ge", "lt", "le", "eq", "ne":
+		default:
+			return errorAt(a.pos, "relation %q is not one of gt, ge, lt, le, eq, ne (RFC 5231)", rel)
+		}
 	}
 	switch tg.tags["part"].tag {
 	case "localpart":
@@ -646,13 +701,93 @@ func (c *checker) comparison(n *node, tg tagged, t *test) error {
 		}
 		switch name {
 		case "i;octet":
-			t.octet = true
+			t.cmp = cmpOctet
 		case "i;ascii-casemap":
+		case "i;ascii-numeric":
+			if !c.required["comparator-i;ascii-numeric"] {
+				return errorAt(a.pos, "comparator \"i;ascii-numeric\" needs require \"comparator-i;ascii-numeric\"")
+			}
+			t.cmp = cmpNumeric
+			if t.match == matchContains || t.match == matchMatches {
+				return errorAt(a.pos, "comparator \"i;ascii-numeric\" compares whole numbers: use :is, :value or :count")
+			}
 		default:
-			return errorAt(a.pos, "comparator %q is not supported: use \"i;ascii-casemap\" or \"i;octet\"", name)
+			return errorAt(a.pos, "comparator %q is not supported: use \"i;ascii-casemap\", \"i;octet\" or \"i;ascii-numeric\"", name)
 		}
 	}
 	return nil
+}
+
+// dateParts are the parts of a date the date tests compare (RFC 5260 §4.2).
+var dateParts = []string{"year", "month", "day", "date", "julian", "hour", "minute", "second", "time", "iso8601", "std11", "zone", "weekday"}
+
+// dateTest checks date and currentdate (RFC 5260 §4, §5).
+func (c *checker) dateTest(n *node, t *test) (*test, error) {
+	if err := c.need(n, "date"); err != nil {
+		return nil, err
+	}
+	tg, err := c.tags(n, dateTags)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.comparison(n, tg, t); err != nil {
+		return nil, err
+	}
+	if a, ok := tg.par["zone"]; ok {
+		z, err := singleString(n, a, ":zone")
+		if err != nil {
+			return nil, err
+		}
+		if t.zone, err = parseZone(z); err != nil {
+			return nil, errorAt(a.pos, "zone %q is not +hhmm or -hhmm", z)
+		}
+	}
+	t.originalZone = tg.has("zone") && tg.tags["zone"].tag == "originalzone"
+	want := []tokenKind{tokString, tokString}
+	t.kind = testCurrentdate
+	if n.name == "date" {
+		want = append(want, tokString)
+		t.kind = testDate
+	} else if t.originalZone {
+		return nil, errorAt(tg.tags["zone"].pos, "currentdate has no :originalzone")
+	}
+	if err := positional(n, tg.pos, want...); err != nil {
+		return nil, err
+	}
+	args := tg.pos
+	if n.name == "date" {
+		if err := checkFieldNames(n, args[0]); err != nil {
+			return nil, err
+		}
+		t.names, args = args[0].strs, args[1:]
+	}
+	part, err := singleString(n, args[0], "the date part")
+	if err != nil {
+		return nil, err
+	}
+	t.datePart = strings.ToLower(part)
+	if !slices.Contains(dateParts, t.datePart) {
+		return nil, errorAt(args[0].pos, "date part %q is not one of %s", part, strings.Join(dateParts, ", "))
+	}
+	t.keys = args[1].strs
+	return t, nil
+}
+
+// parseZone reads a zone written +hhmm or -hhmm (RFC 5260 §4.1.1).
+func parseZone(z string) (*time.Location, error) {
+	if len(z) != 5 || z[0] != '+' && z[0] != '-' {
+		return nil, errors.New("bad zone")
+	}
+	h, err1 := strconv.Atoi(z[1:3])
+	m, err2 := strconv.Atoi(z[3:5])
+	if err1 != nil || err2 != nil || h > 23 || m > 59 {
+		return nil, errors.New("bad zone")
+	}
+	off := (h*60 + m) * 60
+	if z[0] == '-' {
+		off = -off
+	}
+	return time.FixedZone(z, off), nil
 }
 
 // checkFieldNames refuses header names that cannot be (RFC 5228 §5.7:

@@ -1,8 +1,9 @@
 // Package sieve parses and runs Sieve mail filters (RFC 5228) with the
 // extensions Caduceus offers: fileinto and copy (RFC 5228 §4.1,
-// RFC 3894), envelope, reject (RFC 5429), imap4flags (RFC 5232) and
-// vacation (RFC 5230), under the comparators i;ascii-casemap and
-// i;octet (RFC 4790).
+// RFC 3894), envelope, reject (RFC 5429), imap4flags (RFC 5232),
+// vacation (RFC 5230), relational (RFC 5231) and date (RFC 5260), under
+// the comparators i;ascii-casemap, i;octet and i;ascii-numeric
+// (RFC 4790).
 //
 // A script is read in two steps: the generic grammar of RFC 5228 §8
 // (lex.go, parse.go) gives commands, arguments and tests; the checker

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"net/mail"
 	"slices"
+	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 )
 
@@ -72,13 +74,20 @@ type run struct {
 	implicitKeep bool
 	flags        []string // the internal variable of RFC 5232 §3
 	count        int
+	now          time.Time
 }
 
 // Run runs a script on a message and returns its actions. An error (a
 // limit reached, incompatible actions, a cancelled context) means the
 // caller must keep the message, as RFC 5228 §2.10.6 asks.
 func Run(ctx context.Context, s *Script, msg Message) (Actions, error) {
-	r := &run{ctx: ctx, msg: msg, limits: s.limits, implicitKeep: true}
+	return RunAt(ctx, s, msg, time.Now())
+}
+
+// RunAt is Run at the given time, which currentdate sees and whose zone
+// is the local zone of the date tests (RFC 5260).
+func RunAt(ctx context.Context, s *Script, msg Message, now time.Time) (Actions, error) {
+	r := &run{ctx: ctx, msg: msg, limits: s.limits, implicitKeep: true, now: now}
 	if _, err := r.block(s.commands); err != nil {
 		return Actions{}, err
 	}
@@ -242,15 +251,21 @@ func (r *run) test(t *test) bool {
 			return r.msg.Size() > t.limit
 		}
 		return r.msg.Size() < t.limit
+	default:
+		return t.matchValues(r.values(t))
+	}
+}
+
+// values returns what a comparison test compares with its keys.
+func (r *run) values(t *test) []string {
+	var out []string
+	switch t.kind {
 	case testHeader:
 		for _, name := range t.names {
 			for _, v := range r.msg.Header(name) {
-				if t.matchAny(strings.TrimSpace(v)) {
-					return true
-				}
+				out = append(out, strings.TrimSpace(v))
 			}
 		}
-		return false
 	case testAddress:
 		for _, name := range t.names {
 			if !addressFields[strings.ToLower(name)] {
@@ -258,31 +273,82 @@ func (r *run) test(t *test) bool {
 			}
 			for _, v := range r.msg.Header(name) {
 				for _, a := range addresses(v) {
-					if t.matchAny(t.partOf(a)) {
-						return true
-					}
+					out = append(out, t.partOf(a))
 				}
 			}
 		}
-		return false
 	case testEnvelope:
 		for _, name := range t.names {
-			if t.matchAny(t.partOf(r.msg.Envelope(name))) {
-				return true
+			v := r.msg.Envelope(name)
+			if t.match == matchCount && v == "" {
+				continue // the null sender is no address to count
 			}
+			out = append(out, t.partOf(v))
 		}
-		return false
 	case testHasflag:
-		for _, f := range r.flags {
-			for _, k := range splitFlags(t.keys) {
-				if t.match1(f, k) {
-					return true
+		out = r.flags
+	case testDate:
+		for _, name := range t.names {
+			for _, v := range r.msg.Header(name) {
+				d, err := mail.ParseDate(strings.TrimSpace(v))
+				if err != nil {
+					continue // RFC 5260 §4: a date that cannot be read does not match
 				}
+				out = append(out, t.datePartOf(r.inZone(t, d)))
 			}
 		}
-		return false
+	case testCurrentdate:
+		out = append(out, t.datePartOf(r.inZone(t, r.now)))
 	}
-	return false
+	return out
+}
+
+// inZone returns d as a date test sees it: in its :zone, in its own zone
+// with :originalzone, else in the local zone (RFC 5260 §4.1).
+func (r *run) inZone(t *test, d time.Time) time.Time {
+	switch {
+	case t.zone != nil:
+		return d.In(t.zone)
+	case t.originalZone:
+		return d
+	}
+	return d.In(r.now.Location())
+}
+
+// mjdEpoch is day 0 of the Modified Julian Day count (RFC 5260 §4.2).
+var mjdEpoch = time.Date(1858, 11, 17, 0, 0, 0, 0, time.UTC)
+
+// datePartOf formats the part of a date the test compares (RFC 5260 §4.2).
+func (t *test) datePartOf(d time.Time) string {
+	switch t.datePart {
+	case "year":
+		return d.Format("2006")
+	case "month":
+		return d.Format("01")
+	case "day":
+		return d.Format("02")
+	case "date":
+		return d.Format("2006-01-02")
+	case "julian":
+		day := time.Date(d.Year(), d.Month(), d.Day(), 0, 0, 0, 0, time.UTC)
+		return strconv.Itoa(int(day.Sub(mjdEpoch).Hours() / 24))
+	case "hour":
+		return d.Format("15")
+	case "minute":
+		return d.Format("04")
+	case "second":
+		return d.Format("05")
+	case "time":
+		return d.Format("15:04:05")
+	case "iso8601":
+		return d.Format("2006-01-02T15:04:05-07:00")
+	case "std11":
+		return d.Format("Mon, 02 Jan 2006 15:04:05 -0700")
+	case "zone":
+		return d.Format("-0700")
+	default: // weekday
+		return strconv.Itoa(int(d.Weekday()))
+	}
 }
 
 // addressFields are the fields the address test reads (RFC 5228 §5.1).
@@ -329,29 +395,111 @@ func (t *test) partOf(a string) string {
 	return a
 }
 
-func (t *test) matchAny(v string) bool {
-	for _, k := range t.keys {
-		if t.match1(v, k) {
-			return true
+// matchValues tells whether values match the test's keys: with :count,
+// their number does (RFC 5231 §4.2); otherwise one of them matches one
+// key.
+func (t *test) matchValues(values []string) bool {
+	if t.match == matchCount {
+		n := strconv.Itoa(len(values))
+		for _, k := range t.keys {
+			if t.relate(n, k) {
+				return true
+			}
+		}
+		return false
+	}
+	for _, v := range values {
+		for _, k := range t.keys {
+			if t.match1(v, k) {
+				return true
+			}
 		}
 	}
 	return false
 }
 
 // match1 compares a value with a key under the test's match type and
-// comparator (RFC 5228 §2.7.1, RFC 4790 §9.2 and §9.3).
+// comparator (RFC 5228 §2.7.1, RFC 5231, RFC 4790 §9).
 func (t *test) match1(v, key string) bool {
-	if !t.octet {
+	switch t.match {
+	case matchValue:
+		return t.relate(v, key)
+	case matchIs:
+		return t.compare(v, key) == 0
+	}
+	if t.cmp == cmpCasemap {
 		v, key = foldASCII(v), foldASCII(key)
 	}
-	switch t.match {
-	case matchContains:
+	if t.match == matchContains {
 		return strings.Contains(v, key)
-	case matchMatches:
-		return glob(v, key)
-	default:
-		return v == key
 	}
+	return glob(v, key)
+}
+
+// relate applies the test's relation to a value and a key (RFC 5231 §4).
+func (t *test) relate(v, key string) bool {
+	c := t.compare(v, key)
+	switch t.rel {
+	case "gt":
+		return c > 0
+	case "ge":
+		return c >= 0
+	case "lt":
+		return c < 0
+	case "le":
+		return c <= 0
+	case "eq":
+		return c == 0
+	default: // ne
+		return c != 0
+	}
+}
+
+// compare orders two strings under the test's comparator.
+func (t *test) compare(a, b string) int {
+	switch t.cmp {
+	case cmpOctet:
+		return strings.Compare(a, b)
+	case cmpNumeric:
+		return compareNumeric(a, b)
+	}
+	return strings.Compare(foldASCII(a), foldASCII(b))
+}
+
+// compareNumeric orders strings by the number their leading digits write;
+// a string that does not start with a digit is larger than any number
+// (RFC 4790 §9.1).
+func compareNumeric(a, b string) int {
+	da, db := leadingDigits(a), leadingDigits(b)
+	switch {
+	case da == "" && db == "":
+		return 0
+	case da == "":
+		return 1
+	case db == "":
+		return -1
+	}
+	da, db = trimZeros(da), trimZeros(db)
+	if len(da) != len(db) {
+		return len(da) - len(db)
+	}
+	return strings.Compare(da, db)
+}
+
+func leadingDigits(s string) string {
+	i := 0
+	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+		i++
+	}
+	return s[:i]
+}
+
+func trimZeros(s string) string {
+	t := strings.TrimLeft(s, "0")
+	if t == "" {
+		return "0"
+	}
+	return t
 }
 
 // foldASCII lower-cases ASCII letters only, as i;ascii-casemap does.

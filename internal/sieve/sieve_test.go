@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 const testMessage = "From: Alice Martin <alice@example.org>\r\n" +
@@ -17,6 +18,7 @@ const testMessage = "From: Alice Martin <alice@example.org>\r\n" +
 	"X-Priority: 1\r\n" +
 	"X-Priority: 3\r\n" +
 	"Message-ID: <m1@example.org>\r\n" +
+	"Date: Fri, 04 Dec 2026 23:30:00 +0100\r\n" +
 	"\r\n" +
 	"Hello\r\n"
 
@@ -83,6 +85,49 @@ func TestTests(t *testing.T) {
 	}
 }
 
+// TestRelationalAndDate checks the relational match types, the numeric
+// comparator and the date tests against the test message at a fixed time.
+func TestRelationalAndDate(t *testing.T) {
+	now := time.Date(2026, 12, 5, 8, 15, 0, 0, time.FixedZone("CET", 3600))
+	for _, tc := range []struct {
+		rfc, test string
+		want      bool
+	}{
+		{"5231 §4.2", `header :count "ge" :comparator "i;ascii-numeric" "X-Priority" "2"`, true},
+		{"5231 §4.2", `header :count "gt" :comparator "i;ascii-numeric" "X-Priority" "2"`, false},
+		{"5231 §4.2", `address :count "eq" :comparator "i;ascii-numeric" ["To", "Cc"] "3"`, true},
+		{"5231 §4.1", `header :value "lt" :comparator "i;ascii-numeric" "X-Priority" "2"`, true},
+		{"5231 §4.1", `header :value "gt" :comparator "i;ascii-numeric" "X-Priority" "10"`, false},
+		{"5231 §4.1 casemap order", `header :value "gt" "X-Priority" "10"`, true},
+		{"4790 §9.1", `header :is :comparator "i;ascii-numeric" "X-Priority" "003"`, true},
+		{"4790 §9.1 infinity", `header :value "gt" :comparator "i;ascii-numeric" "Subject" "999999"`, true},
+		{"5260 §4", `date :is "Date" "date" "2026-12-04"`, true},
+		{"5260 §4.1 :zone", `date :zone "+0000" :is "Date" "time" "22:30:00"`, true},
+		{"5260 §4.1 :originalzone", `date :originalzone :is "Date" "zone" "+0100"`, true},
+		{"5260 §4.2", `date :is "Date" "weekday" "5"`, true},
+		{"5260 §4.2", `date :is "Date" "julian" "61378"`, true},
+		{"5260 §4", `date :is "X-Nope" "year" "2026"`, false},
+		{"5260 §5", `currentdate :is "date" "2026-12-05"`, true},
+		{"5260 §5", `currentdate :zone "-0800" :is "date" "2026-12-04"`, true},
+		{"5260 §5 range", `allof (currentdate :value "ge" "date" "2026-12-01", currentdate :value "le" "date" "2026-12-10")`, true},
+		{"5260 §5 range", `currentdate :value "ge" "iso8601" "2026-12-05T09:00:00+01:00"`, false},
+		{"5260 §4.2", `currentdate :is "std11" "Sat, 05 Dec 2026 08:15:00 +0100"`, true},
+	} {
+		src := `require ["fileinto", "relational", "date", "comparator-i;ascii-numeric"]; if ` + tc.test + ` { fileinto "yes"; }`
+		s, err := Parse([]byte(src))
+		if err != nil {
+			t.Fatalf("RFC %s: %v", tc.rfc, err)
+		}
+		a, err := RunAt(context.Background(), s, testMsg(), now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := len(a.FileInto) == 1; got != tc.want {
+			t.Errorf("RFC %s: %s = %v, want %v", tc.rfc, tc.test, got, tc.want)
+		}
+	}
+}
+
 // TestActions checks what scripts decide.
 func TestActions(t *testing.T) {
 	for _, tc := range []struct {
@@ -143,6 +188,15 @@ func TestParseErrors(t *testing.T) {
 		{`require "fileinto"; fileinto :copy "x";`, `1:30: :copy needs require "copy"`},
 		{`if true { } else { } else { }`, `1:22: else without a preceding if`},
 		{strings.Repeat("if true {", 17) + strings.Repeat("}", 17), `1:153: blocks nested deeper than 16`},
+		{`if header :value "gt" "a" "b" { }`, `1:11: :value needs require "relational"`},
+		{`require "relational"; if header :value "big" "a" "b" { }`, `1:40: relation "big" is not one of`},
+		{`if header :comparator "i;ascii-numeric" "a" "b" { }`, `needs require "comparator-i;ascii-numeric"`},
+		{`require "comparator-i;ascii-numeric"; if header :contains :comparator "i;ascii-numeric" "a" "b" { }`, `compares whole numbers`},
+		{`if currentdate :is "date" "x" { }`, `1:4: currentdate needs require "date"`},
+		{`require "date"; if currentdate :is "decade" "x" { }`, `1:36: date part "decade" is not one of`},
+		{`require "date"; if currentdate :zone "CET" :is "date" "x" { }`, `1:38: zone "CET" is not +hhmm`},
+		{`require "date"; if currentdate :originalzone :is "date" "x" { }`, `currentdate has no :originalzone`},
+		{`require "date"; if date :is "date" "x" { }`, `date takes 3 argument(s)`},
 		{"/* open", `1:1: comment not closed`},
 		{`"open`, `1:1: string not closed`},
 		{"require \"vacation\"; vacation text:\r\nno end\r\n", `1:30: text: not closed`},

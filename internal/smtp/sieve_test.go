@@ -261,3 +261,24 @@ func TestVacationForLocalSender(t *testing.T) {
 		t.Fatalf("bob's INBOX has %d, want 1", n)
 	}
 }
+
+// A vacation bounded by dates in the script itself, as Roundcube writes
+// it (RFC 5260 currentdate, RFC 5231 :value).
+func TestVacationScriptWithDates(t *testing.T) {
+	clock := coretest.NewClock(time.Date(2026, 12, 4, 9, 0, 0, 0, time.UTC))
+	e := newEnvOver(t, coretest.New(t, coretest.Options{MessageLimit: 64 << 10, Now: clock.Now}), smtp.Options{})
+	e.activate(t, "bob", `require ["vacation", "date", "relational"];
+if allof (currentdate :value "ge" "date" "2026-12-01", currentdate :value "le" "date" "2026-12-10") {
+  vacation :days 7 :subject "Absent" "De retour le 11.";
+}`)
+	msg := func(from, id string) string {
+		return "From: " + from + "\r\nTo: bob@" + domain + "\r\nSubject: Bilan\r\nMessage-ID: <" + id + ">\r\n\r\nCorps.\r\n"
+	}
+	e.receive(t, "x@remote.example", "bob@"+domain, msg("x@remote.example", "d1@remote.example"))
+	clock.Add(10 * 24 * time.Hour)
+	e.receive(t, "y@remote.example", "bob@"+domain, msg("y@remote.example", "d2@remote.example"))
+	list, data := e.queued(t)
+	if len(list) != 1 || list[0].Rcpt != "x@remote.example" || !strings.Contains(data[0], "De retour le 11.") {
+		t.Fatalf("queue: %+v", list)
+	}
+}
