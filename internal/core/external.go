@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"math/big"
 	"mime"
+	"strconv"
 	"strings"
 	"time"
 
@@ -346,4 +347,37 @@ func (s *Service) traceLink(ctx context.Context, actor Actor, action string, id 
 	if werr := s.audit.Write(ctx, actor.audit(action, fmt.Sprint(id), err, "")); werr != nil {
 		s.log.Error("audit external link", "err", werr)
 	}
+}
+
+// PurgeExternalLinks deletes the external links expired before before: the
+// copy of the message each held for its recipient is released (compaction
+// reclaims its blob once nothing else refers to it), and the recipient's
+// address, code and session go with the link, so that nothing of an
+// outside reader outlives the link's life by more than the purge period.
+// Only the system may; the trail records how many went. It returns that
+// count.
+func (s *Service) PurgeExternalLinks(ctx context.Context, actor Actor, before time.Time) (int64, error) {
+	if !actor.IsSystem() {
+		return 0, fmt.Errorf("purge external links: %w", ErrPermission)
+	}
+	var n int64
+	err := s.write(ctx, func(tx *store.Tx) error {
+		cut := before.UnixMilli()
+		if _, err := tx.Exec(ctx, `UPDATE blobs SET refs = refs - (SELECT COUNT(*) FROM external_links l WHERE l.blob_id = blobs.id AND l.expires < ?)
+			WHERE id IN (SELECT blob_id FROM external_links WHERE expires < ?)`, cut, cut); err != nil {
+			return fmt.Errorf("release the messages of expired links: %w", err)
+		}
+		res, err := tx.Exec(ctx, `DELETE FROM external_links WHERE expires < ?`, cut)
+		if err != nil {
+			return fmt.Errorf("delete expired links: %w", err)
+		}
+		if n, err = res.RowsAffected(); err != nil || n == 0 {
+			return err
+		}
+		return s.audit.Record(ctx, tx, actor.audit("external.purge", "", nil, "links="+strconv.FormatInt(n, 10)))
+	}, noEvents)
+	if err != nil {
+		return 0, fmt.Errorf("purge external links: %w", err)
+	}
+	return n, nil
 }

@@ -205,7 +205,10 @@ func Start(ctx context.Context, cfg config.Config, logger *slog.Logger) (*Server
 	s := &Server{Node: node, log: logger, TLS: certs.ServerConfig(cert), Trust: space, clientCert: clientCert,
 		addrs: map[string]string{}, cancel: cancel, serveErr: make(chan error, 16)}
 	s.compact = &compactor{core: node.Core, log: logger.With("task", "compaction"), cfg: cfg.Blobs}
-	s.retention = &retention{trail: node.Core.Audit(), log: logger.With("task", "audit-retention"), keep: cfg.Audit.Retention.Duration, now: time.Now}
+	s.retention = &retention{trail: node.Core.Audit(), log: logger.With("task", "audit-retention"), keep: cfg.Audit.Retention.Duration, now: time.Now,
+		links: func(ctx context.Context, before time.Time) (int64, error) {
+			return node.Core.PurgeExternalLinks(ctx, core.System("retention"), before)
+		}}
 	if err := s.startListeners(bgctx); err != nil {
 		s.Shutdown(context.Background())
 		return nil, err
