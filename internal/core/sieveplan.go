@@ -65,7 +65,11 @@ func (s *Service) planDelivery(ctx context.Context, r Recipient, mailFrom string
 		}
 		acts = a
 	}
-	if vac != nil && acts.Vacation == nil && !acts.Rejected {
+	// The page's automatic reply answers what the person's own script
+	// let through: not what it refused or discarded (spam would get
+	// replies), nor in place of the script's own vacation.
+	delivered := acts.Keep || len(acts.FileInto) > 0 || len(acts.Redirect) > 0
+	if vac != nil && acts.Vacation == nil && !acts.Rejected && delivered {
 		if a, err := s.runSieve(ctx, VacationScript(*vac), msg); err == nil {
 			acts.Vacation = a.Vacation
 		} else {

@@ -238,6 +238,16 @@ func TestVacation(t *testing.T) {
 	if n := count(t, e, "bob", "INBOX"); n != 12 {
 		t.Errorf("bob's INBOX has %d messages, want all 12 kept", n)
 	}
+	// What bob's own script discards gets no automatic reply.
+	e.activate(t, "bob", `if header :contains "Subject" "spam" { discard; }`)
+	e.receive(t, "z@remote.example", "bob@"+domain, strings.Replace(base("z@remote.example", "v5@remote.example", ""), "Subject: Bilan", "Subject: spam", 1))
+	if n := len(replies()); n != 2 {
+		t.Fatalf("discarded message: %d replies, want still 2", n)
+	}
+	e.receive(t, "w@remote.example", "bob@"+domain, base("w@remote.example", "v6@remote.example", ""))
+	if n := len(replies()); n != 3 {
+		t.Fatalf("kept by bob's script: %d replies, want 3", n)
+	}
 }
 
 // A colleague on the same server gets the automatic reply too: local
