@@ -17,7 +17,7 @@
 //     traces every change.
 //   - Whatever a client sends is bounded: one command line, one literal
 //     (a script's size limit), the failed logins of one connection, the
-//     time a connection may stay idle.
+//     time a connection may stay idle, the connections of one address.
 //   - Capabilities announced are exactly those implemented.
 package managesieve
 
@@ -51,6 +51,8 @@ type Options struct {
 	IdleTimeout time.Duration
 	// Logger receives the door's events, never a script's content.
 	Logger *slog.Logger
+	// MaxConnsPerIP bounds the connections from one address; 0 means 20.
+	MaxConnsPerIP int
 }
 
 // Limits of one connection.
@@ -69,6 +71,9 @@ type Server struct {
 	opts Options
 	log  *slog.Logger
 	net  netserve.Server
+
+	mu    sync.Mutex
+	perIP map[string]int
 }
 
 // NewServer returns a ManageSieve server over svc.
@@ -79,16 +84,24 @@ func NewServer(svc *core.Service, opts Options) *Server {
 	if opts.IdleTimeout == 0 {
 		opts.IdleTimeout = 10 * time.Minute
 	}
+	if opts.MaxConnsPerIP == 0 {
+		opts.MaxConnsPerIP = 20
+	}
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Server{svc: svc, opts: opts, log: log, net: netserve.Server{Logger: log}}
+	return &Server{svc: svc, opts: opts, log: log, net: netserve.Server{Logger: log}, perIP: map[string]int{}}
 }
 
 // Serve accepts connections on ln until Shutdown.
 func (s *Server) Serve(ln net.Listener) error {
-	return s.net.Serve(ln, func(nc net.Conn) netserve.Conn { return s.newConn(nc) })
+	return s.net.Serve(ln, func(nc net.Conn) netserve.Conn {
+		if c := s.newConn(nc); c != nil {
+			return c
+		}
+		return nil
+	})
 }
 
 // Shutdown stops accepting connections, tells every client BYE and waits
@@ -110,8 +123,20 @@ type conn struct {
 	mu       sync.Mutex // guards nc swaps against Stop and Close
 }
 
+// newConn counts a connection against its address's cap, or refuses it
+// when the address has too many already.
 func (s *Server) newConn(nc net.Conn) *conn {
-	c := &conn{srv: s, nc: nc, ip: netserve.RemoteIP(nc)}
+	ip := netserve.RemoteIP(nc)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.perIP[ip] >= s.opts.MaxConnsPerIP {
+		nc.SetWriteDeadline(time.Now().Add(time.Second))
+		nc.Write([]byte("BYE (TRYLATER) \"Too many connections from your address\"\r\n"))
+		nc.Close()
+		return nil
+	}
+	s.perIP[ip]++
+	c := &conn{srv: s, nc: nc, ip: ip}
 	if s.opts.ImplicitTLS && s.opts.TLS != nil {
 		c.nc, c.tls = tls.Server(nc, s.opts.TLS), true
 	}
@@ -137,8 +162,18 @@ func (c *conn) Close() error {
 
 func (c *conn) ctx() context.Context { return context.Background() }
 
+// dropConn gives back what a connection counted against its address.
+func (s *Server) dropConn(c *conn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.perIP[c.ip]--; s.perIP[c.ip] <= 0 {
+		delete(s.perIP, c.ip)
+	}
+}
+
 // Serve runs the session.
 func (c *conn) Serve() {
+	defer c.srv.dropConn(c)
 	defer c.Close()
 	defer func() {
 		if v := recover(); v != nil {

@@ -38,7 +38,7 @@ func newEnv(t *testing.T, implicit bool) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := managesieve.NewServer(svc, managesieve.Options{TLS: serverTLS, ImplicitTLS: implicit})
+	srv := managesieve.NewServer(svc, managesieve.Options{TLS: serverTLS, ImplicitTLS: implicit, MaxConnsPerIP: 4})
 	go srv.Serve(ln)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -272,5 +272,33 @@ func TestBadCommands(t *testing.T) {
 	c.do(fmt.Sprintf("CHECKSCRIPT {%d+}", core.MaxSieveSize+1), "NO")
 	if bye := c.response(); !strings.HasPrefix(bye[0], "BYE") {
 		t.Fatalf("after a literal too big: %q, want BYE", bye)
+	}
+}
+
+// One address may hold only so many connections; closing one frees its
+// place.
+func TestConnsPerIP(t *testing.T) {
+	e := newEnv(t, false)
+	var open []*client
+	for range 4 {
+		c := e.dial(t, false)
+		c.response()
+		open = append(open, c)
+	}
+	c := e.dial(t, false)
+	if bye := c.response(); !strings.HasPrefix(bye[0], "BYE (TRYLATER)") {
+		t.Fatalf("fifth connection: %q", bye)
+	}
+	open[0].do("LOGOUT", "OK")
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		c := e.dial(t, false)
+		if first := c.response(); !strings.HasPrefix(first[len(first)-1], "BYE") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the place of a closed connection was not freed")
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
