@@ -38,6 +38,7 @@ func (k tokenKind) String() string {
 // counted in bytes.
 type Pos struct{ Line, Col int }
 
+// String writes a place as line:column.
 func (p Pos) String() string { return fmt.Sprintf("%d:%d", p.Line, p.Col) }
 
 // Error is an error in a script, or in running one, at a place in it.
@@ -46,6 +47,7 @@ type Error struct {
 	Msg string
 }
 
+// Error writes the error after its place: "3:14: unknown test \"foo\"".
 func (e *Error) Error() string { return e.Pos.String() + ": " + e.Msg }
 
 func errorAt(p Pos, format string, args ...any) *Error {
