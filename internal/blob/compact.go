@@ -116,6 +116,13 @@ func (s *Store) HoldCompaction(ctx context.Context) (unlock func(), err error) {
 	}
 }
 
+// Remote tells whether the segments are objects in a bucket, shared by the
+// nodes, rather than files of this node.
+func (s *Store) Remote() bool {
+	_, ok := s.b.(*s3Backend)
+	return ok
+}
+
 // ErrRemote is returned by SegmentFiles when the blobs are in a bucket: back
 // the bucket up with its own tools (versioning, replication).
 var ErrRemote = errors.New("the blobs are in an S3 bucket, not in files: back the bucket up with its versioning or replication")

@@ -98,21 +98,44 @@ func (s *Service) CompactBlobs(ctx context.Context, actor Actor, opts CompactOpt
 	if err != nil {
 		return res, err
 	}
-	var todo []SegmentStats
+	// Each group of segments is copied out and synced together: one
+	// segment, or, in a bucket, many small objects packed into one.
+	var groups [][]int64
 	var total int64
+	var small []SegmentStats
 	for _, st := range stats {
-		if st.State == SegmentClosed && float64(st.Size-st.LiveBytes) >= opts.Threshold*float64(st.Size) {
-			todo = append(todo, st)
+		if st.State != SegmentClosed {
+			continue
+		}
+		switch {
+		case float64(st.Size-st.LiveBytes) >= opts.Threshold*float64(st.Size):
+			groups = append(groups, []int64{st.Number})
+			total += st.LiveBytes
+		case s.blobs.Remote() && st.Size < packBelow:
+			small = append(small, st)
+		}
+	}
+	if len(small) >= packMin {
+		var group []int64
+		var size int64
+		for _, st := range small {
+			if len(group) > 0 && size+st.LiveBytes > packTarget {
+				groups = append(groups, group)
+				group, size = nil, 0
+			}
+			group = append(group, st.Number)
+			size += st.LiveBytes
 			total += st.LiveBytes
 		}
+		groups = append(groups, group)
 	}
 	var done int64
 	var errs []error
-	for _, st := range todo {
+	for _, g := range groups {
 		if err := ctx.Err(); err != nil {
 			return res, err
 		}
-		err := s.compactSegment(ctx, actor, st.Number, opts, &res, func(n int64) {
+		err := s.compactSegments(ctx, actor, g, opts, &res, func(n int64) {
 			done += n
 			if opts.Progress != nil {
 				opts.Progress(done, total)
@@ -122,7 +145,7 @@ func (s *Service) CompactBlobs(ctx context.Context, actor Actor, opts CompactOpt
 			return res, err
 		}
 		if err != nil {
-			s.log.Error("blob compaction", "segment", st.Number, "err", err)
+			s.log.Error("blob compaction", "segments", len(g), "first", g[0], "err", err)
 			errs = append(errs, err)
 		}
 	}
@@ -133,41 +156,56 @@ func (s *Service) CompactBlobs(ctx context.Context, actor Actor, opts CompactOpt
 	return res, errors.Join(errs...)
 }
 
-// compactSegment moves segment n's live blobs into the active segment, deletes
-// its dead rows and retires it.
-func (s *Service) compactSegment(ctx context.Context, actor Actor, n int64, opts CompactOptions, res *CompactResult, progress func(int64)) error {
+// Packing small objects: a bucket gets one object per group commit, small
+// under light load. Once there are packMin closed objects below packBelow
+// bytes, compaction copies their live blobs into objects of up to about
+// packTarget bytes and retires them, even if nothing in them is dead.
+const (
+	packBelow  = 4 << 20
+	packMin    = 16
+	packTarget = 64 << 20
+)
+
+// compactSegments moves the live blobs of segments segs into the active
+// segment (one sync for them all), deletes their dead rows and retires each
+// one nothing points into any more.
+func (s *Service) compactSegments(ctx context.Context, actor Actor, segs []int64, opts CompactOptions, res *CompactResult, progress func(int64)) error {
 	type move struct {
 		id       int64
 		from, to blob.Ref
 	}
-	rows, err := s.st.Query(ctx, `SELECT id, offset_bytes, length, size FROM blobs WHERE segment = ? AND refs > 0 ORDER BY offset_bytes`, n)
-	if err != nil {
-		return fmt.Errorf("list live blobs of segment %d: %w", n, err)
-	}
 	var moves []move
-	for rows.Next() {
-		m := move{from: blob.Ref{Segment: n}}
-		if err := rows.Scan(&m.id, &m.from.Offset, &m.from.Length, &m.from.Size); err != nil {
-			rows.Close()
+	for _, n := range segs {
+		rows, err := s.st.Query(ctx, `SELECT id, offset_bytes, length, size FROM blobs WHERE segment = ? AND refs > 0 ORDER BY offset_bytes`, n)
+		if err != nil {
+			return fmt.Errorf("list live blobs of segment %d: %w", n, err)
+		}
+		for rows.Next() {
+			m := move{from: blob.Ref{Segment: n}}
+			if err := rows.Scan(&m.id, &m.from.Offset, &m.from.Length, &m.from.Size); err != nil {
+				rows.Close()
+				return err
+			}
+			moves = append(moves, m)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
 			return err
 		}
-		moves = append(moves, m)
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	var moved int64
+	moved := map[int64]int64{} // segment → bytes moved out
+	count := map[int64]int{}   // segment → blobs moved out
 	for i := range moves {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		to, err := s.blobs.Copy(moves[i].from)
 		if err != nil {
-			return fmt.Errorf("segment %d, blob %d: %w", n, moves[i].id, err)
+			return fmt.Errorf("segment %d, blob %d: %w", moves[i].from.Segment, moves[i].id, err)
 		}
 		moves[i].to = to
-		moved += to.Length
+		moved[moves[i].from.Segment] += to.Length
+		count[moves[i].from.Segment]++
 		progress(to.Length)
 	}
 	if err := s.blobs.Sync(); err != nil {
@@ -176,7 +214,7 @@ func (s *Service) compactSegment(ctx context.Context, actor Actor, n int64, opts
 	// The committer's Sync may have carried some copies, and failed.
 	for _, m := range moves {
 		if s.blobs.Lost(m.to) {
-			return fmt.Errorf("segment %d, blob %d: its copy was lost with a failed sync", n, m.id)
+			return fmt.Errorf("segment %d, blob %d: its copy was lost with a failed sync", m.from.Segment, m.id)
 		}
 	}
 	if opts.failAt == "copied" {
@@ -189,7 +227,7 @@ func (s *Service) compactSegment(ctx context.Context, actor Actor, n int64, opts
 				// A row another run repointed already stays where it is; its
 				// copy here becomes dead bytes.
 				if _, err := tx.Exec(ctx, `UPDATE blobs SET segment = ?, offset_bytes = ? WHERE id = ? AND segment = ? AND offset_bytes = ?`,
-					m.to.Segment, m.to.Offset, m.id, n, m.from.Offset); err != nil {
+					m.to.Segment, m.to.Offset, m.id, m.from.Segment, m.from.Offset); err != nil {
 					return fmt.Errorf("repoint blob %d: %w", m.id, err)
 				}
 			}
@@ -202,37 +240,39 @@ func (s *Service) compactSegment(ctx context.Context, actor Actor, n int64, opts
 			return errCompactCrash
 		}
 	}
-	dead, err := s.deleteDead(ctx, n)
-	if err != nil {
-		return err
-	}
-	var left int64
-	err = s.write(ctx, func(tx *store.Tx) error {
-		// A blob committed into the segment after the listing above (its
-		// writer rotated away just before) keeps the segment for a later run.
-		if err := tx.QueryRow(ctx, `SELECT COUNT(*) FROM blobs WHERE segment = ?`, n).Scan(&left); err != nil {
+	for _, n := range segs {
+		dead, err := s.deleteDead(ctx, n)
+		if err != nil {
 			return err
 		}
-		detail := fmt.Sprintf("moved %d blobs (%d bytes), deleted %d dead, %d left", len(moves), moved, dead, left)
-		return s.audit.Record(ctx, tx, actor.audit("blobs.compact", fmt.Sprintf("segment %d", n), nil, detail))
-	}, noEvents)
-	if err != nil {
-		return err
+		var left int64
+		err = s.write(ctx, func(tx *store.Tx) error {
+			// A blob committed into the segment after the listing above (its
+			// writer rotated away just before) keeps the segment for a later run.
+			if err := tx.QueryRow(ctx, `SELECT COUNT(*) FROM blobs WHERE segment = ?`, n).Scan(&left); err != nil {
+				return err
+			}
+			detail := fmt.Sprintf("moved %d blobs (%d bytes), deleted %d dead, %d left", count[n], moved[n], dead, left)
+			return s.audit.Record(ctx, tx, actor.audit("blobs.compact", fmt.Sprintf("segment %d", n), nil, detail))
+		}, noEvents)
+		if err != nil {
+			return err
+		}
+		res.Moved += count[n]
+		res.MovedBytes += moved[n]
+		res.DeadRows += int(dead)
+		s.log.Info("blob segment compacted", "segment", n, "moved", count[n], "moved_bytes", moved[n], "dead_rows", dead, "left", left)
+		if left > 0 {
+			continue
+		}
+		if opts.failAt == "repointed" {
+			return errCompactCrash
+		}
+		if err := s.blobs.Retire(n); err != nil {
+			return err
+		}
+		res.Compacted++
 	}
-	res.Moved += len(moves)
-	res.MovedBytes += moved
-	res.DeadRows += int(dead)
-	s.log.Info("blob segment compacted", "segment", n, "moved", len(moves), "moved_bytes", moved, "dead_rows", dead, "left", left)
-	if left > 0 {
-		return nil
-	}
-	if opts.failAt == "repointed" {
-		return errCompactCrash
-	}
-	if err := s.blobs.Retire(n); err != nil {
-		return err
-	}
-	res.Compacted++
 	return nil
 }
 
@@ -365,7 +405,9 @@ const compactionLock = 7243107
 // lockCompactionNodes keeps the nodes sharing a PostgreSQL database (and so
 // an S3 bucket) from compacting at once: a session advisory lock, held on a
 // connection of its own until unlock. It returns blob.ErrBusy when another
-// node holds it. On SQLite, the blob store's own lock is enough: one machine.
+// node holds it for more than a few seconds: the lock of a node that died
+// goes once PostgreSQL sees its connection closed, which takes a moment. On
+// SQLite, the blob store's own lock is enough: one machine.
 func (s *Service) lockCompactionNodes(ctx context.Context) (unlock func(), err error) {
 	if s.st.Dialect() != store.Postgres {
 		return func() {}, nil
@@ -374,14 +416,25 @@ func (s *Service) lockCompactionNodes(ctx context.Context) (unlock func(), err e
 	if err != nil {
 		return nil, fmt.Errorf("blob compaction lock: %w", err)
 	}
-	var got bool
-	if err := conn.QueryRowContext(ctx, `SELECT pg_try_advisory_lock($1)`, compactionLock).Scan(&got); err != nil {
-		conn.Close()
-		return nil, fmt.Errorf("blob compaction lock: %w", err)
-	}
-	if !got {
-		conn.Close()
-		return nil, blob.ErrBusy
+	for try := 0; ; try++ {
+		var got bool
+		if err := conn.QueryRowContext(ctx, `SELECT pg_try_advisory_lock($1)`, compactionLock).Scan(&got); err != nil {
+			conn.Close()
+			return nil, fmt.Errorf("blob compaction lock: %w", err)
+		}
+		if got {
+			break
+		}
+		if try == 15 {
+			conn.Close()
+			return nil, blob.ErrBusy
+		}
+		select {
+		case <-ctx.Done():
+			conn.Close()
+			return nil, ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
 	}
 	return func() {
 		conn.ExecContext(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, compactionLock)

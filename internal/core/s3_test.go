@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"caduceus/internal/blob/blobtest"
 	"caduceus/internal/core"
@@ -12,9 +13,9 @@ import (
 	"caduceus/internal/store/storetest"
 )
 
-// Deliveries on a core whose blobs are in S3: read back, checked, compacted;
-// and when the bucket goes away, a delivery fails instead of being
-// acknowledged.
+// Deliveries on a core whose blobs are in S3: read back, checked, compacted,
+// small objects packed; and when the bucket goes away, a delivery fails
+// instead of being acknowledged.
 func TestDeliverS3(t *testing.T) {
 	storetest.EachEngine(t, func(t *testing.T, engine string) {
 		ctx := context.Background()
@@ -75,6 +76,44 @@ func TestDeliverS3(t *testing.T) {
 			t.Fatalf("check after compaction: %v %v", problems, err)
 		}
 
+		// Small objects, one per delivery, are packed together even though
+		// nothing in them is dead.
+		for i := range 20 {
+			data := msg("x@remote.example", "alice@test.mssante.fr", fmt.Sprint("small-", i), "")
+			if err := svc.Deliver(ctx, core.System("smtp"), core.Delivery{MailFrom: "x@remote.example", Recipients: []string{"alice@test.mssante.fr"}, Data: data}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		before, err := svc.BlobStats(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err = svc.CompactBlobs(ctx, core.System("test"), core.CompactOptions{Grace: time.Hour})
+		if err != nil || res.Compacted < 20 || res.Removed != 0 {
+			t.Fatalf("packing run = %+v, %v; want the 20 small objects and more retired", res, err)
+		}
+		// Grace 0: the retired objects go at once; the packed one stays.
+		res, err = svc.CompactBlobs(ctx, core.System("test"), core.CompactOptions{Grace: 0})
+		if err != nil || res.Removed < 20 || res.Compacted != 0 {
+			t.Fatalf("removal run = %+v, %v", res, err)
+		}
+		after, err := svc.BlobStats(ctx)
+		if err != nil || len(after) >= len(before)-15 {
+			t.Fatalf("objects: %d before packing, %d after (%v)", len(before), len(after), err)
+		}
+		msgs, err = svc.Messages(ctx, alice, inbox.ID, core.MessageQuery{})
+		if err != nil || len(msgs) != 23 {
+			t.Fatalf("messages after packing = %d, %v", len(msgs), err)
+		}
+		for _, m := range msgs {
+			if _, err := svc.ReadMessage(ctx, alice, m.ID); err != nil {
+				t.Fatalf("message %q after packing: %v", m.Subject, err)
+			}
+		}
+		if problems, err := svc.Check(ctx, nil); err != nil || len(problems) > 0 {
+			t.Fatalf("check after packing: %v %v", problems, err)
+		}
+
 		srv.Stop(t)
 		err = svc.Deliver(ctx, core.System("smtp"), core.Delivery{MailFrom: "x@remote.example", Recipients: []string{"alice@test.mssante.fr"}, Data: msg("x@remote.example", "alice@test.mssante.fr", "lost", "")})
 		if err == nil || !strings.Contains(err.Error(), "upload blob object") {
@@ -83,8 +122,8 @@ func TestDeliverS3(t *testing.T) {
 		if err := svc.Ready(ctx); err == nil {
 			t.Error("ping with the bucket down: no error")
 		}
-		if n := coretest.Folder(t, svc, "alice@test.mssante.fr", "INBOX").Messages; n != 3 {
-			t.Errorf("inbox holds %d messages, want the 3 left: the failed delivery left a row", n)
+		if n := coretest.Folder(t, svc, "alice@test.mssante.fr", "INBOX").Messages; n != 23 {
+			t.Errorf("inbox holds %d messages, want the 23 left: the failed delivery left a row", n)
 		}
 	})
 }
