@@ -10,7 +10,7 @@ const (
 	EventNew     EventKind = iota + 1 // messages added to a folder
 	EventFlags                        // flags or keywords changed
 	EventExpunge                      // messages removed from a folder
-	EventFolders                      // folders created, renamed or deleted
+	EventFolders                      // folders created, renamed, deleted or (un)subscribed
 	EventRights                       // someone's rights on the mailbox changed
 )
 

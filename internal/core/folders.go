@@ -274,8 +274,11 @@ func (s *Service) Subscribe(ctx context.Context, actor Actor, folderID int64, on
 	if _, err := s.require(ctx, actor, f.MailboxID, RightLookup); err != nil {
 		return err
 	}
-	_, err = s.st.Exec(ctx, `UPDATE folders SET subscribed = ? WHERE id = ?`, boolInt(on), folderID)
-	return err
+	if _, err := s.st.Exec(ctx, `UPDATE folders SET subscribed = ? WHERE id = ?`, boolInt(on), folderID); err != nil {
+		return fmt.Errorf("subscribe folder %d: %w", folderID, err)
+	}
+	s.publish(Event{MailboxID: f.MailboxID, FolderID: folderID, Kind: EventFolders})
+	return nil
 }
 
 func (s *Service) folder(ctx context.Context, id int64) (Folder, error) {

@@ -49,6 +49,7 @@ var capabilityTests = map[string]string{
 	"UTF8=ACCEPT":        "TestUTF8Accept",
 	"BINARY":             "TestBinary",
 	"APPENDLIMIT":        "TestAppendLimit",
+	"NOTIFY":             "TestNotifyDuringIdle",
 }
 
 // TestCapabilitiesHaveTests checks that every capability the server

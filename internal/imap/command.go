@@ -200,6 +200,29 @@ type QuotaArgs struct {
 	Limits map[string]int64
 }
 
+// NotifyArgs are the arguments of NOTIFY (RFC 5465 §3.1): None for
+// NOTIFY NONE, otherwise the event groups of NOTIFY SET in order, and
+// Status when the client asked for the STATUS of each mailbox at once.
+type NotifyArgs struct {
+	None   bool
+	Status bool
+	Groups []NotifyGroup
+}
+
+// NotifyGroup is one event group of NOTIFY SET (RFC 5465 §6): a mailbox
+// filter and the events wanted from the mailboxes it matches. Filter is
+// upper case: SELECTED, SELECTED-DELAYED, PERSONAL, INBOXES, SUBSCRIBED,
+// SUBTREE or MAILBOXES, the last two with Mailboxes as the client sent
+// them. Events have the RFC's spelling (MessageNew, FlagChange, ...), or
+// the client's for events this package does not know; they are empty for
+// NONE. Fetch holds the fetch-atts of MessageNew, for SELECTED only.
+type NotifyGroup struct {
+	Filter    string
+	Mailboxes []string
+	Events    []string
+	Fetch     []FetchItem
+}
+
 // Literal is a literal sent by a client and read on demand: the message
 // of an APPEND. A synchronizing literal asks the client for its bytes on
 // the first Read.

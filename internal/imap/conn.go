@@ -52,6 +52,7 @@ type conn struct {
 	enabled map[string]bool // ENABLEd extensions (RFC 5161)
 	cond    bool            // CONDSTORE is on (RFC 7162 §3.1)
 	sel     *selection
+	notify  *notifier // NOTIFY SET in force (RFC 5465), or nil
 
 	tokens float64 // command rate limit bucket
 	last   time.Time
@@ -75,6 +76,7 @@ func (c *conn) setStream(nc net.Conn) {
 	utf8 := c.w != nil && c.w.UTF8
 	c.w = NewWriter(c.bw)
 	c.w.UTF8 = utf8
+	c.w.beforeTagged = c.notifyFlush
 	c.p = NewParser(c.br, c.srv.opts.Limits, func() error {
 		c.w.Continue("ready")
 		return c.w.Flush()
@@ -96,6 +98,7 @@ func (c *conn) Serve() {
 	defer c.nc.Close()
 	defer c.cancel()
 	defer c.unselect()
+	defer c.notifyStop()
 	defer c.recoverPanic()
 	if c.srv.opts.ImplicitTLS {
 		if c.srv.opts.TLS == nil {
@@ -216,7 +219,7 @@ func (c *conn) capabilities() string {
 	caps = append(caps, "NAMESPACE", "UIDPLUS", "MOVE", "UNSELECT", "CHILDREN",
 		"SPECIAL-USE", "CREATE-SPECIAL-USE", "LIST-EXTENDED", "LIST-STATUS",
 		"CONDSTORE", "QRESYNC", "ESEARCH", "SEARCHRES", "SORT", "THREAD=REFERENCES", "QUOTA", "QUOTA=RES-STORAGE",
-		"ACL", "RIGHTS=kxte", "STATUS=SIZE", "UTF8=ACCEPT", "BINARY", "MULTIAPPEND", "CATENATE",
+		"ACL", "RIGHTS=kxte", "NOTIFY", "STATUS=SIZE", "UTF8=ACCEPT", "BINARY", "MULTIAPPEND", "CATENATE",
 		"APPENDLIMIT="+strconv.FormatInt(c.srv.opts.Limits.MaxMessage, 10))
 	return strings.Join(caps, " ")
 }
@@ -238,6 +241,7 @@ func (c *conn) dispatch(cmd *Command) error {
 		c.sync(true)
 		c.ok(cmd.Tag, "", cmd.Name+" done")
 	case "LOGOUT":
+		c.notifyStop()
 		c.w.Untagged()
 		c.w.Atom("BYE logging out\r\n")
 		c.ok(cmd.Tag, "", "LOGOUT done")
@@ -285,6 +289,8 @@ func (c *conn) dispatch(cmd *Command) error {
 		c.cmdSearch(cmd)
 	case "IDLE":
 		return c.cmdIdle(cmd)
+	case "NOTIFY":
+		c.cmdNotify(cmd)
 	case "GETACL", "SETACL", "DELETEACL", "LISTRIGHTS", "MYRIGHTS":
 		c.cmdACL(cmd)
 	case "GETQUOTA", "GETQUOTAROOT", "SETQUOTA":

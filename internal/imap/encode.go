@@ -20,6 +20,11 @@ type Writer struct {
 	w    *bufio.Writer
 	err  error
 	UTF8 bool
+
+	// beforeTagged, when set, runs before each tagged response is
+	// written: the connection puts there what it holds for the client
+	// (NOTIFY's changes), which must come before a command completes.
+	beforeTagged func()
 }
 
 // NewWriter returns a Writer that writes to w.
@@ -176,6 +181,9 @@ func (w *Writer) Flags(flags []string) {
 // Tagged writes a tagged status response: tag status [code] text
 // (RFC 9051 §7.1). An empty tag writes "*".
 func (w *Writer) Tagged(tag, status, code, text string) {
+	if w.beforeTagged != nil {
+		w.beforeTagged()
+	}
 	if tag == "" {
 		tag = "*"
 	}

@@ -21,6 +21,7 @@ func FuzzParseCommand(f *testing.F) {
 		"a APPEND INBOX (\\Seen) {2+}\r\nhi (\\Flagged) {3+}\r\nbye\r\n",
 		"a APPEND INBOX CATENATE (URL \"/INBOX/;uid=1/;section=HEADER\" TEXT {4+}\r\nbody)\r\n",
 		"a APPEND INBOX CATENATE (TEXT {2+}\r\nhi URL /INBOX;UIDVALIDITY=9/;UID=1) {3+}\r\nbye\r\n",
+		"a NOTIFY SET STATUS (selected-delayed (MessageNew (UID BODY.PEEK[HEADER.FIELDS (From)]) MessageExpunge)) (subtree (INBOX {2+}\r\nAB) (MessageNew MessageExpunge FlagChange)) (inboxes NONE)\r\n",
 	} {
 		f.Add([]byte(seed))
 	}

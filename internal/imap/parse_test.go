@@ -153,6 +153,15 @@ func TestParseCommand(t *testing.T) {
 			&Command{Tag: "a", Name: "GETQUOTAROOT", Args: &MailboxArgs{"INBOX"}}, 0},
 		{"setquota", `a SETQUOTA "" (STORAGE 512)` + "\r\n",
 			&Command{Tag: "a", Name: "SETQUOTA", Args: &QuotaArgs{"", map[string]int64{"STORAGE": 512}}}, 0},
+		{"notify none", "a NOTIFY none\r\n", &Command{Tag: "a", Name: "NOTIFY", Args: &NotifyArgs{None: true}}, 0},
+		{"notify set", `a NOTIFY SET STATUS (selected (MessageNew (UID BODY.PEEK[HEADER]) messageexpunge)) (subtree (Lists "Dr A") (MessageNew MessageExpunge FlagChange)) (mailboxes {4}` + "\r\nmisc NONE) (personal (MailboxName SubscriptionChange X-Other))\r\n",
+			&Command{Tag: "a", Name: "NOTIFY", Args: &NotifyArgs{Status: true, Groups: []NotifyGroup{
+				{Filter: "SELECTED", Events: []string{"MessageNew", "MessageExpunge"},
+					Fetch: []FetchItem{{Name: "UID"}, {Name: "BODY", Peek: true, Section: &Section{Specifier: "HEADER"}}}},
+				{Filter: "SUBTREE", Mailboxes: []string{"Lists", "Dr A"}, Events: []string{"MessageNew", "MessageExpunge", "FlagChange"}},
+				{Filter: "MAILBOXES", Mailboxes: []string{"misc"}},
+				{Filter: "PERSONAL", Events: []string{"MailboxName", "SubscriptionChange", "X-Other"}},
+			}}}, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -393,12 +393,13 @@ func (c *conn) sync(expungeOK bool) {
 	for flags := range sel.tracker.PendingFlags() {
 		c.announceKeywords(flags)
 	}
-	arrived := len(sel.tracker.newUIDs) > 0
+	arrived := slices.Clone(sel.tracker.newUIDs)
 	sel.tracker.Flush(c.w, FlushOptions{Expunge: expungeOK, Vanished: c.enabled["QRESYNC"], ModSeq: c.cond})
-	if arrived {
+	if len(arrived) > 0 {
 		// RECENT goes with the EXISTS of new messages (RFC 3501 §7.3.2);
 		// an expunge lowers the count without one.
 		c.writeRecent(false)
+		c.notifyNew(arrived)
 	}
 }
 
@@ -463,6 +464,7 @@ func (c *conn) readChanges() {
 func (c *conn) cmdIdle(cmd *Command) error {
 	c.w.Continue("idling")
 	c.sync(true)
+	c.notifyFlush()
 	if err := c.w.Flush(); err != nil {
 		return err
 	}
@@ -478,6 +480,7 @@ func (c *conn) cmdIdle(cmd *Command) error {
 	if c.sel != nil {
 		events = c.sel.watcher.C
 	}
+	wake := c.notifyWake()
 	for {
 		select {
 		case err := <-done:
@@ -509,7 +512,15 @@ func (c *conn) cmdIdle(cmd *Command) error {
 				continue
 			}
 			c.sel.hear(ev)
+			if !c.notify.pushSelected() {
+				continue // told at the next command (RFC 5465 §6: NONE)
+			}
 			c.sync(true)
+			if err := c.w.Flush(); err != nil {
+				return err
+			}
+		case <-wake:
+			c.notifyFlush()
 			if err := c.w.Flush(); err != nil {
 				return err
 			}
