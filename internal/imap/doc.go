@@ -10,6 +10,9 @@
 //     io.Reader;
 //   - the view of the selected mailbox: Tracker maps sequence numbers to
 //     UIDs and keeps them right while other doors change the mailbox;
+//   - the other mailboxes: NOTIFY (RFC 5465, notify.go) watches the
+//     mailboxes a client named and tells their changes as STATUS and
+//     LIST, from a per-connection set of folders to report;
 //   - message structure: the message model (internal/message), computed
 //     once when the message was stored and kept with it
 //     (core.Service.Model), says where every part starts and ends, so
