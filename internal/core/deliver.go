@@ -95,7 +95,7 @@ func (s *Service) Deliver(ctx context.Context, actor Actor, d Delivery) error {
 	internal := s.now()
 	plans := make([]sievePlan, len(rcpts))
 	for i, r := range rcpts {
-		plans[i] = s.planDelivery(ctx, r, d.MailFrom, d.Data)
+		plans[i] = s.planDelivery(ctx, r, d.MailFrom, d.Data, md)
 	}
 	j := &job{sealed: sealed, size: size, model: md.stored, text: newSearchText(md), apply: func(ctx context.Context, tx *store.Tx, blobID int64) ([]Event, error) {
 		var events []Event
@@ -455,7 +455,7 @@ func (s *Service) Submit(ctx context.Context, actor Actor, sub Submission) (Subm
 	sentKeywords := receiptKeywordsFor(stateList)
 	plans := make([]sievePlan, len(local))
 	for i, r := range local {
-		plans[i] = s.planDelivery(ctx, r, from.Address, data)
+		plans[i] = s.planDelivery(ctx, r, from.Address, data, md)
 	}
 	j := &job{sealed: sealed, size: size, model: md.stored, text: newSearchText(md), apply: func(ctx context.Context, tx *store.Tx, blobID int64) ([]Event, error) {
 		var events []Event

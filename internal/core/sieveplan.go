@@ -50,12 +50,12 @@ var inboxOnly = []placement{{}}
 
 // planDelivery runs a recipient's filters on a message. It never fails:
 // whatever goes wrong keeps the message in the Inbox.
-func (s *Service) planDelivery(ctx context.Context, r Recipient, mailFrom string, data []byte) sievePlan {
+func (s *Service) planDelivery(ctx context.Context, r Recipient, mailFrom string, data []byte, md *model) sievePlan {
 	script, vac := s.filtersOf(ctx, r.MailboxID)
 	if script == "" && vac == nil {
 		return sievePlan{places: inboxOnly, kept: true}
 	}
-	msg := sieve.NewMessage(data, mailFrom, r.Address, int64(len(data)))
+	msg := sieve.NewMailMessage(data, md.Message, mailFrom, r.Address)
 	acts := sieve.Actions{Keep: true}
 	if script != "" {
 		a, err := s.runSieve(ctx, script, msg)

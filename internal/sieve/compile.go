@@ -17,6 +17,7 @@ var extensions = []string{
 	"comparator-i;ascii-casemap",
 	"comparator-i;ascii-numeric",
 	"comparator-i;octet",
+	"body",
 	"copy",
 	"date",
 	"envelope",
@@ -102,6 +103,7 @@ const (
 	testHasflag
 	testDate
 	testCurrentdate
+	testBody
 )
 
 type matchType int
@@ -150,6 +152,9 @@ type test struct {
 	datePart     string
 	zone         *time.Location
 	originalZone bool
+	// body (RFC 5173): the transform (raw, text, content) and its types.
+	transform string
+	types     []string
 }
 
 // Parse reads and checks a script under DefaultLimits. Its errors are
@@ -537,6 +542,12 @@ var addressTags = withTags(matchTags, map[string]tagSpec{
 	"domain":    {group: "part"},
 })
 
+var bodyTags = withTags(matchTags, map[string]tagSpec{
+	"raw":     {group: "transform"},
+	"text":    {group: "transform"},
+	"content": {group: "transform", param: tokString},
+})
+
 var dateTags = withTags(matchTags, map[string]tagSpec{
 	"zone":         {group: "zone", param: tokString},
 	"originalzone": {group: "zone"},
@@ -645,6 +656,26 @@ func (c *checker) test(n *node) (*test, error) {
 		return t, checkFieldNames(n, tg.pos[0])
 	case "date", "currentdate":
 		return c.dateTest(n, t)
+	case "body":
+		if err := c.need(n, "body"); err != nil {
+			return nil, err
+		}
+		tg, err := c.tags(n, bodyTags)
+		if err != nil {
+			return nil, err
+		}
+		if err := c.comparison(n, tg, t); err != nil {
+			return nil, err
+		}
+		if err := positional(n, tg.pos, tokString); err != nil {
+			return nil, err
+		}
+		t.kind, t.keys, t.transform = testBody, tg.pos[0].strs, "text"
+		if tr, ok := tg.tags["transform"]; ok {
+			t.transform = tr.tag
+			t.types = tg.par["transform"].strs
+		}
+		return t, nil
 	case "size":
 		t.kind = testSize
 		tg, err := c.tags(n, sizeTags)

@@ -1,7 +1,8 @@
 // Package sieve parses and runs Sieve mail filters (RFC 5228) with the
 // extensions Caduceus offers: fileinto and copy (RFC 5228 §4.1,
 // RFC 3894), envelope, reject (RFC 5429), imap4flags (RFC 5232),
-// vacation (RFC 5230), relational (RFC 5231) and date (RFC 5260), under
+// vacation (RFC 5230), relational (RFC 5231), date (RFC 5260) and body
+// (RFC 5173), under
 // the comparators i;ascii-casemap, i;octet and i;ascii-numeric
 // (RFC 4790).
 //

@@ -299,6 +299,10 @@ func (r *run) values(t *test) []string {
 		}
 	case testCurrentdate:
 		out = append(out, t.datePartOf(r.inZone(t, r.now)))
+	case testBody:
+		if bm, ok := r.msg.(BodyMessage); ok {
+			out = bm.Body(t.transform, t.types)
+		}
 	}
 	return out
 }

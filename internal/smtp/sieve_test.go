@@ -292,3 +292,22 @@ if allof (currentdate :value "ge" "date" "2026-12-01", currentdate :value "le" "
 		t.Fatalf("queue: %+v", list)
 	}
 }
+
+// The body test reads the decoded text of a message arriving through the
+// MX (RFC 5173).
+func TestSieveBody(t *testing.T) {
+	e := newEnv(t, smtp.Options{})
+	mb := coretest.Mailbox(t, e.svc, "alice@"+domain)
+	if _, err := e.svc.CreateFolder(context.Background(), system, mb.ID, "Ordonnances", ""); err != nil {
+		t.Fatal(err)
+	}
+	e.activate(t, "alice", `require ["body", "fileinto"]; if body :text :contains "ordonnance jointe" { fileinto "Ordonnances"; }`)
+	data := "From: x@remote.example\r\nTo: alice@" + domain + "\r\nSubject: Suivi\r\nMessage-ID: <b1@remote.example>\r\n" +
+		"Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n" +
+		"Vm9pY2kgbCdvcmRvbm5hbmNlIGpvaW50ZS4=\r\n"
+	e.receive(t, "x@remote.example", "alice@"+domain, data)
+	e.receive(t, "x@remote.example", "alice@"+domain, message("x@remote.example", "alice@"+domain, "b2@remote.example"))
+	if n, m := count(t, e, "alice", "Ordonnances"), count(t, e, "alice", "INBOX"); n != 1 || m != 1 {
+		t.Fatalf("Ordonnances has %d, INBOX %d; want 1 and 1", n, m)
+	}
+}
