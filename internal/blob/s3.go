@@ -113,7 +113,12 @@ type s3Backend struct {
 	dir    string // batch files, spools, the compaction lock
 	cache  *cache // nil when off
 	// fetched counts the bytes read from the bucket.
-	fetched atomic.Int64
+	fetched  atomic.Int64
+	uploads  atomic.Int64 // objects uploaded
+	failures atomic.Int64 // uploads that failed
+	uploaded atomic.Int64 // their bytes
+	hits     atomic.Int64 // blocks read from the cache
+	misses   atomic.Int64 // blocks fetched from the bucket
 
 	mu     sync.Mutex
 	syncMu sync.Mutex // one Sync at a time, so a Sync returns only once all earlier appends are durable
@@ -264,9 +269,12 @@ func (b *s3Backend) sync() error {
 	// Never replace an object: a Ref would then name other bytes.
 	opts.SetMatchETagExcept("*")
 	if _, err := b.client.PutObject(ctx, b.u.bucket, b.objectName(num), io.NewSectionReader(f, 0, size), size, opts); err != nil {
+		b.failures.Add(1)
 		b.failed.Store(num, struct{}{})
 		return fmt.Errorf("upload blob object %d to bucket %s: %w", num, b.u.bucket, err)
 	}
+	b.uploads.Add(1)
+	b.uploaded.Add(size)
 	b.seed(f, num, size)
 	return nil
 }
@@ -301,9 +309,11 @@ func (b *s3Backend) block(n, k int64) ([]byte, error) {
 	key := blockKey{n, k}
 	if b.cache != nil {
 		if data, ok := b.cache.get(key); ok {
+			b.hits.Add(1)
 			return data, nil
 		}
 	}
+	b.misses.Add(1)
 	ctx, cancel := b.ctx()
 	defer cancel()
 	var opts minio.GetObjectOptions
@@ -324,6 +334,33 @@ func (b *s3Backend) block(n, k int64) ([]byte, error) {
 		b.cache.put(key, data)
 	}
 	return data, nil
+}
+
+// S3Stats counts what a store on S3 did since it was opened.
+type S3Stats struct {
+	Uploads        int64 // objects uploaded (group commits, compaction copies)
+	UploadFailures int64
+	UploadedBytes  int64
+	FetchedBytes   int64 // bytes read from the bucket (cache misses)
+	CacheHits      int64 // blocks read from the local cache
+	CacheMisses    int64 // blocks fetched from the bucket
+	CacheBytes     int64 // disk space the cache takes
+}
+
+// S3Stats returns the counters of a store on S3, and false for one on disk.
+func (s *Store) S3Stats() (S3Stats, bool) {
+	b, ok := s.b.(*s3Backend)
+	if !ok {
+		return S3Stats{}, false
+	}
+	st := S3Stats{
+		Uploads: b.uploads.Load(), UploadFailures: b.failures.Load(), UploadedBytes: b.uploaded.Load(),
+		FetchedBytes: b.fetched.Load(), CacheHits: b.hits.Load(), CacheMisses: b.misses.Load(),
+	}
+	if b.cache != nil {
+		st.CacheBytes = b.cache.size()
+	}
+	return st, true
 }
 
 // object reads an S3 object by blocks, keeping the last one.

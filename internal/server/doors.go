@@ -11,6 +11,7 @@ import (
 
 	"caduceus/internal/auth"
 	"caduceus/internal/autoconfig"
+	"caduceus/internal/blob"
 	"caduceus/internal/config"
 	"caduceus/internal/core"
 	"caduceus/internal/imap"
@@ -231,6 +232,32 @@ func (s *Server) registerMetrics(reg *prometheus.Registry) {
 		get := c.get
 		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: c.name, Help: c.help}, func() float64 {
 			return float64(get(s.Core.CommitStats()))
+		}))
+	}
+	if _, ok := s.Blobs.S3Stats(); ok {
+		for _, c := range []struct {
+			name, help string
+			get        func(blob.S3Stats) int64
+		}{
+			{"caduceus_blob_uploads_total", "Objects uploaded to the blob bucket (one per group commit).", func(b blob.S3Stats) int64 { return b.Uploads }},
+			{"caduceus_blob_upload_failures_total", "Uploads to the blob bucket that failed (their messages were refused).", func(b blob.S3Stats) int64 { return b.UploadFailures }},
+			{"caduceus_blob_uploaded_bytes_total", "Sealed bytes uploaded to the blob bucket.", func(b blob.S3Stats) int64 { return b.UploadedBytes }},
+			{"caduceus_blob_fetched_bytes_total", "Sealed bytes read from the blob bucket (cache misses).", func(b blob.S3Stats) int64 { return b.FetchedBytes }},
+			{"caduceus_blob_cache_hits_total", "Blocks of blob objects read from the local cache.", func(b blob.S3Stats) int64 { return b.CacheHits }},
+			{"caduceus_blob_cache_misses_total", "Blocks of blob objects fetched from the bucket.", func(b blob.S3Stats) int64 { return b.CacheMisses }},
+		} {
+			get := c.get
+			reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: c.name, Help: c.help}, func() float64 {
+				st, _ := s.Blobs.S3Stats()
+				return float64(get(st))
+			}))
+		}
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "caduceus_blob_cache_bytes",
+			Help: "Disk space the local cache of blob objects takes (at most blobs.cache_size).",
+		}, func() float64 {
+			st, _ := s.Blobs.S3Stats()
+			return float64(st.CacheBytes)
 		}))
 	}
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{

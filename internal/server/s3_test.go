@@ -49,6 +49,12 @@ func TestS3NodeDelivers(t *testing.T) {
 	if code, body := get(t, base+"/readyz"); code != 200 {
 		t.Fatalf("readyz = %d %q", code, body)
 	}
+	_, metrics := get(t, base+"/metrics")
+	for _, want := range []string{"caduceus_blob_uploads_total 1", "caduceus_blob_upload_failures_total 0", "caduceus_blob_cache_bytes "} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
 
 	s3.Stop(t)
 	if code, body := get(t, base+"/readyz"); code != 503 || !strings.Contains(body, "blob store") {
