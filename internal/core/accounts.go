@@ -361,6 +361,9 @@ func (s *Service) SetPassword(ctx context.Context, actor Actor, address, passwor
 			return fmt.Errorf("set password: %w", err)
 		}
 		s.logins.forget(a.Address)
+		if err := s.notifyRevoked(ctx, tx, "account:"+a.Address); err != nil {
+			return err
+		}
 		return s.audit.Record(ctx, tx, actor.audit("user.passwd", a.Address, nil, ""))
 	})
 }
@@ -411,6 +414,9 @@ func (s *Service) SetDisabled(ctx context.Context, actor Actor, address string, 
 			return fmt.Errorf("disable user: %w", err)
 		}
 		s.logins.forget(a.Address)
+		if err := s.notifyRevoked(ctx, tx, "account:"+a.Address); err != nil {
+			return err
+		}
 		action := "user.enable"
 		if disabled {
 			action = "user.disable"

@@ -142,7 +142,11 @@ type verified struct {
 // or lockout, counted when wrong, traced either way.
 func (s *Service) guarded(ctx context.Context, att attempt, check func(context.Context) (verified, error)) (Actor, error) {
 	now := s.now()
-	if v := s.logins.check(att.address, att.remote, att.method.guessable(), now); v != allowed {
+	v, err := s.logins.check(ctx, att.address, att.remote, att.method.guessable(), now)
+	if err != nil {
+		return Actor{}, err
+	}
+	if v != allowed {
 		s.fail(ctx, att, now)
 		s.traceLogin(ctx, att, Actor{}, ErrTooManyAttempts, blockReason(v))
 		return Actor{}, ErrTooManyAttempts
@@ -160,7 +164,9 @@ func (s *Service) guarded(ctx context.Context, att attempt, check func(context.C
 		return Actor{}, ErrAuth
 	}
 	if att.method.guessable() {
-		s.logins.succeeded(att.address, now)
+		if err := s.logins.succeeded(ctx, att.address, now); err != nil {
+			return Actor{}, err
+		}
 	}
 	actor := Actor{AccountID: who.accountID, Address: who.address, Door: att.door, Remote: att.remote, Method: att.method, Credential: who.credential}
 	if att.factor {
@@ -176,7 +182,12 @@ func (s *Service) guarded(ctx context.Context, att attempt, check func(context.C
 // the owner (in the background, so that the answer takes no longer than for
 // an address that has no account).
 func (s *Service) fail(ctx context.Context, att attempt, now time.Time) {
-	if !s.logins.failed(att.address, att.remote, now) {
+	locked, err := s.logins.failed(ctx, att.address, att.remote, now)
+	if err != nil {
+		s.log.Error("login failure not counted", "err", err)
+		return
+	}
+	if !locked {
 		return
 	}
 	until := now.Add(s.opts.LoginPolicy.Lockout)

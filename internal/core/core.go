@@ -166,7 +166,7 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 		audit:  audit.New(opts.Store),
 
 		queueSignal: make(chan struct{}, 1),
-		logins:      newLogins(opts.LoginPolicy),
+		logins:      newLogins(opts.LoginPolicy, newStrikes(opts.Store, opts.LoginPolicy.Window, opts.Now)),
 		revoked:     newRevocations(),
 		hashing:     make(chan struct{}, 2*runtime.NumCPU()),
 		node:        newNodeID(),

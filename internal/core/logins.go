@@ -1,9 +1,11 @@
 package core
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"fmt"
 	"net"
 	"sync"
 	"time"
@@ -50,17 +52,19 @@ func DefaultLoginPolicy() LoginPolicy {
 // few seconds (IMAP, SMTP submission) does not pay for an argon2id hash each
 // time, as Dovecot's auth cache does. The memory holds an HMAC of the
 // password under a key drawn at start, never the password; a password change
-// or a disabled account forgets it.
+// or a disabled account forgets it, on every node (see forgetEverywhere).
 //
-// Counts live in this node's memory: in a cluster each node counts on its
-// own, so an attacker spreading tries over n nodes gets n times the budget.
+// The failure counts live in a strikes: this node's memory for a node alone
+// (SQLite), or the database's login_strikes table on PostgreSQL, so that
+// every node of a cluster counts the same failures and a lockout on one
+// holds on all.
 type logins struct {
-	policy LoginPolicy
+	policy  LoginPolicy
+	strikes strikes
 
-	mu      sync.Mutex
-	key     [32]byte
-	ok      map[string]okEntry // login address → proof of a recent success
-	strikes map[string]*strike // "acct:…" or "ip:…"
+	mu  sync.Mutex
+	key [32]byte
+	ok  map[string]okEntry // login address → proof of a recent success
 }
 
 type okEntry struct {
@@ -76,6 +80,17 @@ type strike struct {
 	lockedUntil time.Time
 }
 
+// strikes keeps the failure records by key ("acct:…", "ip:…").
+type strikes interface {
+	// get returns the records of keys that have one.
+	get(ctx context.Context, keys ...string) (map[string]strike, error)
+	// update changes the record of key (the zero strike if it has none)
+	// with fn, atomically, and reports what fn reported.
+	update(ctx context.Context, key string, fn func(*strike) bool) (bool, error)
+	// clear removes the record of key when keep reports false for it.
+	clear(ctx context.Context, key string, keep func(strike) bool) error
+}
+
 // verdict is what the guard says before a secret is checked.
 type verdict int
 
@@ -88,8 +103,8 @@ const (
 
 const okTTL = 5 * time.Minute
 
-func newLogins(p LoginPolicy) *logins {
-	l := &logins{policy: p, ok: map[string]okEntry{}, strikes: map[string]*strike{}}
+func newLogins(p LoginPolicy, st strikes) *logins {
+	l := &logins{policy: p, strikes: st, ok: map[string]okEntry{}}
 	if _, err := rand.Read(l.key[:]); err != nil {
 		panic(err) // crypto/rand does not fail on supported platforms
 	}
@@ -99,22 +114,29 @@ func newLogins(p LoginPolicy) *logins {
 // check says whether a try of a secret of this kind may be checked now.
 // guessable is false for 256-bit credentials, which an account's lockout
 // does not stop.
-func (l *logins) check(address, remote string, guessable bool, now time.Time) verdict {
-	l.mu.Lock()
-	defer l.mu.Unlock()
+func (l *logins) check(ctx context.Context, address, remote string, guessable bool, now time.Time) (verdict, error) {
+	ip, acct := "ip:"+host(remote), "acct:"+address
+	keys := []string{ip}
+	if guessable {
+		keys = append(keys, acct)
+	}
+	recs, err := l.strikes.get(ctx, keys...)
+	if err != nil {
+		return allowed, fmt.Errorf("read login failures: %w", err)
+	}
 	p := l.policy
-	if l.state("ip:"+host(remote), p.AddressFree, now) != allowed {
-		return addressBlock
+	if l.state(recs, ip, p.AddressFree, now) != allowed {
+		return addressBlock, nil
 	}
 	if !guessable {
-		return allowed
+		return allowed, nil
 	}
-	return l.state("acct:"+address, p.AccountFree, now)
+	return l.state(recs, acct, p.AccountFree, now), nil
 }
 
-func (l *logins) state(key string, free int, now time.Time) verdict {
-	s := l.strikes[key]
-	if s == nil {
+func (l *logins) state(recs map[string]strike, key string, free int, now time.Time) verdict {
+	s, ok := recs[key]
+	if !ok {
 		return allowed
 	}
 	if now.Before(s.lockedUntil) {
@@ -141,26 +163,22 @@ func (l *logins) delay(n int) time.Duration {
 // failed counts a failure of the account and of the address. It reports
 // whether this failure started a lockout of the account, so that its owner
 // is told once.
-func (l *logins) failed(address, remote string, now time.Time) (accountLocked bool) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
+func (l *logins) failed(ctx context.Context, address, remote string, now time.Time) (accountLocked bool, err error) {
 	p := l.policy
-	if len(l.strikes) > 100000 {
-		for k, s := range l.strikes {
-			if now.Sub(s.last) > p.Window && now.After(s.lockedUntil) {
-				delete(l.strikes, k)
-			}
-		}
+	if _, err := l.strikes.update(ctx, "ip:"+host(remote), func(s *strike) bool { return l.strike(s, p.AddressLockAfter, now) }); err != nil {
+		return false, fmt.Errorf("count login failure: %w", err)
 	}
-	l.strike("ip:"+host(remote), p.AddressLockAfter, now)
-	return l.strike("acct:"+address, p.AccountLockAfter, now)
+	locked, err := l.strikes.update(ctx, "acct:"+address, func(s *strike) bool { return l.strike(s, p.AccountLockAfter, now) })
+	if err != nil {
+		return false, fmt.Errorf("count login failure: %w", err)
+	}
+	return locked, nil
 }
 
-func (l *logins) strike(key string, lockAfter int, now time.Time) bool {
-	s := l.strikes[key]
-	if s == nil || now.Sub(s.last) > l.policy.Window && now.After(s.lockedUntil) {
-		s = &strike{}
-		l.strikes[key] = s
+// strike counts one failure in s; it reports whether it started a lockout.
+func (l *logins) strike(s *strike, lockAfter int, now time.Time) bool {
+	if now.Sub(s.last) > l.policy.Window && now.After(s.lockedUntil) {
+		*s = strike{}
 	}
 	if now.Before(s.lockedUntil) {
 		s.last = now
@@ -180,12 +198,12 @@ func (l *logins) strike(key string, lockAfter int, now time.Time) bool {
 // succeeded gives the account its failures back; the address keeps its count,
 // so one good password does not reopen guessing on others. A lockout stays
 // until it ends.
-func (l *logins) succeeded(address string, now time.Time) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if s := l.strikes["acct:"+address]; s != nil && !now.Before(s.lockedUntil) {
-		delete(l.strikes, "acct:"+address)
+func (l *logins) succeeded(ctx context.Context, address string, now time.Time) error {
+	err := l.strikes.clear(ctx, "acct:"+address, func(s strike) bool { return now.Before(s.lockedUntil) })
+	if err != nil {
+		return fmt.Errorf("clear login failures: %w", err)
 	}
+	return nil
 }
 
 // remembered returns the account of a recent successful login with this very

@@ -121,7 +121,7 @@ func (s *Service) readRevocations(ctx context.Context, after int64) int64 {
 		}
 		after = id
 		if node != s.node {
-			s.revoked.publish(cred)
+			s.heard(cred)
 		}
 	}
 	return after
@@ -131,6 +131,18 @@ func (s *Service) readRevocations(ctx context.Context, after int64) int64 {
 func (s *Service) hearRevoked(payload string) {
 	node, cred, ok := strings.Cut(payload, "|")
 	if ok && node != s.node && cred != "" {
-		s.revoked.publish(cred)
+		s.heard(cred)
 	}
+}
+
+// heard handles a credential another process revoked. "account:ADDR" says
+// an account's password changed or the account was disabled: the proof of
+// its recent password login kept here is forgotten too, so that the old
+// password stops working at once on every node. The doors then close what
+// logged in with the credential.
+func (s *Service) heard(cred string) {
+	if addr, ok := strings.CutPrefix(cred, "account:"); ok {
+		s.logins.forget(addr)
+	}
+	s.revoked.publish(cred)
 }

@@ -497,6 +497,17 @@ CREATE TABLE sieve_replies (
 	PRIMARY KEY (mailbox_id, handle, sender)
 );
 `},
+	// Failed logins counted per account and per network address, for a
+	// cluster on PostgreSQL, whose nodes share them (a node alone counts in
+	// memory).
+	{common: `
+CREATE TABLE login_strikes (
+	key TEXT PRIMARY KEY,
+	failures BIGINT NOT NULL,
+	last_failure BIGINT NOT NULL,
+	locked_until BIGINT NOT NULL
+);
+`},
 }
 
 func (s *Store) migrate(ctx context.Context) error { return s.migrateTo(ctx, len(migrations)) }
