@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -258,4 +259,72 @@ func TestNotifyErrors(t *testing.T) {
 	r.ok("NOTIFY SET (selected-delayed (MessageNew (UID FLAGS) MessageExpunge FlagChange)) (personal NONE) (subscribed (MailboxName SubscriptionChange))")
 	r.ok("NOTIFY NONE")
 	r.ok("NOTIFY NONE")
+}
+
+// TestNotifySharedMailboxes: the filters reach the mailboxes shared with
+// the person, under their shared names, and personal stays out of them;
+// the selected folder gets no STATUS.
+func TestNotifySharedMailboxes(t *testing.T) {
+	ts := startServer(t)
+	coretest.User(t, ts.svc, "alice", "Alice")
+	orgAddr := cardioForAlice(t, ts)
+	shared := "Shared/" + orgAddr + "/INBOX"
+	r := ts.raw(t, "alice")
+	own := []string{"Archive", "Drafts", "INBOX", "Junk", "Sent", "Trash"}
+	var org []string
+	for _, f := range own {
+		org = append(org, "Shared/"+orgAddr+"/"+f)
+	}
+	tests := []struct {
+		cmd  string
+		want []string // the mailboxes of the initial STATUS, in order
+	}{
+		{"NOTIFY SET STATUS (subtree Shared (MessageNew MessageExpunge))", org},
+		{`NOTIFY SET STATUS (subtree "Shared/` + orgAddr + `" (MessageNew MessageExpunge))`, org},
+		{`NOTIFY SET STATUS (mailboxes "` + shared + `" (MessageNew MessageExpunge))`, []string{shared}},
+		{"NOTIFY SET STATUS (personal (MessageNew MessageExpunge))", own},
+		{"NOTIFY SET STATUS (inboxes (MessageNew MessageExpunge))", []string{"INBOX"}},
+		{"NOTIFY SET STATUS (subscribed (MessageNew MessageExpunge))", append(slices.Clone(own), org...)},
+		{"NOTIFY SET STATUS (inboxes NONE) (personal (MessageNew MessageExpunge))", slices.DeleteFunc(slices.Clone(own), func(f string) bool { return f == "INBOX" })},
+	}
+	for _, tt := range tests {
+		var got []string
+		for _, l := range withPrefix(r.ok(tt.cmd), "* STATUS ") {
+			name, _, _ := strings.Cut(strings.TrimPrefix(l, "* STATUS "), " (")
+			got = append(got, strings.Trim(name, `"`))
+		}
+		if strings.Join(got, ",") != strings.Join(tt.want, ",") {
+			t.Errorf("%s: STATUS of %q, want %q", tt.cmd, got, tt.want)
+		}
+	}
+
+	r.ok("SELECT Archive")
+	if lines := withPrefix(r.ok("NOTIFY SET STATUS (mailboxes (Archive INBOX) (MessageNew MessageExpunge)) (mailboxes \""+shared+"\" (MessageNew MessageExpunge))"), "* STATUS"); len(lines) != 2 || strings.Contains(strings.Join(lines, ""), "Archive") {
+		t.Errorf("with Archive selected, STATUS of %q", lines)
+	}
+	ts.deliver(t, "cardio", "for the team")
+	time.Sleep(100 * time.Millisecond)
+	if lines := withPrefix(r.ok("NOOP"), "* STATUS"); len(lines) != 1 || !strings.Contains(lines[0], shared) || !strings.Contains(lines[0], "MESSAGES 1 ") {
+		t.Errorf("after a delivery to %s, NOOP told %q", orgAddr, lines)
+	}
+}
+
+// TestNotifySelectedNone: (selected NONE) holds the selected mailbox's
+// changes during IDLE until the next command.
+func TestNotifySelectedNone(t *testing.T) {
+	ts := startServer(t)
+	coretest.User(t, ts.svc, "alice", "Alice")
+	r := ts.raw(t, "alice")
+	r.ok("SELECT INBOX")
+	r.ok("NOTIFY SET (selected NONE)")
+	r.write("i IDLE\r\n")
+	r.line()
+	ts.deliver(t, "alice", "held")
+	if l, ok := r.lineWithin(500 * time.Millisecond); ok {
+		t.Errorf("IDLE with (selected NONE) told %q", l)
+	}
+	r.write("DONE\r\n")
+	if lines, _ := r.until("i"); len(withPrefix(lines, "* 1 EXISTS")) != 1 {
+		t.Errorf("DONE told %q, want the EXISTS", lines)
+	}
 }
