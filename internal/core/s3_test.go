@@ -2,14 +2,18 @@ package core_test
 
 import (
 	"context"
+	"crypto/rand"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
 
+	"caduceus/internal/blob"
 	"caduceus/internal/blob/blobtest"
 	"caduceus/internal/core"
 	"caduceus/internal/core/coretest"
+	"caduceus/internal/store"
 	"caduceus/internal/store/storetest"
 )
 
@@ -126,4 +130,82 @@ func TestDeliverS3(t *testing.T) {
 			t.Errorf("inbox holds %d messages, want the 23 left: the failed delivery left a row", n)
 		}
 	})
+}
+
+// Two nodes on one PostgreSQL store and one bucket, with the same key: a
+// message delivered on one reads back on the other, through its own cold
+// cache; one compaction at a time runs across them.
+func TestClusterS3(t *testing.T) {
+	ctx := context.Background()
+	dsn := storetest.PostgresDSN(t)
+	srv := blobtest.S3(t)
+	key := make([]byte, blob.KeySize)
+	rand.Read(key)
+	node := func() (*core.Service, *store.Store, *blob.Store) {
+		st, err := store.Open(ctx, dsn, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		blobs, err := blob.OpenS3(ctx, blob.S3Options{URL: srv.URL, CredentialsFile: srv.CredentialsFile, Dir: t.TempDir(), CacheSize: 16 << 20}, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		svc, err := core.New(ctx, core.Options{Store: st, Blobs: blobs, Hostname: "node"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { svc.Close(); blobs.Close(); st.Close() })
+		return svc, st, blobs
+	}
+	a, _, _ := node()
+	b, bst, bblobs := node()
+	sys := core.System("test")
+	if err := a.AddDomain(ctx, sys, "test.mssante.fr"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.AddUser(ctx, sys, core.NewUser{Address: "alice@test.mssante.fr", Name: "Alice"}); err != nil {
+		t.Fatal(err)
+	}
+	data := msg("x@remote.example", "alice@test.mssante.fr", "shared", strings.Repeat("Résultats d'analyse.\r\n", 5000))
+	if err := a.Deliver(ctx, sys, core.Delivery{Recipients: []string{"alice@test.mssante.fr"}, Data: data}); err != nil {
+		t.Fatal(err)
+	}
+	mb, err := b.MailboxByAddress(ctx, sys, "alice@test.mssante.fr")
+	if err != nil {
+		t.Fatal(err)
+	}
+	inbox, err := b.FolderByName(ctx, sys, mb.ID, "INBOX")
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs, err := b.Messages(ctx, sys, inbox.ID, core.MessageQuery{})
+	if err != nil || len(msgs) != 1 {
+		t.Fatalf("node b lists %d messages, %v", len(msgs), err)
+	}
+	raw, err := b.ReadMessage(ctx, sys, msgs[0].ID)
+	if err != nil || string(raw) != string(data) {
+		t.Fatalf("node b reads %d bytes, %v", len(raw), err)
+	}
+	if st, _ := bblobs.S3Stats(); st.FetchedBytes == 0 || st.Uploads != 0 {
+		t.Errorf("node b's blob counters = %+v: want a read from the bucket and no upload", st)
+	}
+	// While node b holds the cluster's compaction lock, node a's run is
+	// skipped.
+	conn, err := bst.DB().Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock(7243107)`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.CompactBlobs(ctx, sys, core.CompactOptions{}); !errors.Is(err, blob.ErrBusy) {
+		t.Errorf("compaction on a while b holds the lock: %v, want ErrBusy", err)
+	}
+	if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_unlock(7243107)`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.CompactBlobs(ctx, sys, core.CompactOptions{Grace: time.Hour}); err != nil {
+		t.Errorf("compaction on a after: %v", err)
+	}
 }
