@@ -473,3 +473,48 @@ func TestS3Concurrent(t *testing.T) {
 		t.Errorf("cache holds %d bytes, over %d", n, 2*blockSize)
 	}
 }
+
+// A segment file uploaded as the object of the same number reads back with
+// the Refs the metadata holds: objects and segment files have one format.
+func TestS3ReadsSegmentFiles(t *testing.T) {
+	srv := blobtest.S3(t)
+	key := testKey(t)
+	disk, err := Open(t.TempDir(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer disk.Close()
+	plain := randomBytes(150 << 10)
+	sealed, err := disk.Seal(plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Another blob first, so that this one is not at offset 0.
+	first, err := disk.Seal([]byte("first"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := disk.Append(first, 5); err != nil {
+		t.Fatal(err)
+	}
+	ref, err := disk.Append(sealed, int64(len(plain)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := disk.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	s := openS3(t, srv, key, 0)
+	b := s.b.(*s3Backend)
+	path := disk.b.(*dirBackend).path(ref.Segment)
+	if _, err := b.client.FPutObject(context.Background(), b.u.bucket, b.objectName(ref.Segment), path, minio.PutObjectOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if ref.Offset == 0 {
+		t.Fatal("the blob is at the start of its segment")
+	}
+	got, err := s.ReadAll(ref)
+	if err != nil || !bytes.Equal(got, plain) {
+		t.Fatalf("read of the uploaded segment: %v", err)
+	}
+}
