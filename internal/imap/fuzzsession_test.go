@@ -33,6 +33,7 @@ func FuzzSession(f *testing.F) {
 		"a ENABLE QRESYNC UTF8=ACCEPT\r\nb SELECT INBOX (QRESYNC (1 1 1:5))\r\nc EXAMINE INBOX (CONDSTORE)",
 		"a APPEND INBOX (\\Flagged) \"01-Jan-2024 00:00:00 +0000\" {11+}\r\nSubject: x\r\n\r\nb APPEND INBOX ~{3+}\r\nabc",
 		"a IDLE\r\nDONE\r\nb NOOP\r\nc CHECK\r\nd UNSELECT\r\ne SELECT INBOX",
+		"a NOTIFY SET STATUS (selected (MessageNew (UID FLAGS BODY.PEEK[HEADER]) MessageExpunge FlagChange)) (personal (MessageNew MessageExpunge FlagChange MailboxName SubscriptionChange)) (subtree Shared (MessageNew MessageExpunge))\r\nb APPEND Trash {11+}\r\nSubject: x\r\n\r\nc CREATE N\r\nd SUBSCRIBE N\r\ne IDLE\r\nDONE\r\nf NOTIFY NONE",
 		"a FETCH 0:4294967295 FLAGS\r\nb UID FETCH 4294967295:* (BODY[999.1])\r\nc FETCH * BODY[1.2.3.4.5.HEADER]",
 		"a LOGIN x y\r\nb AUTHENTICATE PLAIN\r\n*\r\nc STARTTLS\r\nd CLOSE",
 	} {
