@@ -81,17 +81,24 @@ ensure_s3() {
 	S3_DIR=$(mktemp -d)
 	mkdir "$S3_DIR/caduceus"
 	export AWS_ACCESS_KEY_ID="caduceus-test" AWS_SECRET_ACCESS_KEY="caduceus-test-secret-$RANDOM$RANDOM"
-	local port=17070
-	versitygw --access "$AWS_ACCESS_KEY_ID" --secret "$AWS_SECRET_ACCESS_KEY" --port "127.0.0.1:$port" --quiet posix "$S3_DIR" >"$S3_DIR.log" 2>&1 &
-	S3_PID=$!
-	trap 'kill "$S3_PID" 2>/dev/null || true; rm -rf "$S3_DIR" "$S3_DIR.log"' EXIT
-	for _ in $(seq 1 50); do
-		if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-			export CADUCEUS_TEST_S3="s3://caduceus?endpoint=127.0.0.1:$port&region=us-east-1&tls=false"
-			log "versitygw on 127.0.0.1:$port"
-			return
-		fi
-		sleep 0.2
+	trap 'kill "${S3_PID:-}" 2>/dev/null || true; rm -rf "$S3_DIR" "$S3_DIR.log"' EXIT
+	# A port no other run on this machine holds (another run's server would
+	# answer with other credentials).
+	local port
+	for port in $(seq $((17000 + $$ % 1000)) 10 $((19000 + $$ % 1000))); do
+		if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then continue; fi
+		versitygw --access "$AWS_ACCESS_KEY_ID" --secret "$AWS_SECRET_ACCESS_KEY" --port "127.0.0.1:$port" --quiet posix "$S3_DIR" >"$S3_DIR.log" 2>&1 &
+		S3_PID=$!
+		for _ in $(seq 1 50); do
+			kill -0 "$S3_PID" 2>/dev/null || break
+			if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+				export CADUCEUS_TEST_S3="s3://caduceus?endpoint=127.0.0.1:$port&region=us-east-1&tls=false"
+				log "versitygw on 127.0.0.1:$port"
+				return
+			fi
+			sleep 0.2
+		done
+		kill "$S3_PID" 2>/dev/null || true
 	done
 	log "versitygw did not start:"; cat "$S3_DIR.log" >&2; exit 1
 }
