@@ -370,18 +370,20 @@ func TestSort(t *testing.T) {
 		"From: Zoé <zoe@example.org>\r\nSubject: Re: banane\r\nDate: Tue, 3 Mar 2026 10:00:00 +0100\r\n\r\nx\r\n",
 		"From: Anne <anne@example.org>\r\nSubject: Cerise\r\nDate: Mon, 2 Mar 2026 10:00:00 +0100\r\n\r\nxxxxxxxx\r\n",
 		"From: bob@example.org\r\nSubject: [liste] Abricot\r\nDate: Wed, 4 Mar 2026 10:00:00 +0100\r\n\r\nxxxx\r\n",
+		// RFC 5256 compares in upper case: "_" and "[" come after the letters.
+		"From: _robot@example.org\r\nSubject: _note\r\nDate: Thu, 5 Mar 2026 10:00:00 +0100\r\n\r\nxxxxxxxxxxxx\r\n",
 	}
 	for _, m := range msgs {
 		r.appendRaw("INBOX", m)
 	}
 	r.ok("SELECT INBOX")
 	tests := []struct{ command, want string }{
-		{"SORT (SUBJECT) UTF-8 ALL", "* SORT 3 1 2"},
-		{"SORT (DATE) UTF-8 ALL", "* SORT 2 1 3"},
-		{"SORT (REVERSE DATE) UTF-8 ALL", "* SORT 3 1 2"},
-		{"SORT (FROM) UTF-8 ALL", "* SORT 2 3 1"},
+		{"SORT (SUBJECT) UTF-8 ALL", "* SORT 3 1 2 4"},
+		{"SORT (DATE) UTF-8 ALL", "* SORT 2 1 3 4"},
+		{"SORT (REVERSE DATE) UTF-8 ALL", "* SORT 4 3 1 2"},
+		{"SORT (FROM) UTF-8 ALL", "* SORT 2 3 1 4"},
 		{"SORT (SIZE) US-ASCII ALL", "* SORT " + bySize(msgs)},
-		{"UID SORT (ARRIVAL) UTF-8 NOT FROM anne", "* SORT 1 3"},
+		{"UID SORT (ARRIVAL) UTF-8 NOT FROM anne", "* SORT 1 3 4"},
 	}
 	for _, tt := range tests {
 		if lines := r.ok(tt.command); len(lines) != 1 || lines[0] != tt.want {
@@ -392,7 +394,7 @@ func TestSort(t *testing.T) {
 
 // bySize returns the numbers of msgs, smallest first.
 func bySize(msgs []string) string {
-	order := []string{"1", "2", "3"}
+	order := []string{"1", "2", "3", "4"}
 	slices.SortStableFunc(order, func(a, b string) int { return len(msgs[a[0]-'1']) - len(msgs[b[0]-'1']) })
 	return strings.Join(order, " ")
 }

@@ -502,7 +502,7 @@ func compareInt(a, b int64) int {
 
 // sortKeys are what SORT compares of a message (RFC 5256 §3): the base
 // subject, and the mailbox part of the first address of From, To and Cc,
-// in lower case.
+// in upper case.
 type sortKeys struct {
 	arrival, sent time.Time
 	size          int64
@@ -510,23 +510,26 @@ type sortKeys struct {
 	from, to, cc  string
 }
 
+// newSortKeys takes the keys of a message. Strings are compared in upper
+// case, as the i;ascii-casemap comparator RFC 5256 §2.1 names maps them,
+// so that "[" and "_" sort after the letters.
 func newSortKeys(m core.Message) sortKeys {
 	subject, _ := baseSubject(m.Subject)
 	return sortKeys{
-		arrival: m.InternalDate, sent: sentOrArrival(m), size: m.Size, subject: subject,
+		arrival: m.InternalDate, sent: sentOrArrival(m), size: m.Size, subject: strings.ToUpper(subject),
 		from: firstMailbox(m.From), to: firstMailbox(m.To), cc: firstMailbox(m.Cc),
 	}
 }
 
 // firstMailbox returns the local part of the first address of a header
-// value, lower case; the value itself when it holds no address.
+// value, upper case; the value itself when it holds no address.
 func firstMailbox(v string) string {
 	list, err := mail.ParseAddressList(v)
 	if err != nil || len(list) == 0 {
-		return strings.ToLower(strings.TrimSpace(v))
+		return strings.ToUpper(strings.TrimSpace(v))
 	}
 	local, _, _ := strings.Cut(list[0].Address, "@")
-	return strings.ToLower(local)
+	return strings.ToUpper(local)
 }
 
 // sentOrArrival is a message's sent date, or its arrival when its Date

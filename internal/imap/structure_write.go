@@ -45,7 +45,9 @@ func (w *Writer) addresses(list []message.Address) {
 			w.Atom(" NIL")
 		} else {
 			w.nText(a.Name)
-			w.Atom(" NIL ")
+			w.SP()
+			w.nText(a.Route)
+			w.SP()
 			w.nText(a.Mailbox)
 			w.SP()
 			w.nText(a.Host)

@@ -13,8 +13,15 @@ import (
 // then its envelope (a 0 or 1 byte first) and its children. An address
 // list is a uvarint count plus one, 0 meaning "the same as From" (RFC 9051
 // §7.5.2 defaults Sender and Reply-To to From), then each address as a
-// group byte and three strings.
+// flags byte (addrGroup, addrRoute), three strings, and its route when it
+// has one.
 const formatV1 = 1
+
+// The bits of an address's flags byte.
+const (
+	addrGroup = 1 << iota
+	addrRoute
+)
 
 // ErrFormat is returned by Unmarshal for bytes that are not a stored
 // model, or a model of a version this code does not know.
@@ -108,14 +115,20 @@ func (e *encoder) addresses(list, from []Address) {
 	}
 	e.num(int64(len(list)) + 1)
 	for _, a := range list {
-		g := byte(0)
+		flags := byte(0)
 		if a.Group {
-			g = 1
+			flags |= addrGroup
 		}
-		e.b = append(e.b, g)
+		if a.Route != "" {
+			flags |= addrRoute
+		}
+		e.b = append(e.b, flags)
 		e.str(a.Name)
 		e.str(a.Mailbox)
 		e.str(a.Host)
+		if a.Route != "" {
+			e.str(a.Route)
+		}
 	}
 }
 
@@ -239,8 +252,12 @@ func (d *decoder) addresses(from []Address) []Address {
 	}
 	out := make([]Address, 0, n)
 	for i := 0; i < n && d.err == nil; i++ {
-		a := Address{Group: d.byte() == 1}
+		flags := d.byte()
+		a := Address{Group: flags&addrGroup != 0}
 		a.Name, a.Mailbox, a.Host = d.str(), d.str(), d.str()
+		if flags&addrRoute != 0 {
+			a.Route = d.str()
+		}
 		out = append(out, a)
 	}
 	return out

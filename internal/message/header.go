@@ -155,50 +155,110 @@ func envelopeOf(h textproto.Header) *Envelope {
 	return e
 }
 
-// addressList parses an address list leniently: a list net/mail refuses
-// is parsed address by address, and what still fails is kept as a
-// mailbox without host rather than lost.
+// addressList parses an address list leniently: groups, however many and
+// wherever they are (RFC 5322 §3.4), then each address by net/mail, and
+// what it refuses is kept as a mailbox without host rather than lost.
 func addressList(v string) []Address {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return nil
-	}
-	if name, members, ok := cutGroup(v); ok {
-		out := []Address{{Group: true, Mailbox: DecodeWords(name)}}
-		out = append(out, addressList(members)...)
-		return append(out, Address{Group: true})
-	}
-	parser := mail.AddressParser{WordDecoder: wordDecoder()}
-	if list, err := parser.ParseList(v); err == nil {
-		return fromMail(list)
-	}
 	var out []Address
-	for _, one := range strings.Split(v, ",") {
-		one = strings.TrimSpace(one)
-		if one == "" {
-			continue
+	for _, it := range splitAddresses(v) {
+		switch {
+		case it.groupStart:
+			out = append(out, Address{Group: true, Mailbox: DecodeWords(it.text)})
+		case it.groupEnd:
+			out = append(out, Address{Group: true})
+		default:
+			out = append(out, oneAddress(it.text))
 		}
-		if a, err := parser.Parse(one); err == nil {
-			out = append(out, fromMail([]*mail.Address{a})...)
-			continue
-		}
-		addr := one
-		if i, j := strings.LastIndexByte(one, '<'), strings.LastIndexByte(one, '>'); i >= 0 && j > i {
-			addr = one[i+1 : j]
-		}
-		mbox, host, _ := strings.Cut(addr, "@")
-		out = append(out, Address{Mailbox: mbox, Host: host})
 	}
 	return out
 }
 
-// cutGroup splits "name: members;" (RFC 5322 §3.4).
-func cutGroup(v string) (name, members string, ok bool) {
-	colon := strings.IndexByte(v, ':')
-	if colon <= 0 || !strings.HasSuffix(v, ";") || strings.ContainsAny(v[:colon], "<>@,\"") {
-		return "", "", false
+// addressItem is one address of a list, or the start or end of a group.
+type addressItem struct {
+	text                 string
+	groupStart, groupEnd bool
+}
+
+// splitAddresses cuts an address list at its top-level commas, group
+// colons and semicolons, outside quoted strings, comments and angle
+// brackets.
+func splitAddresses(v string) []addressItem {
+	var out []addressItem
+	var cur strings.Builder
+	quoted, escaped, angle, comment, inGroup := false, false, false, 0, false
+	flush := func() {
+		if t := strings.TrimSpace(cur.String()); t != "" {
+			out = append(out, addressItem{text: t})
+		}
+		cur.Reset()
 	}
-	return strings.TrimSpace(v[:colon]), strings.TrimSuffix(v[colon+1:], ";"), true
+	for i := 0; i < len(v); i++ {
+		r := v[i] // the delimiters are ASCII: bytes keep other text as it is
+		switch {
+		case escaped:
+			escaped = false
+		case r == '\\' && (quoted || comment > 0):
+			escaped = true
+		case quoted:
+			quoted = r != '"'
+		case comment > 0:
+			if r == '(' {
+				comment++
+			} else if r == ')' {
+				comment--
+			}
+		case r == '"':
+			quoted = true
+		case r == '(':
+			comment++
+		case angle:
+			angle = r != '>'
+		case r == '<':
+			angle = true
+		case r == ',':
+			flush()
+			continue
+		case r == ':' && !inGroup && !strings.Contains(cur.String(), "@"):
+			out = append(out, addressItem{text: strings.TrimSpace(cur.String()), groupStart: true})
+			cur.Reset()
+			inGroup = true
+			continue
+		case r == ';' && inGroup:
+			flush()
+			out = append(out, addressItem{groupEnd: true})
+			inGroup = false
+			continue
+		}
+		cur.WriteByte(r)
+	}
+	flush()
+	if inGroup {
+		out = append(out, addressItem{groupEnd: true})
+	}
+	return out
+}
+
+// oneAddress parses one address, with its obsolete route if it has one.
+func oneAddress(s string) Address {
+	route := ""
+	if i := strings.Index(s, "<@"); i >= 0 {
+		if j := strings.IndexByte(s[i:], ':'); j > 0 && !strings.ContainsAny(s[i+1:i+j], "<>\"") {
+			route = s[i+1 : i+j]
+			s = s[:i+1] + s[i+j+1:]
+		}
+	}
+	parser := mail.AddressParser{WordDecoder: wordDecoder()}
+	if a, err := parser.Parse(s); err == nil {
+		out := fromMail([]*mail.Address{a})[0]
+		out.Route = route
+		return out
+	}
+	addr := s
+	if i, j := strings.LastIndexByte(s, '<'), strings.LastIndexByte(s, '>'); i >= 0 && j > i {
+		addr = s[i+1 : j]
+	}
+	mbox, host, _ := strings.Cut(addr, "@")
+	return Address{Mailbox: mbox, Host: host, Route: route}
 }
 
 func fromMail(list []*mail.Address) []Address {

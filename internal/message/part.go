@@ -61,6 +61,9 @@ type Address struct {
 	Mailbox string `json:"mailbox,omitempty"`
 	Host    string `json:"host,omitempty"`
 	Group   bool   `json:"group,omitempty"`
+	// Route is the obsolete source route of "<@a,@b:user@host>" (RFC 5322
+	// §4.4), "@a,@b": the envelope's adl (RFC 9051 §7.5.2).
+	Route string `json:"route,omitempty"`
 }
 
 // Size returns the number of bytes of the part's body.
