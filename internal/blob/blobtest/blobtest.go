@@ -21,6 +21,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
 )
 
 // VersityGW is the module version of the S3 server the tests start.
@@ -38,7 +41,8 @@ type Server struct {
 	// one CADUCEUS_TEST_S3 names.
 	Dir string
 
-	cmd *exec.Cmd
+	cmd  *exec.Cmd
+	done chan struct{} // closed once cmd has exited
 }
 
 // S3 returns a bucket for the test, under a prefix of its own on the server
@@ -74,24 +78,64 @@ func Own(t testing.TB) *Server {
 	if err := os.WriteFile(s.CredentialsFile, []byte(creds), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	addr, err := freePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.cmd = exec.Command(bin, "--access", access, "--secret", secret, "--port", addr, "--quiet", "posix", s.Dir)
-	// Its chatter only when it fails to start.
-	var out bytes.Buffer
-	s.cmd.Stdout, s.cmd.Stderr = &out, &out
-	if err := s.cmd.Start(); err != nil {
-		skip(t, fmt.Sprintf("no S3 server for the test: start versitygw: %v", err))
-	}
 	t.Cleanup(s.stop)
-	if err := waitListening(addr, 20*time.Second); err != nil {
+	// The port is free when chosen but may be taken before the server binds
+	// it: a server that is not ours (our credentials fail) means try again.
+	var last error
+	for range 3 {
+		addr, err := freePort()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out bytes.Buffer
+		s.cmd = exec.Command(bin, "--access", access, "--secret", secret, "--port", addr, "--quiet", "posix", s.Dir)
+		s.cmd.Stdout, s.cmd.Stderr = &out, &out // its chatter only when it fails
+		if err := s.cmd.Start(); err != nil {
+			skip(t, fmt.Sprintf("no S3 server for the test: start versitygw: %v", err))
+		}
+		s.done = make(chan struct{})
+		go func(cmd *exec.Cmd, done chan struct{}) { cmd.Wait(); close(done) }(s.cmd, s.done)
+		if last = s.ready(addr, bucket, access, secret); last == nil {
+			s.URL = "s3://" + bucket + "?endpoint=" + addr + "&region=us-east-1&tls=false"
+			return s
+		}
 		s.stop()
-		t.Fatalf("versitygw on %s: %v: %s", addr, err, out.Bytes())
+		last = fmt.Errorf("versitygw on %s: %w: %s", addr, last, out.Bytes())
 	}
-	s.URL = "s3://" + bucket + "?endpoint=" + addr + "&region=us-east-1&tls=false"
-	return s
+	t.Fatal(last)
+	return nil
+}
+
+// ready waits until the server answers for the bucket with the test's
+// credentials.
+func (s *Server) ready(addr, bucket, access, secret string) error {
+	client, err := minio.New(addr, &minio.Options{Creds: credentials.NewStaticV4(access, secret, ""), MaxRetries: 1})
+	if err != nil {
+		return err
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		ok, err := client.BucketExists(ctx, bucket)
+		cancel()
+		switch {
+		case err == nil && ok:
+			return nil
+		case err == nil:
+			return errors.New("the bucket is not there: another server holds the port")
+		case minio.ToErrorResponse(err).Code != "":
+			return fmt.Errorf("another server holds the port: %w", err)
+		}
+		select {
+		case <-s.done:
+			return errors.New("exited")
+		default:
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("not ready: %w", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // Stop stops a server Own started, to see what a node does when its bucket
@@ -113,17 +157,20 @@ func skip(t testing.TB, why string) {
 }
 
 func (s *Server) stop() {
-	if s.cmd.ProcessState != nil {
+	if s.cmd == nil {
 		return
 	}
-	s.cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() { s.cmd.Wait(); close(done) }()
 	select {
-	case <-done:
+	case <-s.done:
+		return
+	default:
+	}
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.done:
 	case <-time.After(5 * time.Second):
 		s.cmd.Process.Kill()
-		<-done
+		<-s.done
 	}
 }
 
@@ -175,21 +222,6 @@ func freePort() (string, error) {
 	}
 	defer l.Close()
 	return l.Addr().String(), nil
-}
-
-func waitListening(addr string, within time.Duration) error {
-	deadline := time.Now().Add(within)
-	for {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			c.Close()
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return errors.New("not listening")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 func randomHex(n int) string {
