@@ -25,7 +25,7 @@ import (
 // The selected mailbox keeps its EXISTS, EXPUNGE and FETCH responses.
 
 // supportedEvents are the events NOTIFY offers, as BADEVENT lists them
-// (RFC 5465 §5.9). AnnotationChange and the METADATA events need
+// (RFC 5465 §3.1). AnnotationChange and the METADATA events need
 // extensions this server lacks.
 const supportedEvents = "MessageNew MessageExpunge FlagChange MailboxName SubscriptionChange"
 
@@ -314,7 +314,7 @@ func (b *watchedBox) sortedFolders() []core.Folder {
 // notifyInitialStatus tells the STATUS of every mailbox with message
 // events other than the selected one, for NOTIFY SET STATUS (RFC 5465
 // §3.1): MESSAGES, UIDNEXT and UIDVALIDITY, and HIGHESTMODSEQ with
-// FlagChange (§5.4: CONDSTORE is offered).
+// FlagChange (§5.1: CONDSTORE is offered).
 func (c *conn) notifyInitialStatus() {
 	for _, box := range c.notify.sortedBoxes() {
 		for _, f := range box.sortedFolders() {
@@ -385,6 +385,9 @@ func (c *conn) notifyFlush() {
 // After dropped events (all), every folder may have changed.
 func (c *conn) notifyRelist(box *watchedBox, all bool, pending map[int64]pendingFolder) {
 	folders, err := c.srv.svc.Folders(c.ctx, c.actor, box.access.ID)
+	if errors.Is(err, core.ErrPermission) || errors.Is(err, core.ErrNotFound) {
+		folders, err = nil, nil // the person lost the mailbox (§5.9): its folders are gone
+	}
 	if err != nil {
 		return
 	}
@@ -436,7 +439,7 @@ func (c *conn) notifyRelist(box *watchedBox, all bool, pending map[int64]pending
 }
 
 // writeNotifyList writes the LIST of a folder created, renamed (with its
-// OLDNAME, RFC 5258 §3.4 as RFC 5465 §5.4 asks) or (un)subscribed.
+// OLDNAME, RFC 5465 §5.4) or (un)subscribed (§5.5).
 func (c *conn) writeNotifyList(f core.Folder, name, oldName string) {
 	var attrs []string
 	if f.Subscribed {

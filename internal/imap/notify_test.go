@@ -328,3 +328,22 @@ func TestNotifySelectedNone(t *testing.T) {
 		t.Errorf("DONE told %q, want the EXISTS", lines)
 	}
 }
+
+// TestNotifyLostRights: a shared mailbox whose rights are taken away shows
+// its folders as \NonExistent (RFC 5465 §5.9).
+func TestNotifyLostRights(t *testing.T) {
+	ts := startServer(t)
+	coretest.User(t, ts.svc, "alice", "Alice")
+	org := cardioForAlice(t, ts)
+	r := ts.raw(t, "alice")
+	r.ok("NOTIFY SET (subtree Shared (MailboxName))")
+	mb := coretest.Mailbox(t, ts.svc, org)
+	if err := ts.svc.SetRights(t.Context(), systemActor(), mb.ID, "alice@"+coretest.Domain, 0); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	lines := withPrefix(r.ok("NOOP"), "* LIST")
+	if len(lines) != 6 || !slices.Contains(lines, `* LIST (\NonExistent) "/" "Shared/`+org+`/INBOX"`) {
+		t.Errorf("after losing %s, NOOP told %q", org, lines)
+	}
+}

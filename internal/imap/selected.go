@@ -513,7 +513,7 @@ func (c *conn) cmdIdle(cmd *Command) error {
 			}
 			c.sel.hear(ev)
 			if !c.notify.pushSelected() {
-				continue // told at the next command (RFC 5465 §6: NONE)
+				continue // told at the next command (RFC 5465 §6.1: NONE)
 			}
 			c.sync(true)
 			if err := c.w.Flush(); err != nil {
