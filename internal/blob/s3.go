@@ -127,6 +127,17 @@ type s3Backend struct {
 	offset int64      // its size
 	last   int64      // the last segment number taken
 	failed sync.Map   // segment number → struct{}: batches whose upload failed
+
+	fetchMu  sync.Mutex
+	fetching map[blockKey]*fetch // blocks being fetched, which later readers wait for
+}
+
+// A fetch is one GET of a block, shared by the readers that miss it at once
+// (a message to a whole hospital, opened by many clients).
+type fetch struct {
+	done chan struct{}
+	data []byte
+	err  error
 }
 
 // OpenS3 opens the store in the bucket opts.URL names, with the master key.
@@ -152,7 +163,7 @@ func OpenS3(ctx context.Context, opts S3Options, key []byte) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("blob bucket %s: %w", u.bucket, err)
 	}
-	b := &s3Backend{client: client, u: u, dir: filepath.Join(opts.Dir, "tmp")}
+	b := &s3Backend{client: client, u: u, dir: filepath.Join(opts.Dir, "tmp"), fetching: map[blockKey]*fetch{}}
 	if err := os.MkdirAll(b.dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create blob work dir: %w", err)
 	}
@@ -304,7 +315,8 @@ func (b *s3Backend) reader(n int64) (io.ReaderAt, error) {
 	return &object{b: b, num: n, block: -1}, nil
 }
 
-// block returns block k of object n, from the cache or the bucket.
+// block returns block k of object n, from the cache or the bucket. The
+// returned bytes are shared: callers only read them.
 func (b *s3Backend) block(n, k int64) ([]byte, error) {
 	key := blockKey{n, k}
 	if b.cache != nil {
@@ -313,7 +325,29 @@ func (b *s3Backend) block(n, k int64) ([]byte, error) {
 			return data, nil
 		}
 	}
+	b.fetchMu.Lock()
+	if f, ok := b.fetching[key]; ok {
+		b.fetchMu.Unlock()
+		<-f.done
+		return f.data, f.err
+	}
+	f := &fetch{done: make(chan struct{})}
+	b.fetching[key] = f
+	b.fetchMu.Unlock()
 	b.misses.Add(1)
+	f.data, f.err = b.get(n, k)
+	if f.err == nil && b.cache != nil {
+		b.cache.put(key, f.data)
+	}
+	b.fetchMu.Lock()
+	delete(b.fetching, key)
+	b.fetchMu.Unlock()
+	close(f.done)
+	return f.data, f.err
+}
+
+// get reads block k of object n from the bucket.
+func (b *s3Backend) get(n, k int64) ([]byte, error) {
 	ctx, cancel := b.ctx()
 	defer cancel()
 	var opts minio.GetObjectOptions
@@ -330,9 +364,6 @@ func (b *s3Backend) block(n, k int64) ([]byte, error) {
 		return nil, fmt.Errorf("read blob object %d: %w", n, err)
 	}
 	b.fetched.Add(int64(len(data)))
-	if b.cache != nil {
-		b.cache.put(key, data)
-	}
 	return data, nil
 }
 

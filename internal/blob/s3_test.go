@@ -518,3 +518,42 @@ func TestS3ReadsSegmentFiles(t *testing.T) {
 		t.Fatalf("read of the uploaded segment: %v", err)
 	}
 }
+
+// Readers missing the same block at once share one GET.
+func TestS3SharedFetch(t *testing.T) {
+	srv := blobtest.S3(t)
+	key := testKey(t)
+	s := openS3(t, srv, key, 0)
+	plain := randomBytes(100 << 10)
+	sealed, _ := s.Seal(plain)
+	ref, err := s.Append(sealed, int64(len(plain)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	cold := openS3(t, srv, key, 16<<20)
+	const readers = 16
+	errs := make(chan error, readers)
+	start := make(chan struct{})
+	for range readers {
+		go func() {
+			<-start
+			got, err := cold.ReadAll(ref)
+			if err == nil && !bytes.Equal(got, plain) {
+				err = fmt.Errorf("plaintext differs")
+			}
+			errs <- err
+		}()
+	}
+	close(start)
+	for range readers {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if f := cold.b.(*s3Backend).fetched.Load(); f != ref.Length {
+		t.Errorf("%d readers fetched %d bytes of a %d-byte object", readers, f, ref.Length)
+	}
+}
