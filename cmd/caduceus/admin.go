@@ -43,6 +43,37 @@ func cmdDomainAdd(ctx context.Context, e env, args []string) error {
 	})
 }
 
+func cmdDomainManager(ctx context.Context, e env, args []string) error {
+	f := newFlags(e, "domain manager", "domain manager DOMAIN [--name NAME --address ADDR --phone PHONE | --clear]", 1)
+	name := f.String("name", "", "the manager's name, as the people of the domain see it")
+	address := f.String("address", "", "the manager's e-mail address, where \"Vos informations Gestionnaire\" writes")
+	phone := f.String("phone", "", "the manager's phone number")
+	clear := f.Bool("clear", false, "remove the domain's manager contact")
+	return withNode(ctx, f, args, func(n *server.Node, pos []string) error {
+		if *name != "" || *address != "" || *phone != "" || *clear {
+			c := core.ManagerContact{Domain: pos[0], Name: *name, Address: *address, Phone: *phone}
+			if *clear {
+				c = core.ManagerContact{Domain: pos[0]}
+			} else if *name == "" || *address == "" {
+				return errors.New("--name and --address are required (or --clear)")
+			}
+			if err := n.Core.SetManagerContact(ctx, cli, c); err != nil {
+				return err
+			}
+		}
+		c, err := n.Core.DomainManager(ctx, cli, pos[0])
+		if err != nil {
+			return err
+		}
+		if c.Name == "" && c.Address == "" {
+			fmt.Fprintf(e.stdout, "%s: no manager contact\n", c.Domain)
+			return nil
+		}
+		fmt.Fprintf(e.stdout, "%s: %s <%s> %s\n", c.Domain, c.Name, c.Address, c.Phone)
+		return nil
+	})
+}
+
 func cmdDomainList(ctx context.Context, e env, args []string) error {
 	f := newFlags(e, "domain list", "domain list", 0)
 	return withNode(ctx, f, args, func(n *server.Node, _ []string) error {

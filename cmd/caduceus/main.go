@@ -28,6 +28,8 @@ Usage:
   caduceus restore DIR                     put a backup back on a node with no data yet (its key file in place), checked
 
   caduceus domain add|list|remove NAME
+  caduceus domain manager DOMAIN [--name NAME --address ADDR --phone PHONE | --clear]
+                                           who manages the domain's accounts ("Vos informations Gestionnaire")
   caduceus user add ADDR --name NAME [--password-stdin] [--notify-email ADDR] [--national-id ID]
   caduceus user list | passwd ADDR --password-stdin | disable ADDR | enable ADDR | remove ADDR
   caduceus user role ADDR manager|none --domain DOMAIN   a manager of the domain uses the console at /admin
@@ -99,6 +101,7 @@ func commands() []command {
 		{[]string{"domain", "add"}, cmdDomainAdd},
 		{[]string{"domain", "list"}, cmdDomainList},
 		{[]string{"domain", "remove"}, cmdDomainRemove},
+		{[]string{"domain", "manager"}, cmdDomainManager},
 		{[]string{"user", "add"}, cmdUserAdd},
 		{[]string{"user", "list"}, cmdUserList},
 		{[]string{"user", "passwd"}, cmdUserPasswd},

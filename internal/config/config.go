@@ -43,6 +43,7 @@ type Config struct {
 	Auth      Auth      `toml:"auth"`
 	MSSante   MSSante   `toml:"mssante"`
 	External  External  `toml:"external"`
+	Support   Support   `toml:"support"`
 	Dev       Dev       `toml:"dev"`
 }
 
@@ -247,6 +248,14 @@ type External struct {
 	LinkLifetime Duration `toml:"link_lifetime"`
 }
 
+// Support configures where people write for help: "Vos informations
+// Gestionnaire" in the web app offers the support address beside their
+// domain's manager.
+type Support struct {
+	// Address is the support's e-mail address; empty offers none.
+	Address string `toml:"address"`
+}
+
 // Dev holds settings of `caduceus dev`; in production they stay empty.
 type Dev struct {
 	// Outbox, when set, receives every message for a remote address as a file
@@ -417,6 +426,9 @@ func (c Config) Validate() error {
 	}
 	if l := c.External.LinkLifetime.Duration; l < time.Hour {
 		return fmt.Errorf("external.link_lifetime %v: want at least 1h", l)
+	}
+	if a := c.Support.Address; a != "" && (!strings.Contains(a, "@") || strings.ContainsAny(a, " <>\"\r\n")) {
+		return fmt.Errorf("support.address %q: want an e-mail address", a)
 	}
 	if c.Delivery.Relay != "" {
 		if _, _, err := net.SplitHostPort(c.Delivery.Relay); err != nil {

@@ -69,6 +69,12 @@ refresh = "30m"
 				t.Errorf("trust not read: %+v", c.Trust)
 			}
 		}},
+		{name: "support", body: "hostname = \"x\"\n[support]\naddress = \"support@editeur.example\"\n", check: func(t *testing.T, c Config) {
+			if c.Support.Address != "support@editeur.example" {
+				t.Errorf("support.address not read: %+v", c.Support)
+			}
+		}},
+		{name: "bad support", body: "hostname = \"x\"\n[support]\naddress = \"the helpdesk\"\n", wantErr: "support.address"},
 		{name: "trust off by default", body: `hostname = "x"`, check: func(t *testing.T, c Config) {
 			if c.Trust.Enabled || c.Trust.Refresh.Duration != time.Hour {
 				t.Errorf("trust defaults: %+v", c.Trust)

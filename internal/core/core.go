@@ -84,6 +84,9 @@ type Options struct {
 	Bearer BearerVerifier
 	// LoginPolicy bounds guessing; the zero value means DefaultLoginPolicy.
 	LoginPolicy LoginPolicy
+	// SupportAddress is where "Vos informations Gestionnaire" writes to
+	// the support ([support] address); empty offers no support address.
+	SupportAddress string
 }
 
 // RemotePolicy decides whether mail may be sent to a remote recipient.

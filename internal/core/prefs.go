@@ -174,3 +174,31 @@ func (s *Service) SaveProfile(ctx context.Context, actor Actor, accountID int64,
 	}
 	return nil
 }
+
+// SetListed sets whether an account is published in the directory of
+// health professionals or on its red list (liste rouge): the one setting
+// that "Vos informations personnelles" and "Votre correspondance MSSanté"
+// both show. The rest of the profile is kept.
+func (s *Service) SetListed(ctx context.Context, actor Actor, accountID int64, listed bool) error {
+	a, err := s.ownPrefs(ctx, actor, accountID)
+	if err != nil {
+		return err
+	}
+	err = s.st.Tx(ctx, func(tx *store.Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO web_directory_profiles
+			(account_id, listed, dematerialised, profession, specialty, organisation, city, postcode)
+			VALUES (?, ?, 0, '', '', '', '', '')
+			ON CONFLICT (account_id) DO UPDATE SET listed = excluded.listed`, accountID, boolInt(listed)); err != nil {
+			return err
+		}
+		detail := "listed"
+		if !listed {
+			detail = "red list"
+		}
+		return s.audit.Record(ctx, tx, actor.audit("profile.listed", a.Address, nil, detail))
+	})
+	if err != nil {
+		return fmt.Errorf("set directory listing: %w", err)
+	}
+	return nil
+}

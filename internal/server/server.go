@@ -88,6 +88,7 @@ func open(ctx context.Context, cfg config.Config, logger *slog.Logger, remote co
 		AccountPasswordForMail: cfg.Auth.AccountPasswordForMail,
 		DeviceKey:              deriveSecret(key, "device credential"),
 		Bearer:                 bearer,
+		SupportAddress:         cfg.Support.Address,
 	})
 	if err != nil {
 		blobs.Close()

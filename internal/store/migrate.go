@@ -508,6 +508,17 @@ CREATE TABLE login_strikes (
 	locked_until BIGINT NOT NULL
 );
 `},
+	// Who manages the accounts of a domain, as "Vos informations
+	// Gestionnaire" shows them (user guide F15): set by the operators.
+	{common: `
+CREATE TABLE domain_managers (
+	domain TEXT PRIMARY KEY,
+	name TEXT NOT NULL,
+	address TEXT NOT NULL,
+	phone TEXT NOT NULL,
+	updated BIGINT NOT NULL
+);
+`},
 }
 
 func (s *Store) migrate(ctx context.Context) error { return s.migrateTo(ctx, len(migrations)) }

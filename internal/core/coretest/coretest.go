@@ -44,6 +44,8 @@ type Options struct {
 	// folder.
 	S3        *blobtest.Server
 	CacheSize int64
+	// SupportAddress is the core's support address ([support] address).
+	SupportAddress string
 }
 
 // New returns a running core on a fresh store; it is closed when the test ends.
@@ -81,6 +83,7 @@ func NewWithStore(t testing.TB, o Options) (*core.Service, *store.Store) {
 		MessageSizeLimit: o.MessageLimit, DefaultQuota: o.DefaultQuota,
 		Logger: slog.New(slog.DiscardHandler), Now: o.Now,
 		AccountPasswordForMail: !o.DevicesOnly, LoginPolicy: o.LoginPolicy, Bearer: o.Bearer,
+		SupportAddress: o.SupportAddress,
 	})
 	if err != nil {
 		t.Fatal(err)
