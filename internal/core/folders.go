@@ -13,6 +13,10 @@ import (
 // Delimiter separates the levels of a folder name ("Projets/2026").
 const Delimiter = "/"
 
+// ErrHasChildren: a folder with sub-folders cannot be deleted (RFC 5530
+// HASCHILDREN). The errors that wrap it also wrap ErrInvalid.
+var ErrHasChildren = errors.New("folder has sub-folders")
+
 // Folder is one folder of a mailbox (an IMAP mailbox, RFC 9051 §2.3).
 type Folder struct {
 	ID            int64
@@ -263,6 +267,51 @@ func (s *Service) DeleteFolder(ctx context.Context, actor Actor, folderID int64)
 	}
 	s.publish(Event{MailboxID: f.MailboxID, FolderID: folderID, Kind: EventFolders})
 	return nil
+}
+
+// TrashFolder deletes a folder as the web app's settings do (user guide
+// F12): its messages go to the mailbox's Trash first, and it returns how
+// many did. It takes the rights of Move and DeleteFolder; INBOX, the Trash
+// itself and folders with sub-folders cannot be deleted.
+func (s *Service) TrashFolder(ctx context.Context, actor Actor, folderID int64) (int, error) {
+	f, err := s.folder(ctx, folderID)
+	if err != nil {
+		return 0, err
+	}
+	if _, err := s.require(ctx, actor, f.MailboxID, RightDeleteFolder); err != nil {
+		return 0, err
+	}
+	trash, err := s.folderByUse(ctx, f.MailboxID, `\Trash`)
+	if err != nil {
+		return 0, err
+	}
+	if f.Name == "INBOX" || f.ID == trash.ID {
+		return 0, fmt.Errorf("%w: folder %q cannot be deleted", ErrInvalid, f.Name)
+	}
+	var subs int
+	if err := s.st.QueryRow(ctx, `SELECT COUNT(*) FROM folders WHERE mailbox_id = ? AND name LIKE ? ESCAPE '\'`, f.MailboxID, likePrefix(f.Name+Delimiter)).Scan(&subs); err != nil {
+		return 0, fmt.Errorf("trash folder: %w", err)
+	}
+	if subs > 0 {
+		return 0, fmt.Errorf("%w: %w: %q", ErrInvalid, ErrHasChildren, f.Name)
+	}
+	msgs, err := s.Messages(ctx, actor, folderID, MessageQuery{})
+	if err != nil {
+		return 0, err
+	}
+	if len(msgs) > 0 {
+		uids := make([]uint32, len(msgs))
+		for i, m := range msgs {
+			uids[i] = m.UID
+		}
+		if _, err := s.Move(ctx, actor, folderID, uids, trash.ID); err != nil {
+			return 0, fmt.Errorf("trash folder: %w", err)
+		}
+	}
+	if err := s.DeleteFolder(ctx, actor, folderID); err != nil {
+		return 0, err
+	}
+	return len(msgs), nil
 }
 
 // Subscribe sets whether a folder is subscribed (RFC 9051 §6.3.7).

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"caduceus/internal/core"
 	"caduceus/internal/core/coretest"
@@ -97,5 +98,54 @@ func TestSetListed(t *testing.T) {
 	}
 	if err := svc.SetListed(ctx, bob, alice.AccountID, false); !errors.Is(err, core.ErrPermission) {
 		t.Fatalf("bob changed alice's listing: %v", err)
+	}
+}
+
+// Deleting a folder from the settings puts its messages in the Trash; a
+// folder with sub-folders, INBOX and the Trash stay.
+func TestTrashFolder(t *testing.T) {
+	ctx := context.Background()
+	svc := coretest.New(t, coretest.Options{})
+	alice := coretest.User(t, svc, "alice", "Alice Martin")
+	box := coretest.Mailbox(t, svc, alice.Address).ID
+	parent, err := svc.CreateFolder(ctx, alice, box, "Patients", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	child, err := svc.CreateFolder(ctx, alice, box, "Patients/2026", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if _, err := svc.Append(ctx, alice, child.ID, 0, nil, time.Now(), []byte("Subject: x\r\n\r\ny\r\n")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	trash := coretest.Folder(t, svc, alice.Address, "Trash")
+	for _, tt := range []struct {
+		name string
+		id   int64
+		want error
+	}{
+		{"with sub-folders", parent.ID, core.ErrHasChildren},
+		{"inbox", coretest.Folder(t, svc, alice.Address, "INBOX").ID, core.ErrInvalid},
+		{"trash", trash.ID, core.ErrInvalid},
+	} {
+		if _, err := svc.TrashFolder(ctx, alice, tt.id); !errors.Is(err, tt.want) {
+			t.Errorf("%s: %v, want %v", tt.name, err, tt.want)
+		}
+	}
+	bob := coretest.User(t, svc, "bob", "Bob Durand")
+	if _, err := svc.TrashFolder(ctx, bob, child.ID); err == nil {
+		t.Fatal("bob deleted alice's folder")
+	}
+	if n, err := svc.TrashFolder(ctx, alice, child.ID); err != nil || n != 2 {
+		t.Fatalf("trash 2026: %d, %v; want 2", n, err)
+	}
+	if f, err := svc.Folder(ctx, alice, trash.ID); err != nil || f.Messages != 2 {
+		t.Fatalf("trash after: %+v, %v", f, err)
+	}
+	if _, err := svc.TrashFolder(ctx, alice, parent.ID); err != nil {
+		t.Fatalf("the parent, now alone: %v", err)
 	}
 }
