@@ -1,7 +1,6 @@
 package web
 
 import (
-	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -10,15 +9,13 @@ import (
 	"caduceus/internal/core"
 )
 
-// accountPage is "Gérer votre compte" (F9): who I am, the mailboxes I can
-// open, my signatures, the language, what the directory says of me, and
-// logging out everywhere.
+// accountPage is "Gérer votre compte" (F9): who I am, the language, and
+// the guide's sections, each its own page, with the mailboxes I can open
+// and logging out everywhere.
 func (a *app) accountPage(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	u := currentUser(r)
-	v := a.baseView(r)
-	v.Title = a.t(v, "account_title")
-	v.Me = meOf(u.account)
+	v := a.settingsBase(r, "account_title")
 	boxes, err := a.svc.Mailboxes(ctx, u.actor)
 	if err != nil {
 		a.fail(w, r, err)
@@ -26,35 +23,6 @@ func (a *app) accountPage(w http.ResponseWriter, r *http.Request) {
 	}
 	for _, b := range boxes {
 		v.Boxes = append(v.Boxes, boxOf(b.Mailbox, u.account.ID))
-		if !b.Rights.Has(core.RightRead) {
-			continue
-		}
-		p, err := a.svc.NotifyPrefs(ctx, u.actor, b.ID)
-		if err != nil {
-			a.fail(w, r, err)
-			return
-		}
-		nv := notifyView{BoxID: b.ID, Address: b.Address, Mode: string(p.Mode), Every: int(p.Every / time.Minute)}
-		if p.Mode != core.NotifyDigest {
-			nv.Every = 60
-		}
-		v.Notify = append(v.Notify, nv)
-	}
-	sigs, err := a.svc.Signatures(ctx, u.actor, u.account.ID)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	for _, s := range sigs {
-		v.Signatures = append(v.Signatures, signatureView{ID: s.ID, Name: s.Name, Text: s.Text})
-	}
-	if a.opts.Directory != nil {
-		pr, err := a.svc.Profile(ctx, u.actor, u.account.ID)
-		if err != nil {
-			a.fail(w, r, err)
-			return
-		}
-		v.Profile = &profileView{Profile: pr, Professions: professionOptions(pr.Profession)}
 	}
 	managed, err := a.svc.ManagedDomains(ctx, u.actor)
 	if err != nil {
@@ -62,9 +30,6 @@ func (a *app) accountPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v.Manages = len(managed) > 0
-	if r.URL.Query().Get("saved") != "" {
-		v.Flash = a.t(v, "saved")
-	}
 	a.render(w, r, http.StatusOK, "account", v)
 }
 
@@ -73,25 +38,13 @@ func (a *app) addSignature(w http.ResponseWriter, r *http.Request) {
 	name := strings.TrimSpace(r.FormValue("name"))
 	text := strings.TrimSpace(strings.ReplaceAll(r.FormValue("text"), "\r\n", "\n"))
 	_, err := a.svc.AddSignature(r.Context(), u.actor, u.account.ID, name, text)
-	if errors.Is(err, core.ErrInvalid) {
-		// The form's own limits say the same; nothing is kept.
-		http.Redirect(w, r, "/account", http.StatusSeeOther)
-		return
-	}
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	http.Redirect(w, r, "/account?saved=1", http.StatusSeeOther)
+	a.settingsDone(w, r, "/account/messaging#sig-h", "signature_added", "signature", err)
 }
 
 func (a *app) deleteSignature(w http.ResponseWriter, r *http.Request) {
 	u := currentUser(r)
-	if err := a.svc.DeleteSignature(r.Context(), u.actor, u.account.ID, r.PathValue("id")); err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	http.Redirect(w, r, "/account?saved=1", http.StatusSeeOther)
+	err := a.svc.DeleteSignature(r.Context(), u.actor, u.account.ID, r.PathValue("id"))
+	a.settingsDone(w, r, "/account/messaging#sig-h", "signature_deleted", "signature", err)
 }
 
 // saveNotify sets how the person is told of new mail in one mailbox: each
@@ -112,14 +65,5 @@ func (a *app) saveNotify(w http.ResponseWriter, r *http.Request) {
 		p.Every = time.Duration(minutes) * time.Minute
 	}
 	err = a.svc.SetNotifyPrefs(r.Context(), u.actor, box, p)
-	if errors.Is(err, core.ErrInvalid) {
-		// The form offers only valid choices; a hand-made request changes nothing.
-		http.Redirect(w, r, "/account#notify-h", http.StatusSeeOther)
-		return
-	}
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	http.Redirect(w, r, "/account?saved=1#notify-h", http.StatusSeeOther)
+	a.settingsDone(w, r, "/account/messaging#notify-h", "saved", "notify", err)
 }

@@ -436,5 +436,5 @@ func (a *app) saveProfile(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	http.Redirect(w, r, "/account?saved=1", http.StatusSeeOther)
+	http.Redirect(w, r, "/account/profile?done=saved", http.StatusSeeOther)
 }

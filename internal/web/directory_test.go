@@ -259,7 +259,7 @@ func TestAccountProfile(t *testing.T) {
 	if got := found("q=martin"); len(got) != 1 || got[0].Mailbox != alice {
 		t.Fatalf("Alice is not listed by default: %+v", got)
 	}
-	if _, body := e.get(c, "/account"); !strings.Contains(body, "Informations personnelles") || !strings.Contains(body, "Liste rouge") {
+	if _, body := e.get(c, "/account/profile"); !strings.Contains(body, "Informations personnelles") || !strings.Contains(body, "Liste rouge") {
 		t.Fatal("the account page lacks the directory section")
 	}
 	for _, tt := range []struct {

@@ -75,7 +75,7 @@ func TestScreenshots(t *testing.T) {
 				chromedp.WaitVisible(chromedp.ID("account-menu")),
 			)
 			shot("account-menu")
-			do(t, ctx, chromedp.Navigate(e.srv.URL+"/account"), chromedp.WaitVisible(chromedp.ID("sig-name")))
+			do(t, ctx, chromedp.Navigate(e.srv.URL+"/account"), chromedp.WaitVisible(chromedp.ID("messaging-link")))
 			shot("account")
 			do(t, ctx, chromedp.Navigate(e.srv.URL+"/admin"), chromedp.WaitVisible(chromedp.ID("adm-acc-h")))
 			shot("admin")

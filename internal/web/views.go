@@ -40,6 +40,8 @@ type view struct {
 	Admin        *adminView
 	// Manages shows the link to the managers' console.
 	Manages bool
+	// Settings is what the pages of "Gérer votre compte" show.
+	Settings *settingsView
 
 	// "Appareils mobiles": the enrolled devices, and the one just enrolled.
 	Devices   []deviceView
@@ -179,6 +181,9 @@ func loadViews(static *staticFiles) (*views, error) {
 			"join":  func(s []string) string { return strings.Join(s, ", ") },
 			// minuteChoices are the digest periods the account page offers.
 			"minuteChoices": func() []int { return []int{15, 30, 60, 120, 240, 1440} },
+			// within and parentOf place folders in the settings' tree.
+			"within":   folderWithin,
+			"parentOf": parentOf,
 			// professions lists the professions one can search by.
 			"professions": func() []optionView { return professionOptions("") },
 		}

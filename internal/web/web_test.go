@@ -241,7 +241,7 @@ func TestStaticShell(t *testing.T) {
 func TestNotificationSettings(t *testing.T) {
 	e := newEnv(t)
 	c := e.login(alice)
-	_, body := e.get(c, "/account")
+	_, body := e.get(c, "/account/messaging")
 	for _, want := range []string{"Notifications de nouveaux messages", `name="mode" value="each" checked`, alice} {
 		if !strings.Contains(body, want) {
 			t.Fatalf("account page lacks %q", want)
@@ -252,15 +252,15 @@ func TestNotificationSettings(t *testing.T) {
 		t.Fatal("no notification form on the account page")
 	}
 	res := e.post(c, "/account/notifications", url.Values{"box": {box[1]}, "mode": {"digest"}, "every": {"120"}})
-	if res.StatusCode != http.StatusSeeOther || !strings.Contains(res.Header.Get("Location"), "saved=1") {
+	if res.StatusCode != http.StatusSeeOther || !strings.Contains(res.Header.Get("Location"), "done=saved") {
 		t.Fatalf("save: %s %q", res.Status, res.Header.Get("Location"))
 	}
-	_, body = e.get(c, "/account")
+	_, body = e.get(c, "/account/messaging")
 	if !strings.Contains(body, `name="mode" value="digest" checked`) || !strings.Contains(body, `<option value="120" selected>`) {
 		t.Fatal("the digest every two hours is not shown as saved")
 	}
 	res = e.post(c, "/account/notifications", url.Values{"box": {box[1]}, "mode": {"digest"}, "every": {"1"}})
-	if strings.Contains(res.Header.Get("Location"), "saved=1") {
+	if !strings.Contains(res.Header.Get("Location"), "error=notify") {
 		t.Fatal("a one-minute digest was saved")
 	}
 	if res := e.post(c, "/account/notifications", url.Values{"box": {"999999"}, "mode": {"none"}}); res.StatusCode != http.StatusNotFound {
