@@ -359,6 +359,10 @@ func (c *conn) notifyFlush() {
 	}
 	n.mu.Lock()
 	pending, relist := n.pending, n.relist
+	if len(pending) == 0 && len(relist) == 0 {
+		n.mu.Unlock()
+		return
+	}
 	n.pending, n.relist = map[int64]pendingFolder{}, map[int64]bool{}
 	n.mu.Unlock()
 	for _, id := range slices.Sorted(maps.Keys(relist)) {
