@@ -280,3 +280,47 @@ func TestCreateDoesNotSubscribe(t *testing.T) {
 		t.Errorf("LIST deep/%% = %q", lines)
 	}
 }
+
+// TestCondstoreEnabledSelected: a CONDSTORE-enabling command in the
+// selected state tells the highest mod-sequence first, once (RFC 7162
+// §3.1), as imaptest's esearch-condstore group asks.
+func TestCondstoreEnabledSelected(t *testing.T) {
+	ts := startServer(t)
+	coretest.User(t, ts.svc, "alice", "Alice")
+	r := ts.raw(t, "alice")
+	r.appendRaw("INBOX", testMsg)
+	r.ok("SELECT INBOX")
+	lines := r.ok("FETCH 1 MODSEQ")
+	if len(lines) != 2 || !strings.HasPrefix(lines[0], "* OK [HIGHESTMODSEQ ") || !strings.HasPrefix(lines[1], "* 1 FETCH (MODSEQ (") {
+		t.Fatalf("first FETCH MODSEQ = %q, want OK [HIGHESTMODSEQ n] then the FETCH", lines)
+	}
+	if lines := r.ok("SEARCH MODSEQ 1"); len(lines) != 1 || strings.Contains(lines[0], "HIGHESTMODSEQ") {
+		t.Fatalf("SEARCH MODSEQ after CONDSTORE is on = %q, want no second HIGHESTMODSEQ", lines)
+	}
+}
+
+// TestBinarySectionText: BINARY and BINARY.SIZE take a section text as
+// BODY does (TEXT, HEADER, MIME, HEADER.FIELDS), as Dovecot and imaptest's
+// fetch-binary-mime group do; a part number still decodes.
+func TestBinarySectionText(t *testing.T) {
+	ts := startServer(t)
+	coretest.User(t, ts.svc, "alice", "Alice")
+	r := ts.raw(t, "alice")
+	msg := "From: a@example.org\r\nSubject: s\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n" +
+		"--b\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: base64\r\n\r\naGVsbG8=\r\n--b--\r\n"
+	r.appendRaw("INBOX", msg)
+	r.ok("SELECT INBOX")
+	text := msg[strings.Index(msg, "\r\n\r\n")+4:]
+	tests := []struct{ command, want string }{
+		{"FETCH 1 (BINARY.SIZE[TEXT])", "* 1 FETCH (BINARY.SIZE[TEXT] " + strconv.Itoa(len(text)) + ")"},
+		{"FETCH 1 (BINARY.PEEK[TEXT])", "* 1 FETCH (BINARY[TEXT] {" + strconv.Itoa(len(text)) + "}" + text + ")"},
+		{"FETCH 1 (BINARY.PEEK[1.MIME])", "* 1 FETCH (BINARY[1.MIME] {63}Content-Type: text/plain\r\nContent-Transfer-Encoding: base64\r\n\r\n)"},
+		{"FETCH 1 (BINARY.SIZE[HEADER.FIELDS (SUBJECT)])", `* 1 FETCH (BINARY.SIZE[HEADER.FIELDS (SUBJECT)] 14)`},
+		{"FETCH 1 (BINARY.PEEK[1])", "* 1 FETCH (BINARY[1] {5}hello)"},
+	}
+	for _, tt := range tests {
+		if lines := r.ok(tt.command); len(lines) != 1 || lines[0] != tt.want {
+			t.Errorf("%s = %q, want %q", tt.command, lines, tt.want)
+		}
+	}
+}

@@ -129,7 +129,9 @@ func (p *Parser) fetchItem() FetchItem {
 		if name == "BINARY.SIZE" {
 			it.Name = name
 		}
-		it.Section = p.binarySection()
+		// RFC 3516 §4.2 names parts only; a section text (TEXT, HEADER,
+		// MIME…) is taken as Dovecot does, as BODY[] would name it.
+		it.Section = p.section()
 		if name != "BINARY.SIZE" {
 			it.Partial = p.partial()
 		}
@@ -187,20 +189,6 @@ func (p *Parser) sectionText(afterPart bool) string {
 		p.fail("unknown section %s", spec)
 	}
 	return ""
-}
-
-// binarySection reads "[" [section-part] "]" (RFC 3516 §4.2).
-func (p *Parser) binarySection() *Section {
-	s := &Section{}
-	p.expect('[')
-	for p.err == nil && p.peek() != ']' {
-		s.Part = append(s.Part, int(p.nzNumber()))
-		if !p.take('.') {
-			break
-		}
-	}
-	p.expect(']')
-	return s
 }
 
 // partial reads an optional "<" number "." nz-number ">".

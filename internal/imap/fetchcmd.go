@@ -95,7 +95,7 @@ func (c *conn) cmdFetch(cmd *Command) error {
 		items = append(items, FetchItem{Name: "MODSEQ"})
 	}
 	if hasItem(items, "MODSEQ") {
-		c.cond = true
+		c.enableCondstore()
 	}
 	ts := c.targets(a.Set, cmd.UID)
 	if a.Vanished {
@@ -404,6 +404,25 @@ func (c *conn) section(ct *content, it FetchItem) (data []byte, decoded *message
 		sec = &Section{Specifier: "HEADER"}
 	case "RFC822.TEXT":
 		sec = &Section{Specifier: "TEXT"}
+	}
+	if (it.Name == "BINARY" || it.Name == "BINARY.SIZE") && sec.Specifier != "" {
+		// A section text names no leaf to decode: BINARY gives what BODY
+		// gives, a literal8 if it holds a NUL.
+		data, _, start, length, nilVal, _, err := c.section(ct, FetchItem{Name: "BODY", Section: sec, Partial: it.Partial})
+		if err != nil || nilVal {
+			return nil, nil, 0, 0, nilVal, false, err
+		}
+		if it.Name == "BINARY.SIZE" {
+			if data != nil {
+				length = int64(len(data))
+			}
+			return nil, nil, 0, length, false, false, nil
+		}
+		if data != nil {
+			return data, nil, 0, 0, false, bytes.IndexByte(data, 0) >= 0, nil
+		}
+		nul, err := rawHasNUL(ct.rd, start, length)
+		return nil, nil, start, length, false, nul, err
 	}
 	if len(sec.Part) == 0 && strings.HasPrefix(sec.Specifier, "HEADER") && it.Name == "BODY" || it.Name == "RFC822.HEADER" {
 		h, err := ct.headerBytes()

@@ -45,7 +45,7 @@ func (c *conn) cmdStore(cmd *Command) {
 		return
 	}
 	if a.HasUnchanged {
-		c.cond = true
+		c.enableCondstore()
 	}
 	ts := c.targets(a.Set, cmd.UID)
 	uids := make([]uint32, len(ts))

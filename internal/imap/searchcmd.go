@@ -30,6 +30,9 @@ func (c *conn) cmdSearch(cmd *Command) {
 		return
 	}
 	sel := c.sel
+	if hasModSeq(a.Key) {
+		c.enableCondstore()
+	}
 	if slices.Contains(a.Return, "SAVE") {
 		sel.saved = nil // RFC 5182 §2.1: a failed search leaves "$" empty
 	}
@@ -539,4 +542,13 @@ func sentOrArrival(m core.Message) time.Time {
 		return m.InternalDate
 	}
 	return m.Date
+}
+
+// hasModSeq reports whether a search key uses MODSEQ, which turns
+// CONDSTORE on (RFC 7162 §3.1).
+func hasModSeq(k *SearchKey) bool {
+	if k == nil {
+		return false
+	}
+	return k.Op == "MODSEQ" || slices.ContainsFunc(k.Keys, hasModSeq)
 }

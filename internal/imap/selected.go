@@ -152,6 +152,23 @@ func (c *conn) writeFlags() {
 // change's MODSEQ from the folder's row inside the writing transaction, so
 // nothing can fall between the two. Such a change needs no reading back.
 
+// enableCondstore turns CONDSTORE on for a command that uses it (RFC 7162
+// §3.1: FETCH MODSEQ or CHANGEDSINCE, STORE UNCHANGEDSINCE, SEARCH MODSEQ).
+// Turned on with a mailbox selected, it tells the mailbox's highest
+// mod-sequence the session knows, in an untagged OK, as §3.1.2.1 asks.
+func (c *conn) enableCondstore() {
+	if c.cond {
+		return
+	}
+	c.cond = true
+	if c.sel != nil {
+		c.w.Untagged()
+		c.w.Atom("OK [HIGHESTMODSEQ ")
+		c.w.Number64(c.sel.modseq)
+		c.w.Atom("] CONDSTORE on\r\n")
+	}
+}
+
 // ownChange records that this connection made the change of modseq, which
 // it tells the client itself; it reports whether the change followed
 // directly on what the tracker knew, so nothing needs reading back.
