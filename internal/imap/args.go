@@ -76,6 +76,8 @@ func (p *Parser) args(cmd *Command) {
 		cmd.Args = p.idArgs()
 	case "NOTIFY":
 		cmd.Args = p.notifyArgs()
+	case "CANCELUPDATE":
+		cmd.Args = p.cancelUpdateArgs()
 	case "SETACL", "DELETEACL", "LISTRIGHTS": // RFC 4314 §3
 		a := &ACLArgs{}
 		p.sp()
@@ -616,25 +618,13 @@ func (p *Parser) storeArgs() *StoreArgs {
 }
 
 // searchArgs: [SP search-return-opts] [SP "CHARSET" SP charset]
-// 1*(SP search-key) (RFC 9051 §6.4.4, RFC 4731 ESEARCH, RFC 5182 SAVE).
+// 1*(SP search-key) (RFC 9051 §6.4.4, RFC 4731 ESEARCH, RFC 5182 SAVE,
+// RFC 5267 §4 PARTIAL and UPDATE).
 func (p *Parser) searchArgs() *SearchArgs {
 	a := &SearchArgs{}
 	p.sp()
 	if p.takeWord("RETURN") {
-		a.HasReturn = true
-		a.Return = []string{}
-		p.sp()
-		p.parenList(func() {
-			opt := strings.ToUpper(p.atom())
-			switch opt {
-			case "MIN", "MAX", "ALL", "COUNT", "SAVE":
-				a.Return = append(a.Return, opt)
-			default:
-				if p.err == nil {
-					p.fail("unknown SEARCH return option %s", opt)
-				}
-			}
-		})
+		p.searchReturn(a, false)
 		p.sp()
 	}
 	if p.takeWord("CHARSET") {
@@ -646,10 +636,64 @@ func (p *Parser) searchArgs() *SearchArgs {
 	return a
 }
 
-// sortArgs: sort-criteria SP charset 1*(SP search-key) (RFC 5256 §3).
+// searchReturn reads the list of search-return-opts after "RETURN"
+// (RFC 4731 §3.1, RFC 5267 §4.2, §4.4): MIN, MAX, ALL, COUNT, SAVE,
+// UPDATE and "PARTIAL" SP partial-range. SORT's list (ESORT, RFC 5267 §3)
+// has neither SAVE nor UPDATE here: sort contexts are not kept.
+func (p *Parser) searchReturn(a *SearchArgs, sort bool) {
+	a.HasReturn = true
+	a.Return = []string{}
+	p.sp()
+	p.parenList(func() {
+		opt := strings.ToUpper(p.atom())
+		switch {
+		case opt == "MIN" || opt == "MAX" || opt == "ALL" || opt == "COUNT",
+			!sort && opt == "SAVE":
+		case !sort && opt == "UPDATE":
+			if a.Update && p.err == nil {
+				p.fail("UPDATE given twice")
+			}
+			a.Update = true
+		case opt == "PARTIAL":
+			if a.Partial != nil && p.err == nil {
+				p.fail("PARTIAL given twice")
+			}
+			p.sp()
+			a.Partial = p.partialRange()
+		default:
+			if p.err == nil {
+				p.fail("unknown %s return option %s", map[bool]string{false: "SEARCH", true: "SORT"}[sort], opt)
+			}
+		}
+		a.Return = append(a.Return, opt)
+	})
+	if a.Partial != nil && slices.Contains(a.Return, "ALL") && p.err == nil {
+		p.fail("PARTIAL and ALL cannot be asked together")
+	}
+}
+
+// partialRange reads nz-number ":" nz-number, the positions of a PARTIAL
+// return option (RFC 5267 §4.4), in either order; it returns them lowest
+// first.
+func (p *Parser) partialRange() *NumRange {
+	low := p.nzNumber()
+	p.expect(':')
+	high := p.nzNumber()
+	if low > high {
+		low, high = high, low
+	}
+	return &NumRange{Start: low, Stop: high}
+}
+
+// sortArgs: [search-return-opts SP] sort-criteria SP charset
+// 1*(SP search-key) (RFC 5256 §3, RFC 5267 §3 ESORT).
 func (p *Parser) sortArgs() *SearchArgs {
 	a := &SearchArgs{}
 	p.sp()
+	if p.takeWord("RETURN") {
+		p.searchReturn(a, true)
+		p.sp()
+	}
 	p.parenList(func() {
 		var c SortCriterion
 		if p.takeWord("REVERSE") {
@@ -673,6 +717,17 @@ func (p *Parser) sortArgs() *SearchArgs {
 	a.Charset = strings.ToUpper(p.astring())
 	p.sp()
 	a.Key = p.searchKeys()
+	return a
+}
+
+// cancelUpdateArgs: "CANCELUPDATE" 1*(SP quoted) (RFC 5267 §4.3).
+func (p *Parser) cancelUpdateArgs() *CancelUpdateArgs {
+	a := &CancelUpdateArgs{}
+	p.sp()
+	a.Tags = append(a.Tags, p.quoted())
+	for p.err == nil && p.take(' ') {
+		a.Tags = append(a.Tags, p.quoted())
+	}
 	return a
 }
 

@@ -40,6 +40,7 @@ var capabilityTests = map[string]string{
 	"ESEARCH":            "TestESearchAndSearchRes",
 	"SEARCHRES":          "TestESearchAndSearchRes",
 	"SORT":               "TestSort",
+	"ESORT":              "TestESort",
 	"THREAD=REFERENCES":  "TestThread",
 	"QUOTA":              "TestQuota",
 	"QUOTA=RES-STORAGE":  "TestQuota",

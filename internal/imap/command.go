@@ -157,10 +157,18 @@ type CopyArgs struct {
 type SearchArgs struct {
 	Charset   string
 	Key       *SearchKey
-	Return    []string // MIN, MAX, ALL, COUNT, SAVE; nil without RETURN
+	Return    []string // MIN, MAX, ALL, COUNT, SAVE, UPDATE, PARTIAL; nil without RETURN
 	HasReturn bool
+	Partial   *NumRange // the positions of PARTIAL (RFC 5267 §4.4), Start <= Stop
+	Update    bool      // UPDATE: keep the search live (RFC 5267 §4.2)
 	Criteria  []SortCriterion
 	Algorithm string
+}
+
+// CancelUpdateArgs are the arguments of CANCELUPDATE (RFC 5267 §4.3): the
+// tags of the searches whose updates end.
+type CancelUpdateArgs struct {
+	Tags []string
 }
 
 // SortCriterion is one SORT criterion (RFC 5256 §3).

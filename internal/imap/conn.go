@@ -218,7 +218,7 @@ func (c *conn) capabilities() string {
 	}
 	caps = append(caps, "NAMESPACE", "UIDPLUS", "MOVE", "UNSELECT", "CHILDREN",
 		"SPECIAL-USE", "CREATE-SPECIAL-USE", "LIST-EXTENDED", "LIST-STATUS",
-		"CONDSTORE", "QRESYNC", "ESEARCH", "SEARCHRES", "SORT", "THREAD=REFERENCES", "QUOTA", "QUOTA=RES-STORAGE",
+		"CONDSTORE", "QRESYNC", "ESEARCH", "SEARCHRES", "SORT", "ESORT", "THREAD=REFERENCES", "QUOTA", "QUOTA=RES-STORAGE",
 		"ACL", "RIGHTS=kxte", "NOTIFY", "STATUS=SIZE", "UTF8=ACCEPT", "BINARY", "MULTIAPPEND", "CATENATE",
 		"APPENDLIMIT="+strconv.FormatInt(c.srv.opts.Limits.MaxMessage, 10))
 	return strings.Join(caps, " ")

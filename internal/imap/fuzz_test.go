@@ -18,6 +18,8 @@ func FuzzParseCommand(f *testing.F) {
 		"a UID FETCH 1:*,$ (FLAGS BODY.PEEK[1.2.HEADER.FIELDS.NOT (To)]<0.10>) (CHANGEDSINCE 1 VANISHED)\r\n",
 		"a APPEND INBOX (\\Seen) \"01-Jan-2024 00:00:00 +0000\" ~{3+}\r\nabc\r\n",
 		"a SEARCH RETURN (ALL) CHARSET UTF-8 OR (NOT SEEN) HEADER X {1+}\r\ny\r\n",
+		"a UID SORT RETURN (MIN MAX PARTIAL 9:1 COUNT) (REVERSE DATE) UTF-8 ALL\r\nb SEARCH RETURN (PARTIAL 1:*) ALL\r\n",
+		"a SEARCH RETURN (UPDATE COUNT) SEEN\r\nb CANCELUPDATE \"a\" \"x\\\"y\"\r\nc CANCELUPDATE a\r\n",
 		"a APPEND INBOX (\\Seen) {2+}\r\nhi (\\Flagged) {3+}\r\nbye\r\n",
 		"a APPEND INBOX CATENATE (URL \"/INBOX/;uid=1/;section=HEADER\" TEXT {4+}\r\nbody)\r\n",
 		"a APPEND INBOX CATENATE (TEXT {2+}\r\nhi URL /INBOX;UIDVALIDITY=9/;UID=1) {3+}\r\nbye\r\n",

@@ -69,6 +69,17 @@ func (c *conn) cmdSearch(cmd *Command) {
 	switch {
 	case cmd.Name == "THREAD":
 		c.writeThreads(found, num)
+	case cmd.Name == "SORT" && a.HasReturn:
+		// ESORT (RFC 5267 §3): the ESEARCH of the sorted result.
+		order := sortOrder(found, a.Criteria)
+		nums := make([]uint32, len(order))
+		uids := make([]uint32, len(order))
+		mods := make(map[uint32]uint64, len(order))
+		for j, i := range order {
+			nums[j], uids[j] = num(i), found[i].UID
+			mods[nums[j]] = found[i].ModSeq
+		}
+		c.esearch(cmd, a, nums, uids, usesModSeq(a.Key), maxMod, mods)
 	case cmd.Name == "SORT":
 		order := sortOrder(found, a.Criteria)
 		c.w.Untagged()
@@ -121,7 +132,10 @@ func (c *conn) writeThreads(found []core.Message, num func(int) uint32) {
 }
 
 // esearch writes an ESEARCH response (RFC 4731 §3.1, RFC 9051 §7.3.4) and
-// saves the result for "$" (RFC 5182).
+// saves the result for "$" (RFC 5182). nums are the result in its order:
+// ascending for SEARCH, the sort order for SORT, where MIN and MAX are
+// the first and last message and ALL and PARTIAL keep the order
+// (ESORT, RFC 5267 §3).
 func (c *conn) esearch(cmd *Command, a *SearchArgs, nums, uids []uint32, modseq bool, maxMod uint64, mods map[uint32]uint64) {
 	opts := a.Return
 	if len(opts) == 0 {
@@ -140,39 +154,83 @@ func (c *conn) esearch(cmd *Command, a *SearchArgs, nums, uids []uint32, modseq 
 	if cmd.UID {
 		c.w.Atom(" UID")
 	}
-	sorted := slices.Sorted(slices.Values(nums))
+	n := len(nums)
 	for _, o := range opts {
 		switch {
-		case o == "MIN" && len(sorted) > 0:
+		case o == "MIN" && n > 0:
 			c.w.Atom(" MIN ")
-			c.w.Number(sorted[0])
-		case o == "MAX" && len(sorted) > 0:
+			c.w.Number(nums[0])
+		case o == "MAX" && n > 0:
 			c.w.Atom(" MAX ")
-			c.w.Number(sorted[len(sorted)-1])
+			c.w.Number(nums[n-1])
 		case o == "COUNT":
 			c.w.Atom(" COUNT ")
-			c.w.Number(uint32(len(sorted)))
-		case o == "ALL" && len(sorted) > 0:
+			c.w.Number(uint32(n))
+		case o == "ALL" && n > 0:
 			c.w.Atom(" ALL ")
-			c.w.Atom(NumSetOf(sorted).String())
+			c.w.Atom(orderedSet(nums))
+		case o == "PARTIAL":
+			c.writePartial(*a.Partial, nums)
 		}
 	}
-	if modseq && len(sorted) > 0 {
+	if modseq && n > 0 {
 		if !slices.Contains(opts, "ALL") && !slices.Contains(opts, "COUNT") {
 			// Only MIN and/or MAX are returned: MODSEQ is the highest of
 			// those messages (RFC 7162 §3.1.5).
 			maxMod = 0
 			if slices.Contains(opts, "MIN") {
-				maxMod = mods[sorted[0]]
+				maxMod = mods[nums[0]]
 			}
 			if slices.Contains(opts, "MAX") {
-				maxMod = max(maxMod, mods[sorted[len(sorted)-1]])
+				maxMod = max(maxMod, mods[nums[n-1]])
 			}
 		}
 		c.w.Atom(" MODSEQ ")
 		c.w.Number64(maxMod)
 	}
 	c.w.CRLF()
+}
+
+// writePartial writes the PARTIAL return data (RFC 5267 §4.4): the
+// messages at 1-based positions r.Start to r.Stop of the result, NIL when
+// none is.
+func (c *conn) writePartial(r NumRange, nums []uint32) {
+	c.w.Atom(" PARTIAL (")
+	c.w.Number(r.Start)
+	c.w.Atom(":")
+	c.w.Number(r.Stop)
+	c.w.SP()
+	low, high := int(r.Start)-1, min(int(r.Stop), len(nums))
+	if low >= high {
+		c.w.Atom("NIL")
+	} else {
+		c.w.Atom(orderedSet(nums[low:high]))
+	}
+	c.w.Close()
+}
+
+// orderedSet writes nums as a sequence-set that keeps their order: runs of
+// consecutive ascending numbers become ranges ("3:5,1:2"), as ESORT's ALL
+// and PARTIAL are in sort order (RFC 5267 §3). Ascending nums give the
+// compact set.
+func orderedSet(nums []uint32) string {
+	var b strings.Builder
+	for i := 0; i < len(nums); {
+		j := i
+		for j+1 < len(nums) && nums[j+1] == nums[j]+1 {
+			j++
+		}
+		if b.Len() > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(numString(nums[i]))
+		if j > i {
+			b.WriteByte(':')
+			b.WriteString(numString(nums[j]))
+		}
+		i = j + 1
+	}
+	return b.String()
 }
 
 // savedResult is what SAVE keeps: with MIN or MAX but neither ALL nor
