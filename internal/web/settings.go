@@ -359,7 +359,7 @@ func (a *app) saveReceipts(w http.ResponseWriter, r *http.Request) {
 // says of the person.
 func (a *app) profilePage(w http.ResponseWriter, r *http.Request) {
 	u := currentUser(r)
-	v := a.settingsBase(r, "profile_title")
+	v := a.settingsBase(r, "set_profile")
 	pr, err := a.svc.Profile(r.Context(), u.actor, u.account.ID)
 	if err != nil {
 		a.fail(w, r, err)
