@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -36,7 +37,19 @@ type settingsView struct {
 	// Write is the message to the manager being written again after an
 	// error.
 	Write *managerWriteView
+	// Delegates hold rights on the person's own mailbox; People are the
+	// local accounts one may pick as a delegate.
+	Delegates []delegateView
+	People    []person
 }
+
+type delegateView struct {
+	Address, Name, Access string
+}
+
+// delegateAccess are the levels a person hands out on their own mailbox
+// (F12): read; read and write; read, write and send on behalf.
+var delegateAccess = memberAccess[:3]
 
 type receiptPolicyView struct {
 	BoxID   int64
@@ -164,6 +177,10 @@ func (a *app) messagingPage(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
+	if err := a.loadDelegates(r, v); err != nil {
+		a.fail(w, r, err)
+		return
+	}
 	sigs, err := a.svc.Signatures(ctx, u.actor, u.account.ID)
 	if err != nil {
 		a.fail(w, r, err)
@@ -199,6 +216,67 @@ func (a *app) loadFolders(r *http.Request, v *view) error {
 		v.Settings.Parents = append(v.Settings.Parents, fv)
 	}
 	return nil
+}
+
+// loadDelegates fills who holds rights on the person's own mailbox, and
+// the local accounts one may choose from.
+func (a *app) loadDelegates(r *http.Request, v *view) error {
+	ctx := r.Context()
+	u := currentUser(r)
+	box, err := a.ownBox(r)
+	if err != nil {
+		return err
+	}
+	grants, err := a.svc.ACL(ctx, u.actor, box.ID)
+	if err != nil {
+		return err
+	}
+	for _, g := range grants {
+		if g.AccountID == u.account.ID {
+			continue
+		}
+		v.Settings.Delegates = append(v.Settings.Delegates, delegateView{Address: g.Address, Name: g.Name, Access: accessKey(v, a, g.Rights)})
+	}
+	users, err := a.svc.Users(ctx)
+	if err != nil {
+		return err
+	}
+	for _, acct := range users {
+		if len(v.Settings.People) == suggestLimit*20 {
+			break
+		}
+		if !acct.Disabled && acct.ID != u.account.ID {
+			v.Settings.People = append(v.Settings.People, person{Name: acct.Name, Address: acct.Address, From: "local"})
+		}
+	}
+	return nil
+}
+
+// saveDelegate gives a local account one of the delegation levels on the
+// person's own mailbox, or takes it back; every door sees it at once.
+func (a *app) saveDelegate(w http.ResponseWriter, r *http.Request) {
+	const page = "/account/messaging#deleg-h"
+	box, err := a.ownBox(r)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	var rights core.Rights
+	done := "delegate_revoked"
+	if r.PathValue("action") == "grant" {
+		i := slices.IndexFunc(delegateAccess, func(l accessLevel) bool { return l.key == r.PostFormValue("access") })
+		if i < 0 {
+			a.settingsDone(w, r, page, "", "delegate", core.ErrInvalid)
+			return
+		}
+		rights, done = delegateAccess[i].rights, "delegate_granted"
+	}
+	err = a.svc.SetRights(r.Context(), currentUser(r).actor, box.ID, strings.TrimSpace(r.PostFormValue("person")), rights)
+	if errors.Is(err, core.ErrNotFound) {
+		// Nobody has that address here: said on the page, like a bad level.
+		err = fmt.Errorf("web: delegate: %w", core.ErrInvalid)
+	}
+	a.settingsDone(w, r, page, done, "delegate", err)
 }
 
 // folderWithin tells whether the folder name is top or under it.

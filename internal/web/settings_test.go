@@ -303,3 +303,55 @@ func (e *env) settingsSteps(c *http.Client, steps []settingsStep) {
 		}
 	}
 }
+
+// Delegations: alice gives bob access to her mailbox, which he opens at
+// once, and takes it back, which closes it at once; what the form refuses
+// is said on the page.
+func TestSettingsDelegations(t *testing.T) {
+	e := newEnv(t)
+	c := e.login(alice)
+	cb := e.login(bob)
+	box := fmt.Sprint(coretest.Mailbox(t, e.svc, alice).ID)
+	_, body := e.get(c, "/account/messaging")
+	if !strings.Contains(body, "Personne n’a accès à votre boîte.") || !strings.Contains(body, `<option value="`+bob+`">Bob Durand</option>`) {
+		t.Fatal("the delegation section does not offer the local accounts")
+	}
+	if res, _ := e.get(cb, "/mail/"+box); res.StatusCode == http.StatusOK {
+		t.Fatal("bob opens alice's mailbox before any delegation")
+	}
+	e.settingsSteps(c, []settingsStep{
+		{"unknown person", "/account/delegates/grant", url.Values{"person": {"nobody@" + coretest.Domain}, "access": {"admin_access_read"}}, "error=delegate"},
+		{"herself", "/account/delegates/grant", url.Values{"person": {alice}, "access": {"admin_access_read"}}, "error=delegate"},
+		{"send as", "/account/delegates/grant", url.Values{"person": {bob}, "access": {"admin_access_as"}}, "error=delegate"},
+		{"read", "/account/delegates/grant", url.Values{"person": {bob}, "access": {"admin_access_read"}}, "done=delegate_granted"},
+	})
+	if res, _ := e.get(cb, "/mail/"+box); res.StatusCode != http.StatusOK && res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("bob opens alice's mailbox: %s", res.Status)
+	}
+	bobAcct, err := e.svc.User(context.Background(), bob)
+	if err != nil {
+		t.Fatal(err)
+	}
+	boxes, err := e.svc.Mailboxes(context.Background(), core.Actor{AccountID: bobAcct.ID, Address: bob, Door: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := false
+	for _, b := range boxes {
+		seen = seen || b.Address == alice
+	}
+	if !seen {
+		t.Fatal("alice's mailbox is not among bob's")
+	}
+	_, body = e.get(c, "/account/messaging")
+	if !strings.Contains(body, "Bob Durand</strong> · "+bob) || !strings.Contains(body, ">Lecture</span>") {
+		t.Fatal("the delegate is not listed with his access")
+	}
+	e.settingsSteps(c, []settingsStep{
+		{"behalf", "/account/delegates/grant", url.Values{"person": {bob}, "access": {"admin_access_behalf"}}, "done=delegate_granted"},
+		{"revoke", "/account/delegates/revoke", url.Values{"person": {bob}}, "done=delegate_revoked"},
+	})
+	if res, _ := e.get(cb, "/mail/"+box); res.StatusCode == http.StatusOK {
+		t.Fatal("bob still opens alice's mailbox after the revocation")
+	}
+}

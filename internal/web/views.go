@@ -181,6 +181,14 @@ func loadViews(static *staticFiles) (*views, error) {
 			"join":  func(s []string) string { return strings.Join(s, ", ") },
 			// minuteChoices are the digest periods the account page offers.
 			"minuteChoices": func() []int { return []int{15, 30, 60, 120, 240, 1440} },
+			// delegateLevels are the keys of the levels one delegates.
+			"delegateLevels": func() []string {
+				keys := make([]string, len(delegateAccess))
+				for i, l := range delegateAccess {
+					keys[i] = l.key
+				}
+				return keys
+			},
 			// within and parentOf place folders in the settings' tree.
 			"within":   folderWithin,
 			"parentOf": parentOf,

@@ -224,6 +224,7 @@ func (a *app) routes() http.Handler {
 	mux.Handle("GET /account/messaging", a.authed(a.messagingPage))
 	mux.Handle("POST /account/notifications", a.authed(a.saveNotify))
 	mux.Handle("POST /account/receipts", a.authed(a.saveReceipts))
+	mux.Handle("POST /account/delegates/{action}", a.authed(a.saveDelegate))
 	mux.Handle("POST /account/folders", a.authed(a.createFolder))
 	mux.Handle("POST /account/folders/{id}/rename", a.authed(a.renameFolder))
 	mux.Handle("GET /account/folders/{id}/delete", a.authed(a.deleteFolderPage))
