@@ -41,6 +41,7 @@ var capabilityTests = map[string]string{
 	"SEARCHRES":          "TestESearchAndSearchRes",
 	"SORT":               "TestSort",
 	"ESORT":              "TestESort",
+	"CONTEXT=SEARCH":     "TestSearchUpdate",
 	"THREAD=REFERENCES":  "TestThread",
 	"QUOTA":              "TestQuota",
 	"QUOTA=RES-STORAGE":  "TestQuota",

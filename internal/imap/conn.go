@@ -218,7 +218,7 @@ func (c *conn) capabilities() string {
 	}
 	caps = append(caps, "NAMESPACE", "UIDPLUS", "MOVE", "UNSELECT", "CHILDREN",
 		"SPECIAL-USE", "CREATE-SPECIAL-USE", "LIST-EXTENDED", "LIST-STATUS",
-		"CONDSTORE", "QRESYNC", "ESEARCH", "SEARCHRES", "SORT", "ESORT", "THREAD=REFERENCES", "QUOTA", "QUOTA=RES-STORAGE",
+		"CONDSTORE", "QRESYNC", "ESEARCH", "SEARCHRES", "SORT", "ESORT", "CONTEXT=SEARCH", "THREAD=REFERENCES", "QUOTA", "QUOTA=RES-STORAGE",
 		"ACL", "RIGHTS=kxte", "NOTIFY", "STATUS=SIZE", "UTF8=ACCEPT", "BINARY", "MULTIAPPEND", "CATENATE",
 		"APPENDLIMIT="+strconv.FormatInt(c.srv.opts.Limits.MaxMessage, 10))
 	return strings.Join(caps, " ")
@@ -291,6 +291,8 @@ func (c *conn) dispatch(cmd *Command) error {
 		return c.cmdIdle(cmd)
 	case "NOTIFY":
 		c.cmdNotify(cmd)
+	case "CANCELUPDATE":
+		c.cmdCancelUpdate(cmd)
 	case "GETACL", "SETACL", "DELETEACL", "LISTRIGHTS", "MYRIGHTS":
 		c.cmdACL(cmd)
 	case "GETQUOTA", "GETQUOTAROOT", "SETQUOTA":
@@ -308,7 +310,7 @@ func allowedIn(name string, state int) bool {
 		return true
 	case "STARTTLS", "LOGIN", "AUTHENTICATE":
 		return state == stateNotAuth
-	case "CHECK", "CLOSE", "UNSELECT", "EXPUNGE", "SEARCH", "FETCH", "STORE", "COPY", "MOVE", "SORT", "THREAD":
+	case "CHECK", "CLOSE", "UNSELECT", "EXPUNGE", "SEARCH", "FETCH", "STORE", "COPY", "MOVE", "SORT", "THREAD", "CANCELUPDATE":
 		return state == stateSelected
 	}
 	return state == stateAuth || state == stateSelected

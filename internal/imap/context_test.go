@@ -1,8 +1,11 @@
 package imap
 
 import (
+	"slices"
 	"strconv"
+	"strings"
 	"testing"
+	"time"
 
 	"caduceus/internal/core/coretest"
 )
@@ -82,4 +85,122 @@ func TestSearchPartial(t *testing.T) {
 	} {
 		r.fails(bad, "BAD", "")
 	}
+}
+
+// TestSearchUpdate keeps searches live (RFC 5267 §4.2–4.3): the
+// session's own STORE, EXPUNGE and APPEND and another session's changes
+// are told as ESEARCH ADDTO and REMOVEFROM, REMOVEFROM before the EXPUNGE
+// and ADDTO after the EXISTS, until CANCELUPDATE or the mailbox is closed.
+func TestSearchUpdate(t *testing.T) {
+	ts := startServer(t)
+	coretest.User(t, ts.svc, "alice", "Alice")
+	r := ts.raw(t, "alice")
+	for i := range 5 {
+		r.appendRaw("INBOX", "Subject: m"+strconv.Itoa(i+1)+"\r\n\r\nbanane\r\n")
+	}
+	other := ts.raw(t, "alice")
+	other.ok("SELECT INBOX")
+	r.ok("SELECT INBOX")
+	seen := r.nextTag() // sequence numbers
+	if lines := r.ok("SEARCH RETURN (UPDATE MIN) SEEN"); !slices.Equal(lines, []string{`* ESEARCH (TAG "` + seen + `")`}) {
+		t.Fatalf("initial result %q", lines)
+	}
+	body := r.nextTag() // UIDs, with a full-text key
+	if lines := r.ok("UID SEARCH RETURN (UPDATE ALL) BODY banane NOT FLAGGED"); !slices.Equal(lines, []string{`* ESEARCH (TAG "` + body + `") UID ALL 1:5`}) {
+		t.Fatalf("initial result %q", lines)
+	}
+	esearch := func(tag, rest string) string { return `* ESEARCH (TAG "` + tag + `")` + rest }
+	tests := []struct {
+		name    string
+		command string
+		before  func()   // what another session does first
+		want    []string // the ESEARCH lines and the EXPUNGE and EXISTS among the untagged ones, in order
+	}{
+		{"own store", "STORE 2,4 +FLAGS (\\Seen)", nil, []string{esearch(seen, " ADDTO (0 2,4)")}},
+		{"own store, both searches", "STORE 2 +FLAGS.SILENT (\\Flagged)\r\n", nil, []string{esearch(body, " UID REMOVEFROM (0 2)")}},
+		{"other session's store", "NOOP", func() { other.ok("STORE 1 +FLAGS (\\Seen)") }, []string{esearch(seen, " ADDTO (0 1)")}},
+		{"own expunge", "EXPUNGE", func() { r.ok("STORE 1 +FLAGS.SILENT (\\Deleted)") }, []string{esearch(seen, " REMOVEFROM (0 1)"), esearch(body, " UID REMOVEFROM (0 1)"), "* 1 EXPUNGE"}},
+		// The other session still numbers UID 2 as 2, this one as 1.
+		{"other session's expunge", "NOOP", func() { other.ok("STORE 2 +FLAGS.SILENT (\\Deleted)"); other.ok("EXPUNGE") }, []string{esearch(seen, " REMOVEFROM (0 1)"), "* 1 EXPUNGE"}},
+		{"other session's append", "NOOP", func() { other.appendRaw("INBOX", "Subject: m6\r\n\r\nbanane\r\n") }, []string{"* 4 EXISTS", esearch(body, " UID ADDTO (0 6)")}},
+		{"own append", "APPEND INBOX {21+}\r\nSubject: m7\r\n\r\nbanane", nil, []string{"* 5 EXISTS", esearch(body, " UID ADDTO (0 7)")}},
+		{"a change no result sees", "STORE 3 +FLAGS (\\Answered)", nil, nil},
+	}
+	for _, tt := range tests {
+		if tt.before != nil {
+			tt.before()
+		}
+		var got []string
+		for _, l := range r.ok(tt.command) {
+			if strings.HasPrefix(l, "* ESEARCH") || strings.HasSuffix(l, " EXPUNGE") || strings.HasSuffix(l, " EXISTS") {
+				got = append(got, l)
+			}
+		}
+		if !slices.Equal(got, tt.want) {
+			t.Errorf("%s: got %q, want %q", tt.name, got, tt.want)
+		}
+	}
+
+	r.ok(`CANCELUPDATE "` + seen + `"`)
+	r.fails(`CANCELUPDATE "`+seen+`"`, "BAD", "")
+	if lines := withPrefix(r.ok("STORE 1:* +FLAGS (\\Seen)"), "* ESEARCH"); len(lines) != 0 {
+		t.Errorf("after CANCELUPDATE: %q", lines)
+	}
+	r.write(body + " SEARCH RETURN (UPDATE) ALL\r\n")
+	if _, status := r.until(body); !strings.HasPrefix(status, "BAD") {
+		t.Errorf("a second live search with tag %s: %s", body, status)
+	}
+	r.ok("UNSELECT")
+	r.fails(`CANCELUPDATE "`+body+`"`, "BAD", "")
+	r.ok("SELECT INBOX")
+	if lines := withPrefix(r.ok("STORE 1:* +FLAGS (\\Flagged)"), "* ESEARCH"); len(lines) != 0 {
+		t.Errorf("after UNSELECT: %q", lines)
+	}
+}
+
+// TestSearchUpdateLimits refuses updates past maxSearchUpdates live
+// searches, and of a PARTIAL result, with NOUPDATE (RFC 5267 §4.2); the
+// search itself is answered.
+func TestSearchUpdateLimits(t *testing.T) {
+	ts := startServer(t)
+	coretest.User(t, ts.svc, "alice", "Alice")
+	r := ts.raw(t, "alice")
+	r.appendRaw("INBOX", "Subject: x\r\n\r\nx\r\n")
+	r.ok("SELECT INBOX")
+	for range maxSearchUpdates {
+		if lines := withPrefix(r.ok("SEARCH RETURN (UPDATE) ALL"), "* NO"); len(lines) != 0 {
+			t.Fatalf("refused early: %q", lines)
+		}
+	}
+	for _, command := range []string{"SEARCH RETURN (UPDATE COUNT) ALL", "SEARCH RETURN (UPDATE PARTIAL 1:2) ALL"} {
+		tag := r.nextTag()
+		want := []string{`* NO [NOUPDATE "` + tag + `"]`, `* ESEARCH (TAG "` + tag + `")`}
+		lines := r.ok(command)
+		if len(lines) != 2 || !strings.HasPrefix(lines[0], want[0]) || !strings.HasPrefix(lines[1], want[1]) {
+			t.Errorf("%s = %q, want %q…", command, lines, want)
+		}
+	}
+}
+
+// TestSearchUpdateDuringIdle tells a live search's changes made by
+// another session while the client idles.
+func TestSearchUpdateDuringIdle(t *testing.T) {
+	ts := startServer(t)
+	coretest.User(t, ts.svc, "alice", "Alice")
+	r := ts.raw(t, "alice")
+	r.appendRaw("INBOX", "Subject: x\r\n\r\nx\r\n")
+	other := ts.raw(t, "alice")
+	other.ok("SELECT INBOX")
+	r.ok("SELECT INBOX")
+	tag := r.nextTag()
+	r.ok("UID SEARCH RETURN (UPDATE) FLAGGED")
+	r.write("idle IDLE\r\n")
+	r.waitFor(`^\+`, 5*time.Second)
+	other.ok("STORE 1 +FLAGS (\\Flagged)")
+	want := `* ESEARCH (TAG "` + tag + `") UID ADDTO (0 1)`
+	if got := r.waitFor(`ESEARCH`, 5*time.Second); got != want {
+		t.Errorf("during IDLE: %q, want %q", got, want)
+	}
+	r.write("DONE\r\n")
+	r.until("idle")
 }

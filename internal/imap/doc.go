@@ -10,6 +10,10 @@
 //     io.Reader;
 //   - the view of the selected mailbox: Tracker maps sequence numbers to
 //     UIDs and keeps them right while other doors change the mailbox;
+//   - live searches: SEARCH RETURN (UPDATE) (CONTEXT=SEARCH, RFC 5267,
+//     context.go) evaluates again only the messages that changed and
+//     tells what enters and leaves the result as ESEARCH ADDTO and
+//     REMOVEFROM, where the selected mailbox's changes are told;
 //   - the other mailboxes: NOTIFY (RFC 5465, notify.go) watches the
 //     mailboxes a client named and tells their changes as STATUS and
 //     LIST, from a per-connection set of folders to report;

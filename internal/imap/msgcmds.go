@@ -94,6 +94,7 @@ func (c *conn) cmdStore(cmd *Command) {
 		c.w.Close()
 		c.w.CRLF()
 	}
+	c.searchesChanged(after)
 	c.sync(cmd.UID)
 	if len(failed) > 0 {
 		nums := failed

@@ -30,6 +30,10 @@ func (c *conn) cmdSearch(cmd *Command) {
 		return
 	}
 	sel := c.sel
+	if a.Update && sel.liveSearch(cmd.Tag) != nil {
+		c.w.Tagged(cmd.Tag, "BAD", "", "a live search already has this tag")
+		return
+	}
 	if hasModSeq(a.Key) {
 		c.enableCondstore()
 	}
@@ -59,6 +63,13 @@ func (c *conn) cmdSearch(cmd *Command) {
 			seqs = append(seqs, seq)
 			maxMod = max(maxMod, m.ModSeq)
 		}
+	}
+	if a.Update {
+		uids := make([]uint32, len(found))
+		for i, m := range found {
+			uids[i] = m.UID
+		}
+		c.keepSearch(cmd, a, run, uids)
 	}
 	num := func(i int) uint32 {
 		if cmd.UID {

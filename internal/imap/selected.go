@@ -26,6 +26,7 @@ type selection struct {
 	kwSeen   map[string]bool   // the same, lower-cased
 	recent   []NumRange        // UIDs \Recent in this session (RFC 3501 §2.3.2)
 	recentN  uint32            // the RECENT count last told to the client
+	updates  []*searchUpdate   // live searches (RFC 5267 §4.2), oldest first
 }
 
 // withRecent reports whether the session tells of \Recent: IMAP4rev1
@@ -366,6 +367,8 @@ func (c *conn) announceRemoved(uids []uint32) {
 	if len(uids) == 0 {
 		return
 	}
+	c.sel.searchesGone(uids)
+	c.tellSearches()
 	seqs := c.sel.tracker.Remove(uids)
 	if c.enabled["QRESYNC"] {
 		c.w.Untagged()
@@ -411,12 +414,21 @@ func (c *conn) sync(expungeOK bool) {
 		c.announceKeywords(flags)
 	}
 	arrived := slices.Clone(sel.tracker.newUIDs)
+	if expungeOK {
+		// REMOVEFROM goes before the EXPUNGE, in the numbers the client
+		// still uses (RFC 5267 §4.3).
+		sel.searchesGone(sel.tracker.expunged)
+	}
+	c.tellSearches()
 	sel.tracker.Flush(c.w, FlushOptions{Expunge: expungeOK, Vanished: c.enabled["QRESYNC"], ModSeq: c.cond})
 	if len(arrived) > 0 {
 		// RECENT goes with the EXISTS of new messages (RFC 3501 §7.3.2);
 		// an expunge lowers the count without one.
 		c.writeRecent(false)
 		c.notifyNew(arrived)
+		// ADDTO of new messages goes after their EXISTS.
+		c.searchesArrived(arrived)
+		c.tellSearches()
 	}
 }
 
@@ -469,6 +481,7 @@ func (c *conn) readChanges() {
 	if added {
 		c.claimRecent()
 	}
+	c.searchesChanged(msgs)
 	for _, u := range gone {
 		sel.tracker.Expunged(u)
 	}
