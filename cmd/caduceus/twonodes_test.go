@@ -114,7 +114,14 @@ func (n *node) serve(t *testing.T, relay string) {
 	if err := os.WriteFile(n.config, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(os.Args[0], "serve", "--config", n.config)
+	startServe(t, n.domain, n.config)
+}
+
+// startServe starts `caduceus serve --config config` as a process of its
+// own, waits until it has started and returns it; the test's end stops it.
+func startServe(t *testing.T, name, config string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "serve", "--config", config)
 	cmd.Env = append(os.Environ(), runMainEnv+"=1")
 	if _, err := cmd.StdinPipe(); err != nil {
 		t.Fatal(err)
@@ -136,7 +143,7 @@ func (n *node) serve(t *testing.T, relay string) {
 		once := false
 		for sc.Scan() {
 			if testing.Verbose() {
-				t.Logf("%s: %s", n.domain, sc.Text())
+				t.Logf("%s: %s", name, sc.Text())
 			}
 			if !once && strings.Contains(sc.Text(), "caduceus started") {
 				once = true
@@ -147,8 +154,9 @@ func (n *node) serve(t *testing.T, relay string) {
 	select {
 	case <-started:
 	case <-time.After(60 * time.Second):
-		t.Fatalf("%s did not start", n.domain)
+		t.Fatalf("%s did not start", name)
 	}
+	return cmd
 }
 
 // send submits a message as user through n's submission port.

@@ -160,6 +160,10 @@ type Delivery struct {
 	// each further one up to RetryMax.
 	RetryFirst Duration `toml:"retry_first"`
 	RetryMax   Duration `toml:"retry_max"`
+	// Lease is how long a node holds a queued message it is sending; it
+	// renews the lease while the attempt lasts, so the messages of a node
+	// that died go to another node after at most this long.
+	Lease Duration `toml:"lease"`
 }
 
 // IMAP bounds what IMAP clients may do.
@@ -322,7 +326,7 @@ func Defaults() Config {
 			MessageSize:  50 << 20,
 			MailboxQuota: 10 << 30,
 		},
-		Delivery:  Delivery{Expire: Duration{5 * 24 * time.Hour}, RetryFirst: Duration{5 * time.Minute}, RetryMax: Duration{4 * time.Hour}},
+		Delivery:  Delivery{Expire: Duration{5 * 24 * time.Hour}, RetryFirst: Duration{5 * time.Minute}, RetryMax: Duration{4 * time.Hour}, Lease: Duration{time.Minute}},
 		Trust:     Trust{Refresh: Duration{time.Hour}},
 		Directory: Directory{LDAPBaseDN: "ou=annuaire,dc=caduceus"},
 		External:  External{LinkLifetime: Duration{30 * 24 * time.Hour}},

@@ -61,6 +61,10 @@ func (s *Service) notifyNodes(ctx context.Context, tx *store.Tx, events []Event)
 }
 
 // relayEvents listens for other nodes' events until ctx ends, reconnecting
+// queueChannel tells the other nodes of a cluster that mail was queued, so
+// that their queues need not wait for their next poll to send it.
+const queueChannel = "caduceus_queue"
+
 // after errors.
 func (s *Service) relayEvents(ctx context.Context) {
 	for ctx.Err() == nil {
@@ -82,7 +86,7 @@ func (s *Service) listenOnce(ctx context.Context) error {
 		return fmt.Errorf("connect: %w", err)
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
-	for _, ch := range []string{eventChannel, revokedChannel} {
+	for _, ch := range []string{eventChannel, revokedChannel, queueChannel} {
 		if _, err := conn.Exec(ctx, "LISTEN "+ch); err != nil {
 			return fmt.Errorf("listen: %w", err)
 		}
@@ -96,6 +100,12 @@ func (s *Service) listenOnce(ctx context.Context) error {
 		}
 		if n.Channel == revokedChannel {
 			s.hearRevoked(n.Payload)
+			continue
+		}
+		if n.Channel == queueChannel {
+			if n.Payload != s.node {
+				s.wakeQueue()
+			}
 			continue
 		}
 		origin, events := decodeEvents(n.Payload)

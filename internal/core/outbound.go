@@ -45,7 +45,26 @@ func (s *Service) QueueLength(ctx context.Context) (int64, error) {
 	return n, nil
 }
 
+// pokeQueue wakes this node's queue, and on PostgreSQL the other nodes'
+// too (queueChannel), since any of them may send what was just queued.
 func (s *Service) pokeQueue() {
+	s.wakeQueue()
+	if s.st.Dialect() != store.Postgres {
+		return
+	}
+	s.background.Add(1)
+	go func() {
+		defer s.background.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if _, err := s.st.Exec(ctx, `SELECT pg_notify(?, ?)`, queueChannel, s.node); err != nil {
+			s.log.Warn("queue: tell other nodes", "err", err)
+		}
+	}()
+}
+
+// wakeQueue wakes this node's queue.
+func (s *Service) wakeQueue() {
 	select {
 	case s.queueSignal <- struct{}{}:
 	default:
@@ -58,6 +77,16 @@ func (s *Service) OutboundList(ctx context.Context, actor Actor) ([]Outbound, er
 		return nil, ErrPermission
 	}
 	return s.queryOutbound(ctx, `SELECT `+outboundColumns+` FROM outbound o JOIN blobs b ON b.id = o.blob_id ORDER BY o.id`)
+}
+
+// RenewOutbound extends the lease of an entry being sent by lease from
+// now, so that no other node claims it while the attempt lasts. An entry
+// already done or released is left alone.
+func (s *Service) RenewOutbound(ctx context.Context, id int64, lease time.Duration) error {
+	if _, err := s.st.Exec(ctx, `UPDATE outbound SET lease_until = ? WHERE id = ? AND lease_until > 0`, s.nowMillis()+lease.Milliseconds(), id); err != nil {
+		return fmt.Errorf("renew outbound lease: %w", err)
+	}
+	return nil
 }
 
 // ClaimOutbound returns up to limit entries due now and leases them for lease,

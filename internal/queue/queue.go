@@ -59,7 +59,7 @@ type Queue struct {
 // New returns a queue over svc; Run starts delivering.
 func New(svc *core.Service, opts Options) *Queue {
 	opts.Concurrency = cmp.Or(opts.Concurrency, 4)
-	opts.Lease = cmp.Or(opts.Lease, 15*time.Minute)
+	opts.Lease = cmp.Or(opts.Lease, time.Minute)
 	opts.Poll = cmp.Or(opts.Poll, time.Minute)
 	opts.Hostname = cmp.Or(opts.Hostname, svc.Hostname())
 	if opts.Logger == nil {
@@ -138,8 +138,12 @@ func (q *Queue) wait(ctx context.Context, finished <-chan struct{}) error {
 	return nil
 }
 
-// deliver makes one attempt at one entry and records its outcome.
+// deliver makes one attempt at one entry and records its outcome. The
+// entry's lease is renewed while the attempt lasts, so that a long one
+// keeps it and a node that dies loses it within one lease.
 func (q *Queue) deliver(ctx context.Context, e core.Outbound) {
+	stop := q.keepLease(ctx, e.ID)
+	defer stop()
 	start := q.opts.Now()
 	header, err := q.header(ctx, e.ID)
 	if err != nil {
@@ -200,6 +204,29 @@ func (q *Queue) deliver(ctx context.Context, e core.Outbound) {
 		return
 	}
 	q.done(ctx, e, false, fmt.Sprintf("%d %d.%d.%d", res.Err.Code, status[0], status[1], status[2]))
+}
+
+// keepLease renews the lease of entry id every third of a lease until
+// stop is called.
+func (q *Queue) keepLease(ctx context.Context, id int64) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(q.opts.Lease / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if err := q.svc.RenewOutbound(ctx, id, q.opts.Lease); err != nil && ctx.Err() == nil {
+					q.log.Error("renew lease", "id", id, "err", err)
+				}
+			}
+		}
+	}()
+	return func() { cancel(); <-done }
 }
 
 func (q *Queue) done(ctx context.Context, e core.Outbound, delivered bool, detail string) {

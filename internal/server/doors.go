@@ -124,6 +124,7 @@ func (s *Server) startQueue(ctx context.Context) {
 	q := queue.New(s.Core, queue.Options{
 		Transport: tr, Hostname: s.Config.Hostname, Logger: s.log.With("door", "queue"),
 		Schedule: queue.Schedule{First: s.Config.Delivery.RetryFirst.Duration, Max: s.Config.Delivery.RetryMax.Duration},
+		Lease:    s.Config.Delivery.Lease.Duration,
 	})
 	s.serve("queue", func() error { return q.Run(ctx) })
 }
