@@ -637,9 +637,10 @@ func (p *Parser) searchArgs() *SearchArgs {
 }
 
 // searchReturn reads the list of search-return-opts after "RETURN"
-// (RFC 4731 §3.1, RFC 5267 §4.2, §4.4): MIN, MAX, ALL, COUNT, SAVE,
-// UPDATE and "PARTIAL" SP partial-range. SORT's list (ESORT, RFC 5267 §3)
-// has neither SAVE nor UPDATE here: sort contexts are not kept.
+// (RFC 4731 §3.1, RFC 5182, RFC 5267 §4.2, §4.4): MIN, MAX, ALL, COUNT,
+// SAVE, UPDATE and "PARTIAL" SP partial-range. SORT's list (ESORT,
+// RFC 5267 §3) has no UPDATE here: sort contexts are not kept
+// (no CONTEXT=SORT).
 func (p *Parser) searchReturn(a *SearchArgs, sort bool) {
 	a.HasReturn = true
 	a.Return = []string{}
@@ -647,8 +648,7 @@ func (p *Parser) searchReturn(a *SearchArgs, sort bool) {
 	p.parenList(func() {
 		opt := strings.ToUpper(p.atom())
 		switch {
-		case opt == "MIN" || opt == "MAX" || opt == "ALL" || opt == "COUNT",
-			!sort && opt == "SAVE":
+		case opt == "MIN" || opt == "MAX" || opt == "ALL" || opt == "COUNT" || opt == "SAVE":
 		case !sort && opt == "UPDATE":
 			if a.Update && p.err == nil {
 				p.fail("UPDATE given twice")

@@ -1,6 +1,7 @@
 package imap
 
 import (
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -39,8 +40,13 @@ func TestESort(t *testing.T) {
 			t.Errorf("%s = %q, want %q", tt.command, lines, want)
 		}
 	}
+	// SAVE keeps what MAX returns: the last message in sort order
+	// (RFC 5182 §2.4).
+	r.ok("SORT RETURN (SAVE MAX) (REVERSE SUBJECT) UTF-8 ALL")
+	if lines := r.ok("SEARCH $"); len(lines) != 1 || lines[0] != "* SEARCH 3" {
+		t.Errorf("SEARCH $ after SORT RETURN (SAVE MAX) = %q, want 3", lines)
+	}
 	for _, bad := range []string{
-		"SORT RETURN (SAVE) (SUBJECT) UTF-8 ALL",
 		"SORT RETURN (UPDATE) (SUBJECT) UTF-8 ALL",
 		"SORT RETURN (PARTIAL 1:2 ALL) (SUBJECT) UTF-8 ALL",
 	} {
@@ -203,4 +209,63 @@ func TestSearchUpdateDuringIdle(t *testing.T) {
 	}
 	r.write("DONE\r\n")
 	r.until("idle")
+}
+
+// TestOrderedSet writes results in their order, runs of consecutive
+// ascending numbers as ranges.
+func TestOrderedSet(t *testing.T) {
+	tests := []struct {
+		nums []uint32
+		want string
+	}{
+		{nil, ""},
+		{[]uint32{7}, "7"},
+		{[]uint32{1, 2, 3, 5}, "1:3,5"},
+		{[]uint32{3, 4, 5, 1, 2}, "3:5,1:2"},
+		{[]uint32{4, 3, 2}, "4,3,2"},
+	}
+	for _, tt := range tests {
+		if got := orderedSet(tt.nums); got != tt.want {
+			t.Errorf("orderedSet(%v) = %q, want %q", tt.nums, got, tt.want)
+		}
+	}
+}
+
+// TestSearchUpdateEnter checks what a live search has left to tell after
+// messages enter and leave its result: a change undone before it is told
+// is not told at all.
+func TestSearchUpdateEnter(t *testing.T) {
+	type step struct {
+		uid   uint32
+		match bool
+	}
+	tests := []struct {
+		name        string
+		result      []uint32
+		steps       []step
+		add, remove []uint32
+	}{
+		{"enters", nil, []step{{1, true}}, []uint32{1}, nil},
+		{"leaves", []uint32{1}, []step{{1, false}}, nil, []uint32{1}},
+		{"still in", []uint32{1}, []step{{1, true}}, nil, nil},
+		{"still out", nil, []step{{1, false}}, nil, nil},
+		{"enters and leaves", nil, []step{{1, true}, {1, false}}, nil, nil},
+		{"leaves and comes back", []uint32{1}, []step{{1, false}, {1, true}}, nil, nil},
+		{"several", []uint32{1, 2}, []step{{2, false}, {3, true}, {4, true}, {1, true}}, []uint32{3, 4}, []uint32{2}},
+	}
+	for _, tt := range tests {
+		u := &searchUpdate{result: map[uint32]bool{}, add: map[uint32]bool{}, remove: map[uint32]bool{}}
+		for _, uid := range tt.result {
+			u.result[uid] = true
+		}
+		for _, s := range tt.steps {
+			u.enter(s.uid, s.match)
+		}
+		if add := slices.Sorted(maps.Keys(u.add)); !slices.Equal(add, tt.add) {
+			t.Errorf("%s: to add %v, want %v", tt.name, add, tt.add)
+		}
+		if remove := slices.Sorted(maps.Keys(u.remove)); !slices.Equal(remove, tt.remove) {
+			t.Errorf("%s: to remove %v, want %v", tt.name, remove, tt.remove)
+		}
+	}
 }

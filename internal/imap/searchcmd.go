@@ -244,20 +244,21 @@ func orderedSet(nums []uint32) string {
 	return b.String()
 }
 
-// savedResult is what SAVE keeps: with MIN or MAX but neither ALL nor
-// COUNT, only the lowest or highest message (RFC 5182 §2.4).
+// savedResult is what SAVE keeps of a result, uids in its order: with MIN
+// or MAX but neither ALL nor COUNT, only the message each returns, the
+// lowest or highest of a SEARCH, the first or last of a SORT
+// (RFC 5182 §2.4, RFC 5267 §3).
 func savedResult(opts []string, uids []uint32) []uint32 {
 	if len(uids) == 0 || slices.Contains(opts, "ALL") || slices.Contains(opts, "COUNT") ||
 		!slices.Contains(opts, "MIN") && !slices.Contains(opts, "MAX") {
 		return uids
 	}
-	sorted := slices.Sorted(slices.Values(uids))
 	var out []uint32
 	if slices.Contains(opts, "MIN") {
-		out = append(out, sorted[0])
+		out = append(out, uids[0])
 	}
-	if slices.Contains(opts, "MAX") && (len(out) == 0 || sorted[len(sorted)-1] != out[0]) {
-		out = append(out, sorted[len(sorted)-1])
+	if last := uids[len(uids)-1]; slices.Contains(opts, "MAX") && (len(out) == 0 || last != out[0]) {
+		out = append(out, last)
 	}
 	return out
 }
