@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/emersion/go-imap/v2"
 
@@ -214,6 +215,48 @@ func TestOpeningASharedMailboxIsTraced(t *testing.T) {
 		e := es[0]
 		if e.Actor != "alice@"+coretest.Domain || e.Door != "imap" || e.Target != "mailbox "+org || e.Detail != "imap select" || e.Result != "ok" {
 			t.Errorf("open entry %+v", e)
+		}
+	}
+}
+
+// TestRevokedDelegateTold: a delegate IDLE in a mailbox they were given is
+// told at once when the owner takes the rights back, and then sees
+// nothing of it; an org member likewise (issue 12).
+func TestRevokedDelegateTold(t *testing.T) {
+	ts := startServer(t)
+	coretest.User(t, ts.svc, "alice", "Alice")
+	coretest.User(t, ts.svc, "bob", "Bob")
+	ctx := context.Background()
+	for _, box := range []string{"alice@" + coretest.Domain, cardioForAlice(t, ts)} {
+		mb, err := ts.svc.MailboxByAddress(ctx, systemActor(), box)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := ts.svc.SetRights(ctx, systemActor(), mb.ID, "bob@"+coretest.Domain, core.RightLookup|core.RightRead); err != nil {
+			t.Fatal(err)
+		}
+		r := ts.raw(t, "bob")
+		shared := `"Shared/` + box + `/INBOX"`
+		r.ok("SELECT " + shared)
+		r.write("i IDLE\r\n")
+		if l := r.line(); !strings.HasPrefix(l, "+") {
+			t.Fatalf("IDLE: %q", l)
+		}
+		start := time.Now()
+		if err := ts.svc.SetRights(ctx, systemActor(), mb.ID, "bob@"+coretest.Domain, 0); err != nil {
+			t.Fatal(err)
+		}
+		l := r.line()
+		if d := time.Since(start); d > time.Second || !strings.Contains(l, "BYE") && !strings.Contains(l, "NOPERM") && !strings.Contains(l, "CLOSED") {
+			t.Fatalf("%s: bob's IDLE got %q after %v, want to be told within a second", box, l, d)
+		}
+		t.Logf("%s: told %q after %v", box, l, time.Since(start).Round(time.Millisecond))
+		b := ts.raw(t, "bob")
+		if lines, status := b.cmd("STATUS " + shared + " (MESSAGES)"); strings.HasPrefix(status, "OK") {
+			t.Errorf("%s: bob's STATUS after the revocation = %q %s", box, lines, status)
+		}
+		if lines := b.ok(`LIST "" "Shared/*"`); slices.ContainsFunc(lines, func(l string) bool { return strings.Contains(l, box) }) {
+			t.Errorf("%s: bob still lists it: %q", box, lines)
 		}
 	}
 }

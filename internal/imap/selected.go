@@ -541,6 +541,10 @@ func (c *conn) cmdIdle(cmd *Command) error {
 				events = nil
 				continue
 			}
+			if ev.Kind == core.EventRights && c.lostRead() {
+				c.bye("[NOPERM] your access to this mailbox was withdrawn")
+				return errAccessWithdrawn
+			}
 			c.sel.hear(ev)
 			if !c.notify.pushSelected() {
 				continue // told at the next command (RFC 5465 §6.1: NONE)
@@ -556,6 +560,18 @@ func (c *conn) cmdIdle(cmd *Command) error {
 			}
 		}
 	}
+}
+
+// errAccessWithdrawn ends an IDLE connection whose person lost the right
+// to read the selected mailbox.
+var errAccessWithdrawn = errors.New("imap: read right on the selected mailbox withdrawn")
+
+// lostRead reports whether the person may no longer read the selected
+// mailbox, as the core says now: a delegate or an org member whose rights
+// were taken back is told at once, not at their next command.
+func (c *conn) lostRead() bool {
+	acc, err := c.srv.svc.Mailbox(c.ctx, c.actor, c.sel.place.access.ID)
+	return err != nil || !acc.Rights.Has(core.RightRead)
 }
 
 // flagNames returns a message's flags and keywords as IMAP flags.
