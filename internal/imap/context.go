@@ -37,19 +37,26 @@ type searchUpdate struct {
 	remove map[uint32]bool // UIDs left, not told yet
 }
 
-// keepSearch makes the search of cmd live with its result uids, or, past
-// the limit, tells the client it will not be (RFC 5267 §4.2 NOUPDATE).
+// keepSearch makes the search of cmd live with its result uids, or tells
+// the client it will not be (RFC 5267 §4.2 NOUPDATE): past the limit, for
+// a PARTIAL result, and for keys on sequence numbers or "$", which change
+// meaning while the result lives.
 func (c *conn) keepSearch(cmd *Command, a *SearchArgs, run *searchRun, uids []uint32) {
 	sel := c.sel
-	if len(sel.updates) >= maxSearchUpdates || a.Partial != nil {
+	why := ""
+	switch {
+	case len(sel.updates) >= maxSearchUpdates:
+		why = "too many live searches"
+	case a.Partial != nil:
+		why = "no updates of a PARTIAL result"
+	case usesNumbers(a.Key):
+		why = "no updates of a search on sequence numbers or $"
+	}
+	if why != "" {
 		c.w.Untagged()
 		c.w.Atom(`NO [NOUPDATE "`)
 		c.w.Atom(cmd.Tag)
-		if a.Partial != nil {
-			c.w.Atom(`"] no updates of a PARTIAL result` + "\r\n")
-		} else {
-			c.w.Atom(`"] too many live searches` + "\r\n")
-		}
+		c.w.Atom(`"] ` + why + "\r\n")
 		return
 	}
 	u := &searchUpdate{
@@ -60,6 +67,15 @@ func (c *conn) keepSearch(cmd *Command, a *SearchArgs, run *searchRun, uids []ui
 		u.result[uid] = true
 	}
 	sel.updates = append(sel.updates, u)
+}
+
+// usesNumbers reports whether k names messages by sequence number or by
+// the saved result "$".
+func usesNumbers(k *SearchKey) bool {
+	if k.Op == "SEQSET" || k.Op == "UID" && k.Set.SearchRes {
+		return true
+	}
+	return slices.ContainsFunc(k.Keys, usesNumbers)
 }
 
 // liveSearch returns the live search of tag, or nil.

@@ -165,20 +165,16 @@ func TestSearchUpdate(t *testing.T) {
 }
 
 // TestSearchUpdateLimits refuses updates past maxSearchUpdates live
-// searches, and of a PARTIAL result, with NOUPDATE (RFC 5267 §4.2); the
-// search itself is answered.
+// searches, of a PARTIAL result and of keys on sequence numbers or "$",
+// with NOUPDATE (RFC 5267 §4.2); the search itself is answered.
 func TestSearchUpdateLimits(t *testing.T) {
 	ts := startServer(t)
 	coretest.User(t, ts.svc, "alice", "Alice")
 	r := ts.raw(t, "alice")
 	r.appendRaw("INBOX", "Subject: x\r\n\r\nx\r\n")
 	r.ok("SELECT INBOX")
-	for range maxSearchUpdates {
-		if lines := withPrefix(r.ok("SEARCH RETURN (UPDATE) ALL"), "* NO"); len(lines) != 0 {
-			t.Fatalf("refused early: %q", lines)
-		}
-	}
-	for _, command := range []string{"SEARCH RETURN (UPDATE COUNT) ALL", "SEARCH RETURN (UPDATE PARTIAL 1:2) ALL"} {
+	refused := func(command string) {
+		t.Helper()
 		tag := r.nextTag()
 		want := []string{`* NO [NOUPDATE "` + tag + `"]`, `* ESEARCH (TAG "` + tag + `")`}
 		lines := r.ok(command)
@@ -186,6 +182,15 @@ func TestSearchUpdateLimits(t *testing.T) {
 			t.Errorf("%s = %q, want %q…", command, lines, want)
 		}
 	}
+	refused("SEARCH RETURN (UPDATE PARTIAL 1:2) ALL")
+	refused("SEARCH RETURN (UPDATE) 1:3")
+	refused("SEARCH RETURN (UPDATE) OR SEEN UID $")
+	for range maxSearchUpdates {
+		if lines := withPrefix(r.ok("UID SEARCH RETURN (UPDATE) UID 1:*"), "* NO"); len(lines) != 0 {
+			t.Fatalf("refused early: %q", lines)
+		}
+	}
+	refused("SEARCH RETURN (UPDATE COUNT) ALL")
 }
 
 // TestSearchUpdateDuringIdle tells a live search's changes made by
