@@ -69,7 +69,7 @@ func cmdBenchIMAP(ctx context.Context, e env, args []string) error {
 
 func cmdBenchSMTP(ctx context.Context, e env, args []string) error {
 	f := newFlags(e, "bench smtp", "bench smtp --addr HOST:PORT --to ADDR [--messages N] [--size BYTES] [--concurrency C] [--starttls|--tls] [--user ADDR --password-stdin] [--cert F --key F [--ca F] [--baseline HOST:PORT]]", 0)
-	addr := f.String("addr", "127.0.0.1:2525", "SMTP server")
+	addr := f.String("addr", "127.0.0.1:2525", "SMTP server, or several separated by commas (the nodes of a cluster: sessions are spread over them)")
 	to := f.String("to", "", "recipient of every message (required)")
 	from := f.String("from", "bench@localhost", "envelope sender")
 	messages := f.Int("messages", 1000, "messages to send")

@@ -17,7 +17,7 @@ import (
 
 // runCLI runs one command in-process against the config at cfg and returns its
 // output and error.
-func runCLI(t *testing.T, cfg, stdin string, args ...string) (string, string, error) {
+func runCLI(t testing.TB, cfg, stdin string, args ...string) (string, string, error) {
 	t.Helper()
 	var out, errOut bytes.Buffer
 	full := append(args, "--config", cfg)

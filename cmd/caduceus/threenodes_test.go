@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/tls"
 	"fmt"
 	"net/mail"
@@ -20,6 +21,7 @@ import (
 	gosmtp "github.com/emersion/go-smtp"
 
 	"caduceus/internal/blob/blobtest"
+	"caduceus/internal/loadgen"
 	"caduceus/internal/smtp/smtptest"
 	"caduceus/internal/store/storetest"
 )
@@ -153,15 +155,19 @@ func TestThreeNodes(t *testing.T) {
 }
 
 // writeClusterNode writes the configuration of one node: its own ports
-// and data folder, the shared database, bucket and blob key.
-func writeClusterNode(t *testing.T, name, shared, dsn string, bucket *blobtest.Server, relay string) *clusterNode {
+// and data folder, the shared database, bucket and blob key (with dsn ""
+// and no bucket, a node alone on SQLite and files).
+func writeClusterNode(t testing.TB, name, shared, dsn string, bucket *blobtest.Server, relay string) *clusterNode {
 	t.Helper()
 	n := &clusterNode{name: name, smtp: freeAddr(t), sub: freeAddr(t), imap: freeAddr(t)}
 	dir := t.TempDir()
 	n.config = filepath.Join(dir, "caduceus.toml")
-	creds := ""
-	if bucket.CredentialsFile != "" {
-		creds = fmt.Sprintf("credentials = %q\n", bucket.CredentialsFile)
+	store, creds := "", ""
+	if bucket != nil {
+		store = bucket.URL
+		if bucket.CredentialsFile != "" {
+			creds = fmt.Sprintf("credentials = %q\n", bucket.CredentialsFile)
+		}
 	}
 	body := fmt.Sprintf(`hostname = "node-%s"
 data_dir = "data"
@@ -180,7 +186,7 @@ retry_max = "2s"
 lease = "3s"
 [auth]
 account_password_for_mail = true
-`, name, dsn, filepath.Join(shared, "blob.key"), n.smtp, n.sub, n.imap, bucket.URL, creds, relay)
+`, name, dsn, filepath.Join(shared, "blob.key"), n.smtp, n.sub, n.imap, store, creds, relay)
 	if err := os.WriteFile(n.config, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -305,4 +311,53 @@ func countAtSink(sink *smtptest.Server, ids map[string]bool) int {
 		}
 	}
 	return len(seen)
+}
+
+// BenchmarkClusterSMTP measures durable deliveries per second through the
+// MX, side by side in one run: one node on SQLite and files, one node on
+// PostgreSQL and S3, and three nodes on the same PostgreSQL and S3 with the
+// sessions spread over them (issue 13: the ratio of three nodes to one is
+// the figure that counts). Every node, the database, the S3 server and the
+// load share this machine's cores.
+//
+//	go test ./cmd/caduceus -run '^$' -bench ClusterSMTP -benchtime 3000x
+func BenchmarkClusterSMTP(b *testing.B) {
+	for _, tt := range []struct {
+		name  string
+		nodes int
+		s3    bool
+	}{{"1-node-files", 1, false}, {"1-node-s3", 1, true}, {"3-nodes-s3", 3, true}} {
+		b.Run(tt.name, func(b *testing.B) {
+			dsn := ""
+			var bucket *blobtest.Server
+			if tt.s3 {
+				dsn, bucket = storetest.PostgresDSN(b), blobtest.S3(b)
+			}
+			shared := b.TempDir()
+			var nodes []*clusterNode
+			for i := range tt.nodes {
+				nodes = append(nodes, writeClusterNode(b, string(rune('a'+i)), shared, dsn, bucket, "127.0.0.1:1"))
+			}
+			for _, args := range [][]string{{"domain", "add", clusterDomain}, {"user", "add", "alice@" + clusterDomain, "--name", "Alice", "--password-stdin"}} {
+				if _, errOut, err := runCLI(b, nodes[0].config, clusterPassword+"\n", args...); err != nil {
+					b.Fatalf("%v: %v %s", args, err, errOut)
+				}
+			}
+			var addrs []string
+			for _, n := range nodes {
+				startServe(b, "node-"+n.name, n.config)
+				addrs = append(addrs, n.smtp)
+			}
+			b.ResetTimer()
+			res, err := loadgen.SMTP(context.Background(), loadgen.SMTPOptions{
+				Addr: strings.Join(addrs, ","), To: "alice@" + clusterDomain, Messages: b.N, Concurrency: 12, Size: 4096,
+			})
+			b.StopTimer()
+			if err != nil || res.Failed > 0 {
+				b.Fatalf("load: %+v, %v", res, err)
+			}
+			b.ReportMetric(res.PerSecond, "msgs/s")
+			b.ReportMetric(float64(res.Latency.P99.Microseconds())/1000, "p99-ms")
+		})
+	}
 }

@@ -46,7 +46,7 @@ type node struct {
 	smtp, sub, imap string
 }
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -119,7 +119,7 @@ func (n *node) serve(t *testing.T, relay string) {
 
 // startServe starts `caduceus serve --config config` as a process of its
 // own, waits until it has started and returns it; the test's end stops it.
-func startServe(t *testing.T, name, config string) *exec.Cmd {
+func startServe(t testing.TB, name, config string) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "serve", "--config", config)
 	cmd.Env = append(os.Environ(), runMainEnv+"=1")

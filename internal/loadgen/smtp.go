@@ -21,7 +21,8 @@ import (
 // SMTPOptions describes a load run against an SMTP server, as `caduceus
 // bench smtp` takes it.
 type SMTPOptions struct {
-	// Addr is the server, "host:port".
+	// Addr is the server, "host:port", or several separated by commas:
+	// the nodes of a cluster, which the sessions are spread over in turn.
 	Addr string
 	// From is the reverse-path, "bench@localhost" when empty.
 	From string
@@ -89,9 +90,11 @@ func SMTP(ctx context.Context, opts SMTPOptions) (SMTPResult, error) {
 		}
 	}
 
+	addrs := strings.Split(opts.Addr, ",")
 	start := time.Now()
 	var wg sync.WaitGroup
-	for range opts.Concurrency {
+	for i := range opts.Concurrency {
+		addr := strings.TrimSpace(addrs[i%len(addrs)])
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -109,7 +112,7 @@ func SMTP(ctx context.Context, opts SMTPOptions) (SMTPResult, error) {
 				}
 				if c == nil {
 					var err error
-					if c, err = dialSMTP(ctx, opts); err != nil {
+					if c, err = dialSMTP(ctx, opts, addr); err != nil {
 						fail(err)
 						continue
 					}
@@ -148,18 +151,18 @@ func SMTP(ctx context.Context, opts SMTPOptions) (SMTPResult, error) {
 	return res, nil
 }
 
-// dialSMTP connects to the server and says EHLO, STARTTLS and AUTH as
-// opts asks.
-func dialSMTP(ctx context.Context, opts SMTPOptions) (*gosmtp.Client, error) {
+// dialSMTP connects to the server at addr and says EHLO, STARTTLS and
+// AUTH as opts asks.
+func dialSMTP(ctx context.Context, opts SMTPOptions, addr string) (*gosmtp.Client, error) {
 	var d net.Dialer
-	conn, err := d.DialContext(ctx, "tcp", opts.Addr)
+	conn, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("smtp bench: %w", err)
 	}
 	cfg := opts.TLS
 	if cfg != nil && cfg.ServerName == "" {
 		cfg = cfg.Clone()
-		cfg.ServerName, _, _ = net.SplitHostPort(opts.Addr)
+		cfg.ServerName, _, _ = net.SplitHostPort(addr)
 	}
 	var c *gosmtp.Client
 	switch {
