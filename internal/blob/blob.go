@@ -88,6 +88,7 @@ type backend interface {
 	cleanMarkers() error
 	lockCompaction() (unlock func(), err error)
 	segmentFiles() ([]string, error)
+	put(n int64, r io.Reader, size int64) error
 }
 
 // ErrCorrupt is returned when a blob fails authentication: its bytes were changed,

@@ -16,7 +16,8 @@ import (
 
 // dirBackend keeps blobs in segment files of a directory.
 type dirBackend struct {
-	dir string
+	dir      string
+	readOnly bool // opened by OpenReadOnly: appends fail
 
 	mu      sync.Mutex
 	syncMu  sync.Mutex // one Sync at a time, so a Sync returns only once all earlier appends are durable
@@ -33,6 +34,9 @@ type dirBackend struct {
 const maxSegment = 1 << 30
 
 func (d *dirBackend) append(sealed []byte, size int64) (Ref, error) {
+	if d.readOnly {
+		return Ref{}, errReadOnly
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.cur == nil || d.offset+int64(len(sealed)) > maxSegment && d.offset > 0 {
@@ -52,6 +56,9 @@ func (d *dirBackend) append(sealed []byte, size int64) (Ref, error) {
 }
 
 func (d *dirBackend) appendSpool(sp *Spool) (Ref, error) {
+	if d.readOnly {
+		return Ref{}, errReadOnly
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.cur == nil || d.offset+sp.length > maxSegment && d.offset > 0 {

@@ -2,10 +2,14 @@ package core
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
+	"hash"
 	"io"
 
 	"caduceus/internal/blob"
+	"caduceus/internal/store"
 )
 
 // FolderStats are a folder's counters, without any content.
@@ -146,4 +150,75 @@ func (s *Service) Check(ctx context.Context, progress func(done, total int)) ([]
 		add("audit trail: %s", v.Break.Reason)
 	}
 	return problems, nil
+}
+
+// MailboxDigest sums up a mailbox's content for comparing two copies of a
+// store (caduceus migrate, check --mailboxes): its counts and a SHA-256 over
+// every folder (name, UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ) and message (UID,
+// MODSEQ, flags, keywords, date, size, blob location), in id and UID order.
+// Two stores with the same ids and the same blobs give the same digests.
+type MailboxDigest struct {
+	Address  string `json:"address"`
+	Folders  int    `json:"folders"`
+	Messages int    `json:"messages"`
+	Bytes    int64  `json:"bytes"`
+	Hash     string `json:"sha256"`
+}
+
+// Digests returns the digest of every mailbox, in id order.
+func (s *Service) Digests(ctx context.Context) ([]MailboxDigest, error) { return Digests(ctx, s.st) }
+
+// Digests returns the digest of every mailbox of st, in id order, reading
+// only: it serves on a store opened read-only, with no Service over it.
+func Digests(ctx context.Context, st *store.Store) ([]MailboxDigest, error) {
+	rows, err := st.Query(ctx, `SELECT mb.id, mb.address, COALESCE(f.id, 0), COALESCE(f.name, ''),
+		COALESCE(f.uidvalidity, 0), COALESCE(f.uidnext, 0), COALESCE(f.highest_modseq, 0),
+		COALESCE(m.uid, 0), COALESCE(m.modseq, 0), COALESCE(m.flags, 0), COALESCE(m.keywords, ''),
+		COALESCE(m.internal_date, 0), COALESCE(m.size, 0),
+		COALESCE(b.segment, 0), COALESCE(b.offset_bytes, 0), COALESCE(b.length, 0)
+		FROM mailboxes mb LEFT JOIN folders f ON f.mailbox_id = mb.id
+		LEFT JOIN messages m ON m.folder_id = f.id LEFT JOIN blobs b ON b.id = m.blob_id
+		ORDER BY mb.id, f.id, m.uid`)
+	if err != nil {
+		return nil, fmt.Errorf("mailbox digests: %w", err)
+	}
+	defer rows.Close()
+	var out []MailboxDigest
+	var h hash.Hash
+	var lastMB, lastFolder int64 = -1, -1
+	finish := func() {
+		if h != nil {
+			out[len(out)-1].Hash = hex.EncodeToString(h.Sum(nil))
+		}
+	}
+	for rows.Next() {
+		var mbID, folderID, uidvalidity, uidnext, highest, uid, modseq, flags, date, size, seg, off, length int64
+		var addr, folder, keywords string
+		if err := rows.Scan(&mbID, &addr, &folderID, &folder, &uidvalidity, &uidnext, &highest,
+			&uid, &modseq, &flags, &keywords, &date, &size, &seg, &off, &length); err != nil {
+			return nil, fmt.Errorf("mailbox digests: %w", err)
+		}
+		if mbID != lastMB {
+			finish()
+			out = append(out, MailboxDigest{Address: addr})
+			h, lastMB, lastFolder = sha256.New(), mbID, -1
+			fmt.Fprintf(h, "mailbox %q\n", addr)
+		}
+		d := &out[len(out)-1]
+		if folderID != 0 && folderID != lastFolder {
+			d.Folders++
+			lastFolder = folderID
+			fmt.Fprintf(h, "folder %q %d %d %d\n", folder, uidvalidity, uidnext, highest)
+		}
+		if uid != 0 {
+			d.Messages++
+			d.Bytes += size
+			fmt.Fprintf(h, "message %d %d %d %q %d %d %d %d %d\n", uid, modseq, flags, keywords, date, size, seg, off, length)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("mailbox digests: %w", err)
+	}
+	finish()
+	return out, nil
 }

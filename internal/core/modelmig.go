@@ -17,7 +17,7 @@ type ModelProgress struct {
 }
 
 // MigrateModels computes the message model of every blob stored before
-// models were (blobs.model NULL), and its row of the substring index, batch blobs at a time, each batch
+// models were (blobs.model NULL), and its rows of the search indexes (words and substrings), batch blobs at a time, each batch
 // committed through the group committer so that deliveries go on beside
 // it. It is resumable: a committed model is never computed again, and a
 // run stopped by ctx leaves the rest for the next. progress, when set, is
@@ -82,7 +82,7 @@ func (s *Service) MigrateModels(ctx context.Context, batch int, progress func(Mo
 				if _, err := tx.Exec(ctx, `UPDATE blobs SET model = ? WHERE id = ? AND model IS NULL`, models[i], id); err != nil {
 					return fmt.Errorf("store message model: %w", err)
 				}
-				if err := texts[i].reindexGrams(ctx, tx, id); err != nil {
+				if err := texts[i].reindex(ctx, tx, id); err != nil {
 					return err
 				}
 			}

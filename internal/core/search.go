@@ -62,17 +62,20 @@ func (t *searchText) indexGrams(ctx context.Context, tx *store.Tx, blobID int64)
 	return nil
 }
 
-// reindexGrams replaces the substring index row of a blob stored before
-// the index existed (MigrateModels).
-func (t *searchText) reindexGrams(ctx context.Context, tx *store.Tx, blobID int64) error {
+// reindex replaces the search rows of a blob whose model is computed again
+// (MigrateModels): one stored before the substring index existed, or one
+// copied by caduceus migrate, which leaves the engine's own indexes behind.
+func (t *searchText) reindex(ctx context.Context, tx *store.Tx, blobID int64) error {
 	key := "rowid"
 	if tx.Dialect() == store.Postgres {
 		key = "blob_id"
 	}
-	if _, err := tx.Exec(ctx, `DELETE FROM blob_grams WHERE `+key+` = ?`, blobID); err != nil {
-		return fmt.Errorf("drop message substrings: %w", err)
+	for _, table := range []string{"blob_text", "blob_grams"} {
+		if _, err := tx.Exec(ctx, `DELETE FROM `+table+` WHERE `+key+` = ?`, blobID); err != nil {
+			return fmt.Errorf("drop the search rows of a message: %w", err)
+		}
 	}
-	return t.indexGrams(ctx, tx, blobID)
+	return t.index(ctx, tx, blobID)
 }
 
 // tsvector is, on PostgreSQL, the index of a blob's text made of the two

@@ -519,6 +519,18 @@ CREATE TABLE domain_managers (
 	updated BIGINT NOT NULL
 );
 `},
+	// How far `caduceus migrate` has copied each table into this database
+	// (the key of the last row copied), committed with each batch so that a
+	// killed run goes on where it stopped; the row named "source" says which
+	// installation is being copied, so that two are never mixed.
+	{common: `
+CREATE TABLE migrate_progress (
+	name TEXT PRIMARY KEY,
+	last_key TEXT NOT NULL,
+	rows BIGINT NOT NULL,
+	done INTEGER NOT NULL DEFAULT 0
+);
+`},
 }
 
 func (s *Store) migrate(ctx context.Context) error { return s.migrateTo(ctx, len(migrations)) }
