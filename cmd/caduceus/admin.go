@@ -472,10 +472,20 @@ func parseWhen(flag, v string) (time.Time, error) {
 }
 
 func cmdCheck(ctx context.Context, e env, args []string) error {
-	f := newFlags(e, "check", "check", 0)
+	f := newFlags(e, "check", "check [--mailboxes]", 0)
+	mailboxes := f.Bool("mailboxes", false, "print each mailbox's folders, messages, bytes and content hash (compare two copies)")
 	return withNode(ctx, f, args, func(n *server.Node, _ []string) error {
 		if err := runCheck(ctx, e, n, "checking blobs"); err != nil {
 			return err
+		}
+		if *mailboxes {
+			ds, err := n.Core.Digests(ctx)
+			if err != nil {
+				return err
+			}
+			for _, d := range ds {
+				fmt.Fprintf(e.stdout, "%s\t%d folders\t%d messages\t%d bytes\tsha256 %s\n", d.Address, d.Folders, d.Messages, d.Bytes, d.Hash)
+			}
 		}
 		fmt.Fprintln(e.stdout, "store ok")
 		return nil

@@ -20,12 +20,13 @@ Usage:
   caduceus dev [--dir DIR]                 run a demo node (self-signed TLS, demo users)
   caduceus dev outbox [--dir DIR]          list mail the demo node "sent" off the machine
   caduceus serve --config FILE             run a node
-  caduceus check                           verify the store (blobs, counters, audit chain)
+  caduceus check [--mailboxes]             verify the store (blobs, counters, audit chain); counts and a hash per mailbox
   caduceus blobs compact [--threshold SHARE] [--grace DURATION]   reclaim the space of expunged messages
   caduceus blobs stats [--json]            segments on disk, live and dead bytes
   caduceus message reindex [--all] [--batch N]   compute the model of messages stored before models were
   caduceus backup DIR                      a consistent copy of the embedded store and blobs, while serving, checked
   caduceus restore DIR                     put a backup back on a node with no data yet (its key file in place), checked
+  caduceus migrate --from OLD.toml --to NEW.toml   move an installation (SQLite + files <-> PostgreSQL + S3), resumable, checked
 
   caduceus domain add|list|remove NAME
   caduceus domain manager DOMAIN [--name NAME --address ADDR --phone PHONE | --clear]
@@ -98,6 +99,7 @@ func commands() []command {
 		{[]string{"message", "reindex"}, cmdMessageReindex},
 		{[]string{"backup"}, cmdBackup},
 		{[]string{"restore"}, cmdRestore},
+		{[]string{"migrate"}, cmdMigrate},
 		{[]string{"domain", "add"}, cmdDomainAdd},
 		{[]string{"domain", "list"}, cmdDomainList},
 		{[]string{"domain", "remove"}, cmdDomainRemove},
