@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"database/sql"
 	"fmt"
 	"net/mail"
 	"os"
@@ -348,6 +349,22 @@ func BenchmarkClusterSMTP(b *testing.B) {
 				startServe(b, "node-"+n.name, n.config)
 				addrs = append(addrs, n.smtp)
 			}
+			dbSize := func() int64 {
+				if dsn == "" {
+					return 0
+				}
+				db, err := sql.Open("pgx", dsn)
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer db.Close()
+				var n int64
+				if err := db.QueryRow(`SELECT pg_database_size(current_database())`).Scan(&n); err != nil {
+					b.Fatal(err)
+				}
+				return n
+			}
+			before := dbSize()
 			b.ResetTimer()
 			res, err := loadgen.SMTP(context.Background(), loadgen.SMTPOptions{
 				Addr: strings.Join(addrs, ","), To: "alice@" + clusterDomain, Messages: b.N, Concurrency: 12, Size: 4096,
@@ -358,6 +375,10 @@ func BenchmarkClusterSMTP(b *testing.B) {
 			}
 			b.ReportMetric(res.PerSecond, "msgs/s")
 			b.ReportMetric(float64(res.Latency.P99.Microseconds())/1000, "p99-ms")
+			if dsn != "" {
+				// Rows, indexes (search included) and WAL kept, per message.
+				b.ReportMetric(float64(dbSize()-before)/float64(res.Sent), "db-bytes/msg")
+			}
 		})
 	}
 }
