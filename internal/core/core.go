@@ -51,6 +51,10 @@ type Options struct {
 	// leaves outgoing mail unsigned. Every node of a cluster derives the
 	// same one from the master key.
 	DKIMSecret []byte
+	// PushSecret (32 bytes) seals the installation's VAPID key (Web Push)
+	// in the store; nil leaves Web Push off. Every node derives the same
+	// one from the master key.
+	PushSecret []byte
 	// NIL is the value of X-MSS-NIL on every message sent: the software's
 	// reference from its declaration on convergence.esante.gouv.fr
 	// (Référentiel #2 ECO.2.4.3); empty leaves the header out.

@@ -44,6 +44,8 @@ type NotifyTarget struct {
 	Address     string // their login address
 	NotifyEmail string
 	Prefs       NotifyPrefs
+	// Push tells whether they have a browser subscribed to Web Push.
+	Push bool
 }
 
 // NotifyPrefs returns the actor's notification setting for a mailbox they may read.
@@ -88,13 +90,15 @@ func (s *Service) SetNotifyPrefs(ctx context.Context, actor Actor, mailboxID int
 
 // NotifyTargets lists who is told of new mail in a mailbox: every enabled
 // account that may read it (its owner, the members and delegates holding the
-// read right) and has a notification address, with their setting.
+// read right) and has a notification address or a browser subscribed to Web
+// Push, with their setting.
 func (s *Service) NotifyTargets(ctx context.Context, mailboxID int64) ([]NotifyTarget, error) {
 	rows, err := s.st.Query(ctx, `
-SELECT a.id, a.address, a.notify_email, COALESCE(p.mode, ''), COALESCE(p.every_minutes, 0)
+SELECT a.id, a.address, a.notify_email, COALESCE(p.mode, ''), COALESCE(p.every_minutes, 0),
+	CASE WHEN EXISTS (SELECT 1 FROM push_subscriptions s WHERE s.account_id = a.id) THEN 1 ELSE 0 END
 FROM accounts a
 LEFT JOIN notify_prefs p ON p.mailbox_id = ? AND p.account_id = a.id
-WHERE a.disabled = 0 AND a.notify_email <> '' AND (
+WHERE a.disabled = 0 AND (a.notify_email <> '' OR EXISTS (SELECT 1 FROM push_subscriptions s WHERE s.account_id = a.id)) AND (
 	a.id = (SELECT owner_id FROM mailboxes WHERE id = ?)
 	OR a.id IN (SELECT account_id FROM rights WHERE mailbox_id = ? AND rights & ? <> 0))
 ORDER BY a.id`, mailboxID, mailboxID, mailboxID, int64(RightRead))
@@ -106,11 +110,12 @@ ORDER BY a.id`, mailboxID, mailboxID, mailboxID, int64(RightRead))
 	for rows.Next() {
 		var t NotifyTarget
 		var mode string
-		var every int64
-		if err := rows.Scan(&t.AccountID, &t.Address, &t.NotifyEmail, &mode, &every); err != nil {
+		var every, push int64
+		if err := rows.Scan(&t.AccountID, &t.Address, &t.NotifyEmail, &mode, &every, &push); err != nil {
 			return nil, fmt.Errorf("notification targets: %w", err)
 		}
 		t.Prefs = prefsOf(mode, every)
+		t.Push = push != 0
 		out = append(out, t)
 	}
 	return out, rows.Err()
@@ -138,7 +143,8 @@ func prefsOf(mode string, everyMinutes int64) NotifyPrefs {
 
 // NoteArrivals records that n messages arrived in a mailbox, the last one
 // lastMessage, for everyone to be told of them. Notification addresses in a
-// local domain are left out: that mail is read here already.
+// local domain are not written to (that mail is read here already): whoever
+// has no other address and no Web Push is left out.
 func (s *Service) NoteArrivals(ctx context.Context, mailboxID, lastMessage int64, n int) error {
 	targets, err := s.NotifyTargets(ctx, mailboxID)
 	if err != nil {
@@ -150,10 +156,11 @@ func (s *Service) NoteArrivals(ctx context.Context, mailboxID, lastMessage int64
 			if t.Prefs.Mode == NotifyNone {
 				continue
 			}
-			if local, err := s.isLocalAddress(ctx, t.NotifyEmail); err != nil || local {
-				if err != nil {
-					return err
-				}
+			email, err := s.emailNotice(ctx, t.NotifyEmail)
+			if err != nil {
+				return err
+			}
+			if !email && !t.Push {
 				continue
 			}
 			res, err := tx.Exec(ctx, `UPDATE notify_state SET pending = pending + ?, last_message = ?,
@@ -177,15 +184,17 @@ func (s *Service) NoteArrivals(ctx context.Context, mailboxID, lastMessage int64
 	})
 }
 
-// DueNotification is one notification mail to send now: Count messages
-// arrived in the mailbox since the person was last told, the last one
-// LastMessage.
+// DueNotification is one notification to send now: Count messages arrived
+// in the mailbox since the person was last told, the last one LastMessage.
+// It goes by e-mail when Email is set, and by Web Push to each browser the
+// person subscribed.
 type DueNotification struct {
 	Mailbox     string // the mailbox's address
 	MailboxID   int64
 	Target      NotifyTarget
 	Count       int
 	LastMessage int64
+	Email       bool // the notification address is set and not local
 }
 
 // TakeDueNotifications returns the notifications due now and marks them
@@ -251,9 +260,22 @@ WHERE n.pending > 0`)
 		if k, err := res.RowsAffected(); err != nil || k == 0 || p.Mode == NotifyNone {
 			continue
 		}
+		if r.d.Email, err = s.emailNotice(ctx, r.d.Target.NotifyEmail); err != nil {
+			return due, err
+		}
 		due = append(due, r.d)
 	}
 	return due, nil
+}
+
+// emailNotice tells whether a notification mail goes to addr: it is set and
+// not in one of this node's domains.
+func (s *Service) emailNotice(ctx context.Context, addr string) (bool, error) {
+	if addr == "" {
+		return false, nil
+	}
+	local, err := s.isLocalAddress(ctx, addr)
+	return !local, err
 }
 
 // isLocalAddress tells whether addr is in one of this node's domains.

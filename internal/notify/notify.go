@@ -1,16 +1,19 @@
-// Package notify tells people by e-mail that secure mail is waiting for them
-// (the guide's F5: "a message is waiting", and a link). The mail says in which
-// mailbox and links to the message (/m/ID) or the mailbox, in French and in
-// English, and holds nothing else: no sender, no subject, no attachment name,
-// nothing of the message. It is worded so that a patient or a professional can
+// Package notify tells people by e-mail and by Web Push that secure mail is
+// waiting for them (the guide's F5: "a message is waiting", and a link). The
+// mail says in which mailbox and links to the message (/m/ID) or the
+// mailbox, in French and in English, and holds nothing else: no sender, no
+// subject, no attachment name, nothing of the message. It is worded so that a patient or a professional can
 // tell it from phishing: it asks for nothing and tells them to type the
 // address themselves when in doubt.
 //
 // Who is told, and when, is the core's rule (NoteArrivals, TakeDueNotifications):
-// every person who may read the mailbox and has a notification address, in
-// their chosen mode (each message, at most one mail per five minutes; a digest;
-// none). This package listens for arrivals on its node, hands them to the
-// core in batches, and sends what the core says is due.
+// every person who may read the mailbox and has a notification address or a
+// browser subscribed to Web Push, in their chosen mode (each message, at most
+// one mail per five minutes; a digest; none). This package listens for arrivals on its node, hands them to the
+// core in batches, and sends what the core says is due: a mail to the
+// notification address, and a Web Push notification (RFC 8030, encrypted
+// to the browser per RFC 8291, signed with the installation's VAPID key per
+// RFC 8292) to each browser the person subscribed, with the same text.
 package notify
 
 import (
@@ -19,6 +22,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -40,6 +44,9 @@ type Options struct {
 	// Tick is how often due notifications are looked for when no mail
 	// arrives (digests, the five-minute rule); default 15 s.
 	Tick time.Duration
+	// PushClient reaches the browsers' push services (Web Push); nil
+	// means PushClient(), which connects to public addresses only.
+	PushClient *http.Client
 }
 
 // Notifier sends the new-mail notifications of one node.
@@ -51,7 +58,8 @@ type Notifier struct {
 	arrived map[int64]batch // by mailbox: what arrived since the last flush
 	wake    chan struct{}
 
-	sent, failed atomic.Int64
+	sent, failed         atomic.Int64
+	pushSent, pushFailed atomic.Int64
 }
 
 // batch counts the messages that arrived in one mailbox.
@@ -69,6 +77,9 @@ func New(svc *core.Service, opts Options) *Notifier {
 	if opts.Tick == 0 {
 		opts.Tick = 15 * time.Second
 	}
+	if opts.PushClient == nil {
+		opts.PushClient = PushClient()
+	}
 	n := &Notifier{core: svc, opts: opts, arrived: map[int64]batch{}, wake: make(chan struct{}, 1)}
 	svc.OnArrival(n.arrival)
 	return n
@@ -78,6 +89,12 @@ func New(svc *core.Service, opts Options) *Notifier {
 // not be, for the metrics.
 func (n *Notifier) Sent() int64   { return n.sent.Load() }
 func (n *Notifier) Failed() int64 { return n.failed.Load() }
+
+// PushSent and PushFailed count the Web Push notifications that push
+// services accepted (or answered that the browser is gone) and those that
+// could not be sent.
+func (n *Notifier) PushSent() int64   { return n.pushSent.Load() }
+func (n *Notifier) PushFailed() int64 { return n.pushFailed.Load() }
 
 // Run hands arrivals to the core and sends the notifications due, until ctx
 // ends. Arrivals are gathered for a second, so a burst gives one batch.
@@ -116,6 +133,10 @@ func (n *Notifier) Once(ctx context.Context) {
 		n.opts.Logger.Error("new-mail notifications", "err", err)
 	}
 	for _, d := range due {
+		n.push(ctx, d)
+		if !d.Email {
+			continue
+		}
 		if err := n.send(ctx, d); err != nil {
 			n.failed.Add(1)
 			if ctx.Err() == nil {

@@ -33,5 +33,9 @@ func (s *Server) registerNotifier(reg *prometheus.Registry) {
 			func() float64 { return float64(s.notifier.Sent()) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "caduceus_notification_failures_total", Help: "New-mail notification mails that could not be queued."},
 			func() float64 { return float64(s.notifier.Failed()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "caduceus_push_notifications_sent_total", Help: "Web Push notifications accepted by push services."},
+			func() float64 { return float64(s.notifier.PushSent()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "caduceus_push_notification_failures_total", Help: "Web Push notifications that could not be sent."},
+			func() float64 { return float64(s.notifier.PushFailed()) }),
 	)
 }

@@ -83,6 +83,7 @@ func open(ctx context.Context, cfg config.Config, logger *slog.Logger, remote co
 		MessageSizeLimit: cfg.Limits.MessageSize, DefaultQuota: cfg.Limits.MailboxQuota,
 		QueueExpire: cfg.Delivery.Expire.Duration, Logger: logger, RemotePolicy: remote,
 		DKIMSecret: deriveSecret(key, "dkim keys"),
+		PushSecret: deriveSecret(key, "web push keys"),
 		NIL:        cfg.MSSante.NIL, INSOIDs: cfg.MSSante.INSOIDs, PatientDomain: cfg.MSSante.PatientDomain,
 		LinkLifetime:           cfg.External.LinkLifetime.Duration,
 		AccountPasswordForMail: cfg.Auth.AccountPasswordForMail,

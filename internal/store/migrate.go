@@ -531,6 +531,28 @@ CREATE TABLE migrate_progress (
 	done INTEGER NOT NULL DEFAULT 0
 );
 `},
+	// Web Push (RFC 8030, 8291, 8292): the installation's VAPID key pair,
+	// the private half sealed under a secret derived from the master key,
+	// made once and shared by every node; and each person's browsers that
+	// asked to be told of new mail, one row per push endpoint.
+	{common: `
+CREATE TABLE push_vapid (
+	id INTEGER PRIMARY KEY,
+	public_key TEXT NOT NULL,
+	sealed {{bytes}} NOT NULL,
+	created BIGINT NOT NULL
+);
+CREATE TABLE push_subscriptions (
+	id {{id}},
+	account_id BIGINT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+	endpoint TEXT NOT NULL UNIQUE,
+	p256dh TEXT NOT NULL,
+	auth TEXT NOT NULL,
+	lang TEXT NOT NULL,
+	created BIGINT NOT NULL
+);
+CREATE INDEX push_subscriptions_account ON push_subscriptions(account_id);
+`},
 }
 
 func (s *Store) migrate(ctx context.Context) error { return s.migrateTo(ctx, len(migrations)) }

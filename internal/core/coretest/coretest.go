@@ -78,8 +78,10 @@ func NewWithStore(t testing.TB, o Options) (*core.Service, *store.Store) {
 	}
 	dkimSecret := make([]byte, 32)
 	rand.Read(dkimSecret)
+	pushSecret := make([]byte, 32)
+	rand.Read(pushSecret)
 	svc, err := core.New(context.Background(), core.Options{
-		Store: st, Blobs: blobs, Hostname: "mx.test.mssante.fr", DKIMSecret: dkimSecret, NIL: o.NIL,
+		Store: st, Blobs: blobs, Hostname: "mx.test.mssante.fr", DKIMSecret: dkimSecret, PushSecret: pushSecret, NIL: o.NIL,
 		MessageSizeLimit: o.MessageLimit, DefaultQuota: o.DefaultQuota,
 		Logger: slog.New(slog.DiscardHandler), Now: o.Now,
 		AccountPasswordForMail: !o.DevicesOnly, LoginPolicy: o.LoginPolicy, Bearer: o.Bearer,
