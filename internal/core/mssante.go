@@ -52,6 +52,9 @@ func (s *Service) mssHeaders(data []byte, recipients []string, blockReplies bool
 		if err != nil {
 			return nil, fmt.Errorf("%w: attachment %s: %v", ErrInvalid, XDMName, err)
 		}
+		if err := s.checkRestrictions(a, recipients); err != nil {
+			return nil, err
+		}
 		for _, d := range a.CDAs() {
 			cdas++
 			if d.Code != "" {
@@ -94,6 +97,30 @@ func (s *Service) mssHeaders(data []byte, recipients []string, blockReplies bool
 		return nil, err
 	}
 	return out.Bytes(), nil
+}
+
+// ErrRestricted: a document of the message's XDM archive carries a
+// confidentiality code that forbids sending it to one of the recipients.
+var ErrRestricted = errors.New("a document of the message may not be sent to this recipient")
+
+// checkRestrictions applies the MetaDMPMSS confidentiality codes of an
+// archive's documents (mssante.md, IG-MSS-LPS meta-dmp-mss): a document
+// masked to professionals (MASQUE_PS) goes to patients only, one hidden
+// from the patient (INVISIBLE_PATIENT) to no patient. Any address outside
+// the patients' domain counts as a professional's.
+func (s *Service) checkRestrictions(a *xdm.Archive, recipients []string) error {
+	for _, d := range a.Documents {
+		for _, r := range recipients {
+			patient := s.IsPatientAddress(r)
+			switch {
+			case d.Restricted(xdm.MaskedFromProfessionals) && !patient:
+				return fmt.Errorf("%w: %w: %s is masked to professionals (MASQUE_PS) and %s is not a patient's address", ErrInvalid, ErrRestricted, d.Path, r)
+			case d.Restricted(xdm.HiddenFromPatient) && patient:
+				return fmt.Errorf("%w: %w: %s is hidden from the patient (INVISIBLE_PATIENT)", ErrInvalid, ErrRestricted, d.Path)
+			}
+		}
+	}
+	return nil
 }
 
 func (s *Service) patientDomain() string {

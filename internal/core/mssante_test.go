@@ -22,6 +22,10 @@ func TestMSSanteHeaders(t *testing.T) {
 	unqualified := xdmtest.Qualified("34112-3", "Compte rendu")
 	unqualified.Sex = ""
 	patient := "279035121518989@patient.mssante.fr"
+	masked := xdmtest.Qualified("11490-0", "Lettre")
+	masked.Confidentiality = "MASQUE_PS"
+	hidden := xdmtest.Qualified("11490-0", "Lettre")
+	hidden.Confidentiality = "INVISIBLE_PATIENT"
 	for _, tc := range []struct {
 		name    string
 		to      string
@@ -51,6 +55,18 @@ func TestMSSanteHeaders(t *testing.T) {
 		{name: "replies blocked to a professional", to: "bob@" + coretest.Domain, block: true,
 			data: []byte("From: " + from + "\r\nSubject: s\r\nX-MSS-MES: FIN\r\n\r\nb\r\n"),
 			want: map[string]string{"X-MSS-MES": ""}},
+		{name: "masked to professionals, to a professional", to: "bob@" + coretest.Domain,
+			data:    xdmtest.Message(from, "bob", "XDM/1.0/DDM CR", "", xdmtest.Archive(masked)),
+			wantErr: core.ErrRestricted},
+		{name: "masked to professionals, to the patient", to: patient,
+			data: xdmtest.Message(from, patient, "XDM/1.0/DDM CR", "", xdmtest.Archive(masked)),
+			want: map[string]string{"X-MSS-CODECDA": "11490-0", "X-MSS-INS": "O"}},
+		{name: "hidden from the patient, to the patient", to: patient,
+			data:    xdmtest.Message(from, patient, "XDM/1.0/DDM CR", "", xdmtest.Archive(xdmtest.Qualified("11490-0", "Lettre"), hidden)),
+			wantErr: core.ErrRestricted},
+		{name: "hidden from the patient, to a professional", to: "bob@" + coretest.Domain,
+			data: xdmtest.Message(from, "bob", "XDM/1.0/DDM CR", "", xdmtest.Archive(hidden)),
+			want: map[string]string{"X-MSS-CODECDA": "11490-0", "X-MSS-INS": "O"}},
 		{name: "unreadable archive", to: "bob@" + coretest.Domain,
 			data:    xdmtest.Message(from, "bob", "XDM/1.0/DDM Lettre", "", []byte("not a zip")),
 			wantErr: core.ErrInvalid},

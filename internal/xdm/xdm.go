@@ -61,7 +61,23 @@ type Document struct {
 	// CDA tells the document is a CDA R2 whose header was read.
 	CDA     bool
 	Patient Patient
+	// Restrictions are the document's confidentiality codes of the
+	// MetaDMPMSS system (MaskedFromProfessionals, HiddenFromPatient,
+	// HiddenFromGuardians), from its metadata.
+	Restrictions []string
 }
+
+// The MetaDMPMSS confidentiality codes of a document (ANS, IG-MSS-LPS
+// meta-dmp-mss): who may not be sent it.
+const (
+	MaskedFromProfessionals = "MASQUE_PS"            // no professional
+	HiddenFromPatient       = "INVISIBLE_PATIENT"    // not the patient
+	HiddenFromGuardians     = "INVISIBLE_REP_LEGAUX" // not the patient's legal guardians
+)
+
+// Restricted reports whether the document carries the confidentiality
+// code.
+func (d Document) Restricted(code string) bool { return slices.Contains(d.Restrictions, code) }
 
 // Patient is the patient a document is about.
 type Patient struct {
@@ -176,8 +192,9 @@ func newDecoder(r io.Reader) *xml.Decoder {
 
 // The ebRIM identifiers of the XDS metadata (IHE ITI TF-3 §4.2.5).
 const (
-	schemeTypeCode  = "urn:uuid:f0306f51-975f-434e-a61c-c59651d33983"
-	schemePatientID = "urn:uuid:58a6f841-87b3-4a3e-92fd-a8ffeff98427"
+	schemeTypeCode        = "urn:uuid:f0306f51-975f-434e-a61c-c59651d33983"
+	schemeConfidentiality = "urn:uuid:f4f85eac-e6cb-4883-b524-f2705394840f"
+	schemePatientID       = "urn:uuid:58a6f841-87b3-4a3e-92fd-a8ffeff98427"
 )
 
 type rimName struct {
@@ -262,6 +279,12 @@ func readMetadata(f *zip.File) ([]Document, error) {
 			d.Date = parseHL7Time(v[0])
 		}
 		for _, c := range eo.Classifications {
+			if c.Scheme == schemeConfidentiality {
+				switch code := strings.TrimSpace(c.Node); code {
+				case MaskedFromProfessionals, HiddenFromPatient, HiddenFromGuardians:
+					d.Restrictions = append(d.Restrictions, code)
+				}
+			}
 			if c.Scheme == schemeTypeCode {
 				d.Code, d.CodeName = c.Node, c.Name.String()
 				if v := slot(c.Slots, "codingScheme"); len(v) > 0 {

@@ -111,3 +111,16 @@ func FuzzRead(f *testing.F) {
 		}
 	})
 }
+
+// TestConfidentialityCodes reads the MetaDMPMSS codes of the metadata.
+func TestConfidentialityCodes(t *testing.T) {
+	masked := xdmtest.Qualified("11490-0", "Lettre")
+	masked.Confidentiality = xdm.MaskedFromProfessionals
+	a, err := xdm.Read(xdmtest.Archive(masked, xdmtest.Qualified("18842-5", "CR")), xdm.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !a.Documents[0].Restricted(xdm.MaskedFromProfessionals) || a.Documents[0].Restricted(xdm.HiddenFromPatient) || len(a.Documents[1].Restrictions) != 0 {
+		t.Fatalf("restrictions: %v, %v", a.Documents[0].Restrictions, a.Documents[1].Restrictions)
+	}
+}

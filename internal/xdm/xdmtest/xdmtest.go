@@ -21,6 +21,8 @@ type Doc struct {
 	INS, INSOID string
 	// The identity traits; leave one empty for an unqualified INS.
 	BirthName, Given, BirthDate, Sex string
+	// Confidentiality is a MetaDMPMSS code for the metadata (MASQUE_PS…).
+	Confidentiality string
 }
 
 // Qualified returns a document whose patient carries a qualified INS (NIR
@@ -29,6 +31,16 @@ func Qualified(code, title string) Doc {
 	return Doc{Code: code, CodeName: title, Title: title, Date: "20261201093000+0100",
 		INS: "279035121518989", INSOID: "1.2.250.1.213.1.4.8",
 		BirthName: "DUPONT", Given: "Jeanne", BirthDate: "19790315", Sex: "F"}
+}
+
+// confidentiality is the metadata's confidentialityCode classification of
+// document n, none when code is empty.
+func confidentiality(n int, code string) string {
+	if code == "" {
+		return ""
+	}
+	return fmt.Sprintf(`<rim:Classification classificationScheme="urn:uuid:f4f85eac-e6cb-4883-b524-f2705394840f" classifiedObject="Document%02d" nodeRepresentation="%s"><rim:Slot name="codingScheme"><rim:ValueList><rim:Value>1.2.250.1.213.1.1.4.13</rim:Value></rim:ValueList></rim:Slot></rim:Classification>
+`, n, esc(code))
 }
 
 // Archive returns the bytes of an IHE_XDM.ZIP with one submission set
@@ -57,7 +69,7 @@ func Archive(docs ...Doc) []byte {
 <rim:Name><rim:LocalizedString value="%s"/></rim:Name>
 <rim:Classification classificationScheme="urn:uuid:f0306f51-975f-434e-a61c-c59651d33983" classifiedObject="Document%02d" nodeRepresentation="%s"><rim:Slot name="codingScheme"><rim:ValueList><rim:Value>2.16.840.1.113883.6.1</rim:Value></rim:ValueList></rim:Slot><rim:Name><rim:LocalizedString value="%s"/></rim:Name></rim:Classification>
 <rim:ExternalIdentifier identificationScheme="urn:uuid:58a6f841-87b3-4a3e-92fd-a8ffeff98427" value="%s^^^&amp;%s&amp;ISO"/>
-</rim:ExtrinsicObject>`, i+1, esc(d.Date[:min(len(d.Date), 14)]), uri, esc(d.BirthName), esc(d.Given), esc(d.BirthDate), esc(d.Sex), esc(d.Title), i+1, esc(d.Code), esc(d.CodeName), esc(d.INS), esc(d.INSOID))
+%s</rim:ExtrinsicObject>`, i+1, esc(d.Date[:min(len(d.Date), 14)]), uri, esc(d.BirthName), esc(d.Given), esc(d.BirthDate), esc(d.Sex), esc(d.Title), i+1, esc(d.Code), esc(d.CodeName), esc(d.INS), esc(d.INSOID), confidentiality(i+1, d.Confidentiality))
 		put("IHE_XDM/SUBSET01/"+uri, CDA(d))
 	}
 	meta.WriteString(`</rim:RegistryObjectList></lcm:SubmitObjectsRequest>`)
