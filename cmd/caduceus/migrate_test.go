@@ -3,21 +3,28 @@ package main
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"reflect"
+	"sort"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
 
 	"caduceus/internal/blob/blobtest"
 	"caduceus/internal/config"
 	"caduceus/internal/core"
 	"caduceus/internal/migrate"
+	"caduceus/internal/server"
 	"caduceus/internal/store/storetest"
 )
 
@@ -30,13 +37,13 @@ func populate(t *testing.T, path string, n int) {
 	users := []string{"claire", "marc", "ines", "paul"}
 	cmds := [][]string{{"domain", "add", "chu.mssante.fr"}}
 	for _, u := range users {
-		cmds = append(cmds, []string{"user", "add", u + "@chu.mssante.fr", "--name", u})
+		cmds = append(cmds, []string{"user", "add", u + "@chu.mssante.fr", "--name", u, "--password-stdin"})
 	}
 	cmds = append(cmds, []string{"mailbox", "add", "cardio@chu.mssante.fr", "--kind", "org", "--name", "Cardiologie"},
 		[]string{"mailbox", "grant", "cardio@chu.mssante.fr", "claire@chu.mssante.fr", "lrswi"},
 		[]string{"mailbox", "grant", "cardio@chu.mssante.fr", "marc@chu.mssante.fr", "lr"})
 	for _, args := range cmds {
-		if _, _, err := runCLI(t, path, "", args...); err != nil {
+		if _, _, err := runCLI(t, path, clusterPassword+"\n", args...); err != nil {
 			t.Fatal(args, err)
 		}
 	}
@@ -100,8 +107,74 @@ func mailState(t *testing.T, path string) map[string][]string {
 			}
 			key := box + "/" + f.Name
 			for _, m := range msgs {
-				out[key] = append(out[key], fmt.Sprintf("%d %d %v %s", m.UID, m.Flags, m.Keywords, m.Subject))
+				out[key] = append(out[key], fmt.Sprintf("%d %s | %s", m.UID, strings.Join(imapFlags(m), " "), m.Subject))
 			}
+		}
+	}
+	return out
+}
+
+// imapFlags are a message's flags and keywords as IMAP names them, sorted.
+func imapFlags(m core.Message) []string {
+	var out []string
+	for _, f := range []struct {
+		flag core.Flags
+		name string
+	}{{core.FlagSeen, `\Seen`}, {core.FlagAnswered, `\Answered`}, {core.FlagFlagged, `\Flagged`}, {core.FlagDeleted, `\Deleted`}, {core.FlagDraft, `\Draft`}} {
+		if m.Flags&f.flag != 0 {
+			out = append(out, f.name)
+		}
+	}
+	out = append(out, m.Keywords...)
+	sort.Strings(out)
+	return out
+}
+
+// imapState is what an IMAP client logged in as user sees of its own
+// folders: per folder, each message's UID and flags (mailState's lines
+// without the subject).
+func imapState(t *testing.T, addr, user string) map[string][]string {
+	t.Helper()
+	c, err := imapclient.DialStartTLS(addr, &imapclient.Options{TLSConfig: &tls.Config{InsecureSkipVerify: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Login(user+"@chu.mssante.fr", clusterPassword).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	out := map[string][]string{}
+	for _, folder := range []string{"INBOX", "Dossiers/Urgent"} {
+		if _, err := c.Select(folder, nil).Wait(); err != nil {
+			t.Fatal(err)
+		}
+		msgs, err := c.Fetch(imap.UIDSet{{Start: 1, Stop: 0}}, &imap.FetchOptions{UID: true, Flags: true}).Collect()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range msgs {
+			var flags []string
+			for _, f := range m.Flags {
+				if f != `\Recent` {
+					flags = append(flags, string(f))
+				}
+			}
+			sort.Strings(flags)
+			out[user+"/"+folder] = append(out[user+"/"+folder], strings.TrimSpace(fmt.Sprintf("%d %s", m.UID, strings.Join(flags, " "))))
+		}
+	}
+	return out
+}
+
+// withoutSubjects keeps, of mailState's lines for user, what IMAP shows.
+func withoutSubjects(state map[string][]string, user string) map[string][]string {
+	out := map[string][]string{}
+	for k, lines := range state {
+		if !strings.HasPrefix(k, user+"/") {
+			continue
+		}
+		for _, l := range lines {
+			out[k] = append(out[k], strings.TrimSuffix(l[:strings.Index(l, " | ")], " "))
 		}
 	}
 	return out
@@ -137,10 +210,11 @@ func writeConfig(t *testing.T, path, body string) {
 	}
 }
 
-// clusterConfig is the body of a config on PostgreSQL and an S3 bucket.
-func clusterConfig(t *testing.T, dataDir string) string {
+// clusterConfig is the body of a config on PostgreSQL and an S3 bucket;
+// tables are more sections of it.
+func clusterConfig(t *testing.T, dataDir, tables string) string {
 	s3 := blobtest.S3(t)
-	body := fmt.Sprintf("data_dir = %q\ndatabase = %q\n[blobs]\nstore = %q\n", dataDir, storetest.PostgresDSN(t), s3.URL)
+	body := fmt.Sprintf("data_dir = %q\ndatabase = %q\n%s[blobs]\nstore = %q\n", dataDir, storetest.PostgresDSN(t), tables, s3.URL)
 	if s3.CredentialsFile != "" {
 		body += fmt.Sprintf("credentials = %q\n", s3.CredentialsFile)
 	}
@@ -154,9 +228,10 @@ func TestMigrate(t *testing.T) {
 	dir := t.TempDir()
 	old, cluster, back := filepath.Join(dir, "old.toml"), filepath.Join(dir, "cluster.toml"), filepath.Join(dir, "back.toml")
 	writeConfig(t, old, "data_dir = \"old\"\n")
-	writeConfig(t, cluster, clusterConfig(t, "cluster"))
+	imapAddr := freeAddr(t)
+	writeConfig(t, cluster, clusterConfig(t, "cluster", fmt.Sprintf("[listen]\nimap = %q\n[auth]\naccount_password_for_mail = true\n", imapAddr)))
 	writeConfig(t, back, "data_dir = \"back\"\n")
-	populate(t, old, 200)
+	populate(t, old, 1000)
 	want := mailState(t, old)
 	wantDigests, _, err := runCLI(t, old, "", "check", "--mailboxes")
 	if err != nil {
@@ -187,16 +262,34 @@ func TestMigrate(t *testing.T) {
 		t.Errorf("check --mailboxes on the cluster:\n%s\nwant\n%s", gotDigests, wantDigests)
 	}
 
+	// A node serving the cluster shows IMAP clients the same UIDs and flags.
+	ctx := context.Background()
+	cfg, err := config.Load(cluster)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := server.Start(ctx, cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, user := range []string{"claire", "paul"} {
+		if got, want := imapState(t, imapAddr, user), withoutSubjects(want, user); !reflect.DeepEqual(got, want) {
+			t.Errorf("IMAP on the cluster shows %s\n%v\nwant\n%v", user, got, want)
+		}
+	}
+	if err := srv.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+
 	// The search index was built again on PostgreSQL; new mail gets new ids.
 	node := blobsNode(t, cluster)
-	ctx := context.Background()
 	mb, err := node.Core.MailboxByAddress(ctx, cli, "claire@chu.mssante.fr")
 	if err != nil {
 		t.Fatal(err)
 	}
-	found, err := node.Core.Search(ctx, cli, mb.ID, "échographie", 0)
-	if err != nil || len(found) != 40 {
-		t.Errorf("search on the cluster: %d messages, %v; want 40", len(found), err)
+	found, err := node.Core.Search(ctx, cli, mb.ID, "échographie", 1000)
+	if err != nil || len(found) != 200 {
+		t.Errorf("search on the cluster: %d messages, %v; want 200", len(found), err)
 	}
 	inbox, err := node.Core.FolderByName(ctx, cli, mb.ID, "INBOX")
 	if err != nil {
@@ -239,7 +332,7 @@ func TestMigrateResume(t *testing.T) {
 	dir := t.TempDir()
 	old, cluster := filepath.Join(dir, "old.toml"), filepath.Join(dir, "cluster.toml")
 	writeConfig(t, old, "data_dir = \"old\"\n")
-	writeConfig(t, cluster, clusterConfig(t, "cluster"))
+	writeConfig(t, cluster, clusterConfig(t, "cluster", ""))
 	populate(t, old, 120)
 	want := mailState(t, old)
 	wantDigests, _, err := runCLI(t, old, "", "check", "--mailboxes")

@@ -51,7 +51,8 @@ func (d *dirBackend) put(n int64, r io.Reader, size int64) error {
 	if _, err := os.Stat(path); err == nil {
 		return fmt.Errorf("put segment %d: %w", n, os.ErrExist)
 	}
-	f, err := os.CreateTemp(d.dir, "put-*")
+	// Named as a spool, so that Open removes it once old if a kill leaves it.
+	f, err := os.CreateTemp(d.dir, spoolPrefix+"put-*")
 	if err != nil {
 		return fmt.Errorf("put segment %d: %w", n, err)
 	}
