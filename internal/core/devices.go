@@ -63,9 +63,10 @@ func (s *Service) AddDevice(ctx context.Context, actor Actor, address, name stri
 	return d, token, nil
 }
 
-// Devices lists the devices of the account at address, newest first.
+// Devices lists the devices of the account at address, newest first. Its
+// owner, the system and the managers of its domain may list them.
 func (s *Service) Devices(ctx context.Context, actor Actor, address string) ([]Device, error) {
-	a, err := s.deviceOwner(ctx, actor, address)
+	a, err := s.deviceHolder(ctx, actor, address)
 	if err != nil {
 		return nil, err
 	}
@@ -113,9 +114,10 @@ func (s *Service) RenameDevice(ctx context.Context, actor Actor, address string,
 
 // RevokeDevice ends a device's access at once: its credential stops
 // working, and every door is told (WatchRevocations) to close the
-// connections it opened, on every node.
+// connections it opened, on every node. Its owner, the system and the
+// managers of its domain may revoke it.
 func (s *Service) RevokeDevice(ctx context.Context, actor Actor, address string, id int64) error {
-	a, err := s.deviceOwner(ctx, actor, address)
+	a, err := s.deviceHolder(ctx, actor, address)
 	if err != nil {
 		return err
 	}
@@ -148,6 +150,21 @@ func (s *Service) deviceOwner(ctx context.Context, actor Actor, address string) 
 	}
 	if !actor.IsSystem() && actor.AccountID != a.ID {
 		return Account{}, ErrPermission
+	}
+	return a, nil
+}
+
+// deviceHolder returns the account whose devices the actor may list and
+// revoke: their own, or one of a domain they manage.
+func (s *Service) deviceHolder(ctx context.Context, actor Actor, address string) (Account, error) {
+	a, err := s.User(ctx, address)
+	if err != nil {
+		return Account{}, err
+	}
+	if actor.AccountID != a.ID {
+		if err := s.mayManageAddress(ctx, actor, a.Address); err != nil {
+			return Account{}, err
+		}
 	}
 	return a, nil
 }

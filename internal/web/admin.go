@@ -24,6 +24,9 @@ type adminView struct {
 	Audit    []auditRowView
 	Filter   auditFilter
 	Export   string // the CSV export's URL for the filter shown
+	Contact  core.ManagerContact
+	Charts   []chartView
+	Account  *adminAccountDetail // on the page of one account
 }
 
 type adminAccountView struct {
@@ -119,6 +122,16 @@ func (a *app) adminPage(w http.ResponseWriter, r *http.Request) {
 		}
 		av.Boxes = append(av.Boxes, bv)
 	}
+	if av.Contact, err = a.svc.DomainManager(ctx, u.actor, av.Domain); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	days, err := a.svc.DomainFigures(ctx, u.actor, av.Domain, chartDays)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	av.Charts = a.figureCharts(v, days)
 	q.Limit = 100
 	entries, err := a.svc.Audit().List(ctx, q)
 	if err != nil {
@@ -221,7 +234,11 @@ func (a *app) adminMailbox(w http.ResponseWriter, r *http.Request) {
 // saying it was saved or what was wrong with the form; other errors get the
 // error page.
 func (a *app) adminDone(w http.ResponseWriter, r *http.Request, domain, section string, err error) {
-	back := "/admin?domain=" + url.QueryEscape(domain)
+	a.adminDoneAt(w, r, "/admin?domain="+url.QueryEscape(domain), section, err)
+}
+
+// adminDoneAt is adminDone for a console page back, whose URL has a query.
+func (a *app) adminDoneAt(w http.ResponseWriter, r *http.Request, back, section string, err error) {
 	switch {
 	case err == nil:
 		http.Redirect(w, r, back+"&saved=1"+section, http.StatusSeeOther)
@@ -249,7 +266,7 @@ func (a *app) adminScope(w http.ResponseWriter, r *http.Request, u *user) (*admi
 	}
 	qs := r.URL.Query()
 	av := &adminView{Domains: domains, Domain: domains[0]}
-	if d := qs.Get("domain"); d != "" {
+	if d := r.FormValue("domain"); d != "" {
 		if !slices.Contains(domains, d) {
 			a.fail(w, r, core.ErrPermission)
 			return nil, audit.Query{}, false
