@@ -20,6 +20,9 @@ import (
 
 // settingsView is what the settings pages show beside the common view.
 type settingsView struct {
+	// PushKey is the installation's VAPID public key the browser
+	// subscribes to Web Push with; empty when Web Push is off.
+	PushKey string
 	// Receipts: the read-receipt policy of each mailbox one may set it on.
 	Receipts []receiptPolicyView
 	// Folders are the person's own folders, as a tree in name order;
@@ -172,6 +175,11 @@ func (a *app) messagingPage(w http.ResponseWriter, r *http.Request) {
 			}
 			v.Settings.Receipts = append(v.Settings.Receipts, receiptPolicyView{BoxID: b.ID, Address: b.Address, Policy: policy})
 		}
+	}
+	if keys, err := a.svc.VAPIDKeys(ctx); err != nil {
+		a.log.Warn("web: no Web Push", "err", err)
+	} else {
+		v.Settings.PushKey = keys.Public
 	}
 	if err := a.loadFolders(r, v); err != nil {
 		a.fail(w, r, err)

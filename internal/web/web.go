@@ -223,6 +223,8 @@ func (a *app) routes() http.Handler {
 	mux.Handle("GET /account", a.authed(a.accountPage))
 	mux.Handle("GET /account/messaging", a.authed(a.messagingPage))
 	mux.Handle("POST /account/notifications", a.authed(a.saveNotify))
+	mux.Handle("POST /account/push/subscribe", a.authed(a.pushSubscribe))
+	mux.Handle("POST /account/push/unsubscribe", a.authed(a.pushUnsubscribe))
 	mux.Handle("POST /account/receipts", a.authed(a.saveReceipts))
 	mux.Handle("POST /account/delegates/{action}", a.authed(a.saveDelegate))
 	mux.Handle("POST /account/folders", a.authed(a.createFolder))
