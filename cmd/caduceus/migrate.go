@@ -110,6 +110,11 @@ func copyInstallation(ctx context.Context, e env, srcCfg, dstCfg config.Config, 
 		return res, fmt.Errorf("source: %w", err)
 	}
 	defer srcStore.Close()
+	if srcCfg.Database == "" {
+		if fi, err := os.Stat(filepath.Join(srcCfg.DataDir, "caduceus.db-wal")); err == nil && fi.Size() > 0 {
+			fmt.Fprintln(e.stderr, "warning: the source database has a write-ahead log: its node is running or did not stop cleanly; stop it, or what it writes meanwhile is not copied")
+		}
+	}
 	var srcBlobs *blob.Store
 	if srcCfg.Blobs.Store == "" {
 		srcBlobs, err = blob.OpenReadOnly(filepath.Join(srcCfg.DataDir, "blobs"), key)
@@ -183,18 +188,31 @@ func checkMigrated(ctx context.Context, e env, cfg config.Config) (int64, error)
 }
 
 // migrateBar shows a migration's progress: a bar per phase on a terminal,
-// nothing elsewhere.
+// a line every few seconds elsewhere (a log).
 type migrateBar struct {
 	e     env
 	on    bool
 	phase string
 	bar   *progressbar.ProgressBar
+	shown time.Time // when the last line was written, off a terminal
 }
+
+// migrateLineEvery is how often a line is written off a terminal.
+const migrateLineEvery = 5 * time.Second
 
 func newMigrateBar(e env) *migrateBar { return &migrateBar{e: e, on: isTerminal(e.stderr)} }
 
 func (b *migrateBar) show(p migrate.Progress) {
 	if !b.on {
+		if time.Since(b.shown) < migrateLineEvery && p.Done < p.Total {
+			return
+		}
+		b.shown = time.Now()
+		if p.Phase == "blobs" {
+			fmt.Fprintf(b.e.stderr, "migrate: blobs %s of %s\n", mib(p.Done), mib(p.Total))
+		} else {
+			fmt.Fprintf(b.e.stderr, "migrate: rows %d of %d (%s)\n", p.Done, p.Total, p.Table)
+		}
 		return
 	}
 	if p.Phase != b.phase {
