@@ -26,6 +26,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 
 	"caduceus/internal/blob"
 	"caduceus/internal/core"
@@ -203,36 +204,72 @@ func copyBlobs(ctx context.Context, src, dst *blob.Store, res *Result, opts Opti
 	for _, s := range segs {
 		total += s.Size
 	}
+	var (
+		mu      sync.Mutex
+		wg      sync.WaitGroup
+		failed  error
+		workers = make(chan struct{}, segmentWorkers)
+	)
 	for _, s := range segs {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
+		mu.Lock()
 		if size, ok := present[s.Number]; ok {
-			if size != s.Size {
-				return fmt.Errorf("segment %d: %d bytes on the target, %d on the source", s.Number, size, s.Size)
+			if size != s.Size && failed == nil {
+				failed = fmt.Errorf("segment %d: %d bytes on the target, %d on the source", s.Number, size, s.Size)
 			}
 			res.SegmentsPresent++
 			done += s.Size
+			mu.Unlock()
 			continue
 		}
-		r, err := src.SegmentReader(s.Number)
-		if err != nil {
-			return err
+		stop := failed
+		mu.Unlock()
+		if stop == nil {
+			stop = ctx.Err()
 		}
-		if err := dst.PutSegment(s.Number, io.NewSectionReader(r, 0, s.Size), s.Size); err != nil {
-			return err
+		if stop != nil {
+			break
 		}
-		res.Segments++
-		res.Bytes += s.Size
-		done += s.Size
-		if opts.Progress != nil {
-			opts.Progress(Progress{Phase: "blobs", Done: done, Total: total})
-		}
-		if err := next(); err != nil {
-			return err
-		}
+		workers <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-workers }()
+			err := putSegment(src, dst, s)
+			mu.Lock()
+			defer mu.Unlock()
+			if failed != nil {
+				return
+			}
+			if err == nil {
+				res.Segments++
+				res.Bytes += s.Size
+				done += s.Size
+				if opts.Progress != nil {
+					opts.Progress(Progress{Phase: "blobs", Done: done, Total: total})
+				}
+				err = next()
+			}
+			failed = err
+		}()
 	}
-	return nil
+	wg.Wait()
+	if failed != nil {
+		return failed
+	}
+	return ctx.Err()
+}
+
+// segmentWorkers is how many segments are copied at once: a bucket's
+// objects are many and small (one per group commit until compaction packs
+// them), and each costs a round trip.
+const segmentWorkers = 4
+
+func putSegment(src, dst *blob.Store, s blob.Segment) error {
+	r, err := src.SegmentReader(s.Number)
+	if err != nil {
+		return err
+	}
+	return dst.PutSegment(s.Number, io.NewSectionReader(r, 0, s.Size), s.Size)
 }
 
 // Tables returns the tables of src to copy into dst, parents first, and the
