@@ -496,6 +496,11 @@ func (s *Service) Submit(ctx context.Context, actor Actor, sub Submission) (Subm
 			}
 			events = append(events, ev...)
 		}
+		if action, parent := answered(md.Header); action != "" {
+			if err := s.recordHandled(ctx, tx, actor, from.Mailbox, action, "", parent); err != nil {
+				return nil, err
+			}
+		}
 		detail := fmt.Sprintf("%d local, %d remote", len(local), len(remote))
 		if onBehalf != "" {
 			detail += ", on behalf"

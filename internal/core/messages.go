@@ -515,6 +515,13 @@ func (s *Service) copyMove(ctx context.Context, actor Actor, srcFolder int64, ui
 		action := "copy"
 		if move {
 			action = "move"
+			ids := make([]string, len(msgs))
+			for i, m := range msgs {
+				ids[i] = m.MessageID
+			}
+			if err := s.recordHandled(ctx, tx, actor, srcAcc.Mailbox, HandledMoved, dst.Name, ids...); err != nil {
+				return err
+			}
 		}
 		return s.audit.Record(ctx, tx, actor.audit(action, srcAcc.Address+" → "+dstAcc.Address, nil, fmt.Sprintf("%d messages", len(msgs))))
 	}, func() []Event {

@@ -553,6 +553,21 @@ CREATE TABLE push_subscriptions (
 );
 CREATE INDEX push_subscriptions_account ON push_subscriptions(account_id);
 `},
+	// Who handled a message of a shared mailbox (issue 12 item 7): a
+	// member replied to it or forwarded it from the mailbox, or moved it;
+	// by its Message-ID, which a move keeps.
+	{common: `
+CREATE TABLE handled (
+	id {{id}},
+	mailbox_id BIGINT NOT NULL REFERENCES mailboxes(id) ON DELETE CASCADE,
+	message_id TEXT NOT NULL,
+	actor TEXT NOT NULL,
+	action TEXT NOT NULL,
+	detail TEXT NOT NULL,
+	at BIGINT NOT NULL
+);
+CREATE INDEX handled_message ON handled(mailbox_id, message_id);
+`},
 }
 
 func (s *Store) migrate(ctx context.Context) error { return s.migrateTo(ctx, len(migrations)) }

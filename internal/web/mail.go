@@ -178,7 +178,7 @@ func (a *app) mailPage(w http.ResponseWriter, r *http.Request, msgID int64) {
 	}
 	a.showFolders(v, m, f.ID)
 	page, _ := strconv.Atoi(r.URL.Query().Get("p"))
-	if err := a.fillList(r, u, v, f, max(page, 0), msgID); err != nil {
+	if err := a.fillList(r, u, v, m, f, max(page, 0), msgID); err != nil {
 		a.fail(w, r, err)
 		return
 	}
@@ -193,8 +193,9 @@ func (a *app) mailPage(w http.ResponseWriter, r *http.Request, msgID int64) {
 	a.respondPanes(w, r, v, flash)
 }
 
-// fillList reads one page of a folder, newest first.
-func (a *app) fillList(r *http.Request, u *user, v *view, f core.Folder, page int, selected int64) error {
+// fillList reads one page of a folder of m, newest first; in a shared
+// mailbox each row says who last handled its message.
+func (a *app) fillList(r *http.Request, u *user, v *view, m *mailbox, f core.Folder, page int, selected int64) error {
 	msgs, err := a.svc.Messages(r.Context(), u.actor, f.ID, core.MessageQuery{Order: core.ByDateDesc, Limit: pageSize + 1, Offset: page * pageSize})
 	if err != nil {
 		return err
@@ -223,7 +224,32 @@ func (a *app) fillList(r *http.Request, u *user, v *view, f core.Folder, page in
 		row.Selected = msg.ID == selected
 		v.List.Rows = append(v.List.Rows, row)
 	}
+	if m.access.Kind == core.KindPersonal || len(msgs) == 0 {
+		return nil
+	}
+	ids := make([]string, len(msgs))
+	for i, msg := range msgs {
+		ids[i] = msg.MessageID
+	}
+	handled, err := a.svc.Handlings(r.Context(), u.actor, f.MailboxID, ids)
+	if err != nil {
+		return err
+	}
+	for i, msg := range msgs {
+		if h, ok := handled[msg.MessageID]; ok {
+			v.List.Rows[i].Handled = a.handledText(v, h)
+		}
+	}
 	return nil
+}
+
+// handledText says who handled a message of a shared mailbox, how and when.
+func (a *app) handledText(v *view, h core.Handling) string {
+	when := a.shortDate(v, h.At)
+	if h.Action == core.HandledMoved {
+		return a.t(v, "handled_moved", h.Actor, h.Detail, when)
+	}
+	return a.t(v, "handled_"+h.Action, h.Actor, when)
 }
 
 // respondPanes writes the whole page, or for the page's own script the
@@ -568,7 +594,7 @@ func (a *app) messageAction(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if err := a.fillList(r, u, v, f, 0, msg.ID); err != nil {
+	if err := a.fillList(r, u, v, m, f, 0, msg.ID); err != nil {
 		a.fail(w, r, err)
 		return
 	}

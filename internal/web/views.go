@@ -104,6 +104,7 @@ type rowView struct {
 	Flagged    bool
 	Attachment bool
 	Selected   bool
+	Handled    string // in a shared mailbox: who last handled the message
 }
 
 type msgView struct {
