@@ -13,6 +13,7 @@ import (
 
 	"github.com/schollz/progressbar/v3"
 
+	"caduceus/internal/audit"
 	"caduceus/internal/blob"
 	"caduceus/internal/config"
 	"caduceus/internal/migrate"
@@ -60,7 +61,12 @@ func cmdMigrate(ctx context.Context, e env, args []string) error {
 	}
 	took := time.Since(start)
 	start = time.Now()
-	msgs, err := checkMigrated(ctx, e, dst)
+	var record *audit.Entry
+	if !res.AlreadyDone {
+		record = &audit.Entry{Actor: "system", Door: "cli", Action: "migrate", Target: dst.Hostname, Result: "ok",
+			Detail: fmt.Sprintf("from %s, %d rows, %d segments", engines(src), res.Rows, res.Segments+res.SegmentsPresent)}
+	}
+	msgs, err := checkMigrated(ctx, e, dst, record)
 	if err != nil {
 		return err
 	}
@@ -163,8 +169,9 @@ func copyInstallation(ctx context.Context, e env, srcCfg, dstCfg config.Config, 
 
 // checkMigrated opens the target as a node, checks it (every blob read and
 // decrypted, counters, audit chain) and computes the message models, which
-// fill its search indexes. It returns the number of messages.
-func checkMigrated(ctx context.Context, e env, cfg config.Config) (int64, error) {
+// fill its search indexes; then it writes record, when set, to the target's
+// audit trail. It returns the number of messages.
+func checkMigrated(ctx context.Context, e env, cfg config.Config, record *audit.Entry) (int64, error) {
 	n, err := server.Open(ctx, cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		return 0, err
@@ -184,7 +191,25 @@ func checkMigrated(ctx context.Context, e env, cfg config.Config) (int64, error)
 	if err := n.Store.QueryRow(ctx, `SELECT COUNT(*) FROM messages`).Scan(&msgs); err != nil {
 		return 0, fmt.Errorf("count messages: %w", err)
 	}
+	if record != nil {
+		if err := n.Core.Audit().Write(ctx, *record); err != nil {
+			return 0, fmt.Errorf("audit the migration: %w", err)
+		}
+	}
 	return msgs, nil
+}
+
+// engines names the stores of an installation, as the audit trail says where
+// it came from.
+func engines(cfg config.Config) string {
+	db, blobs := "sqlite", "files"
+	if cfg.Database != "" {
+		db = "postgres"
+	}
+	if cfg.Blobs.Store != "" {
+		blobs = "s3"
+	}
+	return db + "+" + blobs
 }
 
 // migrateBar shows a migration's progress: a bar per phase on a terminal,
@@ -195,6 +220,7 @@ type migrateBar struct {
 	phase string
 	bar   *progressbar.ProgressBar
 	shown time.Time // when the last line was written, off a terminal
+	done  int64     // what it said
 }
 
 // migrateLineEvery is how often a line is written off a terminal.
@@ -204,10 +230,10 @@ func newMigrateBar(e env) *migrateBar { return &migrateBar{e: e, on: isTerminal(
 
 func (b *migrateBar) show(p migrate.Progress) {
 	if !b.on {
-		if time.Since(b.shown) < migrateLineEvery && p.Done < p.Total {
+		if p.Phase == b.phase && (p.Done == b.done || time.Since(b.shown) < migrateLineEvery && p.Done < p.Total) {
 			return
 		}
-		b.shown = time.Now()
+		b.phase, b.done, b.shown = p.Phase, p.Done, time.Now()
 		if p.Phase == "blobs" {
 			fmt.Fprintf(b.e.stderr, "migrate: blobs %s of %s\n", mib(p.Done), mib(p.Total))
 		} else {

@@ -251,6 +251,15 @@ func TestMigrate(t *testing.T) {
 	if got := treeHash(t, filepath.Join(dir, "old")); got != before {
 		t.Error("the source changed")
 	}
+	// Run again once finished: nothing copied, checked again, audited once.
+	out, errOut, err = runCLI(t, "", "", "migrate", "--from", old, "--to", cluster)
+	if err != nil || !strings.Contains(out, "copied 0 segments (0.0 MiB; 1 already there)") {
+		t.Fatalf("migrate again: %v\n%s%s", err, out, errOut)
+	}
+	trail, _, err := runCLI(t, cluster, "", "audit", "list", "--action", "migrate")
+	if err != nil || strings.Count(trail, "migrate") != 1 || !strings.Contains(trail, "from sqlite+files") {
+		t.Errorf("audit of the migration: %v\n%s", err, trail)
+	}
 	if got := mailState(t, cluster); !reflect.DeepEqual(got, want) {
 		t.Errorf("the cluster shows\n%v\nwant\n%v", got, want)
 	}

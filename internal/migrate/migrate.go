@@ -76,6 +76,9 @@ type Result struct {
 	// DirectoryReset tells that the source had national directory data,
 	// which the target must import again.
 	DirectoryReset bool
+	// AlreadyDone tells that an earlier run had finished the copy: this
+	// one only checked it.
+	AlreadyDone bool
 }
 
 // first are the tables other tables point to, copied before the rest so that
@@ -100,7 +103,8 @@ func Run(ctx context.Context, src, dst Side, opts Options) (Result, error) {
 	if src.KeyID != dst.KeyID {
 		return res, fmt.Errorf("the target's blob key (id %s) is not the source's (id %s): the blobs are copied sealed, so the target needs the source's key file", dst.KeyID, src.KeyID)
 	}
-	if err := claim(ctx, dst.Store, src.KeyID); err != nil {
+	var err error
+	if res.AlreadyDone, err = claim(ctx, dst.Store, src.KeyID); err != nil {
 		return res, err
 	}
 	step := 0
@@ -157,33 +161,34 @@ func Run(ctx context.Context, src, dst Side, opts Options) (Result, error) {
 }
 
 // claim records on dst which installation is copied into it, or checks that
-// it is the one an earlier run copied. A target with data and no such record
-// is refused: two installations are never mixed.
-func claim(ctx context.Context, dst *store.Store, keyID string) error {
+// it is the one an earlier run copied, and tells whether that run finished.
+// A target with data and no such record is refused: two installations are
+// never mixed.
+func claim(ctx context.Context, dst *store.Store, keyID string) (done bool, err error) {
 	var had string
-	err := dst.QueryRow(ctx, `SELECT last_key FROM migrate_progress WHERE name = ?`, sourceRow).Scan(&had)
+	err = dst.QueryRow(ctx, `SELECT last_key, done FROM migrate_progress WHERE name = ?`, sourceRow).Scan(&had, &done)
 	switch {
 	case err == nil:
 		if had != keyID {
-			return fmt.Errorf("the target holds part of a migration from another installation (key id %s, this one is %s): start from an empty target", had, keyID)
+			return false, fmt.Errorf("the target holds part of a migration from another installation (key id %s, this one is %s): start from an empty target", had, keyID)
 		}
-		return nil
+		return done, nil
 	case !errors.Is(err, sql.ErrNoRows):
-		return fmt.Errorf("read the target's migration progress: %w", err)
+		return false, fmt.Errorf("read the target's migration progress: %w", err)
 	}
 	for _, t := range []string{"domains", "accounts", "mailboxes", "blobs", "messages", "audit", "outbound"} {
 		n, err := count(ctx, dst, t)
 		if err != nil {
-			return err
+			return false, err
 		}
 		if n > 0 {
-			return fmt.Errorf("the target is not empty (%d rows in %s) and no migration into it was started: migrate only into a new database", n, t)
+			return false, fmt.Errorf("the target is not empty (%d rows in %s) and no migration into it was started: migrate only into a new database", n, t)
 		}
 	}
 	if _, err := dst.Exec(ctx, `INSERT INTO migrate_progress (name, last_key, rows, done) VALUES (?, ?, 0, 0)`, sourceRow, keyID); err != nil {
-		return fmt.Errorf("record the migration on the target: %w", err)
+		return false, fmt.Errorf("record the migration on the target: %w", err)
 	}
-	return nil
+	return false, nil
 }
 
 // copyBlobs puts every segment of src that dst lacks into dst, unchanged.
@@ -546,6 +551,8 @@ func resetDirectory(ctx context.Context, dst *store.Store) (bool, error) {
 }
 
 // Verify compares src and dst once copied: the rows of every table copied
+// (of a table keyed by id, those up to the source's largest, so that what the
+// target wrote since — the audit entry of the migration — does not count)
 // and the digest of every mailbox. It returns the differences found.
 func Verify(ctx context.Context, src, dst *store.Store) ([]string, error) {
 	tables, _, err := Tables(ctx, src, dst)
@@ -558,9 +565,24 @@ func Verify(ctx context.Context, src, dst *store.Store) ([]string, error) {
 		if err != nil {
 			return nil, err
 		}
-		b, err := count(ctx, dst, t)
+		pk, err := src.PrimaryKey(ctx, t)
 		if err != nil {
 			return nil, err
+		}
+		var top any
+		if slices.Equal(pk, []string{"id"}) {
+			if err := src.QueryRow(ctx, `SELECT MAX(id) FROM `+store.QuoteIdent(t)).Scan(&top); err != nil {
+				return nil, fmt.Errorf("largest id of %s: %w", t, err)
+			}
+		}
+		var b int64
+		if n, ok := top.(int64); ok {
+			err = dst.QueryRow(ctx, `SELECT COUNT(*) FROM `+store.QuoteIdent(t)+` WHERE id <= ?`, n).Scan(&b)
+		} else {
+			b, err = count(ctx, dst, t)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("count %s: %w", t, err)
 		}
 		if a != b {
 			diffs = append(diffs, fmt.Sprintf("table %s: %d rows on the source, %d on the target", t, a, b))
