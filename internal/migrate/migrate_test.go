@@ -60,5 +60,32 @@ func TestTables(t *testing.T) {
 				t.Errorf("%s not copied", want)
 			}
 		}
+		if engine != "sqlite" {
+			return
+		}
+		// Every table a foreign key points to is copied before the tables
+		// pointing to it: a new migration adding one to another table must
+		// add that table to first.
+		keys := 0
+		for i, table := range tables {
+			rows, err := st.Query(context.Background(), `SELECT "table" FROM pragma_foreign_key_list(?)`, table)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for rows.Next() {
+				var parent string
+				if err := rows.Scan(&parent); err != nil {
+					t.Fatal(err)
+				}
+				keys++
+				if j := slices.Index(tables, parent); j < 0 || j >= i {
+					t.Errorf("%s points to %s, copied after it", table, parent)
+				}
+			}
+			rows.Close()
+		}
+		if keys < 20 {
+			t.Errorf("%d foreign keys found, want the schema's (30)", keys)
+		}
 	})
 }
