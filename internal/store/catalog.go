@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -136,15 +137,13 @@ func (s *Store) ResetSequences(ctx context.Context, tables []string) error {
 	}
 	for _, t := range tables {
 		var seq sql.NullString
-		err := s.db.QueryRowContext(ctx, `SELECT pg_get_serial_sequence($1, 'id')`, t).Scan(&seq)
-		if err != nil {
-			if strings.Contains(err.Error(), "does not exist") {
-				continue // no id column
-			}
-			return fmt.Errorf("sequence of %s: %w", t, err)
+		err := s.db.QueryRowContext(ctx, `SELECT pg_get_serial_sequence($1, 'id') FROM information_schema.columns
+			WHERE table_schema = current_schema() AND table_name = $1 AND column_name = 'id'`, t).Scan(&seq)
+		if errors.Is(err, sql.ErrNoRows) || err == nil && !seq.Valid {
+			continue // no id column, or one with no sequence
 		}
-		if !seq.Valid {
-			continue
+		if err != nil {
+			return fmt.Errorf("sequence of %s: %w", t, err)
 		}
 		q := `SELECT setval($1, COALESCE((SELECT MAX(id) FROM ` + QuoteIdent(t) + `), 0) + 1, false)`
 		if _, err := s.db.ExecContext(ctx, q, seq.String); err != nil {
