@@ -340,7 +340,8 @@ func (s *Service) Account(ctx context.Context, id int64) (Account, error) {
 }
 
 // SetPassword replaces an account's password. A person may change their own;
-// the system may change anyone's.
+// the system may change anyone's. A change a manager's reset asked for
+// (PasswordChangeDue) is then done.
 func (s *Service) SetPassword(ctx context.Context, actor Actor, address, password string) error {
 	a, err := s.User(ctx, address)
 	if err != nil {
@@ -358,6 +359,9 @@ func (s *Service) SetPassword(ctx context.Context, actor Actor, address, passwor
 	}
 	return s.st.Tx(ctx, func(tx *store.Tx) error {
 		if _, err := tx.Exec(ctx, `UPDATE accounts SET password_hash = ? WHERE id = ?`, hash, a.ID); err != nil {
+			return fmt.Errorf("set password: %w", err)
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM password_resets WHERE account_id = ?`, a.ID); err != nil {
 			return fmt.Errorf("set password: %w", err)
 		}
 		s.logins.forget(a.Address)

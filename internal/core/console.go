@@ -62,7 +62,8 @@ func randIndex(n int) int {
 // a manager of its domain: password when it is set (it must pass the
 // password policy), else one generated here, which it returns so that it is
 // shown once. Every session and remembered login of the account ends, as
-// with SetPassword.
+// with SetPassword, and its owner must choose a new password
+// (PasswordChangeDue) before anything else at their next web login.
 func (s *Service) ResetPassword(ctx context.Context, actor Actor, address, password string) (string, error) {
 	a, err := s.ManagedAccount(ctx, actor, address)
 	if err != nil {
@@ -82,6 +83,12 @@ func (s *Service) ResetPassword(ctx context.Context, actor Actor, address, passw
 		if _, err := tx.Exec(ctx, `UPDATE accounts SET password_hash = ? WHERE id = ?`, hash, a.ID); err != nil {
 			return fmt.Errorf("reset password: %w", err)
 		}
+		if _, err := tx.Exec(ctx, `DELETE FROM password_resets WHERE account_id = ?`, a.ID); err != nil {
+			return fmt.Errorf("reset password: %w", err)
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO password_resets (account_id, at) VALUES (?, ?)`, a.ID, s.nowMillis()); err != nil {
+			return fmt.Errorf("reset password: %w", err)
+		}
 		s.logins.forget(a.Address)
 		if err := s.notifyRevoked(ctx, tx, "account:"+a.Address); err != nil {
 			return err
@@ -92,6 +99,16 @@ func (s *Service) ResetPassword(ctx context.Context, actor Actor, address, passw
 		return "", err
 	}
 	return password, nil
+}
+
+// PasswordChangeDue reports whether the account's password was reset by a
+// manager and not changed by its owner since (SetPassword clears it).
+func (s *Service) PasswordChangeDue(ctx context.Context, accountID int64) (bool, error) {
+	var n int
+	if err := s.st.QueryRow(ctx, `SELECT COUNT(*) FROM password_resets WHERE account_id = ?`, accountID).Scan(&n); err != nil {
+		return false, fmt.Errorf("password change due: %w", err)
+	}
+	return n > 0, nil
 }
 
 // SetCodeDelivery changes where the account's e-mailed login codes and

@@ -568,6 +568,14 @@ CREATE TABLE handled (
 );
 CREATE INDEX handled_message ON handled(mailbox_id, message_id);
 `},
+	// The accounts whose password a manager reset: their owner must choose
+	// a new one at their next web login.
+	{common: `
+CREATE TABLE password_resets (
+	account_id BIGINT PRIMARY KEY REFERENCES accounts(id) ON DELETE CASCADE,
+	at BIGINT NOT NULL
+);
+`},
 }
 
 func (s *Store) migrate(ctx context.Context) error { return s.migrateTo(ctx, len(migrations)) }

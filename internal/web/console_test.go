@@ -209,3 +209,53 @@ func TestConsoleFigures(t *testing.T) {
 		t.Fatal("figures given to a non-manager")
 	}
 }
+
+// After a manager resets a password, its owner's next web login leads to
+// the security page, and only there, until they choose a new password.
+func TestConsolePasswordChangeDue(t *testing.T) {
+	e, c, _ := consoleEnv(t)
+	ctx := context.Background()
+	const temp = "un mot de passe temporaire"
+	if res := e.post(c, "/admin/account", url.Values{"domain": {coretest.Domain}, "address": {bob}, "do": {"reset"}, "password": {temp}}); !strings.Contains(res.Header.Get("Location"), "saved=1") {
+		t.Fatalf("reset: %s %q", res.Status, res.Header.Get("Location"))
+	}
+	b := e.client()
+	if res := e.post(b, "/login", url.Values{"email": {bob}, "password": {temp}}); !strings.HasPrefix(res.Header.Get("Location"), "/login/code") {
+		t.Fatalf("login with the temporary password: %s %q", res.Status, res.Header.Get("Location"))
+	}
+	if res := e.post(b, "/login/code", url.Values{"code": {e.lastCode(bob)}, "next": {"/"}}); res.Header.Get("Location") != "/" {
+		t.Fatalf("code: %s %q", res.Status, res.Header.Get("Location"))
+	}
+	for _, path := range []string{"/", "/account", "/admin"} {
+		if res, _ := e.get(b, path); res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/account/security#pw-h" {
+			t.Fatalf("%s before the change: %s %q", path, res.Status, res.Header.Get("Location"))
+		}
+	}
+	if res := e.post(b, "/account/receipts", url.Values{}); res.StatusCode != http.StatusForbidden {
+		t.Fatalf("a POST before the change: %s, want 403", res.Status)
+	}
+	if res, body := e.get(b, "/account/security"); res.StatusCode != http.StatusOK || !strings.Contains(body, "Votre gestionnaire a réinitialisé votre mot de passe") {
+		t.Fatalf("the security page does not ask for a new password: %s", res.Status)
+	}
+	const chosen = "mon nouveau mot de passe choisi"
+	e.post(b, "/account/security/password", url.Values{"current": {temp}, "new": {chosen}, "confirm": {chosen}})
+	if due, err := e.svc.PasswordChangeDue(ctx, mustUser(t, e, bob).ID); err != nil || due {
+		t.Fatalf("still due after the change: %v, %v", due, err)
+	}
+	b = e.client()
+	e.post(b, "/login", url.Values{"email": {bob}, "password": {chosen}})
+	e.post(b, "/login/code", url.Values{"code": {e.lastCode(bob)}, "next": {"/"}})
+	if res, _ := e.get(b, "/account"); res.StatusCode != http.StatusOK {
+		t.Fatalf("/account after the change: %s", res.Status)
+	}
+}
+
+// mustUser returns the account at addr.
+func mustUser(t *testing.T, e *env, addr string) core.Account {
+	t.Helper()
+	a, err := e.svc.User(context.Background(), addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}

@@ -45,6 +45,9 @@ func (a *app) authed(h func(http.ResponseWriter, *http.Request)) http.Handler {
 			if aerr == nil {
 				acct, aerr := a.svc.Account(r.Context(), id)
 				if aerr == nil {
+					if a.passwordChangeDue(w, r, id) {
+						return
+					}
 					u := &user{token: token, session: s, actor: actor, account: acct}
 					h(w, r.WithContext(context.WithValue(r.Context(), userKey{}, u)))
 					return
@@ -70,6 +73,27 @@ func (a *app) authed(h func(http.ResponseWriter, *http.Request)) http.Handler {
 		}
 		http.Redirect(w, r, target, http.StatusSeeOther)
 	})
+}
+
+// passwordChangeDue keeps a person whose password a manager reset on the
+// security page, where they choose a new one, and answers for every other
+// page: true when it did.
+func (a *app) passwordChangeDue(w http.ResponseWriter, r *http.Request, accountID int64) bool {
+	if r.URL.Path == "/account/security" || strings.HasPrefix(r.URL.Path, "/account/security/") {
+		return false
+	}
+	due, err := a.svc.PasswordChangeDue(r.Context(), accountID)
+	switch {
+	case err != nil:
+		a.fail(w, r, err)
+	case !due:
+		return false
+	case r.Header.Get("X-Partial") != "" || r.Method != http.MethodGet || strings.HasPrefix(r.URL.Path, "/api/"):
+		http.Error(w, "password change required", http.StatusForbidden)
+	default:
+		http.Redirect(w, r, "/account/security#pw-h", http.StatusSeeOther)
+	}
+	return true
 }
 
 func sep(u string) string {

@@ -87,6 +87,12 @@ func (a *app) securityPage(w http.ResponseWriter, r *http.Request) {
 	case q.Get("error") != "":
 		v.Error = a.t(v, "sec_error_"+q.Get("error"))
 	}
+	if due, err := a.svc.PasswordChangeDue(r.Context(), currentUser(r).account.ID); err != nil {
+		a.fail(w, r, err)
+		return
+	} else if due && v.Error == "" {
+		v.Error = a.t(v, "sec_must_change")
+	}
 	a.render(w, r, http.StatusOK, "security", v)
 }
 
