@@ -26,6 +26,7 @@ import (
 
 	"caduceus/internal/core"
 	"caduceus/internal/notify"
+	"caduceus/internal/store/storetest"
 )
 
 // browser is one subscribed browser: the keys it gave, which only it can
@@ -176,81 +177,83 @@ func checkVAPID(t *testing.T, r *http.Request, public, origin string) {
 // text names the mailbox and links to the message, and holds no word of it.
 // A browser the push service says is gone (410) is forgotten.
 func TestWebPush(t *testing.T) {
-	ctx := context.Background()
-	e := newEnv(t, "sqlite")
-	ps := newPushService(t)
-	e.n = notify.New(e.svc, notify.Options{BaseURL: "https://messagerie.test", From: "noreply@mx.test", Hostname: "mx.test", PushClient: ps.srv.Client()})
-	claire := e.user(t, "claire", "claire@perso.example")
-	paul := e.user(t, "paul", "")
-	bc := newBrowser(t, ps.srv.URL+"/push/claire", "fr")
-	bp := newBrowser(t, ps.srv.URL+"/push/paul", "en")
-	for _, c := range []struct {
-		who core.Actor
-		b   *browser
-	}{{claire, bc}, {paul, bp}} {
-		if err := e.svc.AddPushSubscription(ctx, c.who, c.b.sub); err != nil {
-			t.Fatal(err)
-		}
-	}
-	keys, err := e.svc.VAPIDKeys(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	e.deliver(t, claire.Address, "Résultats de Mme Josiane Dupuis-Lemaire", "Hémoglobine glyquée 9,1 %, diabète déséquilibré")
-	e.deliver(t, paul.Address, "Compte rendu opératoire Josiane", "Cholécystectomie")
-	e.n.Once(ctx)
-
-	for _, c := range []struct {
-		who        core.Actor
-		b          *browser
-		path, text string
-	}{
-		{claire, bc, "/push/claire", "Un nouveau message vous attend dans la boîte sécurisée claire@test.mssante.fr."},
-		{paul, bp, "/push/paul", "A new message is waiting for you in the secure mailbox paul@test.mssante.fr."},
-	} {
-		reqs, bodies := ps.received(c.path)
-		if len(reqs) != 1 {
-			t.Fatalf("%s: %d pushes, want 1", c.path, len(reqs))
-		}
-		checkVAPID(t, reqs[0], keys.Public, ps.srv.URL)
-		plain := c.b.decrypt(t, bodies[0])
-		for _, word := range []string{"Josiane", "Dupuis", "Résultats", "Compte rendu", "glyqu", "diab", "Cholé", "secretariat", "clinique"} {
-			if bytes.Contains(plain, []byte(word)) {
-				t.Errorf("push holds %q: %s", word, plain)
+	storetest.EachEngine(t, func(t *testing.T, engine string) {
+		ctx := context.Background()
+		e := newEnv(t, engine)
+		ps := newPushService(t)
+		e.n = notify.New(e.svc, notify.Options{BaseURL: "https://messagerie.test", From: "noreply@mx.test", Hostname: "mx.test", PushClient: ps.srv.Client()})
+		claire := e.user(t, "claire", "claire@perso.example")
+		paul := e.user(t, "paul", "")
+		bc := newBrowser(t, ps.srv.URL+"/push/claire", "fr")
+		bp := newBrowser(t, ps.srv.URL+"/push/paul", "en")
+		for _, c := range []struct {
+			who core.Actor
+			b   *browser
+		}{{claire, bc}, {paul, bp}} {
+			if err := e.svc.AddPushSubscription(ctx, c.who, c.b.sub); err != nil {
+				t.Fatal(err)
 			}
 		}
-		var got notify.PushNotice
-		if err := json.Unmarshal(plain, &got); err != nil {
-			t.Fatalf("push payload %s: %v", plain, err)
+		keys, err := e.svc.VAPIDKeys(ctx)
+		if err != nil {
+			t.Fatal(err)
 		}
-		want := fmt.Sprintf("/m/%d", e.inbox(t, c.who)[0].ID)
-		if got.Body != c.text || got.URL != want {
-			t.Errorf("push %+v: want body %q, url %s", got, c.text, want)
-		}
-	}
-	if n := len(e.sent(t)["claire@perso.example"]); n != 1 {
-		t.Errorf("claire's notification mails: %d, want 1 besides the push", n)
-	}
-	if e.n.PushSent() != 2 || e.n.PushFailed() != 0 {
-		t.Errorf("pushes sent %d, failed %d; want 2, 0", e.n.PushSent(), e.n.PushFailed())
-	}
 
-	ps.mu.Lock()
-	ps.statuses["/push/paul"] = http.StatusGone
-	ps.mu.Unlock()
-	e.clock.Add(5 * time.Minute)
-	e.deliver(t, paul.Address, "suite", "texte")
-	e.n.Once(ctx)
-	if reqs, _ := ps.received("/push/paul"); len(reqs) != 2 {
-		t.Fatalf("paul's browser: %d pushes, want 2", len(reqs))
-	}
-	if subs, err := e.svc.PushSubscriptions(ctx, paul.AccountID); err != nil || len(subs) != 0 {
-		t.Fatalf("after 410: paul's subscriptions %v, %v; want none", subs, err)
-	}
-	if subs, err := e.svc.PushSubscriptions(ctx, claire.AccountID); err != nil || len(subs) != 1 {
-		t.Fatalf("claire's subscriptions %v, %v; want hers kept", subs, err)
-	}
+		e.deliver(t, claire.Address, "Résultats de Mme Josiane Dupuis-Lemaire", "Hémoglobine glyquée 9,1 %, diabète déséquilibré")
+		e.deliver(t, paul.Address, "Compte rendu opératoire Josiane", "Cholécystectomie")
+		e.n.Once(ctx)
+
+		for _, c := range []struct {
+			who        core.Actor
+			b          *browser
+			path, text string
+		}{
+			{claire, bc, "/push/claire", "Un nouveau message vous attend dans la boîte sécurisée claire@test.mssante.fr."},
+			{paul, bp, "/push/paul", "A new message is waiting for you in the secure mailbox paul@test.mssante.fr."},
+		} {
+			reqs, bodies := ps.received(c.path)
+			if len(reqs) != 1 {
+				t.Fatalf("%s: %d pushes, want 1", c.path, len(reqs))
+			}
+			checkVAPID(t, reqs[0], keys.Public, ps.srv.URL)
+			plain := c.b.decrypt(t, bodies[0])
+			for _, word := range []string{"Josiane", "Dupuis", "Résultats", "Compte rendu", "glyqu", "diab", "Cholé", "secretariat", "clinique"} {
+				if bytes.Contains(plain, []byte(word)) {
+					t.Errorf("push holds %q: %s", word, plain)
+				}
+			}
+			var got notify.PushNotice
+			if err := json.Unmarshal(plain, &got); err != nil {
+				t.Fatalf("push payload %s: %v", plain, err)
+			}
+			want := fmt.Sprintf("/m/%d", e.inbox(t, c.who)[0].ID)
+			if got.Body != c.text || got.URL != want {
+				t.Errorf("push %+v: want body %q, url %s", got, c.text, want)
+			}
+		}
+		if n := len(e.sent(t)["claire@perso.example"]); n != 1 {
+			t.Errorf("claire's notification mails: %d, want 1 besides the push", n)
+		}
+		if e.n.PushSent() != 2 || e.n.PushFailed() != 0 {
+			t.Errorf("pushes sent %d, failed %d; want 2, 0", e.n.PushSent(), e.n.PushFailed())
+		}
+
+		ps.mu.Lock()
+		ps.statuses["/push/paul"] = http.StatusGone
+		ps.mu.Unlock()
+		e.clock.Add(5 * time.Minute)
+		e.deliver(t, paul.Address, "suite", "texte")
+		e.n.Once(ctx)
+		if reqs, _ := ps.received("/push/paul"); len(reqs) != 2 {
+			t.Fatalf("paul's browser: %d pushes, want 2", len(reqs))
+		}
+		if subs, err := e.svc.PushSubscriptions(ctx, paul.AccountID); err != nil || len(subs) != 0 {
+			t.Fatalf("after 410: paul's subscriptions %v, %v; want none", subs, err)
+		}
+		if subs, err := e.svc.PushSubscriptions(ctx, claire.AccountID); err != nil || len(subs) != 1 {
+			t.Fatalf("claire's subscriptions %v, %v; want hers kept", subs, err)
+		}
+	})
 }
 
 // The push client that production uses connects to public addresses only:
