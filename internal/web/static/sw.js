@@ -58,3 +58,18 @@ self.addEventListener("notificationclick", (e) => {
     return self.clients.openWindow(target);
   }));
 });
+
+// A browser that renews its subscription subscribes again with the same
+// key and tells the server; the old endpoint is forgotten when its push
+// service answers that it is gone.
+self.addEventListener("pushsubscriptionchange", (e) => {
+  const key = e.oldSubscription && e.oldSubscription.options.applicationServerKey;
+  if (!key) return;
+  e.waitUntil(self.registration.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: key })
+    .then((sub) => fetch("/account/push/subscribe", {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(sub.toJSON()),
+    })));
+});
