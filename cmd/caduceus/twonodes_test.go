@@ -16,8 +16,6 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
-	"github.com/emersion/go-sasl"
-	gosmtp "github.com/emersion/go-smtp"
 
 	"caduceus/internal/trust/trusttest"
 )
@@ -42,8 +40,8 @@ func TestMain(m *testing.M) {
 
 // node is one `caduceus serve` process of the two-node test.
 type node struct {
-	domain, config  string
-	smtp, sub, imap string
+	domain, config         string
+	smtp, sub, imap, https string
 }
 
 func freeAddr(t testing.TB) string {
@@ -57,10 +55,11 @@ func freeAddr(t testing.TB) string {
 }
 
 // newNode writes the configuration of an operator for domain in trust mode,
-// its certificate from f, delivering to relay, and creates its user.
-func newNode(t *testing.T, f *trusttest.Fixture, domain, user string) *node {
+// its certificate from f, delivering to relay, and creates its user, with
+// the extra arguments of `caduceus user add`.
+func newNode(t *testing.T, f *trusttest.Fixture, domain, user string, extra ...string) *node {
 	t.Helper()
-	n := &node{domain: domain, smtp: freeAddr(t), sub: freeAddr(t), imap: freeAddr(t)}
+	n := &node{domain: domain, smtp: freeAddr(t), sub: freeAddr(t), imap: freeAddr(t), https: freeAddr(t)}
 	_, cert, key := f.Operator(t, "mx."+domain, "mx."+domain, "127.0.0.1", "localhost")
 	dir := t.TempDir()
 	n.config = filepath.Join(dir, "caduceus.toml")
@@ -68,7 +67,7 @@ func newNode(t *testing.T, f *trusttest.Fixture, domain, user string) *node {
 	if _, _, err := runCLI(t, n.config, "", "domain", "add", domain); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := runCLI(t, n.config, "un mot de passe long\n", "user", "add", user+"@"+domain, "--name", user, "--password-stdin"); err != nil {
+	if _, _, err := runCLI(t, n.config, "un mot de passe long\n", append([]string{"user", "add", user + "@" + domain, "--name", user, "--password-stdin"}, extra...)...); err != nil {
 		t.Fatal(err)
 	}
 	return n
@@ -82,6 +81,7 @@ data_dir = "data"
 smtp = %q
 submission = %q
 imap = %q
+https = %q
 [tls]
 cert = %q
 key = %q
@@ -96,7 +96,7 @@ enabled = true
 ca_bundle = %q
 crls = [%q]
 whitelist = %q
-`, n.domain, n.smtp, n.sub, n.imap, cert, key, relay, f.Bundle, f.CRL, f.Whitelist)
+`, n.domain, n.smtp, n.sub, n.imap, n.https, cert, key, relay, f.Bundle, f.CRL, f.Whitelist)
 	if err := os.WriteFile(n.config, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -162,21 +162,8 @@ func startServe(t testing.TB, name, config string) *exec.Cmd {
 // send submits a message as user through n's submission port.
 func (n *node) send(t *testing.T, f *trusttest.Fixture, user, to, subject string) {
 	t.Helper()
-	pool := x509.NewCertPool()
-	pool.AddCert(f.Root.Cert)
-	c, err := gosmtp.DialStartTLS(n.sub, &tls.Config{RootCAs: pool, ServerName: "localhost"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
 	from := user + "@" + n.domain
-	if err := c.Auth(sasl.NewPlainClient("", from, "un mot de passe long")); err != nil {
-		t.Fatal(err)
-	}
-	msg := "From: " + from + "\r\nTo: " + to + "\r\nSubject: " + subject + "\r\n\r\nBonjour.\r\n"
-	if err := c.SendMail(from, []string{to}, strings.NewReader(msg)); err != nil {
-		t.Fatalf("%s sends to %s: %v", from, to, err)
-	}
+	n.submit(t, f, user, to, "From: "+from+"\r\nTo: "+to+"\r\nSubject: "+subject+"\r\n\r\nBonjour.\r\n")
 }
 
 // waitMessage reads user's INBOX over IMAP until a message with subject is
