@@ -212,8 +212,9 @@ func urlSection(s string) (*Section, bool) {
 			return nil, false
 		}
 	case "HEADER.FIELDS", "HEADER.FIELDS.NOT":
-		list, ok := strings.CutPrefix(fields, "(")
-		if list, ok = strings.CutSuffix(list, ")"); !ok || !hasFields {
+		list, open := strings.CutPrefix(fields, "(")
+		list, closed := strings.CutSuffix(list, ")")
+		if !open || !closed || !hasFields {
 			return nil, false
 		}
 		sec.Fields = strings.Fields(list)
