@@ -164,7 +164,7 @@ func (c *conn) loggedIn(tag string, actor core.Actor) {
 	}
 	c.actor = actor
 	c.state = stateAuth
-	c.srv.trackCredential(c)
+	c.srv.byCred.Add(c.actor.Credential, c)
 	c.ok(tag, "CAPABILITY "+c.capabilities(), "logged in")
 }
 
@@ -183,38 +183,9 @@ func (c *conn) closingText() string {
 	return "server shutting down"
 }
 
-// trackCredential files a logged-in connection under its credential.
-func (s *Server) trackCredential(c *conn) {
-	if c.actor.Credential == "" {
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	m := s.byCred[c.actor.Credential]
-	if m == nil {
-		m = map[*conn]struct{}{}
-		s.byCred[c.actor.Credential] = m
-	}
-	m[c] = struct{}{}
-}
-
-// untrackCredential forgets a closing connection; s.mu is held.
-func (s *Server) untrackCredential(c *conn) {
-	if m := s.byCred[c.actor.Credential]; m != nil {
-		delete(m, c)
-		if len(m) == 0 {
-			delete(s.byCred, c.actor.Credential)
-		}
-	}
-}
-
 // closeRevoked closes the connections that logged in with cred.
 func (s *Server) closeRevoked(cred string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for c := range s.byCred[cred] {
-		c.revoke()
-	}
+	s.byCred.Each(cred, (*conn).revoke)
 }
 
 // watchRevocations closes connections whose credential the core revokes,

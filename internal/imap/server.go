@@ -55,7 +55,7 @@ type Server struct {
 	mu      sync.Mutex
 	perIP   map[string]int
 	perUser map[int64]int
-	byCred  map[string]map[*conn]struct{} // logged-in connections by credential, to close revoked ones
+	byCred  netserve.ByCredential[*conn] // logged-in connections by credential, to close revoked ones
 
 	stopRevoked func() // ends the watch of revoked credentials
 }
@@ -101,7 +101,6 @@ func NewServer(svc *core.Service, opts Options) *Server {
 		net:     netserve.Server{Logger: log},
 		perIP:   map[string]int{},
 		perUser: map[int64]int{},
-		byCred:  map[string]map[*conn]struct{}{},
 	}
 	var revoked <-chan string
 	revoked, s.stopRevoked = svc.WatchRevocations()
@@ -150,7 +149,7 @@ func (s *Server) dropConn(c *conn) {
 	if s.perIP[c.ip]--; s.perIP[c.ip] <= 0 {
 		delete(s.perIP, c.ip)
 	}
-	s.untrackCredential(c)
+	s.byCred.Remove(c.actor.Credential, c)
 	if c.actor.AccountID != 0 {
 		if s.perUser[c.actor.AccountID]--; s.perUser[c.actor.AccountID] <= 0 {
 			delete(s.perUser, c.actor.AccountID)

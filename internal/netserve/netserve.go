@@ -170,3 +170,52 @@ func (s *Server) run(c Conn) {
 	}()
 	c.Serve()
 }
+
+// ByCredential files a door's logged-in sessions by the credential they
+// logged in with ("device:12"), so that the door closes every session of a
+// credential the core revokes, at once. Its zero value is ready to use and
+// safe for concurrent use.
+type ByCredential[S comparable] struct {
+	mu sync.Mutex
+	m  map[string]map[S]struct{}
+}
+
+// Add files s under cred; an empty cred (a password login) is not filed.
+func (b *ByCredential[S]) Add(cred string, s S) {
+	if cred == "" {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.m == nil {
+		b.m = map[string]map[S]struct{}{}
+	}
+	set := b.m[cred]
+	if set == nil {
+		set = map[S]struct{}{}
+		b.m[cred] = set
+	}
+	set[s] = struct{}{}
+}
+
+// Remove forgets s, filed under cred.
+func (b *ByCredential[S]) Remove(cred string, s S) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if set := b.m[cred]; set != nil {
+		delete(set, s)
+		if len(set) == 0 {
+			delete(b.m, cred)
+		}
+	}
+}
+
+// Each calls f for every session filed under cred. f must not call Add
+// or Remove.
+func (b *ByCredential[S]) Each(cred string, f func(S)) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for s := range b.m[cred] {
+		f(s)
+	}
+}

@@ -160,3 +160,33 @@ func TestDescribePanic(t *testing.T) {
 		}
 	}
 }
+
+// TestByCredential files sessions by credential, leaves password logins
+// out, and forgets what is removed.
+func TestByCredential(t *testing.T) {
+	var b ByCredential[int]
+	b.Add("device:1", 1)
+	b.Add("device:1", 2)
+	b.Add("device:2", 3)
+	b.Add("", 4)
+	got := func(cred string) map[int]bool {
+		out := map[int]bool{}
+		b.Each(cred, func(s int) { out[s] = true })
+		return out
+	}
+	if g := got("device:1"); len(g) != 2 || !g[1] || !g[2] {
+		t.Fatalf("device:1 = %v", g)
+	}
+	if g := got(""); len(g) != 0 {
+		t.Fatalf("a password login was filed: %v", g)
+	}
+	b.Remove("device:1", 1)
+	b.Remove("device:2", 3)
+	b.Remove("device:9", 9)
+	if g := got("device:1"); len(g) != 1 || !g[2] {
+		t.Fatalf("device:1 after a removal = %v", g)
+	}
+	if g := got("device:2"); len(g) != 0 {
+		t.Fatalf("device:2 after its removal = %v", g)
+	}
+}

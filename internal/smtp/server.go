@@ -14,6 +14,7 @@ import (
 	gosmtp "github.com/emersion/go-smtp"
 
 	"caduceus/internal/core"
+	"caduceus/internal/netserve"
 	"caduceus/internal/trust"
 )
 
@@ -93,7 +94,7 @@ type Server struct {
 	busy    sync.WaitGroup // transactions under way, from MAIL to their end
 	// byCred files logged-in submission sessions by credential, so that
 	// a revoked device's open sessions are closed at once.
-	byCred      map[string]map[*submissionSession]struct{}
+	byCred      netserve.ByCredential[*submissionSession]
 	stopRevoked func()
 
 	// sessionStarted, when set (by tests), is told each session's context.
@@ -132,7 +133,6 @@ func NewServer(svc *core.Service, opts Options) *Server {
 	s.srv = srv
 	s.stopRevoked = func() {}
 	if opts.Mode != MX {
-		s.byCred = map[string]map[*submissionSession]struct{}{}
 		var revoked <-chan string
 		revoked, s.stopRevoked = svc.WatchRevocations()
 		go s.watchRevocations(revoked)
@@ -197,38 +197,7 @@ func (s *Server) begin() bool {
 // core revokes, until the watch ends (Shutdown).
 func (s *Server) watchRevocations(revoked <-chan string) {
 	for cred := range revoked {
-		s.mu.Lock()
-		for ss := range s.byCred[cred] {
-			ss.revoke()
-		}
-		s.mu.Unlock()
-	}
-}
-
-// track files a logged-in submission session under its credential.
-func (s *Server) track(ss *submissionSession) {
-	if ss.actor.Credential == "" {
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	m := s.byCred[ss.actor.Credential]
-	if m == nil {
-		m = map[*submissionSession]struct{}{}
-		s.byCred[ss.actor.Credential] = m
-	}
-	m[ss] = struct{}{}
-}
-
-// untrack forgets a session that ends.
-func (s *Server) untrack(ss *submissionSession) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if m := s.byCred[ss.actor.Credential]; m != nil {
-		delete(m, ss)
-		if len(m) == 0 {
-			delete(s.byCred, ss.actor.Credential)
-		}
+		s.byCred.Each(cred, (*submissionSession).revoke)
 	}
 }
 

@@ -70,7 +70,7 @@ func (ss *submissionSession) Auth(mech string) (sasl.Server, error) {
 		}
 		ss.actor = actor
 		ss.authenticated = true
-		ss.srv.track(ss)
+		ss.srv.byCred.Add(ss.actor.Credential, ss)
 		return nil
 	}
 	switch mech {
@@ -111,7 +111,7 @@ func (ss *submissionSession) Auth(mech string) (sasl.Server, error) {
 // Logout ends the session, and its filing under its credential.
 func (ss *submissionSession) Logout() error {
 	if ss.authenticated {
-		ss.srv.untrack(ss)
+		ss.srv.byCred.Remove(ss.actor.Credential, ss)
 	}
 	return ss.session.Logout()
 }
