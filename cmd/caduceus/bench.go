@@ -15,7 +15,7 @@ import (
 
 func cmdBenchIMAP(ctx context.Context, e env, args []string) error {
 	f := newFlags(e, "bench imap", "bench imap --addr HOST:PORT --user ADDR --password-stdin [--clients N] [--duration D] [--mix write|read] [--idle N --idle-users A,B --metrics URL]", 0)
-	addr := f.String("addr", "127.0.0.1:1143", "IMAP server (STARTTLS port)")
+	addr := f.String("addr", "127.0.0.1:1143", "IMAP server (STARTTLS port), or several separated by commas (the nodes of a cluster: connections are spread over them)")
 	user := f.String("user", "", "account to log in as (required)")
 	clients := f.Int("clients", 10, "concurrent connections")
 	duration := f.Duration("duration", 10*time.Second, "how long to run")

@@ -314,39 +314,54 @@ func countAtSink(sink *smtptest.Server, ids map[string]bool) int {
 	return len(seen)
 }
 
+// clusterSetups are the setups the cluster benchmarks compare, side by side
+// in one run: one node on SQLite and files, one node on PostgreSQL and S3,
+// and three nodes on the same PostgreSQL and S3 with the load spread over
+// them (issue 13: the ratio of three nodes to one is the figure that
+// counts). Every node, the database, the S3 server and the load share this
+// machine's cores.
+var clusterSetups = []struct {
+	name  string
+	nodes int
+	s3    bool
+}{{"1-node-files", 1, false}, {"1-node-s3", 1, true}, {"3-nodes-s3", 3, true}}
+
+// startCluster starts nodes `caduceus serve` processes with alice's
+// account, on PostgreSQL and S3 when s3 is set, and returns them and the
+// database's DSN ("" for SQLite).
+func startCluster(b *testing.B, nodes int, s3 bool) ([]*clusterNode, string) {
+	b.Helper()
+	dsn := ""
+	var bucket *blobtest.Server
+	if s3 {
+		dsn, bucket = storetest.PostgresDSN(b), blobtest.S3(b)
+	}
+	shared := b.TempDir()
+	var out []*clusterNode
+	for i := range nodes {
+		out = append(out, writeClusterNode(b, string(rune('a'+i)), shared, dsn, bucket, "127.0.0.1:1"))
+	}
+	for _, args := range [][]string{{"domain", "add", clusterDomain}, {"user", "add", "alice@" + clusterDomain, "--name", "Alice", "--password-stdin"}} {
+		if _, errOut, err := runCLI(b, out[0].config, clusterPassword+"\n", args...); err != nil {
+			b.Fatalf("%v: %v %s", args, err, errOut)
+		}
+	}
+	for _, n := range out {
+		startServe(b, "node-"+n.name, n.config)
+	}
+	return out, dsn
+}
+
 // BenchmarkClusterSMTP measures durable deliveries per second through the
-// MX, side by side in one run: one node on SQLite and files, one node on
-// PostgreSQL and S3, and three nodes on the same PostgreSQL and S3 with the
-// sessions spread over them (issue 13: the ratio of three nodes to one is
-// the figure that counts). Every node, the database, the S3 server and the
-// load share this machine's cores.
+// MX in each of clusterSetups.
 //
 //	go test ./cmd/caduceus -run '^$' -bench ClusterSMTP -benchtime 3000x
 func BenchmarkClusterSMTP(b *testing.B) {
-	for _, tt := range []struct {
-		name  string
-		nodes int
-		s3    bool
-	}{{"1-node-files", 1, false}, {"1-node-s3", 1, true}, {"3-nodes-s3", 3, true}} {
+	for _, tt := range clusterSetups {
 		b.Run(tt.name, func(b *testing.B) {
-			dsn := ""
-			var bucket *blobtest.Server
-			if tt.s3 {
-				dsn, bucket = storetest.PostgresDSN(b), blobtest.S3(b)
-			}
-			shared := b.TempDir()
-			var nodes []*clusterNode
-			for i := range tt.nodes {
-				nodes = append(nodes, writeClusterNode(b, string(rune('a'+i)), shared, dsn, bucket, "127.0.0.1:1"))
-			}
-			for _, args := range [][]string{{"domain", "add", clusterDomain}, {"user", "add", "alice@" + clusterDomain, "--name", "Alice", "--password-stdin"}} {
-				if _, errOut, err := runCLI(b, nodes[0].config, clusterPassword+"\n", args...); err != nil {
-					b.Fatalf("%v: %v %s", args, err, errOut)
-				}
-			}
+			nodes, dsn := startCluster(b, tt.nodes, tt.s3)
 			var addrs []string
 			for _, n := range nodes {
-				startServe(b, "node-"+n.name, n.config)
 				addrs = append(addrs, n.smtp)
 			}
 			dbSize := func() int64 {
@@ -379,6 +394,35 @@ func BenchmarkClusterSMTP(b *testing.B) {
 				// Rows, indexes (search included) and WAL kept, per message.
 				b.ReportMetric(float64(dbSize()-before)/float64(res.Sent), "db-bytes/msg")
 			}
+		})
+	}
+}
+
+// BenchmarkClusterIMAP runs `caduceus bench imap`'s write mix (APPEND,
+// STORE, FETCH, EXPUNGE… each durable before its OK) for 10 s in each of
+// clusterSetups, 12 connections spread over the nodes; b.N is ignored.
+//
+//	go test ./cmd/caduceus -run '^$' -bench ClusterIMAP -benchtime 1x
+func BenchmarkClusterIMAP(b *testing.B) {
+	for _, tt := range clusterSetups {
+		b.Run(tt.name, func(b *testing.B) {
+			nodes, _ := startCluster(b, tt.nodes, tt.s3)
+			var addrs []string
+			for _, n := range nodes {
+				addrs = append(addrs, n.imap)
+			}
+			b.ResetTimer()
+			res, err := loadgen.IMAP(context.Background(), loadgen.IMAPOptions{
+				Addr: strings.Join(addrs, ","), Username: "alice@" + clusterDomain, Password: clusterPassword,
+				TLS: &tls.Config{InsecureSkipVerify: true}, Clients: 12, Duration: 10 * time.Second, Mix: loadgen.MixWrite,
+			})
+			b.StopTimer()
+			if err != nil {
+				b.Fatalf("load: %+v, %v", res, err)
+			}
+			b.ReportMetric(res.OpsPerSec, "ops/s")
+			b.ReportMetric(float64(res.Latency.P99.Microseconds())/1000, "p99-ms")
+			b.ReportMetric(float64(res.Errors), "errors")
 		})
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -37,7 +38,7 @@ const (
 // one account for Duration, then, with IdleConns, IMAP measures what idle
 // connections cost the server (see Idle).
 type IMAPOptions struct {
-	Addr     string // host:port of the server
+	Addr     string // host:port of the server, or several separated by commas (a cluster's nodes: connections are spread over them)
 	Username string
 	Password string
 	// TLS, when set, is used with STARTTLS; nil connects in plain text,
@@ -95,6 +96,11 @@ func IMAP(ctx context.Context, o IMAPOptions) (IMAPResult, error) {
 	if o.Mix != MixWrite && o.Mix != MixRead {
 		return IMAPResult{}, fmt.Errorf("imap bench: unknown mix %q", o.Mix)
 	}
+	addrs := strings.Split(o.Addr, ",")
+	for i := range addrs {
+		addrs[i] = strings.TrimSpace(addrs[i])
+	}
+	o.Addr = addrs[0] // the seeding and the idle connections use the first
 	if o.Mix == MixRead {
 		if err := benchSeed(o, 50); err != nil {
 			return IMAPResult{}, err
@@ -111,10 +117,12 @@ func IMAP(ctx context.Context, o IMAPOptions) (IMAPResult, error) {
 	)
 	start := time.Now()
 	for i := 0; i < o.Clients; i++ {
+		co := o
+		co.Addr = addrs[i%len(addrs)]
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			b := &benchClient{o: o, lat: map[string][]time.Duration{}}
+			b := &benchClient{o: co, lat: map[string][]time.Duration{}}
 			err := b.run(load)
 			mu.Lock()
 			defer mu.Unlock()
