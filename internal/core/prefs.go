@@ -12,11 +12,20 @@ import (
 )
 
 // Signature is a closing text a person keeps to add to their messages
-// (user guide F7, F12).
+// (user guide F7, F12). HTML, when not empty, is the formatted form, which
+// the web app sanitises before it is kept and again before it is sent; Text
+// is then the text/plain form made from it.
 type Signature struct {
 	ID   string
 	Name string
 	Text string
+	HTML string
+	// MailboxID is the mailbox the signature is for, 0 for every mailbox
+	// the person sends from.
+	MailboxID int64
+	// Default marks the signature that new messages, replies and forwards
+	// from that mailbox (or from any, when MailboxID is 0) get.
+	Default bool
 }
 
 // Limits of what a person may keep in their signatures and profile, in
@@ -24,6 +33,7 @@ type Signature struct {
 const (
 	MaxSignatureName = 100
 	MaxSignatureText = 4000
+	MaxSignatureHTML = 16000
 	MaxProfileField  = 200
 )
 
@@ -59,7 +69,8 @@ func (s *Service) Signatures(ctx context.Context, actor Actor, accountID int64) 
 	if _, err := s.ownPrefs(ctx, actor, accountID); err != nil {
 		return nil, err
 	}
-	rows, err := s.st.Query(ctx, `SELECT id, name, body FROM web_signatures WHERE account_id = ? ORDER BY created, id`, accountID)
+	rows, err := s.st.Query(ctx, `SELECT id, name, body, html, mailbox_id, is_default FROM web_signatures
+		WHERE account_id = ? ORDER BY created, id`, accountID)
 	if err != nil {
 		return nil, fmt.Errorf("list signatures: %w", err)
 	}
@@ -67,37 +78,165 @@ func (s *Service) Signatures(ctx context.Context, actor Actor, accountID int64) 
 	var out []Signature
 	for rows.Next() {
 		var sig Signature
-		if err := rows.Scan(&sig.ID, &sig.Name, &sig.Text); err != nil {
+		var def int
+		if err := rows.Scan(&sig.ID, &sig.Name, &sig.Text, &sig.HTML, &sig.MailboxID, &def); err != nil {
 			return nil, fmt.Errorf("read signature: %w", err)
 		}
+		sig.Default = def != 0
 		out = append(out, sig)
 	}
 	return out, rows.Err()
 }
 
-// AddSignature keeps a new signature for an account. Name and text must not
-// be empty nor longer than MaxSignatureName and MaxSignatureText.
+// SignaturesFor lists the signatures an account may use in a message from
+// a mailbox (those for that mailbox, then those for every mailbox) and
+// names the one a new message gets: the default for that mailbox, or else
+// the default for every mailbox, or "" for none.
+func (s *Service) SignaturesFor(ctx context.Context, actor Actor, accountID, mailboxID int64) ([]Signature, string, error) {
+	all, err := s.Signatures(ctx, actor, accountID)
+	if err != nil {
+		return nil, "", err
+	}
+	var own, every []Signature
+	var def, everyDef string
+	for _, sig := range all {
+		switch sig.MailboxID {
+		case mailboxID:
+			own = append(own, sig)
+			if sig.Default {
+				def = sig.ID
+			}
+		case 0:
+			every = append(every, sig)
+			if sig.Default {
+				everyDef = sig.ID
+			}
+		}
+	}
+	if def == "" {
+		def = everyDef
+	}
+	return append(own, every...), def, nil
+}
+
+// AddSignature keeps a new plain-text signature for every mailbox of an
+// account, as SaveSignature does.
 func (s *Service) AddSignature(ctx context.Context, actor Actor, accountID int64, name, text string) (Signature, error) {
+	return s.SaveSignature(ctx, actor, accountID, Signature{Name: name, Text: text})
+}
+
+// SaveSignature keeps a signature: a new one when sig.ID is empty, else it
+// replaces the account's signature of that ID. Name and text must not be
+// empty nor longer than MaxSignatureName and MaxSignatureText, the HTML not
+// longer than MaxSignatureHTML; the mailbox, when not 0, must be one the
+// account may send from. A default signature takes the mark from the
+// previous default of the same mailbox.
+func (s *Service) SaveSignature(ctx context.Context, actor Actor, accountID int64, sig Signature) (Signature, error) {
 	a, err := s.ownPrefs(ctx, actor, accountID)
 	if err != nil {
 		return Signature{}, err
 	}
-	if name == "" || text == "" || utf8.RuneCountInString(name) > MaxSignatureName || utf8.RuneCountInString(text) > MaxSignatureText {
+	if sig.Name == "" || sig.Text == "" || utf8.RuneCountInString(sig.Name) > MaxSignatureName ||
+		utf8.RuneCountInString(sig.Text) > MaxSignatureText || len(sig.HTML) > MaxSignatureHTML {
 		return Signature{}, fmt.Errorf("%w: a signature needs a name of at most %d characters and a text of at most %d",
 			ErrInvalid, MaxSignatureName, MaxSignatureText)
 	}
-	sig := Signature{ID: rand.Text(), Name: name, Text: text}
-	err = s.st.Tx(ctx, func(tx *store.Tx) error {
-		if _, err := tx.Exec(ctx, `INSERT INTO web_signatures (id, account_id, name, body, created) VALUES (?, ?, ?, ?, ?)`,
-			sig.ID, accountID, name, text, s.nowMillis()); err != nil {
-			return err
+	if sig.MailboxID != 0 {
+		if err := s.maySendFrom(ctx, Actor{AccountID: accountID}, sig.MailboxID); err != nil {
+			return Signature{}, err
 		}
-		return s.audit.Record(ctx, tx, actor.audit("signature.add", a.Address, nil, ""))
+	}
+	action := "signature.save"
+	if sig.ID == "" {
+		sig.ID, action = rand.Text(), "signature.add"
+	}
+	err = s.st.Tx(ctx, func(tx *store.Tx) error {
+		if sig.Default {
+			if err := clearDefault(ctx, tx, accountID, sig.MailboxID); err != nil {
+				return err
+			}
+		}
+		if action == "signature.add" {
+			if _, err := tx.Exec(ctx, `INSERT INTO web_signatures (id, account_id, name, body, html, mailbox_id, is_default, created)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+				sig.ID, accountID, sig.Name, sig.Text, sig.HTML, sig.MailboxID, boolInt(sig.Default), s.nowMillis()); err != nil {
+				return err
+			}
+		} else {
+			res, err := tx.Exec(ctx, `UPDATE web_signatures SET name = ?, body = ?, html = ?, mailbox_id = ?, is_default = ?
+				WHERE id = ? AND account_id = ?`, sig.Name, sig.Text, sig.HTML, sig.MailboxID, boolInt(sig.Default), sig.ID, accountID)
+			if err != nil {
+				return err
+			}
+			if err := oneRow(res, sig.ID); err != nil {
+				return err
+			}
+		}
+		return s.audit.Record(ctx, tx, actor.audit(action, a.Address, nil, ""))
 	})
 	if err != nil {
-		return Signature{}, fmt.Errorf("add signature: %w", err)
+		return Signature{}, fmt.Errorf("save signature: %w", err)
 	}
 	return sig, nil
+}
+
+// SetDefaultSignature makes one of an account's signatures the default of
+// its mailbox, or, with on false, leaves that mailbox with no default.
+func (s *Service) SetDefaultSignature(ctx context.Context, actor Actor, accountID int64, id string, on bool) error {
+	a, err := s.ownPrefs(ctx, actor, accountID)
+	if err != nil {
+		return err
+	}
+	err = s.st.Tx(ctx, func(tx *store.Tx) error {
+		var box int64
+		err := tx.QueryRow(ctx, `SELECT mailbox_id FROM web_signatures WHERE id = ? AND account_id = ?`, id, accountID).Scan(&box)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("signature %s: %w", id, ErrNotFound)
+		}
+		if err != nil {
+			return err
+		}
+		if err := clearDefault(ctx, tx, accountID, box); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE web_signatures SET is_default = ? WHERE id = ?`, boolInt(on), id); err != nil {
+			return err
+		}
+		return s.audit.Record(ctx, tx, actor.audit("signature.default", a.Address, nil, ""))
+	})
+	if err != nil {
+		return fmt.Errorf("default signature: %w", err)
+	}
+	return nil
+}
+
+func clearDefault(ctx context.Context, tx *store.Tx, accountID, mailboxID int64) error {
+	_, err := tx.Exec(ctx, `UPDATE web_signatures SET is_default = 0 WHERE account_id = ? AND mailbox_id = ?`, accountID, mailboxID)
+	return err
+}
+
+// maySendFrom fails unless actor owns the mailbox or may send as it or on
+// its behalf.
+func (s *Service) maySendFrom(ctx context.Context, actor Actor, mailboxID int64) error {
+	m, err := s.access(ctx, actor, mailboxID)
+	if err != nil {
+		return err
+	}
+	if !m.Owned && !m.Rights.Has(RightSendAs) && !m.Rights.Has(RightSendOnBehalf) {
+		return fmt.Errorf("%w: %s is not a mailbox you send from", ErrPermission, m.Address)
+	}
+	return nil
+}
+
+func oneRow(res sql.Result, id string) error {
+	n, err := res.RowsAffected()
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return fmt.Errorf("signature %s: %w", id, ErrNotFound)
+	}
+	return nil
 }
 
 // DeleteSignature removes one of an account's signatures.

@@ -576,6 +576,15 @@ CREATE TABLE password_resets (
 	at BIGINT NOT NULL
 );
 `},
+	// Signatures (issue 12 item 3): the HTML form beside the text (empty
+	// for a plain-text one), the mailbox a signature is for (0: every
+	// mailbox the person sends from), and the one per mailbox that new
+	// messages get.
+	{common: `
+ALTER TABLE web_signatures ADD COLUMN html TEXT NOT NULL DEFAULT '';
+ALTER TABLE web_signatures ADD COLUMN mailbox_id BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE web_signatures ADD COLUMN is_default INTEGER NOT NULL DEFAULT 0;
+`},
 }
 
 func (s *Store) migrate(ctx context.Context) error { return s.migrateTo(ctx, len(migrations)) }

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"html/template"
 	"net/http"
 	"strconv"
 	"strings"
@@ -33,12 +34,39 @@ func (a *app) accountPage(w http.ResponseWriter, r *http.Request) {
 	a.render(w, r, http.StatusOK, "account", v)
 }
 
-func (a *app) addSignature(w http.ResponseWriter, r *http.Request) {
+// saveSignature adds a signature, or changes the one the form names: its
+// HTML, when given, is sanitised and gives the text/plain form.
+func (a *app) saveSignature(w http.ResponseWriter, r *http.Request) {
 	u := currentUser(r)
-	name := strings.TrimSpace(r.FormValue("name"))
-	text := strings.TrimSpace(strings.ReplaceAll(r.FormValue("text"), "\r\n", "\n"))
-	_, err := a.svc.AddSignature(r.Context(), u.actor, u.account.ID, name, text)
-	a.settingsDone(w, r, "/account/messaging#sig-h", "signature_added", "signature", err)
+	box, err := strconv.ParseInt(r.FormValue("box"), 10, 64)
+	if err != nil {
+		box = 0
+	}
+	sig := core.Signature{
+		ID:        r.FormValue("id"),
+		Name:      strings.TrimSpace(r.FormValue("name")),
+		Text:      strings.TrimSpace(strings.ReplaceAll(r.FormValue("text"), "\r\n", "\n")),
+		HTML:      a.sanitizer.SanitizeSignature(r.FormValue("html")),
+		MailboxID: box,
+		Default:   r.FormValue("default") != "",
+	}
+	if sig.HTML != "" {
+		sig.Text = signatureText(sig.HTML)
+	}
+	done := "signature_added"
+	if sig.ID != "" {
+		done = "signature_saved"
+	}
+	_, err = a.svc.SaveSignature(r.Context(), u.actor, u.account.ID, sig)
+	a.settingsDone(w, r, "/account/messaging#sig-h", done, "signature", err)
+}
+
+// defaultSignature makes a signature the default of its mailbox, or with
+// off=1 leaves that mailbox with none.
+func (a *app) defaultSignature(w http.ResponseWriter, r *http.Request) {
+	u := currentUser(r)
+	err := a.svc.SetDefaultSignature(r.Context(), u.actor, u.account.ID, r.PathValue("id"), r.FormValue("off") == "")
+	a.settingsDone(w, r, "/account/messaging#sig-h", "signature_default", "signature", err)
 }
 
 func (a *app) deleteSignature(w http.ResponseWriter, r *http.Request) {
@@ -66,4 +94,13 @@ func (a *app) saveNotify(w http.ResponseWriter, r *http.Request) {
 	}
 	err = a.svc.SetNotifyPrefs(r.Context(), u.actor, box, p)
 	a.settingsDone(w, r, "/account/messaging#notify-h", "saved", "notify", err)
+}
+
+// signatureOf is how the pages show a signature: its HTML sanitised again,
+// whatever was kept.
+func (a *app) signatureOf(s core.Signature) signatureView {
+	return signatureView{
+		ID: s.ID, Name: s.Name, Text: s.Text, Source: s.HTML, MailboxID: s.MailboxID, Default: s.Default,
+		HTML: template.HTML(a.sanitizer.SanitizeSignature(s.HTML)),
+	}
 }

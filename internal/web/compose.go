@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"html"
 	"io"
 	"mime/multipart"
 	"net/http"
@@ -50,7 +51,29 @@ func (a *app) composePage(w http.ResponseWriter, r *http.Request) {
 	if q.Get("saved") != "" {
 		v.Flash = a.t(v, "draft_saved")
 	}
-	if err := a.fillComposeLimits(r, u, v, c, ""); err != nil {
+	sigs, def, err := a.svc.SignaturesFor(r.Context(), u.actor, u.account.ID, m.access.ID)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	selected := def
+	if c.DraftID != 0 {
+		// A draft keeps the signature it was written with.
+		selected = ""
+		for _, s := range sigs {
+			if strings.Contains(c.Body, signatureBlock(s.Text)) {
+				selected = s.ID
+				break
+			}
+		}
+	}
+	for _, s := range sigs {
+		if s.ID == selected && c.DraftID == 0 {
+			// Above the quoted text of a reply or forward.
+			c.Body = "\n\n" + signatureBlock(s.Text) + c.Body
+		}
+	}
+	if err := a.fillComposeLimits(r, u, v, m, c, selected); err != nil {
 		a.fail(w, r, err)
 		return
 	}
@@ -59,14 +82,16 @@ func (a *app) composePage(w http.ResponseWriter, r *http.Request) {
 	a.render(w, r, http.StatusOK, "compose", v)
 }
 
-func (a *app) fillComposeLimits(r *http.Request, u *user, v *view, c *composeView, selected string) error {
-	sigs, err := a.svc.Signatures(r.Context(), u.actor, u.account.ID)
+func (a *app) fillComposeLimits(r *http.Request, u *user, v *view, m *mailbox, c *composeView, selected string) error {
+	sigs, _, err := a.svc.SignaturesFor(r.Context(), u.actor, u.account.ID, m.access.ID)
 	if err != nil {
 		return err
 	}
 	c.Signatures = c.Signatures[:0]
 	for _, s := range sigs {
-		c.Signatures = append(c.Signatures, signatureView{ID: s.ID, Name: s.Name, Text: s.Text, Selected: s.ID == selected})
+		sv := a.signatureOf(s)
+		sv.Selected = s.ID == selected
+		c.Signatures = append(c.Signatures, sv)
 	}
 	c.LimitBytes = a.attachmentLimit()
 	size := a.views.texts.humanSize(v.Lang, c.LimitBytes)
@@ -109,14 +134,16 @@ func (a *app) prefill(r *http.Request, u *user, v *view, m *mailbox, c *composeV
 		c.To = joinAddresses(without(to, self))
 		c.CC = joinAddresses(without(cc, append([]string{self}, addressesOf(to)...)...))
 		c.Subject = prefixed(v.Lang, "re", p.Subject)
-		c.Body = "\n\n" + a.t(v, "wrote", a.longDate(v, dateOr(p.Date, orig.InternalDate)), fromName(p)) + "\n" + quote(p.plainText())
+		c.Quote = a.t(v, "wrote", a.longDate(v, dateOr(p.Date, orig.InternalDate)), fromName(p))
+		c.Body = "\n\n" + c.Quote + "\n" + quote(p.plainText())
 		c.InReplyTo = "<" + p.MessageID + ">"
 		c.References = angleList(refs)
 	case "forward":
 		c.Title = a.t(v, "forward")
 		c.Subject = prefixed(v.Lang, "fwd", p.Subject)
 		var head strings.Builder
-		fmt.Fprintf(&head, "\n\n-------- %s --------\n", a.t(v, "original_message"))
+		c.Quote = fmt.Sprintf("-------- %s --------", a.t(v, "original_message"))
+		fmt.Fprintf(&head, "\n\n%s\n", c.Quote)
 		fmt.Fprintf(&head, "%s : %s\n", a.t(v, "from"), fromName(p))
 		fmt.Fprintf(&head, "%s : %s\n", a.t(v, "date"), a.longDate(v, dateOr(p.Date, orig.InternalDate)))
 		fmt.Fprintf(&head, "%s : %s\n", a.t(v, "subject"), p.Subject)
@@ -195,23 +222,15 @@ func (a *app) composeSubmit(w http.ResponseWriter, r *http.Request) {
 		a.composeError(w, r, v, m, c, a.t(v, "no_recipient"))
 		return
 	}
-	body := c.Body
-	if sigID := r.FormValue("signature"); sigID != "" {
-		sigs, err := a.svc.Signatures(r.Context(), u.actor, u.account.ID)
-		if err != nil {
-			a.fail(w, r, err)
-			return
-		}
-		for _, s := range sigs {
-			if s.ID == sigID && !strings.Contains(body, s.Text) {
-				body = strings.TrimRight(body, " \n") + "\n\n-- \n" + s.Text + "\n"
-			}
-		}
+	body, htmlBody, err := a.signed(r, u, m, c.Body, r.FormValue("signature"))
+	if err != nil {
+		a.fail(w, r, err)
+		return
 	}
 	out := outgoing{
 		from: &mail.Address{Name: m.access.Name, Address: m.access.Address},
 		to:   lists[0], cc: lists[1], bcc: lists[2],
-		subject: c.Subject, body: body, inReplyTo: c.InReplyTo, references: c.References,
+		subject: c.Subject, body: body, html: htmlBody, inReplyTo: c.InReplyTo, references: c.References,
 		readReceipt: c.ReadReceipt,
 	}
 	if err := a.collectAttachments(r, u, &out); err != nil {
@@ -250,6 +269,46 @@ func (a *app) composeSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	inbox, _ := m.byUse("INBOX")
 	a.composeDone(w, r, fmt.Sprintf("/mail/%d/%d?flash=sent", m.access.ID, inbox.ID))
+}
+
+// signatureBlock is a signature as the text shows it, after the usual
+// "-- " line (RFC 3676 §4.3).
+func signatureBlock(text string) string { return "-- \n" + text }
+
+// signed gives the text of a message with the chosen signature (added at
+// the end when the text lacks it) and, for an HTML signature, the
+// text/html alternative: the text with the signature's HTML, sanitised
+// again, in place of its text.
+func (a *app) signed(r *http.Request, u *user, m *mailbox, body, sigID string) (string, string, error) {
+	if sigID == "" {
+		return body, "", nil
+	}
+	sigs, _, err := a.svc.SignaturesFor(r.Context(), u.actor, u.account.ID, m.access.ID)
+	if err != nil {
+		return "", "", err
+	}
+	for _, s := range sigs {
+		if s.ID != sigID {
+			continue
+		}
+		block := signatureBlock(s.Text)
+		if !strings.Contains(body, block) {
+			body = strings.TrimRight(body, " \n") + "\n\n" + block + "\n"
+		}
+		clean := a.sanitizer.SanitizeSignature(s.HTML)
+		if clean == "" {
+			return body, "", nil
+		}
+		before, after, _ := strings.Cut(body, block)
+		return body, "<!DOCTYPE html>\n<html><body>" + textHTML(before) + "<div>-- <br>" + clean + "</div>" +
+			textHTML(after) + "</body></html>\n", nil
+	}
+	return body, "", nil
+}
+
+// textHTML is plain text as HTML, its line breaks kept.
+func textHTML(text string) string {
+	return strings.ReplaceAll(html.EscapeString(text), "\n", "<br>\n")
 }
 
 // saveDraft stores the message in Drafts and drops the version it replaces.
@@ -291,7 +350,7 @@ func (a *app) composeError(w http.ResponseWriter, r *http.Request, v *view, m *m
 		return
 	}
 	a.showFolders(v, m, 0)
-	if err := a.fillComposeLimits(r, currentUser(r), v, c, r.FormValue("signature")); err != nil {
+	if err := a.fillComposeLimits(r, currentUser(r), v, m, c, r.FormValue("signature")); err != nil {
 		a.fail(w, r, err)
 		return
 	}
@@ -472,6 +531,7 @@ type outgoing struct {
 	from                  *mail.Address
 	to, cc, bcc           []*mail.Address
 	subject, body         string
+	html                  string // the text/html alternative, when not empty
 	inReplyTo, references string
 	readReceipt           bool
 	files                 []attachment
@@ -513,6 +573,19 @@ func (o *outgoing) bytes(hostname string) ([]byte, error) {
 		h.Set("Disposition-Notification-To", o.from.Address)
 	}
 	var buf bytes.Buffer
+	if len(o.files) == 0 && o.html != "" {
+		mw, err := mail.CreateInlineWriter(&buf, h)
+		if err != nil {
+			return nil, fmt.Errorf("web: write message: %w", err)
+		}
+		if err := o.writeAlternatives(mw); err != nil {
+			return nil, err
+		}
+		if err := mw.Close(); err != nil {
+			return nil, fmt.Errorf("web: write message: %w", err)
+		}
+		return buf.Bytes(), nil
+	}
 	if len(o.files) == 0 {
 		h.SetContentType("text/plain", map[string]string{"charset": "utf-8"})
 		w, err := mail.CreateSingleInlineWriter(&buf, h)
@@ -529,15 +602,28 @@ func (o *outgoing) bytes(hostname string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("web: write message: %w", err)
 	}
-	var th mail.InlineHeader
-	th.SetContentType("text/plain", map[string]string{"charset": "utf-8"})
-	tw, err := mw.CreateSingleInline(th)
-	if err != nil {
-		return nil, fmt.Errorf("web: write message body: %w", err)
-	}
-	io.WriteString(tw, o.body)
-	if err := tw.Close(); err != nil {
-		return nil, fmt.Errorf("web: write message body: %w", err)
+	if o.html != "" {
+		iw, err := mw.CreateInline()
+		if err != nil {
+			return nil, fmt.Errorf("web: write message body: %w", err)
+		}
+		if err := o.writeAlternatives(iw); err != nil {
+			return nil, err
+		}
+		if err := iw.Close(); err != nil {
+			return nil, fmt.Errorf("web: write message body: %w", err)
+		}
+	} else {
+		var th mail.InlineHeader
+		th.SetContentType("text/plain", map[string]string{"charset": "utf-8"})
+		tw, err := mw.CreateSingleInline(th)
+		if err != nil {
+			return nil, fmt.Errorf("web: write message body: %w", err)
+		}
+		io.WriteString(tw, o.body)
+		if err := tw.Close(); err != nil {
+			return nil, fmt.Errorf("web: write message body: %w", err)
+		}
 	}
 	for _, f := range o.files {
 		var ah mail.AttachmentHeader
@@ -560,4 +646,22 @@ func (o *outgoing) bytes(hostname string) ([]byte, error) {
 		return nil, fmt.Errorf("web: write message: %w", err)
 	}
 	return buf.Bytes(), nil
+}
+
+// writeAlternatives writes the text/plain and text/html forms of the body
+// into a multipart/alternative.
+func (o *outgoing) writeAlternatives(iw *mail.InlineWriter) error {
+	for _, part := range []struct{ ctype, body string }{{"text/plain", o.body}, {"text/html", o.html}} {
+		var ph mail.InlineHeader
+		ph.SetContentType(part.ctype, map[string]string{"charset": "utf-8"})
+		pw, err := iw.CreatePart(ph)
+		if err != nil {
+			return fmt.Errorf("web: write %s part: %w", part.ctype, err)
+		}
+		io.WriteString(pw, part.body)
+		if err := pw.Close(); err != nil {
+			return fmt.Errorf("web: write %s part: %w", part.ctype, err)
+		}
+	}
+	return nil
 }

@@ -17,7 +17,8 @@ import (
 //
 // A Sanitizer is safe for concurrent use.
 type Sanitizer struct {
-	policy *bluemonday.Policy
+	policy    *bluemonday.Policy
+	signature *bluemonday.Policy
 }
 
 // SanitizeOptions say how to treat what the policy lets through.
@@ -87,7 +88,114 @@ func NewSanitizer() *Sanitizer {
 	p.AllowStyles("border-collapse").MatchingEnum("collapse", "separate").Globally()
 	p.AllowStyles("display").MatchingEnum("block", "inline", "inline-block", "table", "table-row", "table-cell", "none").Globally()
 	p.AllowStyles("list-style-type").MatchingEnum("disc", "circle", "square", "decimal", "none", "lower-alpha", "upper-alpha", "lower-roman", "upper-roman").Globally()
-	return &Sanitizer{policy: p}
+	return &Sanitizer{policy: p, signature: signaturePolicy()}
+}
+
+// signaturePolicy is the narrower policy of a signature: bold, italic,
+// links, line breaks and paragraphs, and small images by https URL; no
+// styles, classes or any other attribute.
+func signaturePolicy() *bluemonday.Policy {
+	p := bluemonday.NewPolicy()
+	p.AllowElements("b", "strong", "i", "em", "u", "br", "p", "div", "span", "small")
+	p.AllowAttrs("href").Matching(regexp.MustCompile(`(?i)^(https?://|mailto:)`)).OnElements("a")
+	p.AllowAttrs("src").Matching(regexp.MustCompile(`(?i)^https://`)).OnElements("img")
+	p.AllowAttrs("alt").OnElements("img")
+	p.AllowAttrs("width", "height").Matching(regexp.MustCompile(`^([1-9][0-9]?|[12][0-9]{2}|300)$`)).OnElements("img")
+	p.AllowURLSchemes("http", "https", "mailto")
+	p.RequireParseableURLs(true)
+	p.AllowRelativeURLs(false)
+	p.RequireNoFollowOnLinks(true)
+	p.RequireNoReferrerOnLinks(true)
+	p.AddTargetBlankToFullyQualifiedLinks(true)
+	return p
+}
+
+// SanitizeSignature cleans the HTML of a signature with the signature
+// policy; blank markup gives "".
+func (s *Sanitizer) SanitizeSignature(src string) string {
+	clean := strings.TrimSpace(s.signature.Sanitize(src))
+	if strings.TrimSpace(signatureText(clean)) == "" && !strings.Contains(clean, "<img") {
+		return ""
+	}
+	return clean
+}
+
+// signatureText is the text/plain form of a signature's clean HTML: line
+// breaks for br, p and div, a link's address in angle brackets after its
+// words (unless they are the address), an image's alternative text.
+func signatureText(src string) string {
+	var out strings.Builder
+	var href string
+	var linkText strings.Builder
+	z := html.NewTokenizer(strings.NewReader(src))
+	for {
+		tt := z.Next()
+		switch tt {
+		case html.ErrorToken:
+			return tidyLines(out.String())
+		case html.TextToken:
+			text := spaces.ReplaceAllString(html.UnescapeString(string(z.Text())), " ")
+			out.WriteString(text)
+			if href != "" {
+				linkText.WriteString(text)
+			}
+		case html.StartTagToken, html.SelfClosingTagToken, html.EndTagToken:
+			t := z.Token()
+			switch t.Data {
+			case "br":
+				out.WriteString("\n")
+			case "p", "div":
+				if !strings.HasSuffix(out.String(), "\n") {
+					out.WriteString("\n")
+				}
+			case "img":
+				out.WriteString(" " + attr(t, "alt") + " ")
+			case "a":
+				if tt == html.StartTagToken {
+					href = attr(t, "href")
+					linkText.Reset()
+				} else if href != "" {
+					shown := strings.TrimSpace(linkText.String())
+					if addr := strings.TrimPrefix(href, "mailto:"); shown != addr && shown != href {
+						out.WriteString(" <" + addr + ">")
+					}
+					out.WriteString(" ")
+					href = ""
+				}
+			}
+		}
+	}
+}
+
+var spaces = regexp.MustCompile(`\s+`)
+
+func attr(t html.Token, key string) string {
+	for _, a := range t.Attr {
+		if a.Key == key {
+			return a.Val
+		}
+	}
+	return ""
+}
+
+// tidyLines trims each line and drops blank lines at the ends and
+// repeated ones within.
+func tidyLines(s string) string {
+	var lines []string
+	blank := false
+	for _, l := range strings.Split(s, "\n") {
+		l = strings.Join(strings.Fields(l), " ")
+		if l == "" {
+			blank = len(lines) > 0
+			continue
+		}
+		if blank {
+			lines = append(lines, "")
+			blank = false
+		}
+		lines = append(lines, l)
+	}
+	return strings.Join(lines, "\n")
 }
 
 // Sanitize cleans a message's HTML, then rewrites image sources: cid: to

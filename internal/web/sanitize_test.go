@@ -83,3 +83,33 @@ func TestSanitizeKeeps(t *testing.T) {
 		})
 	}
 }
+
+// A signature keeps bold, italic, links, line breaks and a small https
+// logo, and loses everything else; its text/plain form follows.
+func TestSanitizeSignature(t *testing.T) {
+	s := NewSanitizer()
+	for _, tt := range []struct {
+		name, in, html, text string
+	}{
+		{"formatting", `<b>Dr A</b><br><i>Cardio</i>`, `<b>Dr A</b><br><i>Cardio</i>`, "Dr A\nCardio"},
+		{"script", `Dr A<script>alert(1)</script>`, `Dr A`, "Dr A"},
+		{"event handler", `<p onclick="x()" onmouseover="y()">Dr A</p>`, `<p>Dr A</p>`, "Dr A"},
+		{"javascript link", `<a href="javascript:alert(1)">Dr A</a>`, `Dr A`, "Dr A"},
+		{"link", `<a href="https://c.example/">Cabinet</a>`, `<a href="https://c.example/" rel="nofollow noreferrer noopener" target="_blank">Cabinet</a>`, "Cabinet <https://c.example/>"},
+		{"mail link", `<a href="mailto:a@c.example">a@c.example</a>`, `<a href="mailto:a@c.example" rel="nofollow noreferrer">a@c.example</a>`, "a@c.example"},
+		{"CSS", `<span style="background:url(https://e.example/)">Dr A</span><style>*{}</style>`, `<span>Dr A</span>`, "Dr A"},
+		{"logo", `<img src="https://c.example/l.png" alt="Logo" width="120" height="40">`, `<img src="https://c.example/l.png" alt="Logo" width="120" height="40">`, "Logo"},
+		{"big or insecure images", `<img src="http://c.example/l.png"><img src="data:image/png;base64,AA"><img src="https://c.example/l.png" width="2000">`, `<img src="https://c.example/l.png">`, ""},
+		{"nothing", `<script>alert(1)</script>`, ``, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got := s.SanitizeSignature(tt.in)
+			if got != tt.html {
+				t.Errorf("HTML = %q, want %q", got, tt.html)
+			}
+			if text := signatureText(got); text != tt.text {
+				t.Errorf("text = %q, want %q", text, tt.text)
+			}
+		})
+	}
+}

@@ -44,6 +44,9 @@ type settingsView struct {
 	// local accounts one may pick as a delegate.
 	Delegates []delegateView
 	People    []person
+	// SendFrom are the mailboxes one may send from, which a signature
+	// may be for.
+	SendFrom []receiptPolicyView
 }
 
 type delegateView struct {
@@ -167,6 +170,9 @@ func (a *app) messagingPage(w http.ResponseWriter, r *http.Request) {
 			}
 			v.Notify = append(v.Notify, nv)
 		}
+		if b.Owned || b.Rights.Has(core.RightSendAs) || b.Rights.Has(core.RightSendOnBehalf) {
+			v.Settings.SendFrom = append(v.Settings.SendFrom, receiptPolicyView{BoxID: b.ID, Address: b.Address})
+		}
 		if b.Owned || b.Rights.Has(core.RightAdmin) {
 			policy, err := a.svc.ReadReceiptPolicy(ctx, u.actor, b.ID)
 			if err != nil {
@@ -195,7 +201,17 @@ func (a *app) messagingPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	for _, s := range sigs {
-		v.Signatures = append(v.Signatures, signatureView{ID: s.ID, Name: s.Name, Text: s.Text})
+		sv := a.signatureOf(s)
+		sv.Scope = a.t(v, "signature_every_box")
+		if s.MailboxID != 0 {
+			sv.Scope = a.t(v, "signature_box_gone")
+		}
+		for _, b := range v.Settings.SendFrom {
+			if b.BoxID == s.MailboxID {
+				sv.Scope = b.Address
+			}
+		}
+		v.Signatures = append(v.Signatures, sv)
 	}
 	a.render(w, r, http.StatusOK, "messaging", v)
 }

@@ -140,16 +140,26 @@ type composeView struct {
 	InReplyTo, References      string
 	DraftID                    int64
 	Signatures                 []signatureView
-	Kept                       []attachmentView
-	Limit, TooBig              string
-	LimitBytes                 int64
+	// Quote is the first line of the quoted message of a reply or forward,
+	// before which the script puts a signature picked later.
+	Quote         string
+	Kept          []attachmentView
+	Limit, TooBig string
+	LimitBytes    int64
 	// ReadReceipt, BlockReplies and External are the MSSanté options.
 	ReadReceipt, BlockReplies, External bool
 }
 
 type signatureView struct {
 	ID, Name, Text string
-	Selected       bool
+	// HTML is the signature's sanitised HTML, empty for a plain-text one.
+	HTML template.HTML
+	// Source is the HTML as kept, for the edit form.
+	Source    string
+	MailboxID int64
+	// Scope names the mailbox the signature is for, or says "every one".
+	Scope             string
+	Default, Selected bool
 }
 
 // profileView is the "Informations personnelles" form.

@@ -283,8 +283,10 @@ function picker(doc, form, url) {
   });
 }
 
-// signature keeps the chosen signature at the end of the body, after the
-// usual "-- " line (RFC 3676 §4.3).
+// signature keeps the chosen signature in the body, after the usual "-- "
+// line (RFC 3676 §4.3): in place of the one it replaces, else above the
+// quoted message of a reply or forward, else at the end. "No signature"
+// takes it out.
 function signature(form) {
   const select = form.querySelector("[data-signature]");
   const body = form.querySelector("[data-body]");
@@ -293,10 +295,13 @@ function signature(form) {
   const apply = () => {
     const text = select.selectedOptions[0]?.dataset.text || "";
     const block = text ? `\n\n-- \n${text}` : "";
+    const quote = body.dataset.quote ? `\n\n${body.dataset.quote}` : "";
     if (current && body.value.includes(current)) {
       body.value = body.value.replace(current, block);
     } else if (block && !body.value.includes(`-- \n${text}`)) {
-      body.value = body.value.replace(/\s*$/, "") + block;
+      const at = quote ? body.value.indexOf(quote) : -1;
+      body.value = at >= 0 ? body.value.slice(0, at) + block + body.value.slice(at)
+        : body.value.replace(/\s*$/, "") + block;
     }
     current = block;
   };
