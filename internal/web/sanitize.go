@@ -117,8 +117,32 @@ func (s *Sanitizer) SanitizeSignature(src string) string {
 	if strings.TrimSpace(signatureText(clean)) == "" && !strings.Contains(clean, "<img") {
 		return ""
 	}
-	return clean
+	if !strings.Contains(clean, "<img") {
+		return clean
+	}
+	// An image with no size gets a logo's height, the browser keeping its
+	// proportions.
+	var out strings.Builder
+	z := html.NewTokenizer(strings.NewReader(clean))
+	for {
+		switch z.Next() {
+		case html.ErrorToken:
+			return out.String()
+		case html.StartTagToken, html.SelfClosingTagToken:
+			t := z.Token()
+			if t.Data == "img" && attr(t, "width") == "" && attr(t, "height") == "" {
+				t.Attr = append(t.Attr, html.Attribute{Key: "height", Val: logoHeight})
+			}
+			out.WriteString(t.String())
+		default:
+			out.Write(z.Raw())
+		}
+	}
 }
+
+// logoHeight is the height, in pixels, of a signature's image that says
+// none.
+const logoHeight = "64"
 
 // signatureText is the text/plain form of a signature's clean HTML: line
 // breaks for br, p and div, a link's address in angle brackets after its
