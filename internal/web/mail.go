@@ -70,6 +70,7 @@ func (a *app) openBox(r *http.Request, u *user) (*view, *mailbox, error) {
 		v.Boxes = append(v.Boxes, bv)
 	}
 	bv := boxOf(acc.Mailbox, u.account.ID)
+	bv.OnBehalf = !acc.Owned && !acc.Rights.Has(core.RightSendAs)
 	v.Box = &bv
 	return v, m, nil
 }

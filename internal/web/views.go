@@ -76,6 +76,9 @@ type boxView struct {
 	Name    string
 	KindKey string
 	Current bool
+	// OnBehalf is set when the person sends from the mailbox on behalf of
+	// it: the message goes From: the mailbox, Sender: the person.
+	OnBehalf bool
 }
 
 type folderView struct {

@@ -151,7 +151,9 @@ function suggest(doc, input, url) {
     if (q.length < 2) return close();
     const mine = ++seq;
     const found = await lookup(url, q);
-    if (mine !== seq) return;
+    // A lookup that answers after the person has moved on opens nothing:
+    // the list would cover the next field.
+    if (mine !== seq || doc.activeElement !== input) return;
     items = found;
     list.replaceChildren(...items.map((p, i) => {
       const li = doc.createElement("li");
@@ -198,7 +200,10 @@ function suggest(doc, input, url) {
       close();
     }
   });
-  input.addEventListener("blur", () => setTimeout(close, 150));
+  input.addEventListener("blur", () => {
+    clearTimeout(timer);
+    setTimeout(close, 150);
+  });
   noImplicitSubmit(input);
 }
 
