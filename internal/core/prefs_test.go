@@ -98,3 +98,104 @@ func TestSignaturesAndProfile(t *testing.T) {
 		}
 	})
 }
+
+// Signatures for a mailbox: those for it, then those for every mailbox;
+// one default per mailbox, the mailbox's own before the one for every
+// mailbox; only mailboxes one sends from.
+func TestSignatureDefaults(t *testing.T) {
+	storetest.EachEngine(t, func(t *testing.T, engine string) {
+		ctx := context.Background()
+		svc := coretest.New(t, coretest.Options{Engine: engine})
+		alice := coretest.User(t, svc, "alice", "Alice Martin")
+		bob := coretest.User(t, svc, "bob", "Bob Durand")
+		own := coretest.Mailbox(t, svc, "alice@"+coretest.Domain).ID
+		sys := core.System("test")
+		org, err := svc.AddMailbox(ctx, sys, "secretariat@"+coretest.Domain, core.KindOrganisational, "Secrétariat", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		readOnly, err := svc.AddMailbox(ctx, sys, "archives@"+coretest.Domain, core.KindOrganisational, "Archives", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := svc.SetRights(ctx, sys, org.ID, "alice@"+coretest.Domain, core.RightLookup|core.RightRead|core.RightSendOnBehalf); err != nil {
+			t.Fatal(err)
+		}
+		if err := svc.SetRights(ctx, sys, readOnly.ID, "alice@"+coretest.Domain, core.RightLookup|core.RightRead); err != nil {
+			t.Fatal(err)
+		}
+		save := func(s core.Signature) core.Signature {
+			t.Helper()
+			s, err := svc.SaveSignature(ctx, alice, alice.AccountID, s)
+			if err != nil {
+				t.Fatalf("save %s: %v", s.Name, err)
+			}
+			return s
+		}
+		a := save(core.Signature{Name: "A", Text: "a", Default: true})
+		b := save(core.Signature{Name: "B", Text: "b", HTML: "<b>b</b>"})
+		c := save(core.Signature{Name: "C", Text: "c", MailboxID: org.ID, Default: true})
+		check := func(when string, box int64, names, def string) {
+			t.Helper()
+			list, got, err := svc.SignaturesFor(ctx, alice, alice.AccountID, box)
+			var ns []string
+			for _, s := range list {
+				ns = append(ns, s.Name)
+			}
+			if err != nil || strings.Join(ns, " ") != names || got != def {
+				t.Errorf("%s, mailbox %d: %v default %q, %v; want %s default %q", when, box, ns, got, err, names, def)
+			}
+		}
+		check("saved", own, "A B", a.ID)
+		check("saved", org.ID, "C A B", c.ID)
+		b.Default = true
+		save(b)
+		check("B made default", own, "A B", b.ID)
+		check("B made default", org.ID, "C A B", c.ID)
+		if err := svc.SetDefaultSignature(ctx, alice, alice.AccountID, c.ID, false); err != nil {
+			t.Fatal(err)
+		}
+		check("C no longer default", org.ID, "C A B", b.ID)
+		if err := svc.SetDefaultSignature(ctx, alice, alice.AccountID, a.ID, true); err != nil {
+			t.Fatal(err)
+		}
+		check("A default again", own, "A B", a.ID)
+
+		for _, tt := range []struct {
+			name string
+			err  error
+			call func() error
+		}{
+			{"a mailbox alice only reads", core.ErrPermission, func() error {
+				_, err := svc.SaveSignature(ctx, alice, alice.AccountID, core.Signature{Name: "R", Text: "r", MailboxID: readOnly.ID})
+				return err
+			}},
+			{"HTML too long", core.ErrInvalid, func() error {
+				_, err := svc.SaveSignature(ctx, alice, alice.AccountID, core.Signature{Name: "L", Text: "l", HTML: strings.Repeat("x", core.MaxSignatureHTML+1)})
+				return err
+			}},
+			{"an unknown signature", core.ErrNotFound, func() error {
+				_, err := svc.SaveSignature(ctx, alice, alice.AccountID, core.Signature{ID: "nope", Name: "N", Text: "n"})
+				return err
+			}},
+			{"bob changes alice's through his account", core.ErrNotFound, func() error {
+				_, err := svc.SaveSignature(ctx, bob, bob.AccountID, core.Signature{ID: a.ID, Name: "N", Text: "n"})
+				return err
+			}},
+			{"bob makes alice's default", core.ErrPermission, func() error {
+				return svc.SetDefaultSignature(ctx, bob, alice.AccountID, a.ID, true)
+			}},
+			{"bob lists alice's for a mailbox", core.ErrPermission, func() error {
+				_, _, err := svc.SignaturesFor(ctx, bob, alice.AccountID, own)
+				return err
+			}},
+		} {
+			if err := tt.call(); !errors.Is(err, tt.err) {
+				t.Errorf("%s: %v, want %v", tt.name, err, tt.err)
+			}
+		}
+		if sigs, _ := svc.Signatures(ctx, alice, alice.AccountID); sigs[0].Name != "A" {
+			t.Errorf("a refused change touched a signature: %+v", sigs[0])
+		}
+	})
+}

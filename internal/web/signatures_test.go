@@ -88,6 +88,13 @@ func TestSignatures(t *testing.T) {
 			t.Errorf("mailbox %d: default %q of %d, %v; want %q of %d", tt.box, def, len(list), err, tt.want, tt.n)
 		}
 	}
+	e.settingsSteps(c, []settingsStep{{"edit", "/account/signatures", url.Values{"id": {plain.ID}, "name": {"Cabinet médical"}, "text": {"Dr Alice Martin"}, "box": {"0"}}, "done=signature_saved"}})
+	if sigs, _ := e.svc.Signatures(ctx, sys, aliceID); sigs[0].Name != "Cabinet médical" || sigs[0].Text != "Dr Alice Martin" || sigs[0].Default {
+		t.Errorf("edited signature: %+v", sigs[0])
+	}
+	if res := e.post(e.login(bob), "/account/signatures", url.Values{"id": {plain.ID}, "name": {"x"}, "text": {"x"}}); res.StatusCode != http.StatusNotFound {
+		t.Errorf("bob edited alice's signature: %s", res.Status)
+	}
 	_, page := e.get(c, "/account/messaging")
 	if strings.Count(page, "data-default") != 2 || !strings.Contains(page, "<b>Dr Alice</b>") || strings.Contains(page, "alert(") {
 		t.Error("the settings page does not show the defaults and the sanitised HTML")
