@@ -58,12 +58,13 @@ func (a *app) composePage(w http.ResponseWriter, r *http.Request) {
 	}
 	selected := def
 	if c.DraftID != 0 {
-		// A draft keeps the signature it was written with.
+		// A draft keeps the signature it was written with (the longest
+		// found, when one's text begins another's).
 		selected = ""
+		longest := 0
 		for _, s := range sigs {
-			if strings.Contains(c.Body, signatureBlock(s.Text)) {
-				selected = s.ID
-				break
+			if len(s.Text) > longest && strings.Contains(c.Body, signatureBlock(s.Text)) {
+				selected, longest = s.ID, len(s.Text)
 			}
 		}
 	}

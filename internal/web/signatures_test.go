@@ -159,6 +159,16 @@ func TestSignatures(t *testing.T) {
 	if strings.Contains(p.HTML, "Dr Alice Martin\n") {
 		t.Errorf("the sent HTML holds the signature's text as well as its HTML: %q", p.HTML)
 	}
+	// A draft keeps its signature: reopened, the same one is picked (not
+	// the one whose text begins it) and the text holds it once.
+	res := e.post(c, fmt.Sprintf("/mail/%d/compose", own), url.Values{"to": {bob}, "subject": {"Brouillon"}, "body": {"À finir.\n\n-- \n" + rich.Text}, "signature": {rich.ID}, "action": {"draft"}})
+	if res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("save draft: %s", res.Status)
+	}
+	_, page = e.get(c, res.Header.Get("Location"))
+	if !regexpMust(`value="`+rich.ID+`" data-text="[^"]*" selected`).MatchString(page) || strings.Count(page, html.EscapeString("-- \n"+rich.Text)) != 1 {
+		t.Error("the reopened draft lost its signature or has it twice")
+	}
 	// A plain-text signature, from the organisational mailbox, added at
 	// the end: no HTML part.
 	p = send(org, "Du secrétariat", secretariat.ID)
