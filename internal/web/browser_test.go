@@ -4,6 +4,7 @@ import (
 	"context"
 	"os/exec"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -104,4 +105,22 @@ func (e *env) browserCredentials(t *testing.T, ctx context.Context, addr string)
 		chromedp.SendKeys(chromedp.ID("code"), code),
 		chromedp.Submit(chromedp.ID("code")),
 	)
+}
+
+// click clicks what sel finds, finding it again when the page replaced it
+// between the query and the click: the folder list and the message list
+// are redrawn live as mail arrives, and a click must not fail for that.
+func click[S chromedp.Selectable](sel S, opts ...chromedp.QueryOption) chromedp.Action[chromedp.Void] {
+	c := chromedp.Click(sel, opts...)
+	return func(ctx context.Context, tgt *chromedp.Target) (chromedp.Void, error) {
+		var v chromedp.Void
+		var err error
+		for range 3 {
+			if v, err = c(ctx, tgt); err == nil || !strings.Contains(err.Error(), "Could not find node") {
+				return v, err
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		return v, err
+	}
 }

@@ -34,7 +34,7 @@ func TestComposeKeys(t *testing.T) {
 	}
 
 	do(t, ctx,
-		chromedp.Click(chromedp.Search(`//a[text()="Nouveau message"]`)),
+		click(chromedp.Search(`//a[text()="Nouveau message"]`)),
 		chromedp.WaitVisible(chromedp.ID("to")), ready,
 		chromedp.Focus(chromedp.ID("to")),
 		chromedp.KeyEvent(bob),
@@ -70,7 +70,7 @@ func TestComposeKeys(t *testing.T) {
 
 	t.Log("Envoyer with no subject and no text asks first; Revenir au message keeps it")
 	do(t, ctx,
-		chromedp.Click(chromedp.Search(`//button[text()="Envoyer"]`)),
+		click(chromedp.Search(`//button[text()="Envoyer"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`[data-confirm-send]`)),
 	)
 	question := run(t, ctx, chromedp.Text(chromedp.CSS(`[data-confirm-send]`)))
@@ -80,7 +80,7 @@ func TestComposeKeys(t *testing.T) {
 		}
 	}
 	do(t, ctx,
-		chromedp.Click(chromedp.Search(`//button[text()="Revenir au message"]`)),
+		click(chromedp.Search(`//button[text()="Revenir au message"]`)),
 		chromedp.WaitNotVisible(chromedp.CSS(`[data-confirm-send]`)),
 	)
 	nothingSent("Revenir au message")
@@ -88,14 +88,14 @@ func TestComposeKeys(t *testing.T) {
 	t.Log("with text but no subject it asks again; Envoyer quand même sends")
 	do(t, ctx,
 		chromedp.SendKeys(chromedp.ID("body"), "Patient vu ce matin."),
-		chromedp.Click(chromedp.Search(`//button[text()="Envoyer"]`)),
+		click(chromedp.Search(`//button[text()="Envoyer"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`[data-confirm-send]`)),
 	)
 	if question := run(t, ctx, chromedp.Text(chromedp.CSS(`[data-confirm-send]`))); regexpMust("vide").MatchString(question) || !regexpMust("sans objet").MatchString(question) {
 		t.Errorf("with a text, the confirmation says %q", question)
 	}
 	do(t, ctx,
-		chromedp.Click(chromedp.Search(`//button[text()="Envoyer quand même"]`)),
+		click(chromedp.Search(`//button[text()="Envoyer quand même"]`)),
 		chromedp.WaitVisible(chromedp.Search(sentOK)),
 	)
 	if n := len(e.messagesIn(bob, "INBOX")); n != 1 {

@@ -72,7 +72,7 @@ func TestConsoleBrowser(t *testing.T) {
 	do(t, b,
 		chromedp.Navigate(e.srv.URL+"/admin/account?domain="+coretest.Domain+"&address="+bob),
 		chromedp.WaitVisible(chromedp.ID("acc-pw-h")),
-		chromedp.Click(chromedp.CSS(`button[value="generate"]`)),
+		click(chromedp.CSS(`button[value="generate"]`)),
 		chromedp.WaitVisible(chromedp.CSS(".temp-password")),
 	)
 	shown := run(t, b, chromedp.Text(chromedp.CSS(".temp-password")))

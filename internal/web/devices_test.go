@@ -116,9 +116,9 @@ func TestDeviceEnrolmentInBrowser(t *testing.T) {
 	ctx := newBrowser(t, 1280, 900)
 	e.browserLogin(t, ctx, alice)
 	do(t, ctx,
-		chromedp.Click(chromedp.ID("account-button")),
+		click(chromedp.ID("account-button")),
 		chromedp.WaitVisible(chromedp.ID("account-menu")),
-		chromedp.Click(chromedp.CSS(`#account-menu a[href="/account/devices"]`)),
+		click(chromedp.CSS(`#account-menu a[href="/account/devices"]`)),
 		chromedp.WaitVisible(chromedp.ID("dev-name")),
 		chromedp.SendKeys(chromedp.ID("dev-name"), "iPhone de garde"),
 		chromedp.Submit(chromedp.ID("dev-name")),

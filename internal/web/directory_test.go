@@ -311,20 +311,20 @@ func TestDirectoryInBrowser(t *testing.T) {
 
 	t.Log("the picker behind A: searches the directory by name, then by criteria")
 	do(t, ctx,
-		chromedp.Click(chromedp.Search(`//a[text()="Nouveau message"]`)),
+		click(chromedp.Search(`//a[text()="Nouveau message"]`)),
 		chromedp.WaitVisible(chromedp.ID("to")), ready,
-		chromedp.Click(chromedp.ID("to-label")),
+		click(chromedp.ID("to-label")),
 		chromedp.WaitVisible(chromedp.ID("picker-q")),
 		chromedp.SendKeys(chromedp.ID("picker-q"), "dupont"),
 		chromedp.WaitVisible(chromedp.CSS(`button[aria-label="A: `+jean00+`"]`)),
-		chromedp.Click(chromedp.CSS(`button[aria-label="A: `+jean00+`"]`)),
+		click(chromedp.CSS(`button[aria-label="A: `+jean00+`"]`)),
 		chromedp.WaitVisible(chromedp.Search(`//span[@data-picker-to and contains(., "`+jean00+`")]`)),
 		chromedp.Evaluate[chromedp.Void](`(q => { q.value = ""; q.dispatchEvent(new Event("input")); })(document.getElementById("picker-q"))`),
 		chromedp.SendKeys(chromedp.ID("picker-city"), "marseille"),
 		chromedp.WaitVisible(chromedp.CSS(`button[aria-label="CC: `+ines+`"]`)),
-		chromedp.Click(chromedp.CSS(`button[aria-label="CC: `+ines+`"]`)),
+		click(chromedp.CSS(`button[aria-label="CC: `+ines+`"]`)),
 		chromedp.WaitVisible(chromedp.Search(`//span[@data-picker-cc and contains(., "`+ines+`")]`)),
-		chromedp.Click(chromedp.Search(`//button[text()="Valider"]`)),
+		click(chromedp.Search(`//button[text()="Valider"]`)),
 		chromedp.WaitNotVisible(chromedp.ID("picker")),
 	)
 	if to, cc := run(t, ctx, chromedp.Value(chromedp.ID("to"))), run(t, ctx, chromedp.Value(chromedp.ID("cc"))); to != jean00 || cc != ines {
@@ -341,9 +341,9 @@ func TestDirectoryInBrowser(t *testing.T) {
 		chromedp.SendKeys(chromedp.ID("dir-q"), "dupont"),
 		chromedp.Submit(chromedp.ID("dir-q")),
 		chromedp.WaitVisible(chromedp.Search(`//a[@class="dir-name" and text()="Jean02 Dupont"]`)),
-		chromedp.Click(chromedp.Search(`//a[@class="dir-name" and text()="Jean02 Dupont"]`)),
+		click(chromedp.Search(`//a[@class="dir-name" and text()="Jean02 Dupont"]`)),
 		chromedp.WaitVisible(chromedp.Search(`//h1[text()="Jean02 Dupont"]`)),
-		chromedp.Click(chromedp.Search(`//button[text()="Ajouter aux favoris"]`)),
+		click(chromedp.Search(`//button[text()="Ajouter aux favoris"]`)),
 		chromedp.WaitVisible(chromedp.Search(`//button[text()="Retirer des favoris"]`)),
 	)
 
@@ -351,7 +351,7 @@ func TestDirectoryInBrowser(t *testing.T) {
 	do(t, ctx,
 		chromedp.Navigate(e.srv.URL+"/"),
 		chromedp.WaitVisible(chromedp.Search(`//a[text()="Nouveau message"]`)),
-		chromedp.Click(chromedp.Search(`//a[text()="Nouveau message"]`)),
+		click(chromedp.Search(`//a[text()="Nouveau message"]`)),
 		chromedp.WaitVisible(chromedp.ID("to")), ready,
 		chromedp.SendKeys(chromedp.ID("to"), "dupont"),
 		chromedp.WaitVisible(chromedp.CSS(`#to-suggest li`)),
@@ -362,7 +362,7 @@ func TestDirectoryInBrowser(t *testing.T) {
 
 	t.Log("the picker shows the favourites before anything is typed")
 	do(t, ctx,
-		chromedp.Click(chromedp.ID("cc-label")),
+		click(chromedp.ID("cc-label")),
 		chromedp.WaitVisible(chromedp.CSS(`button[aria-label="CC: `+jean02+`"]`)),
 	)
 	if n := run(t, ctx, chromedp.Evaluate[int](`document.querySelectorAll(".picker-results li").length`)); n != 1 {

@@ -93,8 +93,8 @@ func TestExternalRecipientInBrowser(t *testing.T) {
 		chromedp.SendKeys(chromedp.ID("subject"), "Résultats de biologie"),
 		chromedp.SendKeys(chromedp.ID("body"), "Vos résultats sont normaux."),
 		chromedp.SetUploadFiles(`#files`, []string{file}),
-		chromedp.Click(chromedp.CSS(`input[name=external]`)),
-		chromedp.Click(chromedp.Search(`//button[text()="Envoyer"]`)),
+		click(chromedp.CSS(`input[name=external]`)),
+		click(chromedp.Search(`//button[text()="Envoyer"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`[data-list]`)), ready,
 	)
 	notice := e.mailTo(patient)
@@ -115,7 +115,7 @@ func TestExternalRecipientInBrowser(t *testing.T) {
 	do(t, p,
 		chromedp.Navigate(link),
 		chromedp.WaitVisible(chromedp.CSS(`[data-send-code]`)),
-		chromedp.Click(chromedp.CSS(`[data-send-code]`)),
+		click(chromedp.CSS(`[data-send-code]`)),
 		chromedp.WaitVisible(chromedp.ID("code")),
 	)
 	code := e.lastCode(patient)
@@ -172,7 +172,7 @@ func TestExternalRecipientInBrowser(t *testing.T) {
 	do(t, q,
 		chromedp.Navigate(otherLink),
 		chromedp.WaitVisible(chromedp.CSS(`[data-send-code]`)),
-		chromedp.Click(chromedp.CSS(`[data-send-code]`)),
+		click(chromedp.CSS(`[data-send-code]`)),
 		chromedp.WaitVisible(chromedp.ID("code")),
 	)
 	good := e.lastCode(other)

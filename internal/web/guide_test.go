@@ -77,9 +77,9 @@ func TestGuide(t *testing.T) {
 
 	t.Log("open a message from the inbox")
 	do(t, ctx,
-		chromedp.Click(chromedp.CSS(`.folder[data-folder]`)),
+		click(chromedp.CSS(`.folder[data-folder]`)),
 		chromedp.WaitVisible(chromedp.CSS(".reader-empty")),
-		chromedp.Click(chromedp.Search(`//a[.//span[contains(., "Planning des consultations")]]`)),
+		click(chromedp.Search(`//a[.//span[contains(., "Planning des consultations")]]`)),
 		chromedp.WaitVisible(chromedp.Search(`//h2[@id="msg-subject" and contains(., "Planning")]`)),
 	)
 	if got := run(t, ctx, chromedp.Text(chromedp.CSS(".plain"))); !strings.Contains(got, "deux créneaux") {
@@ -88,11 +88,11 @@ func TestGuide(t *testing.T) {
 
 	t.Log("Répondre")
 	do(t, ctx,
-		chromedp.Click(chromedp.Search(`//a[text()="Répondre"]`)),
+		click(chromedp.Search(`//a[text()="Répondre"]`)),
 		chromedp.WaitVisible(chromedp.ID("body")), ready,
 		chromedp.Evaluate[chromedp.Void](`document.getElementById("body").setSelectionRange(0, 0)`),
 		chromedp.SendKeys(chromedp.ID("body"), "Merci, je prends le jeudi."),
-		chromedp.Click(chromedp.Search(`//button[text()="Envoyer"]`)),
+		click(chromedp.Search(`//button[text()="Envoyer"]`)),
 		chromedp.WaitVisible(chromedp.Search(sentOK)),
 		ready,
 	)
@@ -109,9 +109,9 @@ func TestGuide(t *testing.T) {
 
 	t.Log("Répondre à tous")
 	do(t, ctx,
-		chromedp.Click(chromedp.Search(`//a[.//span[contains(., "Avis cardiologique")]]`)),
+		click(chromedp.Search(`//a[.//span[contains(., "Avis cardiologique")]]`)),
 		chromedp.WaitVisible(chromedp.Search(`//h2[@id="msg-subject" and contains(., "Avis")]`)),
-		chromedp.Click(chromedp.Search(`//a[text()="Répondre à tous"]`)),
+		click(chromedp.Search(`//a[text()="Répondre à tous"]`)),
 		chromedp.WaitVisible(chromedp.ID("cc")), ready,
 	)
 	to := run(t, ctx, chromedp.Value(chromedp.ID("to")))
@@ -120,7 +120,7 @@ func TestGuide(t *testing.T) {
 		t.Fatalf("reply all: To %q, CC %q", to, cc)
 	}
 	do(t, ctx,
-		chromedp.Click(chromedp.Search(`//button[text()="Envoyer"]`)),
+		click(chromedp.Search(`//button[text()="Envoyer"]`)),
 		chromedp.WaitVisible(chromedp.Search(sentOK)),
 		ready,
 	)
@@ -130,12 +130,12 @@ func TestGuide(t *testing.T) {
 
 	t.Log("Transférer with the attachment")
 	do(t, ctx,
-		chromedp.Click(chromedp.Search(`//a[.//span[contains(., "Compte rendu de biologie")]]`)),
+		click(chromedp.Search(`//a[.//span[contains(., "Compte rendu de biologie")]]`)),
 		chromedp.WaitVisible(chromedp.Search(`//h2[@id="msg-subject" and contains(., "biologie")]`)),
-		chromedp.Click(chromedp.Search(`//a[text()="Transférer"]`)),
+		click(chromedp.Search(`//a[text()="Transférer"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`input[name=keep]:checked`)), ready,
 		chromedp.SendKeys(chromedp.ID("to"), bob),
-		chromedp.Click(chromedp.Search(`//button[text()="Envoyer"]`)),
+		click(chromedp.Search(`//button[text()="Envoyer"]`)),
 		chromedp.WaitVisible(chromedp.Search(sentOK)),
 		ready,
 	)
@@ -150,11 +150,11 @@ func TestGuide(t *testing.T) {
 		t.Fatal(err)
 	}
 	do(t, ctx,
-		chromedp.Click(chromedp.Search(`//a[text()="Nouveau message"]`)),
+		click(chromedp.Search(`//a[text()="Nouveau message"]`)),
 		chromedp.WaitVisible(chromedp.ID("to")), ready,
 		chromedp.SendKeys(chromedp.ID("to"), "lagar"),
 		chromedp.WaitVisible(chromedp.CSS(`#to-suggest li[data-address="`+celia+`"]`)),
-		chromedp.Click(chromedp.CSS(`#to-suggest li[data-address="`+celia+`"]`)),
+		click(chromedp.CSS(`#to-suggest li[data-address="`+celia+`"]`)),
 		chromedp.SendKeys(chromedp.ID("subject"), "Ordonnance"),
 		chromedp.SendKeys(chromedp.ID("body"), "Voici l'ordonnance."),
 		chromedp.Evaluate[chromedp.Void](`(s => { s.value = "`+sigValue(t, e)+`"; s.dispatchEvent(new Event("change")); })(document.getElementById("signature"))`),
@@ -165,7 +165,7 @@ func TestGuide(t *testing.T) {
 		t.Fatalf("suggestion did not fill A: %q", got)
 	}
 	do(t, ctx,
-		chromedp.Click(chromedp.Search(`//button[text()="Envoyer"]`)),
+		click(chromedp.Search(`//button[text()="Envoyer"]`)),
 		chromedp.WaitVisible(chromedp.Search(sentOK)),
 		ready,
 	)
@@ -179,15 +179,15 @@ func TestGuide(t *testing.T) {
 
 	t.Log("Enregistrer comme brouillon, the recipient picked in the directory behind A:; send it later from Drafts")
 	do(t, ctx,
-		chromedp.Click(chromedp.Search(`//a[text()="Nouveau message"]`)),
+		click(chromedp.Search(`//a[text()="Nouveau message"]`)),
 		chromedp.WaitVisible(chromedp.ID("to")), ready,
-		chromedp.Click(chromedp.ID("to-label")),
+		click(chromedp.ID("to-label")),
 		chromedp.WaitVisible(chromedp.ID("picker-q")),
 		chromedp.SendKeys(chromedp.ID("picker-q"), "durand"),
 		chromedp.WaitVisible(chromedp.CSS(`button[aria-label="A: `+bob+`"]`)),
-		chromedp.Click(chromedp.CSS(`button[aria-label="A: `+bob+`"]`)),
+		click(chromedp.CSS(`button[aria-label="A: `+bob+`"]`)),
 		chromedp.WaitVisible(chromedp.Search(`//span[@data-picker-to and contains(., "`+bob+`")]`)),
-		chromedp.Click(chromedp.Search(`//button[text()="Valider"]`)),
+		click(chromedp.Search(`//button[text()="Valider"]`)),
 		chromedp.WaitNotVisible(chromedp.ID("picker")),
 	)
 	if got := run(t, ctx, chromedp.Value(chromedp.ID("to"))); got != bob {
@@ -196,7 +196,7 @@ func TestGuide(t *testing.T) {
 	do(t, ctx,
 		chromedp.SendKeys(chromedp.ID("subject"), "Garde du week-end"),
 		chromedp.SendKeys(chromedp.ID("body"), "À compléter."),
-		chromedp.Click(chromedp.Search(`//button[text()="Enregistrer comme brouillon"]`)),
+		click(chromedp.Search(`//button[text()="Enregistrer comme brouillon"]`)),
 		chromedp.WaitVisible(chromedp.Search(`//p[contains(@class,"flash") and contains(., "Brouillon enregistré")]`)),
 	)
 	drafts := e.messagesIn(alice, "Drafts")
@@ -204,9 +204,9 @@ func TestGuide(t *testing.T) {
 		t.Fatalf("Drafts holds %+v", drafts)
 	}
 	do(t, ctx,
-		chromedp.Click(chromedp.Search(`//a[contains(@class,"folder") and contains(., "Brouillons")]`)),
+		click(chromedp.Search(`//a[contains(@class,"folder") and contains(., "Brouillons")]`)),
 		chromedp.WaitVisible(chromedp.Search(`//a[.//span[contains(., "Garde du week-end")]]`)),
-		chromedp.Click(chromedp.Search(`//a[.//span[contains(., "Garde du week-end")]]`)),
+		click(chromedp.Search(`//a[.//span[contains(., "Garde du week-end")]]`)),
 		chromedp.WaitVisible(chromedp.ID("body")), ready,
 	)
 	if got := run(t, ctx, chromedp.Value(chromedp.ID("body"))); !strings.Contains(got, "À compléter.") {
@@ -214,7 +214,7 @@ func TestGuide(t *testing.T) {
 	}
 	do(t, ctx,
 		chromedp.SendKeys(chromedp.ID("body"), " Je suis de garde samedi."),
-		chromedp.Click(chromedp.Search(`//button[text()="Envoyer"]`)),
+		click(chromedp.Search(`//button[text()="Envoyer"]`)),
 		chromedp.WaitVisible(chromedp.Search(sentOK)),
 		ready,
 	)
@@ -227,16 +227,16 @@ func TestGuide(t *testing.T) {
 
 	t.Log("Changer de compte: the organisational mailbox, and send from it")
 	do(t, ctx,
-		chromedp.Click(chromedp.ID("account-button")),
+		click(chromedp.ID("account-button")),
 		chromedp.WaitVisible(chromedp.Search(`//p[text()="Changer de compte"]`)),
-		chromedp.Click(chromedp.Search(`//a[contains(@class,"menu-item") and contains(., "`+secret+`")]`)),
+		click(chromedp.Search(`//a[contains(@class,"menu-item") and contains(., "`+secret+`")]`)),
 		chromedp.WaitVisible(chromedp.Search(`//p[@class="box-title" and text()="`+secret+`"]`)),
-		chromedp.Click(chromedp.Search(`//a[text()="Nouveau message"]`)),
+		click(chromedp.Search(`//a[text()="Nouveau message"]`)),
 		chromedp.WaitVisible(chromedp.Search(`//span[@class="from-address" and text()="`+secret+`"]`)),
 		chromedp.SendKeys(chromedp.ID("to"), bob),
 		chromedp.SendKeys(chromedp.ID("subject"), "Convocation"),
 		chromedp.SendKeys(chromedp.ID("body"), "Merci de passer au secrétariat."),
-		chromedp.Click(chromedp.Search(`//button[text()="Envoyer"]`)),
+		click(chromedp.Search(`//button[text()="Envoyer"]`)),
 		chromedp.WaitVisible(chromedp.Search(sentOK)),
 		ready,
 	)

@@ -95,7 +95,7 @@ func TestHostileInBrowser(t *testing.T) {
 		do(t, ctx,
 			chromedp.Navigate(e.srv.URL+remote),
 			chromedp.WaitVisible(chromedp.Search(`//a[text()="Afficher les images"]`)),
-			chromedp.Click(chromedp.Search(`//a[text()="Afficher les images"]`)),
+			click(chromedp.Search(`//a[text()="Afficher les images"]`)),
 			chromedp.WaitReady(chromedp.CSS(`iframe[src$="?images=1"]`)),
 		)
 		do(t, ctx, chromedp.Navigate(e.srv.URL+remote+"/body?images=1"))

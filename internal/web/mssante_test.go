@@ -54,8 +54,8 @@ func TestReadReceiptsInBrowser(t *testing.T) {
 		chromedp.SendKeys(chromedp.ID("to"), dr),
 		chromedp.SendKeys(chromedp.ID("subject"), "Compte rendu opératoire"),
 		chromedp.SendKeys(chromedp.ID("body"), "Bonjour, voici le compte rendu."),
-		chromedp.Click(chromedp.CSS(`input[name=read_receipt]`)),
-		chromedp.Click(chromedp.Search(`//button[text()="Envoyer"]`)),
+		click(chromedp.CSS(`input[name=read_receipt]`)),
+		click(chromedp.Search(`//button[text()="Envoyer"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`[data-list]`)), ready,
 	)
 	sent, ok := e.find(alice, "Sent", "Compte rendu opératoire")
@@ -88,7 +88,7 @@ func TestReadReceiptsInBrowser(t *testing.T) {
 		t.Fatalf("prompt %q does not name the address", prompt)
 	}
 	do(t, other,
-		chromedp.Click(chromedp.Search(`//button[text()="Envoyer l'accusé de lecture"]`)),
+		click(chromedp.Search(`//button[text()="Envoyer l'accusé de lecture"]`)),
 		chromedp.WaitNotPresent(chromedp.CSS(`[data-mdn-prompt]`)),
 	)
 	if got := state(); got != "Lu" {

@@ -70,7 +70,7 @@ func TestBrowserPush(t *testing.T) {
 	do(t, ctx, chromedp.Navigate(e.srv.URL+"/account/messaging"), chromedp.WaitVisible(chromedp.ID("push")))
 	waitText(t, ctx, ".push-state", "Les notifications sont désactivées sur cet appareil.")
 	run(t, ctx, chromedp.Evaluate[bool](standInPushService, chromedp.EvalAwaitPromise))
-	do(t, ctx, chromedp.Click(chromedp.CSS(`[data-push="on"]`)))
+	do(t, ctx, click(chromedp.CSS(`[data-push="on"]`)))
 	waitText(t, ctx, ".push-state", "Les notifications sont activées sur cet appareil.")
 	if got := run(t, ctx, chromedp.Evaluate[string](`window.subscribedWith`)); got != keys.Public {
 		t.Errorf("subscribed with key %q, want the installation's %q", got, keys.Public)
@@ -78,7 +78,7 @@ func TestBrowserPush(t *testing.T) {
 	if s := subs(); len(s) != 1 || s[0].Endpoint != "https://push.example/browser-test" || s[0].Lang != "fr" {
 		t.Fatalf("subscriptions after turning on: %+v", s)
 	}
-	do(t, ctx, chromedp.WaitVisible(chromedp.CSS(`[data-push="off"]`)), chromedp.Click(chromedp.CSS(`[data-push="off"]`)))
+	do(t, ctx, chromedp.WaitVisible(chromedp.CSS(`[data-push="off"]`)), click(chromedp.CSS(`[data-push="off"]`)))
 	waitText(t, ctx, ".push-state", "Les notifications sont désactivées sur cet appareil.")
 	if s := subs(); len(s) != 0 {
 		t.Fatalf("subscriptions after turning off: %+v", s)

@@ -59,19 +59,19 @@ func TestScreenshots(t *testing.T) {
 			e.browserLogin(t, ctx, alice)
 			shot("inbox")
 			do(t, ctx,
-				chromedp.Click(chromedp.CSS(".row:nth-child(3) a")),
+				click(chromedp.CSS(".row:nth-child(3) a")),
 				chromedp.WaitVisible(chromedp.CSS(".body-frame, .plain")),
 			)
 			shot("message")
 			do(t, ctx,
-				chromedp.Click(chromedp.CSS(".toolbar a.button")),
+				click(chromedp.CSS(".toolbar a.button")),
 				chromedp.WaitVisible(chromedp.ID("body")),
 			)
 			shot("reply")
 			do(t, ctx,
 				chromedp.Navigate(e.srv.URL+"/"),
 				chromedp.WaitVisible(chromedp.ID("account-button")),
-				chromedp.Click(chromedp.ID("account-button")),
+				click(chromedp.ID("account-button")),
 				chromedp.WaitVisible(chromedp.ID("account-menu")),
 			)
 			shot("account-menu")

@@ -69,7 +69,7 @@ func TestSignaturePickerKeys(t *testing.T) {
 		t.Fatal("the picker came back to no signature")
 	}
 	do(t, b,
-		chromedp.Click(chromedp.Search(`//button[text()="Envoyer"]`)),
+		click(chromedp.Search(`//button[text()="Envoyer"]`)),
 		chromedp.WaitVisible(chromedp.Search(sentOK)),
 	)
 	m, ok := e.find(bob, "INBOX", "Signature au clavier")

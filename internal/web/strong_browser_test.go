@@ -82,21 +82,21 @@ func TestBrowserPasskey(t *testing.T) {
 		chromedp.Navigate(base+"/account/security"),
 		chromedp.WaitVisible(chromedp.ID("passkey-add")),
 		chromedp.SendKeys(chromedp.ID("passkey-name"), "Poste du cabinet"),
-		chromedp.Click(chromedp.ID("passkey-add")),
+		click(chromedp.ID("passkey-add")),
 	)
 	waitText(t, ctx, "#passkey-list", "Poste du cabinet")
 	shoot(t, ctx, "security-desktop")
 
 	// Log out, then in with the passkey alone.
 	do(t, ctx,
-		chromedp.Click(chromedp.ID("account-button")),
+		click(chromedp.ID("account-button")),
 		chromedp.WaitVisible(chromedp.ID("account-menu")),
-		chromedp.Click(chromedp.CSS(`#account-menu form[action="/logout"] button`)),
+		click(chromedp.CSS(`#account-menu form[action="/logout"] button`)),
 		chromedp.WaitVisible(chromedp.ID("passkey-heading")),
 	)
 	shoot(t, ctx, "login-passkey-desktop")
 	do(t, ctx,
-		chromedp.Click(chromedp.ID("passkey-login")),
+		click(chromedp.ID("passkey-login")),
 	)
 	waitText(t, ctx, "[data-list]", "")
 	do(t, ctx, chromedp.Navigate(base+"/account/security"))
@@ -114,7 +114,7 @@ func TestBrowserPSC(t *testing.T) {
 	do(t, ctx,
 		chromedp.Navigate(base+"/login"),
 		chromedp.WaitVisible(chromedp.ID("psc-login")),
-		chromedp.Click(chromedp.ID("psc-login")),
+		click(chromedp.ID("psc-login")),
 	)
 	waitText(t, ctx, ".link-facts", "810002813839")
 	shoot(t, ctx, "psc-link-desktop")
@@ -166,9 +166,9 @@ func TestBrowserSecuritySettings(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS("[data-list]")),
 		chromedp.Navigate(base+"/account"),
 		chromedp.WaitVisible(chromedp.ID("security-link")),
-		chromedp.Click(chromedp.ID("security-link")),
+		click(chromedp.ID("security-link")),
 		chromedp.WaitVisible(chromedp.ID("totp-begin")),
-		chromedp.Click(chromedp.ID("totp-begin")),
+		click(chromedp.ID("totp-begin")),
 	)
 	secret := waitText(t, ctx, "#totp-secret", "")
 	shoot(t, ctx, "security-totp-desktop")
