@@ -423,6 +423,12 @@ func BenchmarkClusterIMAP(b *testing.B) {
 			b.ReportMetric(res.OpsPerSec, "ops/s")
 			b.ReportMetric(float64(res.Latency.P99.Microseconds())/1000, "p99-ms")
 			b.ReportMetric(float64(res.Errors), "errors")
+			for _, e := range res.ErrorSamples {
+				b.Logf("error: %s", e)
+			}
+			for op, l := range res.PerOp {
+				b.Logf("%s: %d, p50 %v, p99 %v", op, l.Count, l.P50, l.P99)
+			}
 		})
 	}
 }

@@ -311,6 +311,13 @@ func defuse(f string) string {
 	return f
 }
 
+// Lock takes the chain's lock for the rest of tx (PostgreSQL; SQLite has
+// one writer anyway), as Record would. A transaction that records entries
+// and locks rows as well takes it first, so that the transactions of every
+// node take their locks in one order and never deadlock: each waits for
+// the chain, then finds its rows free.
+func (t *Trail) Lock(ctx context.Context, tx *store.Tx) error { return lockChain(ctx, tx) }
+
 // lockChain serialises changes to the chain across nodes for the rest of
 // tx, on PostgreSQL; SQLite has one writer anyway.
 func lockChain(ctx context.Context, tx *store.Tx) error {

@@ -198,6 +198,11 @@ func (c *committer) apply(ctx context.Context, batch []*job, refs []blobRef, syn
 	errs := make([]error, len(batch))
 	events := make([][]Event, len(batch))
 	err := c.s.st.Tx(ctx, func(tx *store.Tx) error {
+		// Jobs lock folder rows and then record audit entries: the chain's
+		// lock first keeps every node's batches in one lock order.
+		if err := c.s.audit.Lock(ctx, tx); err != nil {
+			return err
+		}
 		now := c.s.nowMillis()
 		var all []Event
 		for i, j := range batch {
